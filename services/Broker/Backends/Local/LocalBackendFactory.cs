@@ -1,0 +1,21 @@
+namespace SecretsBroker.Broker.Backends.Local;
+
+/// <summary>
+/// Mount type <c>local</c>. Settings: <c>File</c> (required; JSON or YAML, relative to the content root)
+/// and <c>Watch</c> (default true: reload when the file changes).
+/// </summary>
+public sealed class LocalBackendFactory(IHostEnvironment environment, ILoggerFactory loggerFactory) : ISecretBackendFactory
+{
+    public string MountType => "local";
+
+    public ISecretBackend Create(MountDefinition mount, IConfigurationSection settings)
+    {
+        var file = settings["File"];
+        if (string.IsNullOrWhiteSpace(file))
+        {
+            throw new InvalidOperationException("'File' is required: the path of a JSON or YAML secrets file");
+        }
+        var watch = settings.GetValue("Watch", defaultValue: true);
+        return new LocalFileBackend(Path.Combine(environment.ContentRootPath, file), watch, loggerFactory.CreateLogger<LocalFileBackend>());
+    }
+}

@@ -1,0 +1,57 @@
+using Microsoft.Extensions.Options;
+using SecretsBroker.Broker.Auth;
+using SecretsBroker.Broker.Backends;
+using SecretsBroker.Broker.Backends.Local;
+using SecretsBroker.Broker.Grpc;
+using SecretsBroker.Broker.Secrets;
+
+namespace SecretsBroker.Broker;
+
+/// <summary>Composition of the broker: Program.cs and the test hosts call these and nothing else.</summary>
+public static class BrokerHostingExtensions
+{
+    public static WebApplicationBuilder AddBroker(this WebApplicationBuilder builder)
+    {
+        builder.AddBrokerAuthentication();
+        builder.AddBrokerBackends();
+        builder.AddBrokerGrpc();
+        return builder;
+    }
+
+    public static WebApplication MapBroker(this WebApplication app)
+    {
+        // Build the mount table now, so a bad configuration stops the broker before it listens.
+        _ = app.Services.GetRequiredService<MountTable>();
+        app.UseAuthentication();
+        app.MapGrpcService<SecretsBrokerService>();
+        app.MapGrpcHealthChecksService();
+        if (app.Configuration.GetValue("Broker:EnableReflection", defaultValue: true))
+        {
+            app.MapGrpcReflectionService();
+        }
+        return app;
+    }
+
+    public static IHostApplicationBuilder AddBrokerBackends(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<BrokerOptions>().Bind(builder.Configuration.GetSection(BrokerOptions.SectionName)).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<BrokerOptions>, BrokerOptionsValidator>();
+        builder.Services.AddSingleton<ISecretBackendFactory, LocalBackendFactory>();
+        builder.Services.AddSingleton<MountTable>();
+        builder.Services.AddSingleton<SecretReader>();
+        return builder;
+    }
+
+    public static IHostApplicationBuilder AddBrokerGrpc(this IHostApplicationBuilder builder)
+    {
+        var maxRequestBytes = builder.Configuration.GetValue($"{BrokerOptions.SectionName}:{nameof(BrokerOptions.MaxRequestBytes)}", new BrokerOptions().MaxRequestBytes);
+        builder.Services.AddGrpc(options =>
+        {
+            options.MaxReceiveMessageSize = maxRequestBytes;
+            options.EnableDetailedErrors = false;
+        }).AddServiceOptions<SecretsBrokerService>(options => options.Interceptors.Add<BrokerCallInterceptor>());
+        builder.Services.AddGrpcHealthChecks();
+        builder.Services.AddGrpcReflection();
+        return builder;
+    }
+}

@@ -1,0 +1,90 @@
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+using Microsoft.AspNetCore.Authentication;
+using SecretsBroker.Broker.Auth;
+using SecretsBroker.Broker.Secrets;
+
+namespace SecretsBroker.Broker.Grpc;
+
+/// <summary>
+/// Runs around every SecretsBroker call: rejects unauthenticated callers with a reason, and turns
+/// failures into the status codes of DESIGN.md. Unknown exceptions become INTERNAL with a generic
+/// message; their type and stack (never their message, which may quote backend data) are logged.
+/// </summary>
+public sealed partial class BrokerCallInterceptor(ILogger<BrokerCallInterceptor> logger) : Interceptor
+{
+    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
+        TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
+    {
+        EnsureAuthenticated(context);
+        try
+        {
+            return await continuation(request, context).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not RpcException)
+        {
+            throw ToRpcException(ex, context);
+        }
+    }
+
+    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(
+        TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        EnsureAuthenticated(context);
+        try
+        {
+            await continuation(request, responseStream, context).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not RpcException)
+        {
+            throw ToRpcException(ex, context);
+        }
+    }
+
+    public override async Task DuplexStreamingServerHandler<TRequest, TResponse>(
+        IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context,
+        DuplexStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        EnsureAuthenticated(context);
+        try
+        {
+            await continuation(requestStream, responseStream, context).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not RpcException)
+        {
+            throw ToRpcException(ex, context);
+        }
+    }
+
+    private static void EnsureAuthenticated(ServerCallContext context)
+    {
+        var httpContext = context.GetHttpContext();
+        if (CallerIdentity.FromPrincipal(httpContext.User) is not null)
+        {
+            return;
+        }
+        var failure = httpContext.Features.Get<IAuthenticateResultFeature>()?.AuthenticateResult?.Failure?.Message;
+        throw new RpcException(new Status(StatusCode.Unauthenticated,
+            failure ?? "no credentials: send 'authorization: Bearer <token>' metadata"));
+    }
+
+    private RpcException ToRpcException(Exception exception, ServerCallContext context)
+    {
+        switch (exception)
+        {
+            case BrokerException broker:
+                return new RpcException(new Status(broker.StatusCode, broker.Message));
+            case OperationCanceledException when context.Deadline <= DateTime.UtcNow:
+                return new RpcException(new Status(StatusCode.DeadlineExceeded, "the call's deadline passed"));
+            case OperationCanceledException when context.CancellationToken.IsCancellationRequested:
+                return new RpcException(new Status(StatusCode.Cancelled, "the call was cancelled"));
+            default:
+                LogUnexpected(exception.GetType().FullName, context.Method, exception.StackTrace);
+                return new RpcException(new Status(StatusCode.Internal,
+                    $"internal broker error; the broker log has the details (trace id {context.GetHttpContext().TraceIdentifier})"));
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Unexpected {ExceptionType} in {Method}; stack: {StackTrace}")]
+    private partial void LogUnexpected(string? exceptionType, string method, string? stackTrace);
+}

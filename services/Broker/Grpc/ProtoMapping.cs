@@ -1,0 +1,72 @@
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using SecretsBroker.Broker.Secrets;
+using SecretsBroker.V1;
+
+namespace SecretsBroker.Broker.Grpc;
+
+/// <summary>Maps the read path's results to the v1 protobuf messages.</summary>
+internal static class ProtoMapping
+{
+    public static Secret ToProto(this ServedSecret served)
+    {
+        var value = served.Value;
+        var secret = new Secret
+        {
+            Path = served.Path,
+            Version = value.Version,
+            Serving = new ServingMetadata
+            {
+                Mount = served.Mount.Prefix,
+                BackendType = served.Mount.Type,
+                Source = served.Source switch
+                {
+                    ServingSource.L1 => ValueSource.L1,
+                    ServingSource.L2 => ValueSource.L2,
+                    _ => ValueSource.Backend,
+                },
+                Age = Duration.FromTimeSpan(served.Age),
+                Stale = served.Stale,
+            },
+        };
+        if (value.CreatedAt is { } created)
+        {
+            secret.CreatedTime = Timestamp.FromDateTimeOffset(created);
+        }
+        if (value.Data is not null)
+        {
+            foreach (var (key, field) in value.Data)
+            {
+                secret.Data[key] = field;
+            }
+        }
+        if (value.Binary is not null)
+        {
+            secret.BinaryData = ByteString.CopyFrom(value.Binary);
+        }
+        secret.Stages.Add(value.Stages);
+        return secret;
+    }
+
+    public static BatchGetSecretsResult ToProto(this BatchItem item) => item.Secret is { } secret
+        ? new BatchGetSecretsResult { Path = item.Path, Secret = secret.ToProto() }
+        : new BatchGetSecretsResult { Path = item.Path, Error = new ItemError { Code = (int)item.Error!.StatusCode, Message = item.Error.Message } };
+
+    public static SecretListing ToProto(this SecretListingEntry entry)
+    {
+        var listing = new SecretListing { Path = entry.Name, LatestVersion = entry.LatestVersion ?? "" };
+        if (entry.UpdatedAt is { } updated)
+        {
+            listing.UpdatedTime = Timestamp.FromDateTimeOffset(updated);
+        }
+        return listing;
+    }
+
+    public static VersionSelector ToSelector(this GetSecretRequest request) => request.SelectorCase switch
+    {
+        GetSecretRequest.SelectorOneofCase.Version when request.Version.Length > 0 => new VersionSelector(Version: request.Version),
+        GetSecretRequest.SelectorOneofCase.Stage when request.Stage.Length > 0 => new VersionSelector(Stage: request.Stage),
+        GetSecretRequest.SelectorOneofCase.None => VersionSelector.Latest,
+        _ => throw new BrokerException(global::Grpc.Core.StatusCode.InvalidArgument, "version and stage, when set, must not be empty"),
+    };
+}

@@ -1,0 +1,133 @@
+using Microsoft.Extensions.Options;
+using SecretsBroker.Broker.Backends;
+
+namespace SecretsBroker.Broker.Secrets;
+
+/// <summary>Which layer answered a read.</summary>
+public enum ServingSource
+{
+    Backend,
+    L1,
+    L2,
+}
+
+/// <summary>A secret with where it came from, ready to be returned to a caller.</summary>
+public sealed record ServedSecret(string Path, MountDefinition Mount, SecretValue Value, ServingSource Source, TimeSpan Age, bool Stale);
+
+/// <summary>The outcome for one requested path of a batch, in request order.</summary>
+public sealed record BatchItem(string Path, ServedSecret? Secret, BrokerException? Error);
+
+/// <summary>A page of a listing with logical paths and the token for the next page ("" on the last).</summary>
+public sealed record ListingPage(IReadOnlyList<SecretListingEntry> Entries, string NextPageToken);
+
+/// <summary>
+/// The read path every API surface goes through: validate, route through the mount table, read.
+/// Transport concerns (protobuf, status mapping) stay in Grpc/.
+/// </summary>
+public sealed class SecretReader(MountTable mounts, IOptions<BrokerOptions> options)
+{
+    private readonly BrokerOptions _options = options.Value;
+
+    public async Task<ServedSecret> GetAsync(string path, VersionSelector selector, CancellationToken cancellationToken)
+    {
+        var (mounted, name) = ResolveSecret(path);
+        var value = await mounted.Backend.GetAsync(name, selector, cancellationToken).ConfigureAwait(false);
+        return new ServedSecret(path, mounted.Mount, value, ServingSource.Backend, TimeSpan.Zero, Stale: false);
+    }
+
+    public async Task<IReadOnlyList<BatchItem>> GetManyAsync(IReadOnlyList<string> paths, CancellationToken cancellationToken)
+    {
+        if (paths.Count == 0)
+        {
+            BrokerException.ThrowInvalidArgument("paths must name at least one secret");
+        }
+        if (paths.Count > _options.MaxBatchSize)
+        {
+            BrokerException.ThrowInvalidArgument($"paths has {paths.Count} entries; the limit is {_options.MaxBatchSize}");
+        }
+
+        // Each distinct path is read once; results fan back out to every position that asked for it.
+        var outcomes = new Dictionary<string, BatchItem>(StringComparer.Ordinal);
+        var pending = new List<(string Path, MountedBackend Mounted, string Name)>();
+        foreach (var path in paths)
+        {
+            if (outcomes.ContainsKey(path) || pending.Exists(p => p.Path == path))
+            {
+                continue;
+            }
+            try
+            {
+                var (mounted, name) = ResolveSecret(path);
+                pending.Add((path, mounted, name));
+            }
+            catch (BrokerException ex)
+            {
+                outcomes[path] = new BatchItem(path, null, ex);
+            }
+        }
+
+        foreach (var group in pending.GroupBy(p => p.Mounted))
+        {
+            var items = group.ToArray();
+            var results = await ReadGroupAsync(group.Key.Backend, items.Select(i => i.Name).ToArray(), cancellationToken).ConfigureAwait(false);
+            for (var i = 0; i < items.Length; i++)
+            {
+                var (path, mounted, _) = items[i];
+                outcomes[path] = results[i].Value is { } value
+                    ? new BatchItem(path, new ServedSecret(path, mounted.Mount, value, ServingSource.Backend, TimeSpan.Zero, Stale: false), null)
+                    : new BatchItem(path, null, results[i].Error);
+            }
+        }
+        return [.. paths.Select(p => outcomes[p])];
+    }
+
+    public async Task<ListingPage> ListAsync(string prefix, int pageSize, string pageToken, CancellationToken cancellationToken)
+    {
+        LogicalPath.EnsureValid(prefix, "prefix");
+        if (pageSize < 0 || pageSize > _options.MaxListPageSize)
+        {
+            BrokerException.ThrowInvalidArgument($"page_size must be between 0 and {_options.MaxListPageSize}");
+        }
+        var (mounted, folder) = mounts.Resolve(prefix);
+        var continuation = pageToken.Length == 0 ? null : ListingPageToken.Decode(prefix, pageToken);
+        var page = await mounted.Backend.ListAsync(folder, pageSize == 0 ? _options.DefaultListPageSize : pageSize, continuation, cancellationToken)
+            .ConfigureAwait(false);
+        var mountPrefix = mounted.Mount.Prefix + "/";
+        return new ListingPage(
+            [.. page.Entries.Select(e => e with { Name = mountPrefix + e.Name })],
+            page.Continuation is null ? "" : ListingPageToken.Encode(prefix, page.Continuation));
+    }
+
+    private (MountedBackend Mounted, string Name) ResolveSecret(string path)
+    {
+        LogicalPath.EnsureValid(path);
+        var resolved = mounts.Resolve(path);
+        if (resolved.Name.Length == 0)
+        {
+            BrokerException.ThrowInvalidArgument("path names a mount, not a secret; add the secret's name after the mount prefix");
+        }
+        return resolved;
+    }
+
+    private async Task<IReadOnlyList<SecretReadResult>> ReadGroupAsync(ISecretBackend backend, string[] names, CancellationToken cancellationToken)
+    {
+        if (backend is IBatchSecretBackend batchBackend)
+        {
+            return await batchBackend.GetManyAsync(names, cancellationToken).ConfigureAwait(false);
+        }
+        var results = new SecretReadResult[names.Length];
+        await Parallel.ForAsync(0, names.Length, new ParallelOptions { MaxDegreeOfParallelism = _options.BatchConcurrency, CancellationToken = cancellationToken },
+            async (i, ct) =>
+            {
+                try
+                {
+                    results[i] = SecretReadResult.Success(await backend.GetAsync(names[i], VersionSelector.Latest, ct).ConfigureAwait(false));
+                }
+                catch (BrokerException ex)
+                {
+                    results[i] = SecretReadResult.Failure(ex);
+                }
+            }).ConfigureAwait(false);
+        return results;
+    }
+}
