@@ -7,7 +7,6 @@ import pathlib
 import subprocess
 import sys
 
-import pytest
 
 from brokerproc import REPO_ROOT, BrokerProcess, free_port
 from testdata import MOUNT, WRONG_TOKEN
