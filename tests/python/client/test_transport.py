@@ -54,7 +54,7 @@ def test_leaving_the_with_block_closes_the_channel(broker: BrokerProcess) -> Non
     with secretsbroker.Client(broker.target, token=TOKEN) as client:
         client.get_secret(PATH)
 
-    with pytest.raises(secretsbroker.SecretsBrokerError, match="closed"):
+    with pytest.raises(secretsbroker.Cancelled, match="closed"):
         client.get_secret(PATH)
 
 

@@ -9,7 +9,7 @@ from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple, Uni
 import grpc
 
 from . import __version__
-from .errors import SecretsBrokerError, Unauthenticated, from_rpc_error
+from .errors import Cancelled, Unauthenticated, from_rpc_error
 from .models import BatchResult, ListPage, Secret, SecretListing
 from .v1 import broker_pb2 as pb
 from .v1 import broker_pb2_grpc as pb_grpc
@@ -254,7 +254,7 @@ class Client:
         except ValueError as error:
             # grpc raises ValueError when the channel is closed.
             if "closed" in str(error).lower():
-                raise SecretsBrokerError("the client is closed", code=grpc.StatusCode.CANCELLED, path=path) from error
+                raise Cancelled("the client is closed", path=path) from error
             raise
 
 
