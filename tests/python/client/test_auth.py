@@ -110,3 +110,22 @@ def test_an_explicit_token_overrides_the_environment(broker: BrokerProcess, monk
 def test_token_and_token_file_together_are_refused(token_file: pathlib.Path) -> None:
     with pytest.raises(ValueError):
         secretsbroker.Client("127.0.0.1:1", token=TOKEN, token_file=token_file)
+
+
+def test_a_projected_token_swapped_by_symlink_is_picked_up(broker: BrokerProcess, tmp_path: pathlib.Path) -> None:
+    """Kubernetes projected volumes rotate a token by repointing the `..data` symlink to a new directory."""
+    volume = tmp_path / "volume"
+    for name, token in (("..2026_01", WRONG_TOKEN), ("..2026_02", TOKEN)):
+        (volume / name).mkdir(parents=True)
+        (volume / name / "token").write_text(token, encoding="utf-8")
+    (volume / "..data").symlink_to("..2026_01")
+    (volume / "token").symlink_to("..data/token")
+
+    with secretsbroker.Client(broker.target, token_file=volume / "token") as client:
+        with pytest.raises(secretsbroker.Unauthenticated):
+            client.get_secret(PATH)
+
+        swap = volume / "..data_tmp"
+        swap.symlink_to("..2026_02")
+        swap.replace(volume / "..data")
+        assert client.get_secret(PATH).version == "1"
