@@ -4,7 +4,8 @@
 #   tests/python/run_python_client_tests.sh [extra pytest args]
 #
 # Needs (Debian): python3-grpcio python3-protobuf python3-pytest protobuf-compiler
-# protobuf-compiler-grpc openssl, and the .NET SDK (dotnet) for the broker. Uses /usr/bin/python3
+# protobuf-compiler-grpc, and the .NET SDK (dotnet) for the broker. Optional: openssl (TLS tests) and
+# python3-setuptools (wheel test); without them those tests are skipped, with a warning here. Uses /usr/bin/python3
 # (Debian's interpreter, where those packages live), or $PYTHON if set.
 # Exits non-zero when anything fails, including when pytest collects no tests (its exit code 5).
 set -euo pipefail
@@ -22,6 +23,9 @@ if ! "$PYTHON" -c 'import grpc, google.protobuf, pytest' 2>/dev/null; then
   exit 2
 fi
 "$PYTHON" -c 'import sys, grpc, google.protobuf, pytest; print(f"python {sys.version.split()[0]}, grpcio {grpc.__version__}, protobuf {google.protobuf.__version__}, pytest {pytest.__version__}")'
+
+command -v openssl >/dev/null 2>&1 || echo "WARNING: openssl not found: the TLS tests will be skipped (apt-get install openssl)" >&2
+"$PYTHON" -c 'import setuptools.build_meta' 2>/dev/null || echo "WARNING: setuptools not found: the wheel test will be skipped (apt-get install python3-setuptools)" >&2
 
 step "stubs: clients/python/scripts/check_stubs.sh"
 clients/python/scripts/check_stubs.sh
