@@ -112,6 +112,22 @@ def start_broker(
     for i, (subject, token) in enumerate(tokens.items()):
         env[f"Broker__Auth__DevTokens__Tokens__{i}__Subject"] = subject
         env[f"Broker__Auth__DevTokens__Tokens__{i}__Sha256"] = sha256_hex(token)
+    # The broker denies by default: every token's subject may read and list everything except
+    # paths under a `restricted` folder, which exercise PERMISSION_DENIED.
+    policy_file = content_root / "policy.yaml"
+    policy_file.write_text(
+        "policies:\n"
+        "  - name: python-tests\n"
+        f"    appliesTo: {{ subjects: [{', '.join(tokens)}] }}\n"
+        "    rules:\n"
+        "      - paths: ['**']\n"
+        "        capabilities: [read, list]\n"
+        "      - paths: ['*/restricted/**']\n"
+        "        capabilities: [read, list]\n"
+        "        effect: deny\n",
+        encoding="utf-8",
+    )
+    env["Broker__Policy__File"] = str(policy_file)
     env.update(extra_env or {})
 
     port = free_port()

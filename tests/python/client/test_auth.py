@@ -115,3 +115,12 @@ def test_a_projected_token_swapped_by_symlink_is_picked_up(broker: BrokerProcess
         swap.symlink_to("..2026_02")
         swap.replace(volume / "..data")
         assert client.get_secret(PATH).version == "1"
+
+
+def test_a_path_the_policy_denies_raises_permission_denied_whether_or_not_it_exists(client: secretsbroker.Client) -> None:
+    with pytest.raises(secretsbroker.PermissionDenied, match="permission denied") as existing_or_not:
+        client.get_secret(f"{MOUNT}/restricted/anything")
+    assert existing_or_not.value.code.name == "PERMISSION_DENIED"
+    results = client.batch_get([PATH, f"{MOUNT}/restricted/other"])
+    assert results[0].ok
+    assert isinstance(results[1].error, secretsbroker.PermissionDenied)
