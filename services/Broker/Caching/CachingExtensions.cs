@@ -26,7 +26,6 @@ public static class CachingExtensions
         var fusion = services.AddFusionCache()
             .WithOptions(options =>
             {
-                options.CacheName = "secrets";
                 options.DistributedCacheCircuitBreakerDuration = settings.RedisCircuitBreakerDuration;
                 options.BackplaneCircuitBreakerDuration = settings.RedisCircuitBreakerDuration;
                 options.BackplaneChannelPrefix = settings.KeyPrefix;

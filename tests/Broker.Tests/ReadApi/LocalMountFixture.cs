@@ -38,6 +38,8 @@ public sealed class LocalMountFixture : IAsyncLifetime
             ["Broker:Mounts:0:File"] = "team.yaml",
             ["Broker:Mounts:1:Prefix"] = "mem",
             ["Broker:Mounts:1:Type"] = "memory",
+            // Its read counts are asserted per test; the cache has its own tests (Caching/).
+            ["Broker:Mounts:1:Cache:Enabled"] = "false",
             ["Broker:MaxBatchSize"] = "10",
             ["Broker:MaxRequestBytes"] = "65536",
         }, directory, Memory.Register);
