@@ -144,7 +144,9 @@ public sealed partial class SecretCache(
             FailSafeThrottleDuration = policy.Ttl < TimeSpan.FromSeconds(5) ? policy.Ttl : TimeSpan.FromSeconds(5),
             DistributedCacheSoftTimeout = settings.RedisTimeout,
             DistributedCacheHardTimeout = settings.RedisTimeout,
-            AllowBackgroundDistributedCacheOperations = true,
+            // The L2 write finishes before a backend read is answered, so another replica told by the
+            // backplane finds the new value in Redis (Redis stalls are bounded by the timeouts above).
+            AllowBackgroundDistributedCacheOperations = false,
             AllowBackgroundBackplaneOperations = true,
             ReThrowDistributedCacheExceptions = false,
             ReThrowBackplaneExceptions = false,
