@@ -161,7 +161,9 @@ public sealed class SharedCacheTests
             TimeSpan.FromSeconds(10), "the other replica to drop its L1 entry on the backplane message and read version 2 from L2");
         var seen = await otherClient.GetSecretAsync("rl/app/key");
         Assert.Equal("FAKE-shared-reload-v2", seen.Data["key"]);
-        Assert.Contains(watching.Logs.Lines, l => l.Contains("Cache entries of mount rl invalidated", StringComparison.Ordinal));
+        Assert.Equal(ValueSource.L1, seen.Serving.Source);
+        await Eventually.WaitUntilAsync(() => watching.Logs.Lines.Any(l => l.Contains("Cache entries of mount rl invalidated", StringComparison.Ordinal)),
+            because: "the invalidation to be logged with the mount name");
     }
 
     [Fact]
