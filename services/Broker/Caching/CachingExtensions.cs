@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Microsoft.Extensions.Caching.StackExchangeRedis;
 using Microsoft.Extensions.Options;
 using ZiggyCreatures.Caching.Fusion;
@@ -42,7 +43,7 @@ public static class CachingExtensions
 
         services.AddSingleton<RedisConnection>();
         fusion
-            .WithSerializer(new FusionCacheSystemTextJsonSerializer())
+            .WithSerializer(new FusionCacheSystemTextJsonSerializer(new JsonSerializerOptions { IncludeFields = true }))
             .WithDistributedCache(sp =>
             {
                 var connection = sp.GetRequiredService<RedisConnection>();
