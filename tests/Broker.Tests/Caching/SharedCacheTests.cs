@@ -241,6 +241,38 @@ public sealed class SharedCacheTests
         Assert.Contains(first.Logs.Lines, l => l.Contains("Redis connection lost", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task A_broker_whose_Redis_is_unreachable_at_start_still_starts_and_serves()
+    {
+        var memory = new InMemoryBackend();
+        memory.Put("db", "1", Db);
+        await using var redis = await RedisServer.StartAsync();
+        await redis.KillAsync();
+        await using var host = await BrokerHost.StartAsync(CacheTestSettings.WithRedis(redis).MemoryMount(), configureServices: memory.Register);
+        var client = host.CreateClient();
+
+        var first = await client.GetSecretAsync("mem/db");
+        var second = await client.GetSecretAsync("mem/db");
+
+        Assert.Equal(ValueSource.Backend, first.Serving.Source);
+        Assert.Equal(ValueSource.L1, second.Serving.Source);
+        Assert.Equal("FAKE-cache-password-1", second.Data["password"]);
+        Assert.Contains(host.Logs.Lines, l => l.Contains("Redis is not reachable at start", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_key_ring_without_exactly_one_active_key_stops_the_broker_with_a_clear_message()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        var settings = CacheTestSettings.WithRedis(redis, "none", "k1", "k2").MemoryMount();
+
+        var error = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(
+            () => BrokerHost.StartAsync(settings, configureServices: new InMemoryBackend().Register));
+
+        Assert.Contains("exactly one key with Active=true", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(CacheTestSettings.TestKey("k1"), error.Message, StringComparison.Ordinal);
+    }
+
     private static async Task<int> FlipLastByteOfEveryValueAsync(RedisServer redis)
     {
         var database = await redis.DatabaseAsync();
