@@ -44,8 +44,6 @@ public sealed class CacheKeyRing
         _nameKey = CacheOptionsValidator.IsKey(encryption.NameKey) ? Convert.FromBase64String(encryption.NameKey!.Trim()) : RandomNumberGenerator.GetBytes(32);
     }
 
-    public bool CanSeal => _keys.ContainsKey(_activeId);
-
     /// <summary>The cache key of one read: an HMAC of mount, name and version selector, so no path is readable in Redis.</summary>
     public string EntryKey(MountDefinition mount, string name, VersionSelector selector) =>
         "s:" + Mac($"entry\0{mount.Prefix}\0{name}\0{selector.Version}\0{selector.Stage}");

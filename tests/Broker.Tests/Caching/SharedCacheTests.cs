@@ -242,6 +242,28 @@ public sealed class SharedCacheTests
     }
 
     [Fact]
+    public async Task With_the_backend_down_a_replica_that_never_read_the_secret_serves_it_stale_from_L2()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        var memory = new InMemoryBackend();
+        memory.Put("db", "1", Db);
+        var settings = CacheTestSettings.WithRedis(redis).MemoryMount(ttl: "00:00:00.300", maxStaleness: "00:01:00");
+        await using var first = await BrokerHost.StartAsync(settings, configureServices: memory.Register);
+        var fetched = await first.CreateClient().GetSecretAsync("mem/db");
+        Assert.Equal(ValueSource.Backend, fetched.Serving.Source);
+
+        memory.Down = true;
+        await Eventually.WaitUntilAsync(async () => (await first.CreateClient().GetSecretAsync("mem/db")).Serving.Stale, because: "the TTL to pass");
+        await using var second = await BrokerHost.StartAsync(settings, configureServices: memory.Register);
+        var stale = await second.CreateClient().GetSecretAsync("mem/db");
+
+        Assert.True(stale.Serving.Stale);
+        Assert.Equal(ValueSource.L2, stale.Serving.Source);
+        Assert.True(stale.Serving.Age.ToTimeSpan() > TimeSpan.FromMilliseconds(300));
+        Assert.Equal("FAKE-cache-password-1", stale.Data["password"]);
+    }
+
+    [Fact]
     public async Task A_broker_whose_Redis_is_unreachable_at_start_still_starts_and_serves()
     {
         var memory = new InMemoryBackend();
