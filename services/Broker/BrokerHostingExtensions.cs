@@ -2,6 +2,7 @@ using Microsoft.Extensions.Options;
 using SecretsBroker.Broker.Auth;
 using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Backends.Local;
+using SecretsBroker.Broker.Caching;
 using SecretsBroker.Broker.Grpc;
 using SecretsBroker.Broker.Policy;
 using SecretsBroker.Broker.Secrets;
@@ -15,6 +16,7 @@ public static class BrokerHostingExtensions
     {
         builder.AddBrokerAuthentication();
         builder.AddBrokerBackends();
+        builder.AddBrokerCaching();
         builder.AddBrokerGrpc();
         return builder;
     }
