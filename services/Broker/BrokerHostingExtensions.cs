@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using SecretsBroker.Broker.Audit;
 using SecretsBroker.Broker.Auth;
 using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Backends.Local;
@@ -17,6 +18,7 @@ public static class BrokerHostingExtensions
         builder.AddBrokerAuthentication();
         builder.AddBrokerBackends();
         builder.AddBrokerCaching();
+        builder.AddBrokerAudit();
         builder.AddBrokerGrpc();
         return builder;
     }
