@@ -257,7 +257,9 @@ public sealed class AwsSecretsManagerMountTests(MotoServer moto) : IClassFixture
         var rotated = await client.RotateSecretAsync(new RotateSecretRequest { SecretId = name, RotateImmediately = false });
         Assert.False(string.IsNullOrEmpty(rotated.VersionId));
         var afterRotate = await client.DescribeSecretAsync(new DescribeSecretRequest { SecretId = name });
-        Assert.Contains("AWSPENDING", afterRotate.VersionIdsToStages![rotated.VersionId!]);
+        // Without a rotation Lambda, moto promotes the new version at once (AWS itself requires a Lambda ARN).
+        Assert.NotEqual(v2.VersionId, rotated.VersionId);
+        Assert.Contains("AWSCURRENT", afterRotate.VersionIdsToStages![rotated.VersionId!]);
 
         var duplicate = await Assert.ThrowsAsync<SecretsManagerException>(() => client.CreateSecretAsync(new CreateSecretRequest { Name = name, SecretString = "x" }));
         Assert.Equal("ResourceExistsException", duplicate.ErrorCode);
