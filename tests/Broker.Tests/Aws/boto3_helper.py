@@ -55,6 +55,30 @@ def main():
             result["SecretStringB64"] = base64.b64encode(response["SecretString"].encode("utf-8")).decode("ascii")
         if "SecretBinary" in response:
             result["SecretBinaryB64"] = base64.b64encode(response["SecretBinary"]).decode("ascii")
+    elif op == "setup_iam_reader":
+        # An IAM user allowed to read secrets but not to list them; moto checks both once auth is on.
+        iam = boto3.client(
+            "iam",
+            endpoint_url=os.environ["MOTO_URL"],
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        iam.create_user(UserName=command["user"])
+        iam.put_user_policy(
+            UserName=command["user"],
+            PolicyName="read-secrets",
+            PolicyDocument=json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Action": ["secretsmanager:GetSecretValue", "secretsmanager:BatchGetSecretValue", "secretsmanager:DescribeSecret"],
+                    "Resource": "*",
+                }],
+            }),
+        )
+        key = iam.create_access_key(UserName=command["user"])["AccessKey"]
+        result = {"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}
     elif op == "describe":
         response = sm.describe_secret(SecretId=command["name"])
         result = {"VersionIdsToStages": response.get("VersionIdsToStages", {})}

@@ -93,6 +93,11 @@ public sealed class SecretsManagerClient(HttpClient httpClient, Uri endpoint)
         {
             return null;
         }
+        if (body.TrimStart(" \t\r\n"u8) is [(byte)'<', ..])
+        {
+            // Some front ends (and emulators) answer authentication failures in the query protocol's XML.
+            return ReadXmlErrorCode(body.ToArray());
+        }
         try
         {
             var error = JsonSerializer.Deserialize(body, SecretsManagerJsonContext.Default.SecretsManagerErrorBody);
@@ -102,6 +107,32 @@ public sealed class SecretsManagerClient(HttpClient httpClient, Uri endpoint)
         {
             return null;
         }
+    }
+
+    private static string? ReadXmlErrorCode(byte[] body)
+    {
+        try
+        {
+            using var stream = new MemoryStream(body);
+            using var reader = System.Xml.XmlReader.Create(stream, new System.Xml.XmlReaderSettings
+            {
+                DtdProcessing = System.Xml.DtdProcessing.Prohibit,
+                XmlResolver = null,
+                MaxCharactersInDocument = 64 * 1024,
+            });
+            while (reader.Read())
+            {
+                if (reader.NodeType == System.Xml.XmlNodeType.Element && reader.LocalName == "Code")
+                {
+                    return SecretsManagerErrors.NormalizeErrorType(reader.ReadElementContentAsString());
+                }
+            }
+        }
+        catch (System.Xml.XmlException)
+        {
+            // Not readable: the HTTP status decides.
+        }
+        return null;
     }
 
     private async Task<TResponse> SendAsync<TRequest, TResponse>(string operation, TRequest request,
