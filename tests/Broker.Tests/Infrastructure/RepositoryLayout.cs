@@ -5,13 +5,23 @@ public static class RepositoryLayout
 {
     public static string Root { get; } = FindRoot();
 
-    /// <summary>brokerctl as built next to the tests (the test project references it).</summary>
-    public static string BrokerCtlDll => Path.Combine(AppContext.BaseDirectory, "brokerctl.dll");
+    /// <summary>The build configuration of this test run (Debug, Release), read off the output folder.</summary>
+    public static string Configuration { get; } = new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name;
 
-    /// <summary>The broker as built next to the tests (the test project references it).</summary>
-    public static string BrokerDll => Path.Combine(AppContext.BaseDirectory, "SecretsBroker.Broker.dll");
+    /// <summary>brokerctl in its own build output (the test project references it, so it is built first).</summary>
+    public static string BrokerCtlDll => BuildOutput("clients/cli", "brokerctl.dll");
+
+    /// <summary>The broker in its own build output, with its own deps and runtime config.</summary>
+    public static string BrokerDll => BuildOutput("services/Broker", "SecretsBroker.Broker.dll");
 
     public static string DotNet => Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+
+    /// <summary>A project's output file for this configuration, e.g. BuildOutput("services/Broker", "SecretsBroker.Broker.dll").</summary>
+    public static string BuildOutput(string projectFolder, string fileName)
+    {
+        var path = Path.Combine(Root, projectFolder, "bin", Configuration, "net10.0", fileName);
+        return File.Exists(path) ? path : throw new FileNotFoundException($"{path} is not built; build the solution first", path);
+    }
 
     private static string FindRoot()
     {
