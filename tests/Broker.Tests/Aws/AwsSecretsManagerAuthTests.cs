@@ -57,10 +57,49 @@ public sealed class AwsSecretsManagerAuthTests(AwsSecretsManagerAuthTests.Authen
         Assert.Equal(StatusCode.Unavailable, error.StatusCode);
     }
 
+    [Fact]
+    public async Task A_broker_process_without_keys_in_its_configuration_signs_with_the_default_chains_environment_credentials()
+    {
+        // The real broker process, its mount naming no credentials and no region: both come from the
+        // environment through AWSSDK.Core's default chain, and moto verifies the resulting signatures.
+        var port = FreePort.Next();
+        await using var broker = ExternalProcess.Start(RepositoryLayout.DotNet,
+            [RepositoryLayout.BrokerDll, "--contentRoot", Path.Combine(RepositoryLayout.Root, "services", "Broker"), "--urls", $"http://127.0.0.1:{port}",
+             "--Broker:Mounts:1:Prefix=aws", "--Broker:Mounts:1:Type=aws-sm", $"--Broker:Mounts:1:ServiceUrl={moto.Url}", "--Broker:Mounts:1:MaxRetries=0"],
+            new Dictionary<string, string?>
+            {
+                ["ASPNETCORE_ENVIRONMENT"] = "Development",
+                ["AWS_ACCESS_KEY_ID"] = moto.ReaderKeyId,
+                ["AWS_SECRET_ACCESS_KEY"] = moto.ReaderSecret,
+                ["AWS_SESSION_TOKEN"] = null,
+                ["AWS_PROFILE"] = null,
+                ["AWS_REGION"] = MotoServer.Region,
+                ["AWS_DEFAULT_REGION"] = null,
+                ["AWS_EC2_METADATA_DISABLED"] = "true",
+                ["AWS_SHARED_CREDENTIALS_FILE"] = "/nonexistent/credentials",
+                ["AWS_CONFIG_FILE"] = "/nonexistent/config",
+            });
+        await broker.WaitForOutputAsync(line => line.Contains("Now listening on", StringComparison.Ordinal));
+        var (client, channel) = SecretsBroker.Client.BrokerClientServiceCollectionExtensions.CreateClient(new SecretsBroker.Client.BrokerClientOptions
+        {
+            Address = new Uri($"http://127.0.0.1:{port}"),
+            Token = "dev-only-token",
+        });
+        using var _ = channel;
+
+        var secret = await client.GetSecretAsync($"aws/{moto.SecretName}");
+
+        Assert.Equal("s3cr3t-under-auth", secret.Data["password"]);
+        Assert.Contains(broker.Output, line => line.Contains("credentials from default chain", StringComparison.Ordinal));
+        Assert.DoesNotContain(broker.Output, line => line.Contains(moto.ReaderSecret, StringComparison.Ordinal) || line.Contains("s3cr3t-under-auth", StringComparison.Ordinal));
+    }
+
     /// <summary>moto with an IAM reader and one secret set up while authentication is off, then switched on.</summary>
     public sealed class AuthenticatingMoto : IAsyncLifetime
     {
         private readonly MotoServer _moto = new();
+
+        public Uri Url => _moto.Url;
 
         public string SecretName { get; } = $"auth/{Guid.NewGuid():N}/db";
 
