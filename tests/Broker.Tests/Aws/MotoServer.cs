@@ -34,7 +34,24 @@ public sealed class MotoServer : IAsyncLifetime
         Port = FreePort.Next();
         _process = ExternalProcess.Start(Python, ["-m", "moto.server", "-H", "127.0.0.1", "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture)],
             ProcessEnvironment);
-        await FreePort.WaitUntilListeningAsync(Port, TimeSpan.FromSeconds(60));
+        var process = _process;
+        await Eventually.WaitUntilAsync(async () =>
+        {
+            if (process.HasExited)
+            {
+                Assert.Fail($"moto exited before listening (is moto[server] installed for '{Python}'? set MOTO_PYTHON); output:\n{string.Join('\n', process.Output)}");
+            }
+            using var probe = new System.Net.Sockets.TcpClient();
+            try
+            {
+                await probe.ConnectAsync(System.Net.IPAddress.Loopback, Port);
+                return true;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                return false;
+            }
+        }, TimeSpan.FromSeconds(60), $"moto to listen on port {Port}");
         // Listening is not serving yet: wait until moto answers an HTTP request.
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         await Eventually.WaitUntilAsync(async () =>

@@ -11,12 +11,12 @@ namespace SecretsBroker.Broker.Backends.Aws;
 /// </summary>
 public sealed partial class AwsBackendFactory(ILoggerFactory loggerFactory, TimeProvider timeProvider) : ISecretBackendFactory, IDisposable
 {
-    public const string Type = "aws-sm";
+    public const string MountTypeName = "aws-sm";
 
     private readonly ILogger _logger = loggerFactory.CreateLogger<AwsBackendFactory>();
     private readonly List<IDisposable> _owned = [];
 
-    public string MountType => Type;
+    public string MountType => MountTypeName;
 
     public ISecretBackend Create(MountDefinition mount, IConfigurationSection settings)
     {
