@@ -26,6 +26,29 @@ public sealed class AwsSecretsManagerAuthTests(AwsSecretsManagerAuthTests.Authen
     }
 
     [Fact]
+    public async Task Temporary_credentials_send_and_sign_their_session_token()
+    {
+        var configuration = moto.Configuration(moto.SessionKeyId, moto.SessionSecret);
+        configuration["Broker:Mounts:0:SessionToken"] = moto.SessionToken;
+        await using var broker = await BrokerHost.StartAsync(configuration);
+
+        var secret = await broker.CreateClient().GetSecretAsync($"aws/{moto.SecretName}");
+
+        Assert.Equal("s3cr3t-under-auth", secret.Data["password"]);
+        broker.Logs.AssertNoneContain([moto.SessionToken, moto.SessionSecret]);
+    }
+
+    [Fact]
+    public async Task Temporary_credentials_without_their_session_token_are_rejected()
+    {
+        await using var broker = await BrokerHost.StartAsync(moto.Configuration(moto.SessionKeyId, moto.SessionSecret));
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => broker.CreateClient().GetSecretAsync($"aws/{moto.SecretName}"));
+
+        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+    }
+
+    [Fact]
     public async Task An_action_the_IAM_policy_does_not_allow_is_PERMISSION_DENIED()
     {
         await using var broker = await BrokerHost.StartAsync(moto.Configuration(moto.ReaderKeyId, moto.ReaderSecret));
@@ -94,6 +117,38 @@ public sealed class AwsSecretsManagerAuthTests(AwsSecretsManagerAuthTests.Authen
         Assert.DoesNotContain(broker.Output, line => line.Contains(moto.ReaderSecret, StringComparison.Ordinal) || line.Contains("s3cr3t-under-auth", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task Expiring_profile_credentials_are_fetched_again_once_they_expire()
+    {
+        // A credential_process profile whose credentials expire two seconds after each run: the SDK must
+        // run it again for a read after the expiry. moto verifies the signatures made with them.
+        using var directory = new TestDirectory();
+        var counter = Path.Combine(directory.Path, "runs");
+        var script = directory.WriteFile("credentials.sh", $$"""
+            echo run >> '{{counter}}'
+            expires=$(date -u -d '+2 seconds' +%Y-%m-%dT%H:%M:%SZ)
+            printf '{"Version":1,"AccessKeyId":"{{moto.ReaderKeyId}}","SecretAccessKey":"{{moto.ReaderSecret}}","Expiration":"%s"}' "$expires"
+            """);
+        var config = directory.WriteFile("config", $"[profile expiring]\ncredential_process = /bin/sh {script}\n");
+        var configuration = moto.Configuration("unused", "unused");
+        configuration.Remove("Broker:Mounts:0:AccessKeyId");
+        configuration.Remove("Broker:Mounts:0:SecretAccessKey");
+        configuration["Broker:Mounts:0:Profile"] = "expiring";
+        configuration["Broker:Mounts:0:ProfilesLocation"] = config;
+        await using var broker = await BrokerHost.StartAsync(configuration);
+        var client = broker.CreateClient();
+
+        var first = await client.GetSecretAsync($"aws/{moto.SecretName}");
+        var runsAfterFirst = File.ReadAllLines(counter).Length;
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        var second = await client.GetSecretAsync($"aws/{moto.SecretName}");
+
+        Assert.Equal("s3cr3t-under-auth", first.Data["password"]);
+        Assert.Equal("s3cr3t-under-auth", second.Data["password"]);
+        Assert.True(File.ReadAllLines(counter).Length > runsAfterFirst, "the credential process was not run again after its credentials expired");
+        broker.Logs.AssertNoneContain([moto.ReaderSecret]);
+    }
+
     /// <summary>moto with an IAM reader and one secret set up while authentication is off, then switched on.</summary>
     public sealed class AuthenticatingMoto : IAsyncLifetime
     {
@@ -107,12 +162,21 @@ public sealed class AwsSecretsManagerAuthTests(AwsSecretsManagerAuthTests.Authen
 
         public string ReaderSecret { get; private set; } = "";
 
+        public string SessionKeyId { get; private set; } = "";
+
+        public string SessionSecret { get; private set; } = "";
+
+        public string SessionToken { get; private set; } = "";
+
         public async Task InitializeAsync()
         {
             await _moto.InitializeAsync();
             var keys = await _moto.Boto3Async(new { op = "setup_iam_reader", user = "broker-reader" });
             ReaderKeyId = (string)keys["AccessKeyId"]!;
             ReaderSecret = (string)keys["SecretAccessKey"]!;
+            SessionKeyId = (string)keys["SessionAccessKeyId"]!;
+            SessionSecret = (string)keys["SessionSecretAccessKey"]!;
+            SessionToken = (string)keys["SessionToken"]!;
             await _moto.Boto3Async(new { op = "create", name = SecretName, @string = """{"password":"s3cr3t-under-auth"}""" });
             using var http = new HttpClient();
             using var response = await http.PostAsync(new Uri(_moto.Url, "moto-api/reset-auth"), new StringContent("0", Encoding.UTF8));

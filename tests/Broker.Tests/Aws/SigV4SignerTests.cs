@@ -139,6 +139,24 @@ public sealed class SigV4SignerTests
     }
 
     [Fact]
+    public async Task The_signing_handler_sends_and_signs_the_session_token_of_temporary_credentials()
+    {
+        var capture = new CapturingHandler();
+        var temporary = new AwsCredentials(Suite.AccessKeyId, Suite.SecretAccessKey, SessionToken);
+        using var handler = new SigV4SigningHandler(new StaticAwsCredentialSource(temporary), "us-east-1", "service", new FixedTime(SuiteTime))
+        {
+            InnerHandler = capture,
+        };
+        using var client = new HttpClient(handler);
+        using var _ = await client.PostAsync(new Uri("https://example.amazonaws.com/"), null);
+
+        // Same request as the suite's post-sts-header-before, so the published signature must come out.
+        Assert.Equal(SessionToken, capture.SecurityToken);
+        Assert.Equal(Authorization("host;x-amz-date;x-amz-security-token", "85d96828115b5dc0cfc3bd16ad9e210dd772bbebba041836c64533a82be05ead"),
+            capture.Authorization);
+    }
+
+    [Fact]
     public void Credentials_never_print_their_keys()
     {
         var credentials = new AwsCredentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "token-value");
@@ -171,10 +189,13 @@ public sealed class SigV4SignerTests
 
         public string? AmzDate { get; private set; }
 
+        public string? SecurityToken { get; private set; }
+
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             Authorization = request.Headers.GetValues("Authorization").Single();
             AmzDate = request.Headers.GetValues("X-Amz-Date").Single();
+            SecurityToken = request.Headers.TryGetValues("X-Amz-Security-Token", out var tokens) ? tokens.Single() : null;
             return Task.FromResult(new HttpResponseMessage(System.Net.HttpStatusCode.OK) { Content = new StringContent("{}") });
         }
     }

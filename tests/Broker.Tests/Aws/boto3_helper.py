@@ -79,6 +79,33 @@ def main():
         )
         key = iam.create_access_key(UserName=command["user"])["AccessKey"]
         result = {"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}
+        # A role with the same permissions, assumed through STS: temporary keys with a session token.
+        role = iam.create_role(
+            RoleName=command["user"] + "-role",
+            AssumeRolePolicyDocument=json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+            }),
+        )["Role"]
+        iam.put_role_policy(
+            RoleName=command["user"] + "-role",
+            PolicyName="read-secrets",
+            PolicyDocument=json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": "*"}],
+            }),
+        )
+        sts = boto3.client(
+            "sts",
+            endpoint_url=os.environ["MOTO_URL"],
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        temporary = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="broker-test")["Credentials"]
+        result["SessionAccessKeyId"] = temporary["AccessKeyId"]
+        result["SessionSecretAccessKey"] = temporary["SecretAccessKey"]
+        result["SessionToken"] = temporary["SessionToken"]
     elif op == "describe":
         response = sm.describe_secret(SecretId=command["name"])
         result = {"VersionIdsToStages": response.get("VersionIdsToStages", {})}
