@@ -85,6 +85,19 @@ public sealed class SecretsManagerResilienceTests
     }
 
     [Fact]
+    public async Task An_endpoint_that_is_not_Secrets_Manager_is_UNAVAILABLE()
+    {
+        var script = new ScriptedHandler(new ScriptedAnswer(HttpStatusCode.NotFound, "<html>not here</html>"));
+        var backend = Backend(script, maxRetries: 3);
+
+        var error = await Assert.ThrowsAsync<BrokerException>(() => backend.GetAsync(SecretName, VersionSelector.Latest, CancellationToken.None));
+
+        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+        Assert.Contains("ServiceUrl", error.Message, StringComparison.Ordinal);
+        Assert.Equal(1, script.Calls);
+    }
+
+    [Fact]
     public async Task A_slow_attempt_times_out_is_retried_and_then_UNAVAILABLE()
     {
         var script = new ScriptedHandler(Enumerable.Repeat(new ScriptedAnswer(HttpStatusCode.OK, "{}", Delay: TimeSpan.FromSeconds(30)), 5).ToArray());

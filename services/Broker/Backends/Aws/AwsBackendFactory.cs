@@ -9,7 +9,7 @@ namespace SecretsBroker.Broker.Backends.Aws;
 /// <see cref="AwsSecretsManagerOptions"/> and validated here, so a bad mount stops the broker at start.
 /// Owns the HTTP clients it creates and disposes them with the host.
 /// </summary>
-public sealed partial class AwsBackendFactory(ILoggerFactory loggerFactory, TimeProvider timeProvider) : ISecretBackendFactory, IDisposable
+public sealed partial class AwsBackendFactory(IHostEnvironment environment, ILoggerFactory loggerFactory, TimeProvider timeProvider) : ISecretBackendFactory, IDisposable
 {
     public const string MountTypeName = "aws-sm";
 
@@ -74,7 +74,8 @@ public sealed partial class AwsBackendFactory(ILoggerFactory loggerFactory, Time
         IAwsCredentialSource credentials = hasKey
             ? new StaticAwsCredentialSource(new AwsCredentials(options.AccessKeyId!, options.SecretAccessKey!, options.SessionToken))
             : !string.IsNullOrEmpty(options.Profile)
-                ? SdkAwsCredentialSource.FromProfile(options.Profile, string.IsNullOrWhiteSpace(options.ProfilesLocation) ? null : options.ProfilesLocation)
+                ? SdkAwsCredentialSource.FromProfile(options.Profile,
+                    string.IsNullOrWhiteSpace(options.ProfilesLocation) ? null : Path.Combine(environment.ContentRootPath, options.ProfilesLocation))
                 : SdkAwsCredentialSource.DefaultChain();
 
         var backendLogger = loggerFactory.CreateLogger<AwsSecretsManagerBackend>();

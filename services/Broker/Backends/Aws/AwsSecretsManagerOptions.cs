@@ -18,7 +18,7 @@ public sealed class AwsSecretsManagerOptions
     /// <summary>Use this named profile instead of the SDK's default credential chain.</summary>
     public string? Profile { get; set; }
 
-    /// <summary>Shared credentials file holding <see cref="Profile"/>; default: the SDK's locations (~/.aws/credentials, ~/.aws/config).</summary>
+    /// <summary>Shared credentials file holding <see cref="Profile"/> (relative to the content root); default: the SDK's locations (~/.aws/credentials, ~/.aws/config).</summary>
     public string? ProfilesLocation { get; set; }
 
     /// <summary>Fixed access key id; only for local emulators. Needs <see cref="SecretAccessKey"/>.</summary>

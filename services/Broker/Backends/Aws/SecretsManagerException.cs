@@ -80,6 +80,8 @@ public static class SecretsManagerErrors
             _ when exception.HttpStatus is { } http && (int)http >= 500 =>
                 (StatusCode.Unavailable, $"AWS Secrets Manager is failing (HTTP {(int)http}); retry later"),
             "MalformedResponse" => (StatusCode.Unavailable, "AWS Secrets Manager answered with a response the broker could not read"),
+            "UnrecognizedError" => (StatusCode.Unavailable,
+                $"the Secrets Manager endpoint answered HTTP {(int?)exception.HttpStatus ?? 0} without an AWS error type; check the mount's ServiceUrl"),
             _ => (StatusCode.FailedPrecondition, $"AWS Secrets Manager refused the request ({code})"),
         };
         return new BrokerException(status, message, exception);
