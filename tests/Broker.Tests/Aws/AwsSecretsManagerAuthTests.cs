@@ -85,10 +85,23 @@ public sealed class AwsSecretsManagerAuthTests(AwsSecretsManagerAuthTests.Authen
     {
         // The real broker process, its mount naming no credentials and no region: both come from the
         // environment through AWSSDK.Core's default chain, and moto verifies the resulting signatures.
+        using var directory = new TestDirectory();
+        directory.WriteFile("policy.yaml", """
+            policies:
+              - name: aws-reader
+                appliesTo: { subjects: [aws-reader] }
+                rules:
+                  - paths: ["aws/**"]
+                    capabilities: [read]
+            """);
+        const string token = "FAKE-aws-process-token";
         var port = FreePort.Next();
         await using var broker = ExternalProcess.Start(RepositoryLayout.DotNet,
-            [RepositoryLayout.BrokerDll, "--contentRoot", Path.Combine(RepositoryLayout.Root, "services", "Broker"), "--urls", $"http://127.0.0.1:{port}",
-             "--Broker:Mounts:1:Prefix=aws", "--Broker:Mounts:1:Type=aws-sm", $"--Broker:Mounts:1:ServiceUrl={moto.Url}", "--Broker:Mounts:1:MaxRetries=0"],
+            [RepositoryLayout.BrokerDll, "--contentRoot", directory.Path, "--urls", $"http://127.0.0.1:{port}",
+             "--Kestrel:EndpointDefaults:Protocols=Http2",
+             "--Broker:Auth:DevTokens:Tokens:0:Subject=aws-reader", $"--Broker:Auth:DevTokens:Tokens:0:Sha256={BrokerHost.Sha256Hex(token)}",
+             "--Broker:Policy:File=policy.yaml",
+             "--Broker:Mounts:0:Prefix=aws", "--Broker:Mounts:0:Type=aws-sm", $"--Broker:Mounts:0:ServiceUrl={moto.Url}", "--Broker:Mounts:0:MaxRetries=0"],
             new Dictionary<string, string?>
             {
                 ["ASPNETCORE_ENVIRONMENT"] = "Development",
@@ -106,7 +119,7 @@ public sealed class AwsSecretsManagerAuthTests(AwsSecretsManagerAuthTests.Authen
         var (client, channel) = SecretsBroker.Client.BrokerClientServiceCollectionExtensions.CreateClient(new SecretsBroker.Client.BrokerClientOptions
         {
             Address = new Uri($"http://127.0.0.1:{port}"),
-            Token = "dev-only-token",
+            Token = token,
         });
         using var _ = channel;
 
