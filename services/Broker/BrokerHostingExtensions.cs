@@ -2,6 +2,7 @@ using Microsoft.Extensions.Options;
 using SecretsBroker.Broker.Auth;
 using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Backends.Local;
+using SecretsBroker.Broker.Backends.Vault;
 using SecretsBroker.Broker.Grpc;
 using SecretsBroker.Broker.Secrets;
 
@@ -37,6 +38,7 @@ public static class BrokerHostingExtensions
         builder.Services.AddOptions<BrokerOptions>().Bind(builder.Configuration.GetSection(BrokerOptions.SectionName)).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<BrokerOptions>, BrokerOptionsValidator>();
         builder.Services.AddSingleton<ISecretBackendFactory, LocalBackendFactory>();
+        builder.AddVaultBackends();
         builder.Services.AddSingleton<MountTable>();
         builder.Services.AddSingleton<SecretReader>();
         return builder;
