@@ -16,7 +16,7 @@ public sealed partial class BrokerCallInterceptor(ILogger<BrokerCallInterceptor>
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
         TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
     {
-        EnsureAuthenticated(context);
+        await EnsureAuthenticatedAsync(context).ConfigureAwait(false);
         try
         {
             return await continuation(request, context).ConfigureAwait(false);
@@ -30,7 +30,7 @@ public sealed partial class BrokerCallInterceptor(ILogger<BrokerCallInterceptor>
     public override async Task ServerStreamingServerHandler<TRequest, TResponse>(
         TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
     {
-        EnsureAuthenticated(context);
+        await EnsureAuthenticatedAsync(context).ConfigureAwait(false);
         try
         {
             await continuation(request, responseStream, context).ConfigureAwait(false);
@@ -45,7 +45,7 @@ public sealed partial class BrokerCallInterceptor(ILogger<BrokerCallInterceptor>
         IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context,
         DuplexStreamingServerMethod<TRequest, TResponse> continuation)
     {
-        EnsureAuthenticated(context);
+        await EnsureAuthenticatedAsync(context).ConfigureAwait(false);
         try
         {
             await continuation(requestStream, responseStream, context).ConfigureAwait(false);
@@ -56,14 +56,15 @@ public sealed partial class BrokerCallInterceptor(ILogger<BrokerCallInterceptor>
         }
     }
 
-    private static void EnsureAuthenticated(ServerCallContext context)
+    private static async Task EnsureAuthenticatedAsync(ServerCallContext context)
     {
         var httpContext = context.GetHttpContext();
         if (CallerIdentity.FromPrincipal(httpContext.User) is not null)
         {
             return;
         }
-        var failure = httpContext.Features.Get<IAuthenticateResultFeature>()?.AuthenticateResult?.Failure?.Message;
+        // The handler caches its result per request, so this returns the middleware's outcome with its reason.
+        var failure = (await httpContext.AuthenticateAsync().ConfigureAwait(false)).Failure?.Message;
         throw new RpcException(new Status(StatusCode.Unauthenticated,
             failure ?? "no credentials: send 'authorization: Bearer <token>' metadata"));
     }

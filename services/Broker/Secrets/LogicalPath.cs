@@ -73,5 +73,5 @@ public static class LogicalPath
     }
 
     private static string Describe(char c) =>
-        char.IsAsciiLetterOrDigit(c) || (c > ' ' && c < 0x7f) ? $"'{c}' (U+{(int)c:X4})" : $"U+{(int)c:X4}";
+        c >= ' ' && c < 0x7f ? $"'{c}' (U+{(int)c:X4})" : $"U+{(int)c:X4}";
 }

@@ -49,9 +49,10 @@ public sealed class SecretReader(MountTable mounts, IOptions<BrokerOptions> opti
         // Each distinct path is read once; results fan back out to every position that asked for it.
         var outcomes = new Dictionary<string, BatchItem>(StringComparer.Ordinal);
         var pending = new List<(string Path, MountedBackend Mounted, string Name)>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var path in paths)
         {
-            if (outcomes.ContainsKey(path) || pending.Exists(p => p.Path == path))
+            if (!seen.Add(path))
             {
                 continue;
             }

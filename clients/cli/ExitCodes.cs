@@ -1,0 +1,28 @@
+using Grpc.Core;
+
+namespace SecretsBroker.Cli;
+
+/// <summary>brokerctl's exit codes, so scripts can tell failures apart without parsing output.</summary>
+public static class ExitCodes
+{
+    public const int Ok = 0;
+    public const int Failure = 1;
+    public const int Usage = 2;
+    public const int NotFound = 3;
+    public const int PermissionDenied = 4;
+    public const int Unauthenticated = 5;
+    public const int Unavailable = 6;
+    public const int InvalidRequest = 7;
+    public const int PartialBatch = 8;
+
+    public static int For(StatusCode code) => code switch
+    {
+        StatusCode.OK => Ok,
+        StatusCode.NotFound => NotFound,
+        StatusCode.PermissionDenied => PermissionDenied,
+        StatusCode.Unauthenticated => Unauthenticated,
+        StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.ResourceExhausted => Unavailable,
+        StatusCode.InvalidArgument or StatusCode.FailedPrecondition => InvalidRequest,
+        _ => Failure,
+    };
+}

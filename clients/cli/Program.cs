@@ -1,0 +1,3 @@
+using SecretsBroker.Cli;
+
+return await BrokerCtl.BuildRootCommand().Parse(args).InvokeAsync();

@@ -1,0 +1,71 @@
+using System.Runtime.CompilerServices;
+using Grpc.Core;
+using SecretsBroker.V1;
+using V1Client = SecretsBroker.V1.SecretsBroker.SecretsBrokerClient;
+
+namespace SecretsBroker.Client;
+
+/// <summary>
+/// A typed SecretsBroker client. Failures surface as <see cref="RpcException"/> with the broker's status
+/// code (NotFound, PermissionDenied, Unauthenticated, Unavailable, ...). Calls without their own deadline
+/// get <see cref="BrokerClientOptions.DefaultTimeout"/>.
+/// </summary>
+public sealed class BrokerClient(V1Client client, TimeSpan? defaultTimeout = null)
+{
+    /// <summary>The generated client, for calls this wrapper does not cover.</summary>
+    public V1Client Raw => client;
+
+    /// <summary>Reads the latest version of a secret, or the given version id.</summary>
+    public async Task<Secret> GetSecretAsync(string path, string? version = null, DateTime? deadline = null, CancellationToken cancellationToken = default)
+    {
+        var request = new GetSecretRequest { Path = path };
+        if (version is not null)
+        {
+            request.Version = version;
+        }
+        var response = await client.GetSecretAsync(request, Options(deadline, cancellationToken)).ConfigureAwait(false);
+        return response.Secret;
+    }
+
+    /// <summary>Reads the version carrying a staging label (aws-sm mounts), for example AWSPREVIOUS.</summary>
+    public async Task<Secret> GetSecretAtStageAsync(string path, string stage, DateTime? deadline = null, CancellationToken cancellationToken = default)
+    {
+        var response = await client.GetSecretAsync(new GetSecretRequest { Path = path, Stage = stage }, Options(deadline, cancellationToken)).ConfigureAwait(false);
+        return response.Secret;
+    }
+
+    /// <summary>Reads many secrets in one call; one result per path, in order, each a secret or its own error.</summary>
+    public async Task<IReadOnlyList<BatchGetSecretsResult>> BatchGetSecretsAsync(IEnumerable<string> paths, DateTime? deadline = null, CancellationToken cancellationToken = default)
+    {
+        var request = new BatchGetSecretsRequest();
+        request.Paths.Add(paths);
+        var response = await client.BatchGetSecretsAsync(request, Options(deadline, cancellationToken)).ConfigureAwait(false);
+        return response.Results;
+    }
+
+    /// <summary>Reads one page of a listing.</summary>
+    public async Task<ListSecretsResponse> ListSecretsPageAsync(string prefix, int pageSize = 0, string? pageToken = null, DateTime? deadline = null, CancellationToken cancellationToken = default)
+    {
+        var request = new ListSecretsRequest { Prefix = prefix, PageSize = pageSize, PageToken = pageToken ?? "" };
+        return await client.ListSecretsAsync(request, Options(deadline, cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <summary>Lists every secret beneath a prefix, fetching pages as the enumeration goes.</summary>
+    public async IAsyncEnumerable<SecretListing> ListSecretsAsync(string prefix, int pageSize = 0, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var pageToken = "";
+        do
+        {
+            var page = await ListSecretsPageAsync(prefix, pageSize, pageToken, cancellationToken: cancellationToken).ConfigureAwait(false);
+            foreach (var listing in page.Secrets)
+            {
+                yield return listing;
+            }
+            pageToken = page.NextPageToken;
+        }
+        while (pageToken.Length > 0);
+    }
+
+    private CallOptions Options(DateTime? deadline, CancellationToken cancellationToken) =>
+        new(deadline: deadline ?? (defaultTimeout is { } timeout ? DateTime.UtcNow + timeout : null), cancellationToken: cancellationToken);
+}

@@ -1,0 +1,90 @@
+using Grpc.Core;
+using Grpc.Net.Client;
+using Grpc.Net.Client.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using V1Client = SecretsBroker.V1.SecretsBroker.SecretsBrokerClient;
+
+namespace SecretsBroker.Client;
+
+public static class BrokerClientServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers <see cref="BrokerClient"/> (and the generated client) through Grpc.Net.ClientFactory, with
+    /// bearer-token call credentials and retries on UNAVAILABLE.
+    /// </summary>
+    public static IServiceCollection AddSecretsBrokerClient(this IServiceCollection services, Action<BrokerClientOptions> configure)
+    {
+        services.AddOptions<BrokerClientOptions>().Configure(configure);
+        services.AddGrpcClient<V1Client>((sp, o) => o.Address = sp.GetRequiredService<IOptions<BrokerClientOptions>>().Value.Address)
+            .ConfigureChannel((sp, channel) => ConfigureChannel(channel, sp.GetRequiredService<IOptions<BrokerClientOptions>>().Value))
+            .AddCallCredentials((_, metadata, sp) =>
+            {
+                AddBearer(metadata, sp.GetRequiredService<BearerTokenSource>());
+                return Task.CompletedTask;
+            });
+        services.AddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<BrokerClientOptions>>().Value;
+            return new BearerTokenSource(options.Token, options.TokenFile);
+        });
+        services.AddTransient(sp => new BrokerClient(sp.GetRequiredService<V1Client>(),
+            sp.GetRequiredService<IOptions<BrokerClientOptions>>().Value.DefaultTimeout));
+        return services;
+    }
+
+    /// <summary>Creates a client without dependency injection (command-line tools, scripts). Dispose the channel when done.</summary>
+    public static (BrokerClient Client, GrpcChannel Channel) CreateClient(BrokerClientOptions options)
+    {
+        var tokens = new BearerTokenSource(options.Token, options.TokenFile);
+        var channelOptions = new GrpcChannelOptions();
+        ConfigureChannel(channelOptions, options);
+        if (tokens.HasToken)
+        {
+            channelOptions.Credentials = ChannelCredentials.Create(
+                options.Address.Scheme == Uri.UriSchemeHttps ? ChannelCredentials.SecureSsl : ChannelCredentials.Insecure,
+                CallCredentials.FromInterceptor((_, metadata) =>
+                {
+                    AddBearer(metadata, tokens);
+                    return Task.CompletedTask;
+                }));
+        }
+        var channel = GrpcChannel.ForAddress(options.Address, channelOptions);
+        return (new BrokerClient(new V1Client(channel), options.DefaultTimeout), channel);
+    }
+
+    private static void ConfigureChannel(GrpcChannelOptions channel, BrokerClientOptions options)
+    {
+        // Plain HTTP is for loopback development; tokens still have to travel there.
+        channel.UnsafeUseInsecureChannelCallCredentials = options.Address.Scheme == Uri.UriSchemeHttp;
+        if (options.MaxAttempts > 1)
+        {
+            channel.ServiceConfig = new ServiceConfig
+            {
+                MethodConfigs =
+                {
+                    new MethodConfig
+                    {
+                        Names = { MethodName.Default },
+                        RetryPolicy = new RetryPolicy
+                        {
+                            MaxAttempts = options.MaxAttempts,
+                            InitialBackoff = TimeSpan.FromMilliseconds(200),
+                            MaxBackoff = TimeSpan.FromSeconds(2),
+                            BackoffMultiplier = 2,
+                            RetryableStatusCodes = { StatusCode.Unavailable },
+                        },
+                    },
+                },
+            };
+        }
+    }
+
+    private static void AddBearer(Metadata metadata, BearerTokenSource tokens)
+    {
+        if (tokens.GetToken() is { Length: > 0 } token)
+        {
+            metadata.Add("authorization", "Bearer " + token);
+        }
+    }
+}

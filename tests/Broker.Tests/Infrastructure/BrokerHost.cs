@@ -1,0 +1,104 @@
+using Grpc.Net.Client;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using SecretsBroker.Client;
+
+namespace SecretsBroker.Broker.Tests.Infrastructure;
+
+/// <summary>
+/// The real broker on Kestrel at 127.0.0.1:0 (HTTP/2 plaintext), composed exactly as Program.cs does,
+/// with test configuration layered on top and every log line captured.
+/// </summary>
+public sealed class BrokerHost : IAsyncDisposable
+{
+    /// <summary>The dev token every test host accepts (its SHA-256 is configured).</summary>
+    public const string TestToken = "FAKE-test-token-alpha";
+
+    private readonly WebApplication _app;
+    private readonly List<GrpcChannel> _channels = [];
+
+    private BrokerHost(WebApplication app, Uri address, CapturedLogs logs, TestDirectory directory)
+    {
+        _app = app;
+        Address = address;
+        Logs = logs;
+        Directory = directory;
+    }
+
+    public Uri Address { get; }
+
+    public CapturedLogs Logs { get; }
+
+    /// <summary>The host's content root: a temporary folder for secrets files and the like.</summary>
+    public TestDirectory Directory { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    /// <summary>
+    /// Starts a broker. <paramref name="configuration"/> uses configuration keys ("Broker:Mounts:0:Prefix" ...);
+    /// <paramref name="configureServices"/> may add services (test backends) before the host is built.
+    /// </summary>
+    public static async Task<BrokerHost> StartAsync(
+        IReadOnlyDictionary<string, string?> configuration,
+        TestDirectory? directory = null,
+        Action<WebApplicationBuilder>? configureServices = null,
+        string environment = "Development")
+    {
+        directory ??= new TestDirectory();
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            EnvironmentName = environment,
+            ContentRootPath = directory.Path,
+        });
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Kestrel:EndpointDefaults:Protocols"] = "Http2",
+            ["Broker:Auth:DevTokens:Tokens:0:Subject"] = "test-alpha",
+            ["Broker:Auth:DevTokens:Tokens:0:Sha256"] = Sha256Hex(TestToken),
+            ["Broker:Auth:DevTokens:Tokens:0:Attributes:team"] = "alpha",
+        });
+        builder.Configuration.AddInMemoryCollection(configuration);
+        var logs = new CapturedLogs();
+        builder.Logging.ClearProviders().AddProvider(logs).SetMinimumLevel(LogLevel.Trace);
+        builder.AddBroker();
+        configureServices?.Invoke(builder);
+
+        var app = builder.Build();
+        app.MapBroker();
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        return new BrokerHost(app, new Uri(address), logs, directory);
+    }
+
+    /// <summary>A client for this host; <paramref name="token"/> null sends no credentials.</summary>
+    public BrokerClient CreateClient(string? token = TestToken, int maxAttempts = 1)
+    {
+        var (client, channel) = BrokerClientServiceCollectionExtensions.CreateClient(new BrokerClientOptions
+        {
+            Address = Address,
+            Token = token,
+            MaxAttempts = maxAttempts,
+            DefaultTimeout = TimeSpan.FromSeconds(30),
+        });
+        lock (_channels)
+        {
+            _channels.Add(channel);
+        }
+        return client;
+    }
+
+    public static string Sha256Hex(string token) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(token)));
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var channel in _channels)
+        {
+            channel.Dispose();
+        }
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        Directory.Dispose();
+    }
+}

@@ -1,0 +1,47 @@
+using System.Collections.Concurrent;
+using Grpc.Core;
+using SecretsBroker.Broker.Backends;
+using SecretsBroker.Broker.Secrets;
+
+namespace SecretsBroker.Broker.Tests.Infrastructure;
+
+/// <summary>
+/// A backend of mount type <c>memory</c> that counts every read per name, so tests can prove how
+/// often the broker reached its backend. Register with <see cref="Register"/>.
+/// </summary>
+public sealed class InMemoryBackend : ISecretBackend, ISecretBackendFactory
+{
+    private readonly ConcurrentDictionary<string, SecretValue> _secrets = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int> _reads = new(StringComparer.Ordinal);
+
+    public string MountType => "memory";
+
+    /// <summary>When set, every read fails UNAVAILABLE, as a backend outage would.</summary>
+    public bool Down { get; set; }
+
+    public int TotalReads => _reads.Values.Sum();
+
+    public void Register(WebApplicationBuilder builder) => builder.Services.AddSingleton<ISecretBackendFactory>(this);
+
+    public void Put(string name, string version, IReadOnlyDictionary<string, string> data) =>
+        _secrets[name] = new SecretValue { Version = version, Data = data, CreatedAt = DateTimeOffset.UnixEpoch };
+
+    public int ReadsOf(string name) => _reads.GetValueOrDefault(name);
+
+    public ISecretBackend Create(MountDefinition mount, IConfigurationSection settings) => this;
+
+    public Task<SecretValue> GetAsync(string name, VersionSelector selector, CancellationToken cancellationToken)
+    {
+        _reads.AddOrUpdate(name, 1, (_, count) => count + 1);
+        if (Down)
+        {
+            throw new BrokerException(StatusCode.Unavailable, "in-memory backend is down");
+        }
+        return _secrets.TryGetValue(name, out var value)
+            ? Task.FromResult(value)
+            : throw new BrokerException(StatusCode.NotFound, "secret not found");
+    }
+
+    public Task<SecretListingPage> ListAsync(string folder, int pageSize, string? continuation, CancellationToken cancellationToken) =>
+        Task.FromResult(new SecretListingPage([.. _secrets.Keys.Order(StringComparer.Ordinal).Select(n => new SecretListingEntry(n))], null));
+}

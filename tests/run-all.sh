@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every test suite of the repository: the .NET solution's xunit projects, then the suites that
+# drive the broker from other languages. Needs the tools .ci/run installs (see README, "Tests").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+configuration="${CONFIGURATION:-Release}"
+
+echo "== build (warnings are errors)"
+dotnet build Broker.sln -c "$configuration" -nologo -clp:ErrorsOnly
+
+echo "== .NET tests"
+dotnet test Broker.sln -c "$configuration" --no-build -nologo --logger "console;verbosity=normal"
+
+echo "== all suites passed"
