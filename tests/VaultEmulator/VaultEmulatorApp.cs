@@ -16,6 +16,8 @@ public static partial class VaultEmulatorApp
     public static WebApplication Build(string[] args, TimeProvider? timeProvider = null, JsonObject? seed = null)
     {
         var builder = WebApplication.CreateSlimBuilder(args);
+        // Vault speaks HTTP/1.1 on plaintext; never inherit an HTTP/2-only default from a host's appsettings.json.
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Kestrel:EndpointDefaults:Protocols"] = "Http1AndHttp2" });
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Logging.AddFilter("SecretsBroker.VaultEmulator", LogLevel.Information);
         var configuration = builder.Configuration;
