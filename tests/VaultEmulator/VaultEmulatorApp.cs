@@ -9,13 +9,14 @@ namespace SecretsBroker.VaultEmulator;
 /// <summary>
 /// Builds the emulator's web application. Flags (command line or configuration): <c>--root-token</c>
 /// (default "root"), <c>--seed FILE</c> (JSON seed data), <c>--fake-time true</c> (a clock that only
-/// moves through POST /__emulator/time). Tests may host it in-process and pass their own clock.
+/// moves through POST /__emulator/time), <c>--tls-cert-file</c> / <c>--tls-key-file</c> (PEM, for https:// URLs). Tests may host it in-process and pass their own clock.
 /// </summary>
 public static partial class VaultEmulatorApp
 {
     public static WebApplication Build(string[] args, TimeProvider? timeProvider = null, JsonObject? seed = null)
     {
         var builder = WebApplication.CreateSlimBuilder(args);
+        builder.WebHost.UseKestrelHttpsConfiguration();
         // Vault speaks HTTP/1.1 on plaintext; never inherit an HTTP/2-only default from a host's appsettings.json.
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Kestrel:EndpointDefaults:Protocols"] = "Http1AndHttp2" });
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
@@ -31,6 +32,12 @@ public static partial class VaultEmulatorApp
         if (seed is not null)
         {
             state.ApplySeed(seed);
+        }
+        if (configuration["tls-cert-file"] is { Length: > 0 } certFile)
+        {
+            // PEM certificate and key for https:// URLs, so clients can be tested against a private CA.
+            var certificate = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(certFile, configuration["tls-key-file"]);
+            builder.WebHost.ConfigureKestrel(kestrel => kestrel.ConfigureHttpsDefaults(https => https.ServerCertificate = certificate));
         }
         builder.Services.AddSingleton(state);
         builder.Services.AddSingleton<FaultState>();

@@ -24,9 +24,12 @@ public sealed class VaultEmulatorHost : IAsyncDisposable
 
     public FaultState Faults => _app.Services.GetRequiredService<FaultState>();
 
-    public static async Task<VaultEmulatorHost> StartAsync(string seedJson, TimeProvider? time = null)
+    public static async Task<VaultEmulatorHost> StartAsync(string seedJson, TimeProvider? time = null, (string CertFile, string KeyFile)? tls = null)
     {
-        var app = VaultEmulatorApp.Build(["--urls", "http://127.0.0.1:0", "--root-token", RootToken], time, JsonNode.Parse(seedJson)!.AsObject());
+        string[] args = tls is { } pem
+            ? ["--urls", "https://127.0.0.1:0", "--root-token", RootToken, "--tls-cert-file", pem.CertFile, "--tls-key-file", pem.KeyFile]
+            : ["--urls", "http://127.0.0.1:0", "--root-token", RootToken];
+        var app = VaultEmulatorApp.Build(args, time, JsonNode.Parse(seedJson)!.AsObject());
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
         return new VaultEmulatorHost(app, new Uri(address));

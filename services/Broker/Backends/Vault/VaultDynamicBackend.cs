@@ -1,3 +1,4 @@
+using Grpc.Core;
 using SecretsBroker.Broker.Secrets;
 
 namespace SecretsBroker.Broker.Backends.Vault;
@@ -11,17 +12,13 @@ public sealed class VaultDynamicBackend(VaultClient client, VaultDynamicMountOpt
 {
     public VaultDynamicMountOptions Options { get; } = options;
 
-    public Task<SecretValue> GetAsync(string name, VersionSelector selector, CancellationToken cancellationToken)
-    {
-        BrokerException.ThrowFailedPrecondition("this mount issues dynamic credentials; use IssueCredentials instead of GetSecret");
-        return Task.FromException<SecretValue>(new UnreachableException());
-    }
+    public Task<SecretValue> GetAsync(string name, VersionSelector selector, CancellationToken cancellationToken) =>
+        Task.FromException<SecretValue>(new BrokerException(StatusCode.FailedPrecondition,
+            "this mount issues dynamic credentials; use IssueCredentials instead of GetSecret"));
 
-    public Task<SecretListingPage> ListAsync(string folder, int pageSize, string? continuation, CancellationToken cancellationToken)
-    {
-        BrokerException.ThrowFailedPrecondition("this mount issues dynamic credentials and has no secrets to list");
-        return Task.FromException<SecretListingPage>(new UnreachableException());
-    }
+    public Task<SecretListingPage> ListAsync(string folder, int pageSize, string? continuation, CancellationToken cancellationToken) =>
+        Task.FromException<SecretListingPage>(new BrokerException(StatusCode.FailedPrecondition,
+            "this mount issues dynamic credentials and has no secrets to list"));
 
     /// <summary>Issues credentials for <paramref name="role"/>; <paramref name="ttl"/> applies to STS credentials only.</summary>
     public Task<VaultLease> IssueCredentialsAsync(string role, TimeSpan? ttl, CancellationToken cancellationToken)
@@ -53,6 +50,4 @@ public sealed class VaultDynamicBackend(VaultClient client, VaultDynamicMountOpt
             BrokerException.ThrowNotFound("the lease was not issued by this mount");
         }
     }
-
-    private sealed class UnreachableException() : Exception("unreachable");
 }
