@@ -30,6 +30,16 @@ public sealed class VaultKvTests(VaultFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task A_batch_read_answers_each_vault_path_with_its_own_outcome()
+    {
+        var results = await fixture.Host.CreateClient().BatchGetSecretsAsync(["vault/app/db", "vault/app/missing", "vault/team-b/secret"]);
+
+        Assert.Equal("FAKE-db-password-v2", results[0].Secret.Data["password"]);
+        Assert.Equal((int)StatusCode.NotFound, results[1].Error.Code);
+        Assert.Equal((int)StatusCode.PermissionDenied, results[2].Error.Code);
+    }
+
+    [Fact]
     public async Task A_missing_secret_is_not_found()
     {
         var error = await Assert.ThrowsAsync<RpcException>(() => fixture.Host.CreateClient().GetSecretAsync("vault/app/missing"));

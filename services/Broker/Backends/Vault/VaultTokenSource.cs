@@ -27,6 +27,7 @@ public sealed partial class VaultTokenSource : IDisposable
     private int _backgroundRefreshRunning;
     private int _logins;
     private int _renewals;
+    private volatile bool _disposed;
 
     internal VaultTokenSource(VaultClient client, VaultAuthOptions auth, TimeProvider time, ILogger<VaultTokenSource> logger)
     {
@@ -84,6 +85,7 @@ public sealed partial class VaultTokenSource : IDisposable
 
     public void Dispose()
     {
+        _disposed = true;
         _stopping.Cancel();
         _timer?.Dispose();
         _stopping.Dispose();
@@ -102,10 +104,14 @@ public sealed partial class VaultTokenSource : IDisposable
         {
             try
             {
-                await RefreshAsync(null, forceLogin: false, _stopping.Token).ConfigureAwait(false);
+                if (!_disposed)
+                {
+                    await RefreshAsync(null, forceLogin: false, _stopping.Token).ConfigureAwait(false);
+                }
             }
-            catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException && _disposed)
             {
+                // The connection was disposed while a refresh was due.
             }
             catch (BrokerException ex)
             {
@@ -122,7 +128,7 @@ public sealed partial class VaultTokenSource : IDisposable
 
     private void Schedule(TimeSpan delay)
     {
-        if (_stopping.IsCancellationRequested)
+        if (_disposed)
         {
             return;
         }
