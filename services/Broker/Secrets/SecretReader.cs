@@ -1,5 +1,7 @@
 using Microsoft.Extensions.Options;
+using SecretsBroker.Broker.Auth;
 using SecretsBroker.Broker.Backends;
+using SecretsBroker.Broker.Policy;
 
 namespace SecretsBroker.Broker.Secrets;
 
@@ -24,18 +26,18 @@ public sealed record ListingPage(IReadOnlyList<SecretListingEntry> Entries, stri
 /// The read path every API surface goes through: validate, route through the mount table, read.
 /// Transport concerns (protobuf, status mapping) stay in Grpc/.
 /// </summary>
-public sealed class SecretReader(MountTable mounts, IOptions<BrokerOptions> options)
+public sealed class SecretReader(MountTable mounts, PolicyEvaluator policy, IOptions<BrokerOptions> options)
 {
     private readonly BrokerOptions _options = options.Value;
 
-    public async Task<ServedSecret> GetAsync(string path, VersionSelector selector, CancellationToken cancellationToken)
+    public async Task<ServedSecret> GetAsync(CallerIdentity caller, string path, VersionSelector selector, CancellationToken cancellationToken)
     {
-        var (mounted, name) = ResolveSecret(path);
+        var (mounted, name) = ResolveSecret(caller, path);
         var value = await mounted.Backend.GetAsync(name, selector, cancellationToken).ConfigureAwait(false);
         return new ServedSecret(path, mounted.Mount, value, ServingSource.Backend, TimeSpan.Zero, Stale: false);
     }
 
-    public async Task<IReadOnlyList<BatchItem>> GetManyAsync(IReadOnlyList<string> paths, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<BatchItem>> GetManyAsync(CallerIdentity caller, IReadOnlyList<string> paths, CancellationToken cancellationToken)
     {
         if (paths.Count == 0)
         {
@@ -58,7 +60,7 @@ public sealed class SecretReader(MountTable mounts, IOptions<BrokerOptions> opti
             }
             try
             {
-                var (mounted, name) = ResolveSecret(path);
+                var (mounted, name) = ResolveSecret(caller, path);
                 pending.Add((path, mounted, name));
             }
             catch (BrokerException ex)
@@ -82,7 +84,11 @@ public sealed class SecretReader(MountTable mounts, IOptions<BrokerOptions> opti
         return [.. paths.Select(p => outcomes[p])];
     }
 
-    public async Task<ListingPage> ListAsync(string prefix, int pageSize, string pageToken, CancellationToken cancellationToken)
+    /// <summary>
+    /// Lists beneath <paramref name="prefix"/>, keeping only entries the caller may list: a page can hold
+    /// fewer entries than asked for, and an empty page with a token means "more may follow".
+    /// </summary>
+    public async Task<ListingPage> ListAsync(CallerIdentity caller, string prefix, int pageSize, string pageToken, CancellationToken cancellationToken)
     {
         LogicalPath.EnsureValid(prefix, "prefix");
         if (pageSize < 0 || pageSize > _options.MaxListPageSize)
@@ -95,13 +101,15 @@ public sealed class SecretReader(MountTable mounts, IOptions<BrokerOptions> opti
             .ConfigureAwait(false);
         var mountPrefix = mounted.Mount.Prefix + "/";
         return new ListingPage(
-            [.. page.Entries.Select(e => e with { Name = mountPrefix + e.Name })],
+            [.. page.Entries.Select(e => e with { Name = mountPrefix + e.Name }).Where(e => policy.IsAllowed(caller, Capability.List, e.Name))],
             page.Continuation is null ? "" : ListingPageToken.Encode(prefix, page.Continuation));
     }
 
-    private (MountedBackend Mounted, string Name) ResolveSecret(string path)
+    /// <summary>Validates, authorizes (before anything is looked up, so a denial reveals nothing), then routes.</summary>
+    private (MountedBackend Mounted, string Name) ResolveSecret(CallerIdentity caller, string path)
     {
         LogicalPath.EnsureValid(path);
+        policy.EnsureAllowed(caller, Capability.Read, path);
         var resolved = mounts.Resolve(path);
         if (resolved.Name.Length == 0)
         {
