@@ -115,6 +115,28 @@ public sealed class VaultAuthTests
     }
 
     [Fact]
+    public async Task A_configured_token_that_vault_no_longer_accepts_makes_reads_unavailable_not_denied()
+    {
+        var vaultTime = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var seed = Seed("{}").Replace("\"auth\": {}", "\"auth\": {}, \"tokens\": [ { \"id\": \"FAKE-short-token\", \"policies\": [\"broker\"], \"ttl\": \"60s\", \"renewable\": false } ]",
+            StringComparison.Ordinal);
+        await using var vault = await VaultEmulatorHost.StartAsync(seed, vaultTime);
+        await using var host = await BrokerHost.StartAsync(VaultFixture.BrokerConfiguration(vault.Address, new Dictionary<string, string?>
+        {
+            ["Broker:Vault:Connections:default:Auth:Method"] = "token",
+            ["Broker:Vault:Connections:default:Auth:Token"] = "FAKE-short-token",
+        }), configureServices: UseClock(new FakeTimeProvider(vaultTime.GetUtcNow())));
+        var client = host.CreateClient();
+        await client.GetSecretAsync("vault/app/db");
+
+        vaultTime.Advance(TimeSpan.FromSeconds(61));
+        var error = await Assert.ThrowsAsync<RpcException>(() => client.GetSecretAsync("vault/app/db"));
+
+        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+        Assert.Equal("vault no longer accepts the broker's configured token", error.Status.Detail);
+    }
+
+    [Fact]
     public async Task A_wrong_approle_secret_makes_reads_unavailable_without_revealing_it()
     {
         await using var vault = await VaultEmulatorHost.StartAsync(Seed(AppRoleAuth));

@@ -69,16 +69,17 @@ public sealed partial class VaultTokenSource : IDisposable
     /// </summary>
     public async Task<bool> RecoverFromDeniedAsync(string token, CancellationToken cancellationToken)
     {
-        if (!CanLogin)
-        {
-            return false;
-        }
         var lookup = await _client.LookupSelfAsync(token, cancellationToken).ConfigureAwait(false);
         if (lookup is not null)
         {
             return false;
         }
         LogTokenInvalid(_client.ConnectionName);
+        if (!CanLogin)
+        {
+            // A configured token cannot be replaced: this is the broker's problem, not the caller's.
+            throw new BrokerException(StatusCode.Unavailable, "vault no longer accepts the broker's configured token");
+        }
         await RefreshAsync(token, forceLogin: true, cancellationToken).ConfigureAwait(false);
         return true;
     }
@@ -275,7 +276,7 @@ public sealed partial class VaultTokenSource : IDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "Vault connection {Connection}: token renewal refused ({Status})")]
     private partial void LogRenewRefused(string connection, string status);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Vault connection {Connection}: the broker's token is no longer valid; logging in again")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Vault connection {Connection}: the broker's token is no longer valid")]
     private partial void LogTokenInvalid(string connection);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Vault connection {Connection}: background token refresh failed ({Status}); retrying shortly")]
