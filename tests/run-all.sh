@@ -12,4 +12,7 @@ dotnet build Broker.sln -c "$configuration" -nologo -clp:ErrorsOnly
 echo "== .NET tests"
 dotnet test Broker.sln -c "$configuration" --no-build -nologo --logger "console;verbosity=normal"
 
+echo "== Python client (pytest against a real broker process)"
+bash tests/python/run_python_client_tests.sh
+
 echo "== all suites passed"

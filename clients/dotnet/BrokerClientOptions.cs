@@ -1,3 +1,5 @@
+using System.Security.Cryptography.X509Certificates;
+
 namespace SecretsBroker.Client;
 
 /// <summary>How to reach a broker and prove who the caller is.</summary>
@@ -14,6 +16,15 @@ public sealed class BrokerClientOptions
 
     /// <summary>Deadline applied to calls that do not set their own. Null means no deadline.</summary>
     public TimeSpan? DefaultTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>A client certificate (with its private key) for brokers that authenticate callers by mTLS.</summary>
+    public X509Certificate2? ClientCertificate { get; set; }
+
+    /// <summary>
+    /// CAs that issue the broker's server certificate, trusted instead of the system store (private PKI).
+    /// Null uses the system store.
+    /// </summary>
+    public X509Certificate2Collection? TrustedCaCertificates { get; set; }
 
     /// <summary>Attempts (including the first) for calls that fail UNAVAILABLE; 1 disables retries.</summary>
     public int MaxAttempts { get; set; } = 4;

@@ -1,3 +1,5 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Grpc.Net.Client.Configuration;
@@ -17,6 +19,7 @@ public static class BrokerClientServiceCollectionExtensions
     {
         services.AddOptions<BrokerClientOptions>().Configure(configure);
         services.AddGrpcClient<V1Client>((sp, o) => o.Address = sp.GetRequiredService<IOptions<BrokerClientOptions>>().Value.Address)
+            .ConfigurePrimaryHttpMessageHandler(sp => CreateHandler(sp.GetRequiredService<IOptions<BrokerClientOptions>>().Value))
             .ConfigureChannel((sp, channel) => ConfigureChannel(channel, sp.GetRequiredService<IOptions<BrokerClientOptions>>().Value))
             .AddCallCredentials((_, metadata, sp) =>
             {
@@ -37,7 +40,7 @@ public static class BrokerClientServiceCollectionExtensions
     public static (BrokerClient Client, GrpcChannel Channel) CreateClient(BrokerClientOptions options)
     {
         var tokens = new BearerTokenSource(options.Token, options.TokenFile);
-        var channelOptions = new GrpcChannelOptions();
+        var channelOptions = new GrpcChannelOptions { HttpHandler = CreateHandler(options), DisposeHttpClient = true };
         ConfigureChannel(channelOptions, options);
         if (tokens.HasToken)
         {
@@ -51,6 +54,35 @@ public static class BrokerClientServiceCollectionExtensions
         }
         var channel = GrpcChannel.ForAddress(options.Address, channelOptions);
         return (new BrokerClient(new V1Client(channel), options.DefaultTimeout), channel);
+    }
+
+    private static SocketsHttpHandler CreateHandler(BrokerClientOptions options)
+    {
+        var handler = new SocketsHttpHandler { EnableMultipleHttp2Connections = true, PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan };
+        if (options.ClientCertificate is { } certificate)
+        {
+            handler.SslOptions.ClientCertificates = new X509CertificateCollection { certificate };
+        }
+        if (options.TrustedCaCertificates is { Count: > 0 } trusted)
+        {
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, serverCertificate, _, errors) =>
+                serverCertificate is not null && IsIssuedByTrustedCa(new X509Certificate2(serverCertificate), trusted, errors);
+        }
+        return handler;
+    }
+
+    /// <summary>Chain validation against the given CAs only; name mismatches still fail.</summary>
+    private static bool IsIssuedByTrustedCa(X509Certificate2 serverCertificate, X509Certificate2Collection trusted, SslPolicyErrors errors)
+    {
+        if ((errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0 || (errors & SslPolicyErrors.RemoteCertificateNotAvailable) != 0)
+        {
+            return false;
+        }
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.AddRange(trusted);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        return chain.Build(serverCertificate);
     }
 
     private static void ConfigureChannel(GrpcChannelOptions channel, BrokerClientOptions options)

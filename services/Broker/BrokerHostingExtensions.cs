@@ -4,6 +4,7 @@ using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Backends.Local;
 using SecretsBroker.Broker.Caching;
 using SecretsBroker.Broker.Grpc;
+using SecretsBroker.Broker.Policy;
 using SecretsBroker.Broker.Secrets;
 
 namespace SecretsBroker.Broker;
@@ -22,8 +23,9 @@ public static class BrokerHostingExtensions
 
     public static WebApplication MapBroker(this WebApplication app)
     {
-        // Build the mount table now, so a bad configuration stops the broker before it listens.
+        // Build the mount table and load the policy now, so a bad configuration stops the broker before it listens.
         _ = app.Services.GetRequiredService<MountTable>();
+        _ = app.Services.GetRequiredService<PolicyEvaluator>();
         app.UseAuthentication();
         app.MapGrpcService<SecretsBrokerService>();
         app.MapGrpcHealthChecksService();
@@ -40,6 +42,10 @@ public static class BrokerHostingExtensions
         builder.Services.AddSingleton<IValidateOptions<BrokerOptions>, BrokerOptionsValidator>();
         builder.Services.AddSingleton<ISecretBackendFactory, LocalBackendFactory>();
         builder.Services.AddSingleton<MountTable>();
+        builder.Services.AddSingleton<PolicyEvaluator>();
+        builder.Services.AddOptions<RateLimitOptions>().Bind(builder.Configuration.GetSection(RateLimitOptions.SectionName)).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<RateLimitOptions>, RateLimitOptionsValidator>();
+        builder.Services.AddSingleton<CallerRateLimiter>();
         builder.Services.AddSingleton<SecretReader>();
         return builder;
     }

@@ -1,23 +1,154 @@
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Certificate;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Options;
+using Microsoft.IdentityModel.Protocols;
+using Microsoft.IdentityModel.Protocols.OpenIdConnect;
+using Microsoft.IdentityModel.Tokens;
 
 namespace SecretsBroker.Broker.Auth;
 
 public static class AuthenticationExtensions
 {
     public const string SectionName = "Broker:Auth";
+    public const string BrokerScheme = "Broker";
+    public const string JwtScheme = "Jwt";
+    public const string MtlsScheme = "Mtls";
 
-    /// <summary>Registers the broker's authentication schemes (dev tokens for now) and validates their settings at start.</summary>
-    public static IHostApplicationBuilder AddBrokerAuthentication(this IHostApplicationBuilder builder)
+    /// <summary>
+    /// Registers dev tokens, JWT bearer and client certificates behind one policy scheme that picks the
+    /// method from what the caller presented: a bearer token shaped like a JWT goes to JWT validation
+    /// (when enabled), any other bearer token to the dev tokens, no token but a client certificate to mTLS.
+    /// </summary>
+    public static WebApplicationBuilder AddBrokerAuthentication(this WebApplicationBuilder builder)
     {
-        builder.Services.AddAuthentication(DevTokenAuthenticationHandler.SchemeName)
+        var services = builder.Services;
+        var jwt = builder.Configuration.GetSection(JwtAuthOptions.SectionName).Get<JwtAuthOptions>() ?? new JwtAuthOptions();
+        var mtls = builder.Configuration.GetSection(MtlsAuthOptions.SectionName).Get<MtlsAuthOptions>() ?? new MtlsAuthOptions();
+
+        var authentication = services.AddAuthentication(BrokerScheme)
+            .AddPolicyScheme(BrokerScheme, "JWT, mTLS or dev token", o => o.ForwardDefaultSelector = context => SelectScheme(context, jwt.Enabled, mtls.Enabled))
             .AddScheme<DevTokenAuthenticationOptions, DevTokenAuthenticationHandler>(DevTokenAuthenticationHandler.SchemeName, _ => { });
+        AddDevTokenOptions(builder);
+
+        services.AddOptions<JwtAuthOptions>().BindConfiguration(JwtAuthOptions.SectionName)
+            .Validate(o => !o.Enabled || !string.IsNullOrWhiteSpace(o.Issuer), $"{JwtAuthOptions.SectionName}:Issuer is required when JWT is enabled")
+            .Validate(o => !o.Enabled || o.Audiences.Count > 0, $"{JwtAuthOptions.SectionName}:Audiences needs at least one audience")
+            .Validate(o => !o.Enabled || new[] { o.MetadataAddress, o.JwksUrl, o.JwksFile }.Count(s => !string.IsNullOrWhiteSpace(s)) == 1,
+                $"{JwtAuthOptions.SectionName}: set exactly one of MetadataAddress, JwksUrl or JwksFile")
+            .ValidateOnStart();
+        if (jwt.Enabled)
+        {
+            authentication.AddJwtBearer(JwtScheme, _ => { });
+            services.AddOptions<JwtBearerOptions>(JwtScheme).Configure<IHostEnvironment>((o, environment) => ConfigureJwt(o, jwt, environment));
+        }
+
+        services.AddOptions<MtlsAuthOptions>().BindConfiguration(MtlsAuthOptions.SectionName)
+            .Validate(o => !o.Enabled || o.CaFiles.Count > 0, $"{MtlsAuthOptions.SectionName}:CaFiles needs at least one CA file when mTLS is enabled")
+            .ValidateOnStart();
+        if (mtls.Enabled)
+        {
+            authentication.AddCertificate(MtlsScheme, _ => { });
+            services.AddOptions<CertificateAuthenticationOptions>(MtlsScheme).Configure<IHostEnvironment>((o, environment) => ConfigureMtls(o, mtls, environment));
+            // Kestrel asks for a certificate but leaves trust to the authentication handler, which
+            // checks it against the configured CAs only (not the machine's store).
+            builder.WebHost.ConfigureKestrel(kestrel => kestrel.ConfigureHttpsDefaults(https =>
+            {
+                https.ClientCertificateMode = ClientCertificateMode.AllowCertificate;
+                https.ClientCertificateValidation = (_, _, _) => true;
+            }));
+        }
+        return builder;
+    }
+
+    private static string SelectScheme(HttpContext context, bool jwtEnabled, bool mtlsEnabled)
+    {
+        string? header = context.Request.Headers.Authorization;
+        if (!string.IsNullOrEmpty(header))
+        {
+            var token = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header.AsSpan(7).Trim() : [];
+            return jwtEnabled && token.Count('.') == 2 ? JwtScheme : DevTokenAuthenticationHandler.SchemeName;
+        }
+        return mtlsEnabled && context.Connection.ClientCertificate is not null ? MtlsScheme : DevTokenAuthenticationHandler.SchemeName;
+    }
+
+    private static void ConfigureJwt(JwtBearerOptions options, JwtAuthOptions jwt, IHostEnvironment environment)
+    {
+        options.MapInboundClaims = false;
+        options.RequireHttpsMetadata = jwt.RequireHttpsMetadata;
+        options.TokenValidationParameters = new TokenValidationParameters
+        {
+            ValidIssuer = jwt.Issuer,
+            ValidAudiences = jwt.Audiences,
+            ValidateIssuer = true,
+            ValidateAudience = true,
+            ValidateLifetime = true,
+            RequireExpirationTime = true,
+            RequireSignedTokens = true,
+            ClockSkew = jwt.ClockSkew,
+        };
+        if (!string.IsNullOrWhiteSpace(jwt.MetadataAddress))
+        {
+            options.MetadataAddress = jwt.MetadataAddress;
+        }
+        else if (!string.IsNullOrWhiteSpace(jwt.JwksUrl))
+        {
+            options.ConfigurationManager = new ConfigurationManager<OpenIdConnectConfiguration>(
+                jwt.JwksUrl, new JwksRetriever(), new HttpDocumentRetriever { RequireHttps = jwt.RequireHttpsMetadata });
+        }
+        else
+        {
+            var keys = new JsonWebKeySet(File.ReadAllText(Path.Combine(environment.ContentRootPath, jwt.JwksFile!)));
+            options.TokenValidationParameters.IssuerSigningKeys = keys.GetSigningKeys();
+        }
+        options.Events = new JwtBearerEvents
+        {
+            OnTokenValidated = context =>
+            {
+                context.Principal = IdentityMapping.FromJwt(context.Principal!, jwt.AttributeClaims).ToPrincipal(JwtScheme);
+                return Task.CompletedTask;
+            },
+        };
+    }
+
+    private static void ConfigureMtls(CertificateAuthenticationOptions options, MtlsAuthOptions mtls, IHostEnvironment environment)
+    {
+        options.AllowedCertificateTypes = CertificateTypes.Chained;
+        options.ChainTrustValidationMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
+        foreach (var file in mtls.CaFiles)
+        {
+            options.CustomTrustStore.ImportFromPemFile(Path.Combine(environment.ContentRootPath, file));
+        }
+        options.RevocationMode = mtls.CheckRevocation
+            ? System.Security.Cryptography.X509Certificates.X509RevocationMode.Online
+            : System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
+        options.ValidateCertificateUse = true;
+        options.ValidateValidityPeriod = true;
+        options.Events = new CertificateAuthenticationEvents
+        {
+            OnCertificateValidated = context =>
+            {
+                context.Principal = IdentityMapping.FromCertificate(context.ClientCertificate).ToPrincipal(MtlsScheme);
+                context.Success();
+                return Task.CompletedTask;
+            },
+            OnAuthenticationFailed = context =>
+            {
+                context.Fail("the client certificate is not trusted");
+                return Task.CompletedTask;
+            },
+        };
+    }
+
+    private static void AddDevTokenOptions(WebApplicationBuilder builder)
+    {
         builder.Services.AddOptions<DevTokenAuthenticationOptions>(DevTokenAuthenticationHandler.SchemeName)
             .Bind(builder.Configuration.GetSection($"{SectionName}:DevTokens"))
             .Validate(o => o.Tokens.All(t => t.Sha256.Length == 64 && t.Sha256.All(char.IsAsciiHexDigit) && t.Subject.Length > 0),
                 $"{SectionName}:DevTokens:Tokens: every token needs a Subject and a 64-character hex Sha256")
             .ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<DevTokenAuthenticationOptions>, DevTokenSectionGuard>();
-        return builder;
     }
 
     /// <summary>Refuses dev tokens outside Development unless the operator opts in explicitly.</summary>
@@ -33,6 +164,21 @@ public static class AuthenticationExtensions
             return ValidateOptionsResult.Fail(
                 $"{SectionName}:DevTokens are for development; the environment is '{environment.EnvironmentName}'. "
                 + $"Use JWT or mTLS, or set {SectionName}:DevTokens:AllowOutsideDevelopment=true to accept them anyway.");
+        }
+    }
+
+    /// <summary>Reads a bare JWKS document (no OIDC discovery) into the configuration JwtBearer consumes.</summary>
+    private sealed class JwksRetriever : IConfigurationRetriever<OpenIdConnectConfiguration>
+    {
+        public async Task<OpenIdConnectConfiguration> GetConfigurationAsync(string address, IDocumentRetriever retriever, CancellationToken cancel)
+        {
+            var keys = new JsonWebKeySet(await retriever.GetDocumentAsync(address, cancel).ConfigureAwait(false));
+            var configuration = new OpenIdConnectConfiguration { JsonWebKeySet = keys };
+            foreach (var key in keys.GetSigningKeys())
+            {
+                configuration.SigningKeys.Add(key);
+            }
+            return configuration;
         }
     }
 }

@@ -1,7 +1,11 @@
 using Grpc.Core;
 using Grpc.Core.Interceptors;
+using Status = Grpc.Core.Status;
 using Microsoft.AspNetCore.Authentication;
+using Google.Protobuf.WellKnownTypes;
+using Google.Rpc;
 using SecretsBroker.Broker.Auth;
+using SecretsBroker.Broker.Policy;
 using SecretsBroker.Broker.Secrets;
 
 namespace SecretsBroker.Broker.Grpc;
@@ -11,7 +15,15 @@ namespace SecretsBroker.Broker.Grpc;
 /// failures into the status codes of DESIGN.md. Unknown exceptions become INTERNAL with a generic
 /// message; their type and stack (never their message, which may quote backend data) are logged.
 /// </summary>
-public sealed partial class BrokerCallInterceptor(ILogger<BrokerCallInterceptor> logger) : Interceptor
+public static class CallerContext
+{
+    /// <summary>The caller <see cref="BrokerCallInterceptor"/> admitted for this call.</summary>
+    public static CallerIdentity GetCaller(this ServerCallContext context) =>
+        context.GetHttpContext().Items[typeof(CallerIdentity)] as CallerIdentity
+        ?? throw new InvalidOperationException("no caller identity: the call did not pass through BrokerCallInterceptor");
+}
+
+public sealed partial class BrokerCallInterceptor(CallerRateLimiter rateLimiter, ILogger<BrokerCallInterceptor> logger) : Interceptor
 {
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
         TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
@@ -56,17 +68,33 @@ public sealed partial class BrokerCallInterceptor(ILogger<BrokerCallInterceptor>
         }
     }
 
-    private static async Task EnsureAuthenticatedAsync(ServerCallContext context)
+    /// <summary>Admits an authenticated, not rate-limited caller and records its identity for the call.</summary>
+    private async Task EnsureAuthenticatedAsync(ServerCallContext context)
     {
         var httpContext = context.GetHttpContext();
-        if (CallerIdentity.FromPrincipal(httpContext.User) is not null)
+        if (CallerIdentity.FromPrincipal(httpContext.User) is not { } caller)
         {
-            return;
+            // The handler caches its result per request, so this returns the middleware's outcome with its reason.
+            var failure = (await httpContext.AuthenticateAsync().ConfigureAwait(false)).Failure;
+            throw new RpcException(new Status(StatusCode.Unauthenticated, AuthenticationFailures.Describe(failure)));
         }
-        // The handler caches its result per request, so this returns the middleware's outcome with its reason.
-        var failure = (await httpContext.AuthenticateAsync().ConfigureAwait(false)).Failure?.Message;
-        throw new RpcException(new Status(StatusCode.Unauthenticated,
-            failure ?? "no credentials: send 'authorization: Bearer <token>' metadata"));
+        if (rateLimiter.TryAcquire(caller) is { } retryAfter)
+        {
+            throw RateLimited(retryAfter);
+        }
+        httpContext.Items[typeof(CallerIdentity)] = caller;
+    }
+
+    /// <summary>RESOURCE_EXHAUSTED with google.rpc.RetryInfo, which gRPC clients and proxies understand.</summary>
+    private static RpcException RateLimited(TimeSpan retryAfter)
+    {
+        var status = new Google.Rpc.Status
+        {
+            Code = (int)StatusCode.ResourceExhausted,
+            Message = $"rate limit exceeded for this caller; retry after {Math.Ceiling(retryAfter.TotalMilliseconds):0} ms",
+            Details = { Any.Pack(new RetryInfo { RetryDelay = Duration.FromTimeSpan(retryAfter) }) },
+        };
+        return status.ToRpcException();
     }
 
     private RpcException ToRpcException(Exception exception, ServerCallContext context)

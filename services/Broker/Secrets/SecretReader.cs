@@ -1,6 +1,8 @@
 using Microsoft.Extensions.Options;
+using SecretsBroker.Broker.Auth;
 using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Caching;
+using SecretsBroker.Broker.Policy;
 
 namespace SecretsBroker.Broker.Secrets;
 
@@ -25,17 +27,18 @@ public sealed record ListingPage(IReadOnlyList<SecretListingEntry> Entries, stri
 /// The read path every API surface goes through: validate, route through the mount table, read.
 /// Transport concerns (protobuf, status mapping) stay in Grpc/.
 /// </summary>
-public sealed class SecretReader(MountTable mounts, SecretCache cache, IOptions<BrokerOptions> options)
+public sealed class SecretReader(MountTable mounts, PolicyEvaluator policy, SecretCache cache, IOptions<BrokerOptions> options)
 {
     private readonly BrokerOptions _options = options.Value;
 
-    public async Task<ServedSecret> GetAsync(string path, VersionSelector selector, CancellationToken cancellationToken, ReadFreshness? freshness = null)
+    public async Task<ServedSecret> GetAsync(CallerIdentity caller, string path, VersionSelector selector, CancellationToken cancellationToken,
+        ReadFreshness? freshness = null)
     {
-        var (mounted, name) = ResolveSecret(path);
+        var (mounted, name) = ResolveSecret(caller, path);
         return await cache.GetAsync(path, mounted, name, selector, freshness ?? ReadFreshness.Default, cancellationToken).ConfigureAwait(false);
     }
 
-    public async Task<IReadOnlyList<BatchItem>> GetManyAsync(IReadOnlyList<string> paths, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<BatchItem>> GetManyAsync(CallerIdentity caller, IReadOnlyList<string> paths, CancellationToken cancellationToken)
     {
         if (paths.Count == 0)
         {
@@ -49,15 +52,16 @@ public sealed class SecretReader(MountTable mounts, SecretCache cache, IOptions<
         // Each distinct path is read once; results fan back out to every position that asked for it.
         var outcomes = new Dictionary<string, BatchItem>(StringComparer.Ordinal);
         var pending = new List<(string Path, MountedBackend Mounted, string Name)>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var path in paths)
         {
-            if (outcomes.ContainsKey(path) || pending.Exists(p => p.Path == path))
+            if (!seen.Add(path))
             {
                 continue;
             }
             try
             {
-                var (mounted, name) = ResolveSecret(path);
+                var (mounted, name) = ResolveSecret(caller, path);
                 pending.Add((path, mounted, name));
             }
             catch (BrokerException ex)
@@ -78,7 +82,11 @@ public sealed class SecretReader(MountTable mounts, SecretCache cache, IOptions<
         return [.. paths.Select(p => outcomes[p])];
     }
 
-    public async Task<ListingPage> ListAsync(string prefix, int pageSize, string pageToken, CancellationToken cancellationToken)
+    /// <summary>
+    /// Lists beneath <paramref name="prefix"/>, keeping only entries the caller may list: a page can hold
+    /// fewer entries than asked for, and an empty page with a token means "more may follow".
+    /// </summary>
+    public async Task<ListingPage> ListAsync(CallerIdentity caller, string prefix, int pageSize, string pageToken, CancellationToken cancellationToken)
     {
         LogicalPath.EnsureValid(prefix, "prefix");
         if (pageSize < 0 || pageSize > _options.MaxListPageSize)
@@ -91,13 +99,15 @@ public sealed class SecretReader(MountTable mounts, SecretCache cache, IOptions<
             .ConfigureAwait(false);
         var mountPrefix = mounted.Mount.Prefix + "/";
         return new ListingPage(
-            [.. page.Entries.Select(e => e with { Name = mountPrefix + e.Name })],
+            [.. page.Entries.Select(e => e with { Name = mountPrefix + e.Name }).Where(e => policy.IsAllowed(caller, Capability.List, e.Name))],
             page.Continuation is null ? "" : ListingPageToken.Encode(prefix, page.Continuation));
     }
 
-    private (MountedBackend Mounted, string Name) ResolveSecret(string path)
+    /// <summary>Validates, authorizes (before anything is looked up, so a denial reveals nothing), then routes.</summary>
+    private (MountedBackend Mounted, string Name) ResolveSecret(CallerIdentity caller, string path)
     {
         LogicalPath.EnsureValid(path);
+        policy.EnsureAllowed(caller, Capability.Read, path);
         var resolved = mounts.Resolve(path);
         if (resolved.Name.Length == 0)
         {

@@ -37,7 +37,7 @@ public sealed class QuickStartTests
     {
         await using var broker = ExternalProcess.Start(RepositoryLayout.DotNet,
             [RepositoryLayout.BrokerDll, "--contentRoot", Path.Combine(RepositoryLayout.Root, "services", "Broker"), "--urls", "http://127.0.0.1:0",
-             "--Broker:Mounts:0:Prefix=demo", "--Broker:Mounts:0:Type=local", "--Broker:Mounts:0:File=demo-secrets.yaml",
+             "--Broker:Mounts:0:Prefix=demo", "--Broker:Mounts:0:Type=local", "--Broker:Mounts:0:File=demo-secrets.yaml", "--Broker:Policy:File=policies.dev.yaml",
              "--Broker:Auth:DevTokens:Tokens:0:Subject=x", $"--Broker:Auth:DevTokens:Tokens:0:Sha256={new string('a', 64)}"],
             new Dictionary<string, string?> { ["ASPNETCORE_ENVIRONMENT"] = "Production" });
 
@@ -52,5 +52,16 @@ public sealed class QuickStartTests
             new Dictionary<string, string?> { ["ASPNETCORE_ENVIRONMENT"] = "Production" });
 
         await broker.WaitForOutputAsync(line => line.Contains("configure at least one mount"));
+    }
+
+    [Fact]
+    public async Task Without_a_policy_file_the_broker_refuses_to_start_and_says_why()
+    {
+        await using var broker = ExternalProcess.Start(RepositoryLayout.DotNet,
+            [RepositoryLayout.BrokerDll, "--contentRoot", Path.Combine(RepositoryLayout.Root, "services", "Broker"), "--urls", "http://127.0.0.1:0",
+             "--Broker:Mounts:0:Prefix=demo", "--Broker:Mounts:0:Type=local", "--Broker:Mounts:0:File=demo-secrets.yaml"],
+            new Dictionary<string, string?> { ["ASPNETCORE_ENVIRONMENT"] = "Production" });
+
+        await broker.WaitForOutputAsync(line => line.Contains("Broker:Policy:File is required"));
     }
 }

@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -14,8 +15,19 @@ public sealed class BrokerHost : IAsyncDisposable
     /// <summary>The dev token every test host accepts (its SHA-256 is configured).</summary>
     public const string TestToken = "FAKE-test-token-alpha";
 
+    /// <summary>The default test policy: the test token's identity may do anything anywhere.</summary>
+    public const string AllowTestAlphaEverything = """
+        policies:
+          - name: test-alpha-everything
+            appliesTo: { subjects: [test-alpha] }
+            rules:
+              - paths: ["**"]
+                capabilities: [read, list, issue, renew, revoke, watch]
+        """;
+
     private readonly WebApplication _app;
     private readonly List<GrpcChannel> _channels = [];
+    private TestPki? _tls;
 
     private BrokerHost(WebApplication app, Uri address, CapturedLogs logs, TestDirectory directory)
     {
@@ -42,21 +54,36 @@ public sealed class BrokerHost : IAsyncDisposable
         IReadOnlyDictionary<string, string?> configuration,
         TestDirectory? directory = null,
         Action<WebApplicationBuilder>? configureServices = null,
-        string environment = "Development")
+        string environment = "Development",
+        TestPki? tls = null)
     {
         directory ??= new TestDirectory();
+        if (!configuration.ContainsKey("Broker:Policy:File"))
+        {
+            directory.WriteFile("allow-test-alpha.yaml", AllowTestAlphaEverything);
+        }
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
             EnvironmentName = environment,
             ContentRootPath = directory.Path,
         });
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.WebHost.UseUrls(tls is null ? "http://127.0.0.1:0" : "https://127.0.0.1:0");
+        if (tls is not null)
+        {
+            using var server = tls.IssueServer();
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Kestrel:Certificates:Default:Path"] = directory.WriteFile("server.crt", server.ExportCertificatePem()),
+                ["Kestrel:Certificates:Default:KeyPath"] = directory.WriteFile("server.key", server.GetRSAPrivateKey()!.ExportPkcs8PrivateKeyPem()),
+            });
+        }
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Kestrel:EndpointDefaults:Protocols"] = "Http2",
             ["Broker:Auth:DevTokens:Tokens:0:Subject"] = "test-alpha",
             ["Broker:Auth:DevTokens:Tokens:0:Sha256"] = Sha256Hex(TestToken),
             ["Broker:Auth:DevTokens:Tokens:0:Attributes:team"] = "alpha",
+            ["Broker:Policy:File"] = "allow-test-alpha.yaml",
         });
         builder.Configuration.AddInMemoryCollection(configuration);
         var logs = new CapturedLogs();
@@ -68,11 +95,11 @@ public sealed class BrokerHost : IAsyncDisposable
         app.MapBroker();
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
-        return new BrokerHost(app, new Uri(address), logs, directory);
+        return new BrokerHost(app, new Uri(address), logs, directory) { _tls = tls };
     }
 
     /// <summary>A client for this host; <paramref name="token"/> null sends no credentials.</summary>
-    public BrokerClient CreateClient(string? token = TestToken, int maxAttempts = 1)
+    public BrokerClient CreateClient(string? token = TestToken, int maxAttempts = 1, X509Certificate2? clientCertificate = null)
     {
         var (client, channel) = BrokerClientServiceCollectionExtensions.CreateClient(new BrokerClientOptions
         {
@@ -80,6 +107,8 @@ public sealed class BrokerHost : IAsyncDisposable
             Token = token,
             MaxAttempts = maxAttempts,
             DefaultTimeout = TimeSpan.FromSeconds(30),
+            ClientCertificate = clientCertificate,
+            TrustedCaCertificates = _tls is null ? null : [_tls.Authority],
         });
         lock (_channels)
         {

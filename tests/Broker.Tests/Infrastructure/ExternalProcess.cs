@@ -109,6 +109,12 @@ public sealed class ExternalProcess : IAsyncDisposable
             found = _output.FirstOrDefault(predicate);
             if (found is null && _process.HasExited)
             {
+                // WaitForExit() returns once the redirected output has been read to the end.
+                _process.WaitForExit();
+                found = _output.FirstOrDefault(predicate);
+            }
+            if (found is null && _process.HasExited)
+            {
                 Assert.Fail($"process exited ({_process.ExitCode}) before the expected output; output:\n{string.Join('\n', _output)}");
             }
             return found is not null;

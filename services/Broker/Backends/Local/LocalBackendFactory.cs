@@ -1,3 +1,5 @@
+using SecretsBroker.Broker.Files;
+
 namespace SecretsBroker.Broker.Backends.Local;
 
 /// <summary>
@@ -16,6 +18,9 @@ public sealed class LocalBackendFactory(IHostEnvironment environment, ILoggerFac
             throw new InvalidOperationException("'File' is required: the path of a JSON or YAML secrets file");
         }
         var watch = settings.GetValue("Watch", defaultValue: true);
-        return new LocalFileBackend(Path.Combine(environment.ContentRootPath, file), watch, loggerFactory.CreateLogger<LocalFileBackend>());
+        var path = Path.Combine(environment.ContentRootPath, file);
+        var isYaml = Path.GetExtension(path) is ".yaml" or ".yml";
+        return new LocalFileBackend(new ReloadingFile<LocalSecretSnapshot>(path, $"secrets file of mount '{mount.Prefix}'",
+            (content, modified) => LocalSecretFile.Parse(content, isYaml, modified), watch, loggerFactory.CreateLogger<LocalFileBackend>()));
     }
 }

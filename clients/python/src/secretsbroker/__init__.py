@@ -1,0 +1,54 @@
+"""Python client for SecretsBroker, the gRPC secrets broker.
+
+Quick start::
+
+    import secretsbroker
+
+    with secretsbroker.Client("127.0.0.1:5151", token_file="/var/run/secrets/broker-token") as client:
+        db = client.get_secret("kv/teams/alpha/db")
+        print(db.version, db.created_time)   # never print db.data: it holds the secret
+
+The generated protobuf/gRPC stubs live in :mod:`secretsbroker.v1` (``broker_pb2``, ``broker_pb2_grpc``).
+"""
+
+__version__ = "0.1.0"
+
+from .client import DEFAULT_TIMEOUT, TOKEN_ENV, TOKEN_FILE_ENV, Client  # noqa: E402
+from .errors import (  # noqa: E402
+    Cancelled,
+    DeadlineExceeded,
+    FailedPrecondition,
+    Internal,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    SecretsBrokerError,
+    Unauthenticated,
+    Unavailable,
+)
+from .models import BatchResult, ListPage, Secret, SecretListing, ServingInfo  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "Client",
+    "DEFAULT_TIMEOUT",
+    "TOKEN_ENV",
+    "TOKEN_FILE_ENV",
+    "Secret",
+    "ServingInfo",
+    "SecretListing",
+    "ListPage",
+    "BatchResult",
+    "SecretsBrokerError",
+    "InvalidArgument",
+    "Unauthenticated",
+    "PermissionDenied",
+    "NotFound",
+    "FailedPrecondition",
+    "ResourceExhausted",
+    "Unavailable",
+    "DeadlineExceeded",
+    "Cancelled",
+    "Internal",
+]

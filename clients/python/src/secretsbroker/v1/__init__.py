@@ -1,0 +1,1 @@
+"""Generated protobuf and gRPC stubs (scripts/generate_stubs.sh). Do not edit."""

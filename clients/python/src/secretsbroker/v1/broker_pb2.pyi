@@ -1,0 +1,129 @@
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+VALUE_SOURCE_BACKEND: ValueSource
+VALUE_SOURCE_L1: ValueSource
+VALUE_SOURCE_L2: ValueSource
+VALUE_SOURCE_UNSPECIFIED: ValueSource
+
+class BatchGetSecretsRequest(_message.Message):
+    __slots__ = ["paths"]
+    PATHS_FIELD_NUMBER: _ClassVar[int]
+    paths: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, paths: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class BatchGetSecretsResponse(_message.Message):
+    __slots__ = ["results"]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[BatchGetSecretsResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[BatchGetSecretsResult, _Mapping]]] = ...) -> None: ...
+
+class BatchGetSecretsResult(_message.Message):
+    __slots__ = ["error", "path", "secret"]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    error: ItemError
+    path: str
+    secret: Secret
+    def __init__(self, path: _Optional[str] = ..., secret: _Optional[_Union[Secret, _Mapping]] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ...) -> None: ...
+
+class GetSecretRequest(_message.Message):
+    __slots__ = ["path", "stage", "version"]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    stage: str
+    version: str
+    def __init__(self, path: _Optional[str] = ..., version: _Optional[str] = ..., stage: _Optional[str] = ...) -> None: ...
+
+class GetSecretResponse(_message.Message):
+    __slots__ = ["secret"]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    secret: Secret
+    def __init__(self, secret: _Optional[_Union[Secret, _Mapping]] = ...) -> None: ...
+
+class ItemError(_message.Message):
+    __slots__ = ["code", "message"]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ListSecretsRequest(_message.Message):
+    __slots__ = ["page_size", "page_token", "prefix"]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PREFIX_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    prefix: str
+    def __init__(self, prefix: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListSecretsResponse(_message.Message):
+    __slots__ = ["next_page_token", "secrets"]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SECRETS_FIELD_NUMBER: _ClassVar[int]
+    next_page_token: str
+    secrets: _containers.RepeatedCompositeFieldContainer[SecretListing]
+    def __init__(self, secrets: _Optional[_Iterable[_Union[SecretListing, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class Secret(_message.Message):
+    __slots__ = ["binary_data", "created_time", "data", "path", "serving", "stages", "version"]
+    class DataEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    BINARY_DATA_FIELD_NUMBER: _ClassVar[int]
+    CREATED_TIME_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    SERVING_FIELD_NUMBER: _ClassVar[int]
+    STAGES_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    binary_data: bytes
+    created_time: _timestamp_pb2.Timestamp
+    data: _containers.ScalarMap[str, str]
+    path: str
+    serving: ServingMetadata
+    stages: _containers.RepeatedScalarFieldContainer[str]
+    version: str
+    def __init__(self, path: _Optional[str] = ..., version: _Optional[str] = ..., created_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., data: _Optional[_Mapping[str, str]] = ..., binary_data: _Optional[bytes] = ..., stages: _Optional[_Iterable[str]] = ..., serving: _Optional[_Union[ServingMetadata, _Mapping]] = ...) -> None: ...
+
+class SecretListing(_message.Message):
+    __slots__ = ["latest_version", "path", "updated_time"]
+    LATEST_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_TIME_FIELD_NUMBER: _ClassVar[int]
+    latest_version: str
+    path: str
+    updated_time: _timestamp_pb2.Timestamp
+    def __init__(self, path: _Optional[str] = ..., latest_version: _Optional[str] = ..., updated_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ServingMetadata(_message.Message):
+    __slots__ = ["age", "backend_type", "mount", "source", "stale"]
+    AGE_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_TYPE_FIELD_NUMBER: _ClassVar[int]
+    MOUNT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    STALE_FIELD_NUMBER: _ClassVar[int]
+    age: _duration_pb2.Duration
+    backend_type: str
+    mount: str
+    source: ValueSource
+    stale: bool
+    def __init__(self, mount: _Optional[str] = ..., backend_type: _Optional[str] = ..., source: _Optional[_Union[ValueSource, str]] = ..., age: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., stale: bool = ...) -> None: ...
+
+class ValueSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []

@@ -1,0 +1,46 @@
+namespace SecretsBroker.Broker.Auth;
+
+/// <summary>JWT bearer settings (<c>Broker:Auth:Jwt</c>), for Kubernetes service-account tokens and other OIDC issuers.</summary>
+public sealed class JwtAuthOptions
+{
+    public const string SectionName = "Broker:Auth:Jwt";
+
+    public bool Enabled { get; set; }
+
+    /// <summary>The expected <c>iss</c> claim.</summary>
+    public string? Issuer { get; set; }
+
+    /// <summary>Accepted <c>aud</c> values; at least one is required.</summary>
+    public List<string> Audiences { get; set; } = [];
+
+    /// <summary>Signing keys from an OIDC discovery document (Kubernetes: https://kubernetes.default.svc/.well-known/openid-configuration).</summary>
+    public string? MetadataAddress { get; set; }
+
+    /// <summary>Signing keys from a JWKS URL, refreshed periodically.</summary>
+    public string? JwksUrl { get; set; }
+
+    /// <summary>Signing keys from a JWKS file (relative to the content root).</summary>
+    public string? JwksFile { get; set; }
+
+    /// <summary>Whether metadata and JWKS URLs must be https. Only loopback development should turn this off.</summary>
+    public bool RequireHttpsMetadata { get; set; } = true;
+
+    public TimeSpan ClockSkew { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Identity attributes taken from top-level claims: attribute name -> claim name (e.g. team -> "team").</summary>
+    public Dictionary<string, string> AttributeClaims { get; set; } = [];
+}
+
+/// <summary>Client-certificate settings (<c>Broker:Auth:Mtls</c>).</summary>
+public sealed class MtlsAuthOptions
+{
+    public const string SectionName = "Broker:Auth:Mtls";
+
+    public bool Enabled { get; set; }
+
+    /// <summary>PEM files of the CAs that issue client certificates (relative to the content root).</summary>
+    public List<string> CaFiles { get; set; } = [];
+
+    /// <summary>Whether to check revocation online; off by default, since CRL endpoints are often unreachable from clusters.</summary>
+    public bool CheckRevocation { get; set; }
+}

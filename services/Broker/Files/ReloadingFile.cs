@@ -1,0 +1,102 @@
+using Microsoft.Extensions.FileProviders;
+using Microsoft.Extensions.Primitives;
+
+namespace SecretsBroker.Broker.Files;
+
+/// <summary>
+/// A file parsed into <typeparamref name="T"/> and re-parsed when it changes (the local secrets file,
+/// the policy file). Start-up fails when the file is missing or broken; a broken edit later keeps the
+/// previous value and logs why. <paramref name="parse"/> must throw <see cref="FormatException"/> with a
+/// message that never quotes the file's contents.
+/// </summary>
+public sealed partial class ReloadingFile<T> : IDisposable where T : class
+{
+    private readonly string _path;
+    private readonly string _kind;
+    private readonly Func<string, DateTimeOffset, T> _parse;
+    private readonly ILogger _logger;
+    private readonly PhysicalFileProvider? _watcher;
+    private readonly IDisposable? _registration;
+    private readonly SemaphoreSlim _reloadLock = new(1, 1);
+    private volatile T _current;
+
+    public ReloadingFile(string path, string kind, Func<string, DateTimeOffset, T> parse, bool watch, ILogger logger)
+    {
+        _path = Path.GetFullPath(path);
+        _kind = kind;
+        _parse = parse;
+        _logger = logger;
+        if (!File.Exists(_path))
+        {
+            throw new FileNotFoundException($"the {kind} '{_path}' does not exist", _path);
+        }
+        try
+        {
+            _current = Load();
+        }
+        catch (FormatException ex)
+        {
+            throw new FormatException($"the {kind} '{_path}' is invalid: {ex.Message}", ex);
+        }
+        if (watch)
+        {
+            _watcher = new PhysicalFileProvider(Path.GetDirectoryName(_path)!);
+            var fileName = Path.GetFileName(_path);
+            _registration = ChangeToken.OnChange(() => _watcher.Watch(fileName), () => _ = ReloadAsync());
+        }
+    }
+
+    public T Current => _current;
+
+    /// <summary>Raised after a change was loaded, with the new value.</summary>
+    public event Action<T>? Reloaded;
+
+    public void Dispose()
+    {
+        _registration?.Dispose();
+        _watcher?.Dispose();
+        _reloadLock.Dispose();
+    }
+
+    private T Load() => _parse(File.ReadAllText(_path), new DateTimeOffset(File.GetLastWriteTimeUtc(_path), TimeSpan.Zero));
+
+    private async Task ReloadAsync()
+    {
+        await _reloadLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            // Editors write in several steps; a read that races one is retried briefly before giving up.
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    var loaded = Load();
+                    _current = loaded;
+                    LogReloaded(_kind);
+                    Reloaded?.Invoke(loaded);
+                    return;
+                }
+                catch (Exception ex) when (ex is IOException or FormatException or UnauthorizedAccessException)
+                {
+                    if (attempt < 3)
+                    {
+                        await Task.Delay(TimeSpan.FromMilliseconds(100 * attempt)).ConfigureAwait(false);
+                        continue;
+                    }
+                    LogReloadFailed(_kind, ex.GetType().Name, ex is FormatException ? ex.Message : "the file could not be read");
+                    return;
+                }
+            }
+        }
+        finally
+        {
+            _reloadLock.Release();
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "The {Kind} was reloaded")]
+    private partial void LogReloaded(string kind);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A change to the {Kind} was ignored, previous contents kept ({ErrorType}: {Reason})")]
+    private partial void LogReloadFailed(string kind, string errorType, string reason);
+}

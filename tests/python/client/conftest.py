@@ -1,0 +1,53 @@
+"""Fixtures: one real broker for the test session, serving a local mount `team` from a temp YAML file.
+
+Every secret value and token here is fake.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Iterator
+
+import pytest
+
+import secretsbroker
+from brokerproc import BrokerProcess, start_broker
+from testdata import MOUNT, ROTATED_TOKEN, SECRETS_YAML, TOKEN
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
+    """A real broker process, started once for the session and stopped at its end."""
+    root = tmp_path_factory.mktemp("broker")
+    secrets_file = root / "secrets.yaml"
+    secrets_file.write_text(SECRETS_YAML, encoding="utf-8")
+    process = start_broker(
+        content_root=root / "content",
+        mounts=[{"Prefix": MOUNT, "Type": "local", "File": str(secrets_file), "Watch": "false"}],
+        tokens={"py-test": TOKEN, "py-test-rotated": ROTATED_TOKEN},
+    )
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture()
+def client(broker: BrokerProcess) -> Iterator[secretsbroker.Client]:
+    """A client authenticated with the session's token."""
+    with secretsbroker.Client(broker.target, token=TOKEN, timeout=10) as c:
+        yield c
+
+
+@pytest.fixture()
+def token_file(tmp_path: pathlib.Path) -> pathlib.Path:
+    path = tmp_path / "token"
+    path.write_text(TOKEN + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _no_token_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests decide their credentials explicitly; a token in the runner's environment must not leak in."""
+    monkeypatch.delenv(secretsbroker.TOKEN_ENV, raising=False)
+    monkeypatch.delenv(secretsbroker.TOKEN_FILE_ENV, raising=False)
