@@ -27,7 +27,7 @@ public sealed record ListingPage(IReadOnlyList<SecretListingEntry> Entries, stri
 /// The read path every API surface goes through: validate, route through the mount table, read.
 /// Transport concerns (protobuf, status mapping) stay in Grpc/.
 /// </summary>
-public sealed class SecretReader(MountTable mounts, PolicyEvaluator policy, SecretCache cache, IOptions<BrokerOptions> options)
+public sealed class SecretReader(MountTable mounts, SecretCache cache, PolicyEvaluator policy, IOptions<BrokerOptions> options)
 {
     private readonly BrokerOptions _options = options.Value;
 
