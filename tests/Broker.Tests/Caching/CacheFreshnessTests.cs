@@ -103,6 +103,17 @@ public sealed class CacheFreshnessTests
     }
 
     [Fact]
+    public async Task A_max_staleness_below_the_TTL_stops_the_broker_with_a_message_naming_the_setting()
+    {
+        var settings = CacheTestSettings.InProcessOnly().MemoryMount(ttl: "00:05:00", maxStaleness: "00:01:00");
+
+        var error = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(
+            () => BrokerHost.StartAsync(settings, configureServices: new InMemoryBackend().Register));
+
+        Assert.Contains("Broker:Mounts:0:Cache:MaxStaleness must be at least the TTL", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task NOT_FOUND_from_the_backend_is_never_hidden_behind_a_cached_value()
     {
         var memory = new InMemoryBackend();
