@@ -53,7 +53,7 @@ public sealed class RedisServer : IAsyncDisposable
 
     public async Task<IDatabase> DatabaseAsync() => (await AdminAsync()).GetDatabase();
 
-    /// <summary>Every key with every stored byte string under it (string values and hash fields and values).</summary>
+    /// <summary>Every key with every stored byte string under it (string values, hash fields and values, stream entry fields and values).</summary>
     public async Task<IReadOnlyList<(string Key, IReadOnlyList<byte[]> Contents)>> DumpAsync()
     {
         var server = await AdminServerAsync();
@@ -73,6 +73,12 @@ public sealed class RedisServer : IAsyncDisposable
                     {
                         contents.Add((byte[])entry.Name!);
                         contents.Add((byte[])entry.Value!);
+                    }
+                    break;
+                case RedisType.Stream:
+                    foreach (var entry in await database.StreamRangeAsync(key))
+                    {
+                        contents.AddRange(entry.Values.SelectMany(v => new[] { (byte[])v.Name!, (byte[])v.Value! }));
                     }
                     break;
                 default:
