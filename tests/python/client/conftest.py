@@ -23,8 +23,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
     secrets_file.write_text(SECRETS_YAML, encoding="utf-8")
     process = start_broker(
         content_root=root / "content",
-        # Uncached: these tests assert backend reads (serving source, age 0); the cache is tested in C#.
-        mounts=[{"Prefix": MOUNT, "Type": "local", "File": str(secrets_file), "Watch": "false", "Cache__Enabled": "false"}],
+        mounts=[{"Prefix": MOUNT, "Type": "local", "File": str(secrets_file), "Watch": "false"}],
         tokens={"py-test": TOKEN, "py-test-rotated": ROTATED_TOKEN},
     )
     try:
