@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using SecretsBroker.Broker.Tests.Infrastructure;
 
 namespace SecretsBroker.Broker.Tests.Caching;
 
