@@ -8,6 +8,7 @@ using SecretsBroker.Broker.Backends.Vault;
 using SecretsBroker.Broker.Caching;
 using SecretsBroker.Broker.Grpc;
 using SecretsBroker.Broker.Policy;
+using SecretsBroker.Broker.Redis;
 using SecretsBroker.Broker.Secrets;
 
 namespace SecretsBroker.Broker;
@@ -19,6 +20,7 @@ public static class BrokerHostingExtensions
     {
         builder.AddBrokerAuthentication();
         builder.AddBrokerBackends();
+        builder.AddBrokerRedis();
         builder.AddBrokerCaching();
         builder.AddBrokerAudit();
         builder.AddBrokerGrpc();
