@@ -27,6 +27,12 @@ public sealed class CacheOptions
     /// <summary>After a Redis failure, how long the broker stops trying Redis before it tries again.</summary>
     public TimeSpan RedisCircuitBreakerDuration { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// Diagnostics and benchmarks only: true skips the in-process L1 (every cached read goes to Redis, L2).
+    /// Off by default; production keeps L1.
+    /// </summary>
+    public bool SkipL1 { get; set; }
+
     /// <summary>Keys that seal values in Redis. Required when <see cref="Redis"/> is set.</summary>
     public CacheEncryptionOptions Encryption { get; set; } = new();
 }

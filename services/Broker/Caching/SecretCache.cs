@@ -154,6 +154,10 @@ public sealed partial class SecretCache(
             ReThrowBackplaneExceptions = false,
             ReThrowSerializationExceptions = false,
         };
+        if (settings.SkipL1)
+        {
+            entryOptions.SetSkipMemoryCache();
+        }
         if (settings.EagerRefreshThreshold > 0)
         {
             entryOptions.EagerRefreshThreshold = settings.EagerRefreshThreshold;
