@@ -1,4 +1,4 @@
 using BenchmarkDotNet.Running;
 using SecretsBroker.Benchmarks.Micro;
 
-BenchmarkSwitcher.FromAssembly(typeof(ShortInProcessConfig).Assembly).Run(args, new ShortInProcessConfig());
+BenchmarkSwitcher.FromAssembly(typeof(ShortInProcessConfig).Assembly).Run(args, ShortInProcessConfig.Create());

@@ -1,0 +1,384 @@
+#!/usr/bin/env python3
+"""Read-path load benchmark: the real broker against a bare gRPC baseline, side by side, with h2load.
+
+Started by tests/Benchmarks/run.sh after a Release build. Everything listens on 127.0.0.1 only and every
+run is bounded by --duration. Each broker scenario is checked three ways: one call with a real gRPC
+client (grpc-status OK and the expected value source), h2load's own counters (no failed/errored
+requests, HTTP 2xx only), and the broker's audit events in the Redis stream (exactly one allowed event
+with grpc-status 0 per served secret, none other). A scenario failing any check is reported FAILED.
+"""
+import argparse
+import base64
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = "bin/Release/net10.0"
+BROKER_DLL = os.path.join(ROOT, "services/Broker", BIN, "SecretsBroker.Broker.dll")
+BASELINE_DLL = os.path.join(ROOT, "tests/Benchmarks/Baseline", BIN, "SecretsBroker.Benchmarks.Baseline.dll")
+HARNESS_DLL = os.path.join(ROOT, "tests/Benchmarks/Harness", BIN, "SecretsBroker.Benchmarks.Harness.dll")
+TOKEN = "FAKE-bench-token-not-a-secret"
+STREAM = "secretsbroker:audit"
+SECRETS = 100
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, process, seconds=60):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process {process.args[:2]} exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {seconds} s")
+
+
+def key32():
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+class Work:
+    def __init__(self, args):
+        self.args = args
+        self.dir = tempfile.mkdtemp(prefix="sb-bench-")
+        self.processes = []
+        self.results = []
+
+    # ---- processes -------------------------------------------------------------------------------
+
+    def start(self, name, argv, cwd=None, env=None):
+        log = open(os.path.join(self.dir, f"{name}.log"), "w")
+        process = subprocess.Popen(argv, cwd=cwd or self.dir, stdout=log, stderr=subprocess.STDOUT,
+                                   env={**os.environ, **(env or {})}, start_new_session=True)
+        self.processes.append(process)
+        return process
+
+    def stop(self, process):
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def stop_all(self):
+        for process in reversed(self.processes):
+            self.stop(process)
+
+    def harness(self, *argv):
+        result = subprocess.run(["dotnet", HARNESS_DLL, *argv], capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise RuntimeError(f"harness {argv[0]} failed: {result.stderr.strip() or result.stdout.strip()}")
+        return result.stdout.strip()
+
+    # ---- setup -----------------------------------------------------------------------------------
+
+    def start_redis(self):
+        self.redis_port = free_port()
+        self.redis = self.start("redis", ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
+                                          "--save", "", "--appendonly", "no"])
+        wait_port(self.redis_port, self.redis)
+
+    def write_broker_files(self):
+        self.broker_root = os.path.join(self.dir, "broker")
+        os.makedirs(self.broker_root)
+        with open(os.path.join(self.broker_root, "secrets.yaml"), "w") as f:
+            f.write("# Benchmark secrets: every value is fake.\nsecrets:\n")
+            for i in range(SECRETS):
+                f.write(f"  s{i:03d}:\n    data:\n      host: postgres-{i:03d}.bench.invalid\n"
+                        f"      username: bench_trainer_{i:03d}\n      password: FAKE-bench-password-{i:03d}-0123456789abcdef\n")
+        with open(os.path.join(self.broker_root, "policy.yaml"), "w") as f:
+            f.write("""policies:
+  - name: bench-admins
+    appliesTo: { subjects: [admin] }
+    rules:
+      - paths: ["**"]
+        capabilities: [read, list]
+  - name: bench-team
+    appliesTo: { subjects: [bench-user], authMethods: [dev-token] }
+    rules:
+      - paths: ["bench/{{identity.team}}/**", "bench/*"]
+        capabilities: [read, list]
+      - paths: ["bench/break-glass/**"]
+        capabilities: [read]
+        effect: deny
+""")
+        self.cache_keys = {"NameKey": key32(), "Keys": [{"Id": "bench-1", "Secret": key32(), "Active": True}]}
+        self.audit_key = key32()
+
+    def broker_settings(self, port, skip_l1):
+        return {
+            "Logging": {"LogLevel": {"Default": "Information", "Microsoft.AspNetCore": "Warning",
+                                     "ZiggyCreatures.Caching.Fusion": "Warning", "Microsoft.Hosting.Lifetime": "Information"}},
+            "Urls": f"http://127.0.0.1:{port}",
+            "Kestrel": {"EndpointDefaults": {"Protocols": "Http2"}},
+            "Broker": {
+                "MaxBatchSize": 100,
+                "Redis": {"Configuration": f"127.0.0.1:{self.redis_port}"},
+                "Cache": {"SkipL1": skip_l1, "Encryption": self.cache_keys},
+                "Mounts": [{"Prefix": "bench", "Type": "local", "File": "secrets.yaml", "Cache": {"Ttl": "01:00:00"}}],
+                "Policy": {"File": "policy.yaml"},
+                "Audit": {"Strict": True, "Key": self.audit_key, "SpoolDirectory": "audit-spool"},
+                "Auth": {"DevTokens": {"AllowOutsideDevelopment": True, "Tokens": [{
+                    "Subject": "bench-user", "Sha256": hashlib.sha256(TOKEN.encode()).hexdigest(),
+                    "Attributes": {"team": "alpha"}}]}},
+                "RateLimits": {"Enabled": True, "TokenLimit": 1000000, "TokensPerPeriod": 1000000, "ReplenishmentPeriod": "00:00:01"},
+            },
+        }
+
+    def start_broker(self, name, skip_l1):
+        port = free_port()
+        with open(os.path.join(self.broker_root, "appsettings.json"), "w") as f:
+            json.dump(self.broker_settings(port, skip_l1), f, indent=2)
+        process = self.start(name, ["dotnet", BROKER_DLL, "--contentRoot", self.broker_root], cwd=self.broker_root,
+                             env={"ASPNETCORE_ENVIRONMENT": "Production", "DOTNET_ENVIRONMENT": "Production"})
+        wait_port(port, process)
+        return process, f"http://127.0.0.1:{port}"
+
+    def start_baseline(self):
+        port = free_port()
+        process = self.start("baseline", ["dotnet", BASELINE_DLL, "--urls", f"http://127.0.0.1:{port}",
+                                          "--Baseline:GetSecretResponse", os.path.join(self.dir, "get.pb"),
+                                          "--Baseline:BatchResponse", os.path.join(self.dir, "batch.pb")],
+                             cwd=os.path.dirname(BASELINE_DLL), env={"ASPNETCORE_ENVIRONMENT": "Production"})
+        wait_port(port, process)
+        return process, f"http://127.0.0.1:{port}"
+
+    def verify(self, address, request, source, save=None):
+        out = self.harness("verify", address, TOKEN, os.path.join(self.dir, request), source, save or os.path.join(self.dir, "last.pb"))
+        print("  " + out, flush=True)
+
+    def stream_last_id(self):
+        out = subprocess.run(["redis-cli", "-p", str(self.redis_port), "XREVRANGE", STREAM, "+", "-", "COUNT", "1"],
+                             capture_output=True, text=True, timeout=30).stdout.split()
+        return out[0] if out else "0-0"
+
+    def audit_since(self, after_id):
+        last, allowed, other = self.harness("audit", f"127.0.0.1:{self.redis_port}", STREAM, after_id).split()
+        return last, int(allowed), int(other)
+
+    # ---- load ------------------------------------------------------------------------------------
+
+    def h2load(self, address, method, request, connections, streams, duration):
+        log = os.path.join(self.dir, "h2load-requests.log")
+        argv = ["h2load", "-t", "1", "-c", str(connections), "-m", str(streams), "-D", str(duration),
+                "-d", os.path.join(self.dir, request), "--log-file", log,
+                "-H", "content-type: application/grpc", "-H", "te: trailers", "-H", f"authorization: Bearer {TOKEN}",
+                f"{address}/secretsbroker.v1.SecretsBroker/{method}"]
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60).stdout
+        counts = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout", out)
+        codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+        rps = re.search(r"finished in [^,]+, ([\d.]+) req/s", out)
+        if not (counts and codes and rps):
+            raise RuntimeError("unexpected h2load output:\n" + out)
+        latencies = []
+        with open(log) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3 and parts[1] == "200":
+                    latencies.append(int(parts[2]) / 1000.0)
+        latencies.sort()
+
+        def pct(p):
+            return latencies[min(len(latencies) - 1, int(p / 100.0 * len(latencies)))] if latencies else float("nan")
+
+        return {
+            "done": int(counts.group(3)), "succeeded": int(counts.group(4)), "failed": int(counts.group(5)),
+            "errored": int(counts.group(6)), "timeout": int(counts.group(7)), "non2xx": sum(int(codes.group(i)) for i in (2, 3, 4)),
+            "rps": float(rps.group(1)), "mean_ms": statistics.fmean(latencies) if latencies else float("nan"),
+            "p50_ms": pct(50), "p99_ms": pct(99), "logged": len(latencies),
+        }
+
+    def scenario(self, label, target, address, method, request, mode, per_request=1, broker_pid=None, baseline_of=None):
+        connections, streams = (self.args.connections, self.args.streams) if mode == "load" else (1, 1)
+        duration = self.args.duration if mode == "load" else self.args.latency_duration
+        after = self.stream_last_id() if broker_pid else None
+        rss = []
+        stop = threading.Event()
+
+        def sample():
+            while not stop.wait(0.25):
+                try:
+                    rss.append(rss_kib(broker_pid))
+                except OSError:
+                    return
+
+        sampler = threading.Thread(target=sample, daemon=True) if broker_pid else None
+        if sampler:
+            sampler.start()
+        started = time.time()
+        run = self.h2load(address, method, request, connections, streams, duration)
+        if sampler:
+            stop.set()
+            sampler.join()
+        run.update(label=label, target=target, mode=mode, c=connections, m=streams, seconds=round(time.time() - started, 1),
+                   baseline_of=baseline_of, rss_max_kib=max(rss) if rss else None)
+        problems = []
+        if run["failed"] or run["errored"] or run["timeout"] or run["non2xx"]:
+            problems.append(f"h2load: {run['failed']} failed, {run['errored']} errored, {run['timeout']} timeout, {run['non2xx']} non-2xx")
+        if run["succeeded"] == 0:
+            problems.append("h2load: no request succeeded")
+        if broker_pid:
+            time.sleep(0.5)  # strict audit: every answered call's event is in the stream already; this only settles the last reads
+            _, allowed, other = self.audit_since(after)
+            run.update(audit_allowed=allowed, audit_other=other, audit_expected=run["succeeded"] * per_request)
+            if other:
+                problems.append(f"audit: {other} events that are not allowed/OK (failed calls answered with HTTP 200)")
+            if allowed < run["succeeded"] * per_request:
+                problems.append(f"audit: {allowed} allowed events for {run['succeeded']} x {per_request} served secrets")
+        run["problems"] = problems
+        run["ok"] = not problems
+        self.results.append(run)
+        status = "ok" if run["ok"] else "FAILED: " + "; ".join(problems)
+        audit = f", audit {run.get('audit_allowed')} allowed / {run.get('audit_other')} other" if broker_pid else ""
+        print(f"  {label:<34} {mode:<7} {run['rps']:>10.0f} req/s  mean {run['mean_ms']:.3f} ms  p50 {run['p50_ms']:.3f}  "
+              f"p99 {run['p99_ms']:.3f}  n={run['succeeded']}{audit}  {status}", flush=True)
+        return run
+
+    # ---- the run ---------------------------------------------------------------------------------
+
+    def run(self):
+        args = self.args
+        print(f"bench dir {self.dir}; loadavg at start {loadavg()}", flush=True)
+        self.loadavg_start = loadavg()
+        self.harness("requests", self.dir, "bench", str(SECRETS))
+        self.start_redis()
+        self.write_broker_files()
+
+        print("broker (L1 + encrypted Redis L2, strict audit to the Redis stream, dev-token auth, policy, rate limits):", flush=True)
+        broker, broker_address = self.start_broker("broker", skip_l1=False)
+        self.rss_start_kib = rss_kib(broker.pid)
+        self.verify(broker_address, "batch.grpc", "BACKEND")
+        self.verify(broker_address, "batch.grpc", "L1", os.path.join(self.dir, "batch.pb"))
+        self.verify(broker_address, "get.grpc", "L1", os.path.join(self.dir, "get.pb"))
+        self.verify(broker_address, "miss.grpc", "BACKEND")
+        time.sleep(2)
+        self.rss_idle_kib = rss_kib(broker.pid)
+
+        baseline, baseline_address = self.start_baseline()
+        self.verify(baseline_address, "get.grpc", "L1")
+        self.verify(baseline_address, "batch.grpc", "L1")
+
+        # Warm both servers' JIT and connection paths before anything is measured.
+        for address in (baseline_address, broker_address):
+            self.h2load(address, "GetSecret", "get.grpc", args.connections, args.streams, 2)
+            self.h2load(address, "BatchGetSecrets", "batch.grpc", args.connections, args.streams, 2)
+        self.verify(broker_address, "get.grpc", "L1")
+
+        pid = broker.pid
+        for mode in ("load", "latency"):
+            self.scenario("baseline GetSecret", "baseline", baseline_address, "GetSecret", "get.grpc", mode)
+            self.scenario("broker GetSecret L1 hit", "broker", broker_address, "GetSecret", "get.grpc", mode, 1, pid, "baseline GetSecret")
+            self.scenario("baseline BatchGetSecrets(100)", "baseline", baseline_address, "BatchGetSecrets", "batch.grpc", mode)
+            self.scenario("broker BatchGetSecrets(100) cached", "broker", broker_address, "BatchGetSecrets", "batch.grpc", mode, SECRETS, pid,
+                          "baseline BatchGetSecrets(100)")
+            self.scenario("broker GetSecret miss (bypass)", "broker", broker_address, "GetSecret", "miss.grpc", mode, 1, pid, "baseline GetSecret")
+        self.verify(broker_address, "get.grpc", "L1")
+        self.verify(broker_address, "miss.grpc", "BACKEND")
+        self.rss_after_kib = rss_kib(pid)
+        self.stop(broker)
+
+        print("broker with Broker:Cache:SkipL1=true (every cached read from the encrypted Redis L2):", flush=True)
+        broker_l2, broker_l2_address = self.start_broker("broker-l2", skip_l1=True)
+        self.verify(broker_l2_address, "get.grpc", "L2")
+        self.h2load(broker_l2_address, "GetSecret", "get.grpc", args.connections, args.streams, 2)
+        for mode in ("load", "latency"):
+            self.scenario("broker GetSecret L2 hit (no L1)", "broker", broker_l2_address, "GetSecret", "get.grpc", mode, 1, broker_l2.pid,
+                          "baseline GetSecret")
+            self.scenario("baseline GetSecret (again)", "baseline", baseline_address, "GetSecret", "get.grpc", mode)
+        self.verify(broker_l2_address, "get.grpc", "L2")
+        self.loadavg_end = loadavg()
+        self.stop(broker_l2)
+        self.stop(baseline)
+
+    def report(self):
+        def find(label, mode):
+            return next((r for r in self.results if r["label"] == label and r["mode"] == mode), None)
+
+        lines = [f"h2load -t 1; load: -c {self.args.connections} -m {self.args.streams} for {self.args.duration} s; "
+                 f"latency: -c 1 -m 1 for {self.args.latency_duration} s. loadavg start {self.loadavg_start}, end {self.loadavg_end}.", "",
+                 "| scenario | mode | req/s | ratio vs baseline | mean ms | p50 ms | p99 ms | requests | audit allowed / other | check |",
+                 "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+        for r in self.results:
+            base = find(r["baseline_of"], r["mode"]) if r["baseline_of"] else None
+            ratio = f"{r['rps'] / base['rps']:.2f}x" if base and r["ok"] else ""
+            rps = f"{r['rps']:.0f}" if r["ok"] else "FAILED"
+            audit = f"{r['audit_allowed']} / {r['audit_other']}" if "audit_allowed" in r else "-"
+            lines.append(f"| {r['label']} | {r['mode']} (c{r['c']} m{r['m']}) | {rps} | {ratio} | {r['mean_ms']:.3f} | {r['p50_ms']:.3f} | "
+                         f"{r['p99_ms']:.3f} | {r['succeeded']} | {audit} | {'ok' if r['ok'] else '; '.join(r['problems'])} |")
+        first, again = find("baseline GetSecret", "load"), find("baseline GetSecret (again)", "load")
+        if first and again:
+            lines.append("")
+            lines.append(f"Noise: baseline GetSecret at the start {first['rps']:.0f} req/s, at the end {again['rps']:.0f} req/s "
+                         f"({(again['rps'] / first['rps'] - 1) * 100:+.1f}%).")
+        peaks = [r["rss_max_kib"] for r in self.results if r.get("rss_max_kib")]
+        lines.append(f"Broker RSS: {self.rss_start_kib / 1024:.0f} MiB after start, {self.rss_idle_kib / 1024:.0f} MiB idle after warm-up reads, "
+                     f"{max(peaks) / 1024:.0f} MiB peak under load, {self.rss_after_kib / 1024:.0f} MiB after the runs (VmRSS).")
+        text = "\n".join(lines)
+        print("\n" + text)
+        os.makedirs(self.args.out, exist_ok=True)
+        with open(os.path.join(self.args.out, "load.md"), "w") as f:
+            f.write(text + "\n")
+        with open(os.path.join(self.args.out, "load.json"), "w") as f:
+            json.dump(self.results, f, indent=1)
+        return all(r["ok"] for r in self.results)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=int, default=int(os.environ.get("BENCH_DURATION", "10")), help="seconds per load run")
+    parser.add_argument("--latency-duration", type=int, default=int(os.environ.get("BENCH_LATENCY_DURATION", "5")), help="seconds per latency run")
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--streams", type=int, default=16, help="concurrent streams per connection")
+    parser.add_argument("--out", default=os.path.join(ROOT, "tests/Benchmarks/artifacts"))
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, configs)")
+    args = parser.parse_args()
+    for tool in ("h2load", "redis-server", "dotnet"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is not installed (h2load: apt-get install -y nghttp2-client; redis-server: apt-get install -y redis-server)")
+    work = Work(args)
+    try:
+        work.run()
+        ok = work.report()
+    finally:
+        work.stop_all()
+        if not args.keep:
+            shutil.rmtree(work.dir, ignore_errors=True)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

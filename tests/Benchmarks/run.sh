@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Read-path benchmarks of the broker (docs/benchmarks.md): builds Release, loads a bare gRPC baseline and
+# the real broker side by side with h2load (tests/Benchmarks/load.py), then runs the BenchmarkDotNet
+# micro-benchmarks (tests/Benchmarks/Micro). Loopback only; every run is bounded in time.
+#   bash tests/Benchmarks/run.sh                 # everything (about 6 minutes on 2 cores)
+#   BENCH_DURATION=10 bash tests/Benchmarks/run.sh --keep   # options after the script go to load.py
+#   BENCH_SKIP_MICRO=1 / BENCH_SKIP_LOAD=1       # one half only
+#   BENCH_MICRO_FILTER='*ReadPath*'              # a subset of the micro-benchmarks
+# Needs h2load (apt-get install -y nghttp2-client), redis-server and python3.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out=tests/Benchmarks/artifacts
+mkdir -p "$out"
+
+for tool in h2load redis-server redis-cli python3; do
+  command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install -y nghttp2-client redis-server python3" >&2; exit 1; }
+done
+
+for project in services/Broker tests/Benchmarks/Baseline tests/Benchmarks/Harness tests/Benchmarks/Micro; do
+  dotnet build "$project" -c Release -nologo -v quiet
+done
+
+status=0
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB, loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
+if [[ "${BENCH_SKIP_LOAD:-0}" != 1 ]]; then
+  python3 tests/Benchmarks/load.py --out "$out" "$@" || status=$?
+fi
+if [[ "${BENCH_SKIP_MICRO:-0}" != 1 ]]; then
+  (cd tests/Benchmarks/Micro && dotnet run -c Release --no-build -- --filter "${BENCH_MICRO_FILTER:-*}" --artifacts "../artifacts/micro") || status=$?
+  cat "$out"/micro/results/*-report-github.md 2>/dev/null || true
+fi
+echo "results: $out/load.md, $out/micro/results/"
+exit $status
