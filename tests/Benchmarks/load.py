@@ -183,8 +183,8 @@ class Work:
 
     def stream_last_id(self):
         out = subprocess.run(["redis-cli", "-p", str(self.redis_port), "XREVRANGE", STREAM, "+", "-", "COUNT", "1"],
-                             capture_output=True, text=True, timeout=30).stdout.split()
-        return out[0] if out else "0-0"
+                             capture_output=True, timeout=30).stdout.split()
+        return out[0].decode() if out else "0-0"
 
     def audit_since(self, after_id):
         last, allowed, other = self.harness("audit", f"127.0.0.1:{self.redis_port}", STREAM, after_id).split()
@@ -194,6 +194,8 @@ class Work:
 
     def h2load(self, address, method, request, connections, streams, duration):
         log = os.path.join(self.dir, "h2load-requests.log")
+        if os.path.exists(log):
+            os.remove(log)  # h2load appends
         argv = ["h2load", "-t", "1", "-c", str(connections), "-m", str(streams), "-D", str(duration),
                 "-d", os.path.join(self.dir, request), "--log-file", log,
                 "-H", "content-type: application/grpc", "-H", "te: trailers", "-H", f"authorization: Bearer {TOKEN}",
