@@ -64,6 +64,13 @@ def rss_kib(pid):
     return 0
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far (clock ticks of /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def loadavg():
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
@@ -224,7 +231,7 @@ class Work:
             "p50_ms": pct(50), "p99_ms": pct(99), "logged": len(latencies),
         }
 
-    def scenario(self, label, target, address, method, request, mode, per_request=1, broker_pid=None, baseline_of=None):
+    def scenario(self, label, target, address, method, request, mode, per_request=1, broker_pid=None, baseline_of=None, server_pid=None):
         connections, streams = (self.args.connections, self.args.streams) if mode == "load" else (1, 1)
         duration = self.args.duration if mode == "load" else self.args.latency_duration
         after = self.stream_last_id() if broker_pid else None
@@ -241,13 +248,18 @@ class Work:
         sampler = threading.Thread(target=sample, daemon=True) if broker_pid else None
         if sampler:
             sampler.start()
+        server_pid = server_pid or broker_pid
+        cpu_before = (cpu_seconds(server_pid), cpu_seconds(self.redis.pid))
         started = time.time()
         run = self.h2load(address, method, request, connections, streams, duration)
+        cpu_after = (cpu_seconds(server_pid), cpu_seconds(self.redis.pid))
         if sampler:
             stop.set()
             sampler.join()
         run.update(label=label, target=target, mode=mode, c=connections, m=streams, seconds=round(time.time() - started, 1),
-                   baseline_of=baseline_of, rss_max_kib=max(rss) if rss else None)
+                   baseline_of=baseline_of, rss_max_kib=max(rss) if rss else None,
+                   server_cpu_us=(cpu_after[0] - cpu_before[0]) * 1e6 / max(1, run["done"]),
+                   redis_cpu_us=(cpu_after[1] - cpu_before[1]) * 1e6 / max(1, run["done"]))
         problems = []
         if run["failed"] or run["errored"] or run["timeout"] or run["non2xx"]:
             problems.append(f"h2load: {run['failed']} failed, {run['errored']} errored, {run['timeout']} timeout, {run['non2xx']} non-2xx")
@@ -267,7 +279,8 @@ class Work:
         status = "ok" if run["ok"] else "FAILED: " + "; ".join(problems)
         audit = f", audit {run.get('audit_allowed')} allowed / {run.get('audit_other')} other" if broker_pid else ""
         print(f"  {label:<34} {mode:<7} {run['rps']:>10.0f} req/s  mean {run['mean_ms']:.3f} ms  p50 {run['p50_ms']:.3f}  "
-              f"p99 {run['p99_ms']:.3f}  n={run['succeeded']}{audit}  {status}", flush=True)
+              f"p99 {run['p99_ms']:.3f}  n={run['succeeded']}  cpu/req {run['server_cpu_us']:.0f} us (+redis {run['redis_cpu_us']:.0f}){audit}  {status}",
+              flush=True)
         return run
 
     # ---- the run ---------------------------------------------------------------------------------
@@ -302,9 +315,9 @@ class Work:
 
         pid = broker.pid
         for mode in ("load", "latency"):
-            self.scenario("baseline GetSecret", "baseline", baseline_address, "GetSecret", "get.grpc", mode)
+            self.scenario("baseline GetSecret", "baseline", baseline_address, "GetSecret", "get.grpc", mode, server_pid=baseline.pid)
             self.scenario("broker GetSecret L1 hit", "broker", broker_address, "GetSecret", "get.grpc", mode, 1, pid, "baseline GetSecret")
-            self.scenario("baseline BatchGetSecrets(100)", "baseline", baseline_address, "BatchGetSecrets", "batch.grpc", mode)
+            self.scenario("baseline BatchGetSecrets(100)", "baseline", baseline_address, "BatchGetSecrets", "batch.grpc", mode, server_pid=baseline.pid)
             self.scenario("broker BatchGetSecrets(100) cached", "broker", broker_address, "BatchGetSecrets", "batch.grpc", mode, SECRETS, pid,
                           "baseline BatchGetSecrets(100)")
             self.scenario("broker GetSecret miss (bypass)", "broker", broker_address, "GetSecret", "miss.grpc", mode, 1, pid, "baseline GetSecret")
@@ -320,7 +333,7 @@ class Work:
         for mode in ("load", "latency"):
             self.scenario("broker GetSecret L2 hit (no L1)", "broker", broker_l2_address, "GetSecret", "get.grpc", mode, 1, broker_l2.pid,
                           "baseline GetSecret")
-            self.scenario("baseline GetSecret (again)", "baseline", baseline_address, "GetSecret", "get.grpc", mode)
+            self.scenario("baseline GetSecret (again)", "baseline", baseline_address, "GetSecret", "get.grpc", mode, server_pid=baseline.pid)
         self.verify(broker_l2_address, "get.grpc", "L2")
         self.loadavg_end = loadavg()
         self.stop(broker_l2)
@@ -332,15 +345,15 @@ class Work:
 
         lines = [f"h2load -t 1; load: -c {self.args.connections} -m {self.args.streams} for {self.args.duration} s; "
                  f"latency: -c 1 -m 1 for {self.args.latency_duration} s. loadavg start {self.loadavg_start}, end {self.loadavg_end}.", "",
-                 "| scenario | mode | req/s | ratio vs baseline | mean ms | p50 ms | p99 ms | requests | audit allowed / other | check |",
-                 "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+                 "| scenario | mode | req/s | ratio vs baseline | mean ms | p50 ms | p99 ms | server CPU us/req (+redis) | requests | audit allowed / other | check |",
+                 "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
         for r in self.results:
             base = find(r["baseline_of"], r["mode"]) if r["baseline_of"] else None
             ratio = f"{r['rps'] / base['rps']:.2f}x" if base and r["ok"] else ""
             rps = f"{r['rps']:.0f}" if r["ok"] else "FAILED"
             audit = f"{r['audit_allowed']} / {r['audit_other']}" if "audit_allowed" in r else "-"
             lines.append(f"| {r['label']} | {r['mode']} (c{r['c']} m{r['m']}) | {rps} | {ratio} | {r['mean_ms']:.3f} | {r['p50_ms']:.3f} | "
-                         f"{r['p99_ms']:.3f} | {r['succeeded']} | {audit} | {'ok' if r['ok'] else '; '.join(r['problems'])} |")
+                         f"{r['p99_ms']:.3f} | {r['server_cpu_us']:.0f} (+{r['redis_cpu_us']:.0f}) | {r['succeeded']} | {audit} | {'ok' if r['ok'] else '; '.join(r['problems'])} |")
         first, again = find("baseline GetSecret", "load"), find("baseline GetSecret (again)", "load")
         if first and again:
             lines.append("")
