@@ -228,140 +228,159 @@ class Work:
             "done": int(counts.group(3)), "succeeded": int(counts.group(4)), "failed": int(counts.group(5)),
             "errored": int(counts.group(6)), "timeout": int(counts.group(7)), "non2xx": sum(int(codes.group(i)) for i in (2, 3, 4)),
             "rps": float(rps.group(1)), "mean_ms": statistics.fmean(latencies) if latencies else float("nan"),
-            "p50_ms": pct(50), "p99_ms": pct(99), "logged": len(latencies),
+            "p50_ms": pct(50), "p99_ms": pct(99), "latencies": latencies,
         }
 
-    def scenario(self, label, target, address, method, request, mode, per_request=1, broker_pid=None, baseline_of=None, server_pid=None):
+    def measure(self, address, method, request, mode, server_pid, broker=False, per_request=1):
+        """One h2load run against one server, with its checks; returns counters, latencies and CPU per request."""
         connections, streams = (self.args.connections, self.args.streams) if mode == "load" else (1, 1)
         duration = self.args.duration if mode == "load" else self.args.latency_duration
-        after = self.stream_last_id() if broker_pid else None
+        after = self.stream_last_id() if broker else None
         rss = []
         stop = threading.Event()
 
         def sample():
             while not stop.wait(0.25):
                 try:
-                    rss.append(rss_kib(broker_pid))
+                    rss.append(rss_kib(server_pid))
                 except OSError:
                     return
 
-        sampler = threading.Thread(target=sample, daemon=True) if broker_pid else None
-        if sampler:
-            sampler.start()
-        server_pid = server_pid or broker_pid
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         cpu_before = (cpu_seconds(server_pid), cpu_seconds(self.redis.pid))
-        started = time.time()
         run = self.h2load(address, method, request, connections, streams, duration)
         cpu_after = (cpu_seconds(server_pid), cpu_seconds(self.redis.pid))
-        if sampler:
-            stop.set()
-            sampler.join()
-        run.update(label=label, target=target, mode=mode, c=connections, m=streams, seconds=round(time.time() - started, 1),
-                   baseline_of=baseline_of, rss_max_kib=max(rss) if rss else None,
-                   server_cpu_us=(cpu_after[0] - cpu_before[0]) * 1e6 / max(1, run["done"]),
-                   redis_cpu_us=(cpu_after[1] - cpu_before[1]) * 1e6 / max(1, run["done"]))
+        stop.set()
+        sampler.join()
+        run.update(c=connections, m=streams, seconds=duration, rss_max_kib=max(rss) if rss else 0,
+                   cpu_s=cpu_after[0] - cpu_before[0], redis_cpu_s=cpu_after[1] - cpu_before[1])
         problems = []
         if run["failed"] or run["errored"] or run["timeout"] or run["non2xx"]:
             problems.append(f"h2load: {run['failed']} failed, {run['errored']} errored, {run['timeout']} timeout, {run['non2xx']} non-2xx")
         if run["succeeded"] == 0:
             problems.append("h2load: no request succeeded")
-        if broker_pid:
-            time.sleep(0.5)  # strict audit: every answered call's event is in the stream already; this only settles the last reads
+        if broker:
+            time.sleep(0.5)
             _, allowed, other = self.audit_since(after)
-            run.update(audit_allowed=allowed, audit_other=other, audit_expected=run["succeeded"] * per_request)
+            run.update(audit_allowed=allowed, audit_other=other)
             if other:
                 problems.append(f"audit: {other} events that are not allowed/OK (failed calls answered with HTTP 200)")
+            # Strict audit: a served secret's event is in the stream before the answer leaves, so every
+            # succeeded request has its events; calls still in flight when h2load stopped may add a few more.
             if allowed < run["succeeded"] * per_request:
                 problems.append(f"audit: {allowed} allowed events for {run['succeeded']} x {per_request} served secrets")
         run["problems"] = problems
-        run["ok"] = not problems
-        self.results.append(run)
-        status = "ok" if run["ok"] else "FAILED: " + "; ".join(problems)
-        audit = f", audit {run.get('audit_allowed')} allowed / {run.get('audit_other')} other" if broker_pid else ""
-        print(f"  {label:<34} {mode:<7} {run['rps']:>10.0f} req/s  mean {run['mean_ms']:.3f} ms  p50 {run['p50_ms']:.3f}  "
-              f"p99 {run['p99_ms']:.3f}  n={run['succeeded']}  cpu/req {run['server_cpu_us']:.0f} us (+redis {run['redis_cpu_us']:.0f}){audit}  {status}",
-              flush=True)
         return run
+
+    def pair(self, label, method, request, mode, baseline, broker, per_request=1):
+        """Baseline and broker in turn, --rounds times, so both see the same machine; the ratio is the median of the rounds' ratios."""
+        (baseline_process, baseline_address), (broker_process, broker_address) = baseline, broker
+        rounds = []
+        for _ in range(self.args.rounds):
+            base = self.measure(baseline_address, method, request, mode, baseline_process.pid)
+            bro = self.measure(broker_address, method, request, mode, broker_process.pid, broker=True, per_request=per_request)
+            rounds.append((base, bro))
+
+        def aggregate(runs):
+            latencies = sorted(l for r in runs for l in r["latencies"])
+            done = sum(r["done"] for r in runs)
+
+            def pct(p):
+                return latencies[min(len(latencies) - 1, int(p / 100.0 * len(latencies)))] if latencies else float("nan")
+
+            return {
+                "rps": sum(r["succeeded"] for r in runs) / sum(r["seconds"] for r in runs),
+                "round_rps": [round(r["rps"]) for r in runs],
+                "succeeded": sum(r["succeeded"] for r in runs),
+                "mean_ms": statistics.fmean(latencies) if latencies else float("nan"), "p50_ms": pct(50), "p99_ms": pct(99),
+                "cpu_us": sum(r["cpu_s"] for r in runs) * 1e6 / max(1, done),
+                "redis_cpu_us": sum(r["redis_cpu_s"] for r in runs) * 1e6 / max(1, done),
+                "rss_max_kib": max(r["rss_max_kib"] for r in runs),
+                "audit_allowed": sum(r.get("audit_allowed", 0) for r in runs), "audit_other": sum(r.get("audit_other", 0) for r in runs),
+                "problems": [p for r in runs for p in r["problems"]],
+            }
+
+        result = {"label": label, "mode": mode, "c": rounds[0][0]["c"], "m": rounds[0][0]["m"], "per_request": per_request,
+                  "baseline": aggregate([b for b, _ in rounds]), "broker": aggregate([k for _, k in rounds]),
+                  "ratio": statistics.median(k["rps"] / b["rps"] for b, k in rounds if b["rps"] > 0)}
+        result["ok"] = not result["baseline"]["problems"] and not result["broker"]["problems"]
+        self.results.append(result)
+        b, k = result["baseline"], result["broker"]
+        status = "ok" if result["ok"] else "FAILED: " + "; ".join(b["problems"] + k["problems"])
+        print(f"  {label:<36} {mode:<7} baseline {b['rps']:>7.0f} req/s {b['round_rps']} p50 {b['p50_ms']:.3f} ms | broker {k['rps']:>7.0f} req/s "
+              f"{k['round_rps']} p50 {k['p50_ms']:.3f} p99 {k['p99_ms']:.3f} ms cpu/req {k['cpu_us']:.0f} us (+redis {k['redis_cpu_us']:.0f}) "
+              f"vs {b['cpu_us']:.0f} | ratio {result['ratio']:.2f}x | audit {k['audit_allowed']}/{k['audit_other']} | {status}", flush=True)
+        return result
 
     # ---- the run ---------------------------------------------------------------------------------
 
     def run(self):
         args = self.args
-        print(f"bench dir {self.dir}; loadavg at start {loadavg()}", flush=True)
         self.loadavg_start = loadavg()
+        print(f"bench dir {self.dir}; loadavg at start {self.loadavg_start}", flush=True)
         self.harness("requests", self.dir, "bench", str(SECRETS))
         self.start_redis()
         self.write_broker_files()
 
         print("broker (L1 + encrypted Redis L2, strict audit to the Redis stream, dev-token auth, policy, rate limits):", flush=True)
-        broker, broker_address = self.start_broker("broker", skip_l1=False)
-        self.rss_start_kib = rss_kib(broker.pid)
-        self.verify(broker_address, "batch.grpc", "BACKEND")
-        self.verify(broker_address, "batch.grpc", "L1", os.path.join(self.dir, "batch.pb"))
-        self.verify(broker_address, "get.grpc", "L1", os.path.join(self.dir, "get.pb"))
-        self.verify(broker_address, "miss.grpc", "BACKEND")
+        broker = self.start_broker("broker", skip_l1=False)
+        process, address = broker
+        self.rss_start_kib = rss_kib(process.pid)
+        self.verify(address, "batch.grpc", "BACKEND")
+        self.verify(address, "batch.grpc", "L1", os.path.join(self.dir, "batch.pb"))
+        self.verify(address, "get.grpc", "L1", os.path.join(self.dir, "get.pb"))
+        self.verify(address, "miss.grpc", "BACKEND")
         time.sleep(2)
-        self.rss_idle_kib = rss_kib(broker.pid)
-
-        baseline, baseline_address = self.start_baseline()
-        self.verify(baseline_address, "get.grpc", "L1")
-        self.verify(baseline_address, "batch.grpc", "L1")
-
-        # Warm both servers' JIT and connection paths before anything is measured.
-        for address in (baseline_address, broker_address):
-            self.h2load(address, "GetSecret", "get.grpc", args.connections, args.streams, 2)
-            self.h2load(address, "BatchGetSecrets", "batch.grpc", args.connections, args.streams, 2)
-        self.verify(broker_address, "get.grpc", "L1")
-
-        pid = broker.pid
-        for mode in ("load", "latency"):
-            self.scenario("baseline GetSecret", "baseline", baseline_address, "GetSecret", "get.grpc", mode, server_pid=baseline.pid)
-            self.scenario("broker GetSecret L1 hit", "broker", broker_address, "GetSecret", "get.grpc", mode, 1, pid, "baseline GetSecret")
-            self.scenario("baseline BatchGetSecrets(100)", "baseline", baseline_address, "BatchGetSecrets", "batch.grpc", mode, server_pid=baseline.pid)
-            self.scenario("broker BatchGetSecrets(100) cached", "broker", broker_address, "BatchGetSecrets", "batch.grpc", mode, SECRETS, pid,
-                          "baseline BatchGetSecrets(100)")
-            self.scenario("broker GetSecret miss (bypass)", "broker", broker_address, "GetSecret", "miss.grpc", mode, 1, pid, "baseline GetSecret")
-        self.verify(broker_address, "get.grpc", "L1")
-        self.verify(broker_address, "miss.grpc", "BACKEND")
-        self.rss_after_kib = rss_kib(pid)
-        self.stop(broker)
+        self.rss_idle_kib = rss_kib(process.pid)
 
         print("broker with Broker:Cache:SkipL1=true (every cached read from the encrypted Redis L2):", flush=True)
-        broker_l2, broker_l2_address = self.start_broker("broker-l2", skip_l1=True)
-        self.verify(broker_l2_address, "get.grpc", "L2")
-        self.h2load(broker_l2_address, "GetSecret", "get.grpc", args.connections, args.streams, 2)
+        broker_l2 = self.start_broker("broker-l2", skip_l1=True)
+        self.verify(broker_l2[1], "get.grpc", "L2")
+
+        baseline = self.start_baseline()
+        self.verify(baseline[1], "get.grpc", "L1")
+        self.verify(baseline[1], "batch.grpc", "L1")
+
+        # Warm the servers' JIT and connection paths before anything is measured.
+        for server in (baseline[1], address, broker_l2[1]):
+            self.h2load(server, "GetSecret", "get.grpc", args.connections, args.streams, 2)
+        for server in (baseline[1], address):
+            self.h2load(server, "BatchGetSecrets", "batch.grpc", args.connections, args.streams, 2)
+
+        print(f"rounds of baseline then broker, {args.rounds} per scenario:", flush=True)
         for mode in ("load", "latency"):
-            self.scenario("broker GetSecret L2 hit (no L1)", "broker", broker_l2_address, "GetSecret", "get.grpc", mode, 1, broker_l2.pid,
-                          "baseline GetSecret")
-            self.scenario("baseline GetSecret (again)", "baseline", baseline_address, "GetSecret", "get.grpc", mode, server_pid=baseline.pid)
-        self.verify(broker_l2_address, "get.grpc", "L2")
+            self.pair("GetSecret L1 hit", "GetSecret", "get.grpc", mode, baseline, broker)
+            self.pair("BatchGetSecrets(100) cached", "BatchGetSecrets", "batch.grpc", mode, baseline, broker, SECRETS)
+            self.pair("GetSecret miss (bypass_cache)", "GetSecret", "miss.grpc", mode, baseline, broker)
+            self.pair("GetSecret L2 hit (SkipL1)", "GetSecret", "get.grpc", mode, baseline, broker_l2)
+        self.verify(address, "get.grpc", "L1")
+        self.verify(address, "miss.grpc", "BACKEND")
+        self.verify(broker_l2[1], "get.grpc", "L2")
+        self.rss_after_kib = rss_kib(process.pid)
         self.loadavg_end = loadavg()
-        self.stop(broker_l2)
-        self.stop(baseline)
 
     def report(self):
-        def find(label, mode):
-            return next((r for r in self.results if r["label"] == label and r["mode"] == mode), None)
-
-        lines = [f"h2load -t 1; load: -c {self.args.connections} -m {self.args.streams} for {self.args.duration} s; "
-                 f"latency: -c 1 -m 1 for {self.args.latency_duration} s. loadavg start {self.loadavg_start}, end {self.loadavg_end}.", "",
-                 "| scenario | mode | req/s | ratio vs baseline | mean ms | p50 ms | p99 ms | server CPU us/req (+redis) | requests | audit allowed / other | check |",
-                 "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+        a = self.args
+        lines = [f"h2load -t 1; load: -c {a.connections} -m {a.streams}, latency: -c 1 -m 1; each scenario {a.rounds} rounds of "
+                 f"baseline then broker, {a.duration} s (load) / {a.latency_duration} s (latency) each. "
+                 f"loadavg start {self.loadavg_start}, end {self.loadavg_end} (2 cores).", "",
+                 "| scenario | mode | baseline req/s | broker req/s | ratio | broker mean ms | p50 ms | p99 ms | baseline p50 ms | "
+                 "CPU us/req broker (+redis) / baseline | audit allowed / other | check |",
+                 "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
         for r in self.results:
-            base = find(r["baseline_of"], r["mode"]) if r["baseline_of"] else None
-            ratio = f"{r['rps'] / base['rps']:.2f}x" if base and r["ok"] else ""
-            rps = f"{r['rps']:.0f}" if r["ok"] else "FAILED"
-            audit = f"{r['audit_allowed']} / {r['audit_other']}" if "audit_allowed" in r else "-"
-            lines.append(f"| {r['label']} | {r['mode']} (c{r['c']} m{r['m']}) | {rps} | {ratio} | {r['mean_ms']:.3f} | {r['p50_ms']:.3f} | "
-                         f"{r['p99_ms']:.3f} | {r['server_cpu_us']:.0f} (+{r['redis_cpu_us']:.0f}) | {r['succeeded']} | {audit} | {'ok' if r['ok'] else '; '.join(r['problems'])} |")
-        first, again = find("baseline GetSecret", "load"), find("baseline GetSecret (again)", "load")
-        if first and again:
-            lines.append("")
-            lines.append(f"Noise: baseline GetSecret at the start {first['rps']:.0f} req/s, at the end {again['rps']:.0f} req/s "
-                         f"({(again['rps'] / first['rps'] - 1) * 100:+.1f}%).")
-        peaks = [r["rss_max_kib"] for r in self.results if r.get("rss_max_kib")]
-        lines.append(f"Broker RSS: {self.rss_start_kib / 1024:.0f} MiB after start, {self.rss_idle_kib / 1024:.0f} MiB idle after warm-up reads, "
-                     f"{max(peaks) / 1024:.0f} MiB peak under load, {self.rss_after_kib / 1024:.0f} MiB after the runs (VmRSS).")
+            b, k = r["baseline"], r["broker"]
+            ok = r["ok"]
+            lines.append(f"| {r['label']} | {r['mode']} (c{r['c']} m{r['m']}) | {b['rps']:.0f} | {format(k['rps'], '.0f') if ok else 'FAILED'} | "
+                         f"{format(r['ratio'], '.2f') + 'x' if ok else '-'} | {k['mean_ms']:.3f} | {k['p50_ms']:.3f} | {k['p99_ms']:.3f} | "
+                         f"{b['p50_ms']:.3f} | {k['cpu_us']:.0f} (+{k['redis_cpu_us']:.0f}) / {b['cpu_us']:.0f} | "
+                         f"{k['audit_allowed']} / {k['audit_other']} | {'ok' if ok else '; '.join(b['problems'] + k['problems'])} |")
+        peaks = [r["broker"]["rss_max_kib"] for r in self.results if r["label"] != "GetSecret L2 hit (SkipL1)"]
+        lines.append("")
+        lines.append(f"Round-to-round spread of the baseline (noise): " + "; ".join(
+            f"{r['label']} {r['mode']}: {min(r['baseline']['round_rps'])}-{max(r['baseline']['round_rps'])} req/s" for r in self.results))
+        lines.append(f"Broker RSS (VmRSS): {self.rss_start_kib / 1024:.0f} MiB after start, {self.rss_idle_kib / 1024:.0f} MiB idle after the "
+                     f"warm-up reads, {max(peaks) / 1024:.0f} MiB peak under load, {self.rss_after_kib / 1024:.0f} MiB after the runs.")
         text = "\n".join(lines)
         print("\n" + text)
         os.makedirs(self.args.out, exist_ok=True)
@@ -374,8 +393,9 @@ class Work:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--duration", type=int, default=int(os.environ.get("BENCH_DURATION", "10")), help="seconds per load run")
-    parser.add_argument("--latency-duration", type=int, default=int(os.environ.get("BENCH_LATENCY_DURATION", "5")), help="seconds per latency run")
+    parser.add_argument("--duration", type=int, default=int(os.environ.get("BENCH_DURATION", "5")), help="seconds per load run")
+    parser.add_argument("--latency-duration", type=int, default=int(os.environ.get("BENCH_LATENCY_DURATION", "3")), help="seconds per latency run")
+    parser.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "2")), help="baseline/broker alternations per scenario")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--streams", type=int, default=16, help="concurrent streams per connection")
     parser.add_argument("--out", default=os.path.join(ROOT, "tests/Benchmarks/artifacts"))

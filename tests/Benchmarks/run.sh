@@ -2,7 +2,7 @@
 # Read-path benchmarks of the broker (docs/benchmarks.md): builds Release, loads a bare gRPC baseline and
 # the real broker side by side with h2load (tests/Benchmarks/load.py), then runs the BenchmarkDotNet
 # micro-benchmarks (tests/Benchmarks/Micro). Loopback only; every run is bounded in time.
-#   bash tests/Benchmarks/run.sh                 # everything (about 6 minutes on 2 cores)
+#   bash tests/Benchmarks/run.sh                 # everything (about 8 minutes on 2 cores)
 #   BENCH_DURATION=10 bash tests/Benchmarks/run.sh --keep   # options after the script go to load.py
 #   BENCH_SKIP_MICRO=1 / BENCH_SKIP_LOAD=1       # one half only
 #   BENCH_MICRO_FILTER='*ReadPath*'              # a subset of the micro-benchmarks

@@ -18,6 +18,11 @@ public sealed class AuditKey
     private readonly byte[] _hmacKey;
     private readonly byte[] _pathSealKey;
 
+    // Keyed once per thread: the one-shot HMACSHA256.HashData and a new AesGcm set up a fresh OpenSSL
+    // context on every call, which was a large share of an audited read (docs/benchmarks.md, "Read path").
+    private readonly ThreadLocal<IncrementalHash> _hmac;
+    private readonly ThreadLocal<AesGcm> _pathSeal;
+
     public AuditKey(ReadOnlySpan<byte> key)
     {
         if (key.Length != 32)
@@ -26,6 +31,8 @@ public sealed class AuditKey
         }
         _hmacKey = HKDF.DeriveKey(HashAlgorithmName.SHA256, key.ToArray(), 32, info: "secretsbroker audit hmac v1"u8.ToArray());
         _pathSealKey = HKDF.DeriveKey(HashAlgorithmName.SHA256, key.ToArray(), 32, info: "secretsbroker audit path seal v1"u8.ToArray());
+        _hmac = new ThreadLocal<IncrementalHash>(() => IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, _hmacKey));
+        _pathSeal = new ThreadLocal<AesGcm>(() => new AesGcm(_pathSealKey, TagSize));
     }
 
     /// <summary>Parses the configured base64 key; throws <see cref="ArgumentException"/> with a clear message when it is not 32 bytes.</summary>
@@ -46,7 +53,22 @@ public sealed class AuditKey
     }
 
     /// <summary>HMAC-SHA256 (lower-case hex) of a token, lease id or path prefix.</summary>
-    public string Hmac(string value) => Convert.ToHexStringLower(HMACSHA256.HashData(_hmacKey, Encoding.UTF8.GetBytes(value)));
+    public string Hmac(string value)
+    {
+        var hmac = _hmac.Value!;
+        if (value.Length <= 256)
+        {
+            Span<byte> utf8 = stackalloc byte[256 * 3];
+            hmac.AppendData(utf8[..Encoding.UTF8.GetBytes(value, utf8)]);
+        }
+        else
+        {
+            hmac.AppendData(Encoding.UTF8.GetBytes(value));
+        }
+        Span<byte> hash = stackalloc byte[32];
+        hmac.GetHashAndReset(hash);
+        return Convert.ToHexStringLower(hash);
+    }
 
     /// <summary>
     /// Moves <see cref="AuditEvent.Path"/> into <see cref="AuditEvent.SealedPath"/> (AES-256-GCM, event id as
@@ -72,8 +94,7 @@ public sealed class AuditKey
         var sealedBytes = new byte[NonceSize + plaintext.Length + TagSize];
         var nonce = sealedBytes.AsSpan(0, NonceSize);
         RandomNumberGenerator.Fill(nonce);
-        using var aes = new AesGcm(_pathSealKey, TagSize);
-        aes.Encrypt(nonce, plaintext, sealedBytes.AsSpan(NonceSize, plaintext.Length), sealedBytes.AsSpan(NonceSize + plaintext.Length),
+        _pathSeal.Value!.Encrypt(nonce, plaintext, sealedBytes.AsSpan(NonceSize, plaintext.Length), sealedBytes.AsSpan(NonceSize + plaintext.Length),
             Encoding.UTF8.GetBytes(auditEvent.Id));
         auditEvent.SealedPath = ByteString.CopyFrom(sealedBytes);
     }
@@ -89,8 +110,7 @@ public sealed class AuditKey
         var plaintext = new byte[sealedBytes.Length - NonceSize - TagSize];
         try
         {
-            using var aes = new AesGcm(_pathSealKey, TagSize);
-            aes.Decrypt(sealedBytes[..NonceSize], sealedBytes[NonceSize..^TagSize], sealedBytes[^TagSize..], plaintext,
+            _pathSeal.Value!.Decrypt(sealedBytes[..NonceSize], sealedBytes[NonceSize..^TagSize], sealedBytes[^TagSize..], plaintext,
                 Encoding.UTF8.GetBytes(auditEvent.Id));
             return Encoding.UTF8.GetString(plaintext);
         }

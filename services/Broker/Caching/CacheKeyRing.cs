@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Collections.Concurrent;
 using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
@@ -33,6 +34,12 @@ public sealed class CacheKeyRing
     private readonly string _activeId;
     private readonly byte[] _nameKey;
 
+    // Keyed once per thread: HMACSHA256.HashData and a new AesGcm set up a fresh OpenSSL context per
+    // call, and every read (L1 hits too) names its entry with an HMAC (docs/benchmarks.md, "Read path").
+    private readonly ThreadLocal<IncrementalHash> _nameMac;
+    private readonly ThreadLocal<Dictionary<string, AesGcm>> _ciphers = new(() => new Dictionary<string, AesGcm>(StringComparer.Ordinal));
+    private readonly ConcurrentDictionary<string, string> _mountTags = new(StringComparer.Ordinal);
+
     public CacheKeyRing(IOptions<CacheOptions> options)
     {
         var encryption = options.Value.Encryption;
@@ -42,6 +49,7 @@ public sealed class CacheKeyRing
         _activeId = encryption.Keys.FirstOrDefault(k => k.Active)?.Id ?? "";
         // Without Redis, nothing leaves the process; a random naming key per process is enough then.
         _nameKey = CacheOptionsValidator.IsKey(encryption.NameKey) ? Convert.FromBase64String(encryption.NameKey!.Trim()) : RandomNumberGenerator.GetBytes(32);
+        _nameMac = new ThreadLocal<IncrementalHash>(() => IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, _nameKey));
     }
 
     /// <summary>The cache key of one read: an HMAC of mount, name and version selector, so no path is readable in Redis.</summary>
@@ -49,7 +57,8 @@ public sealed class CacheKeyRing
         "s:" + Mac($"entry\0{mount.Prefix}\0{name}\0{selector.Version}\0{selector.Stage}");
 
     /// <summary>The tag every entry of a mount carries, to invalidate the whole mount at once.</summary>
-    public string MountTag(MountDefinition mount) => "m:" + Mac($"mount\0{mount.Prefix}")[..22];
+    public string MountTag(MountDefinition mount) =>
+        _mountTags.GetOrAdd(mount.Prefix, static (prefix, ring) => "m:" + ring.Mac($"mount\0{prefix}")[..22], this);
 
     public byte[] Seal(string redisKey, ReadOnlySpan<byte> plaintext)
     {
@@ -64,8 +73,7 @@ public sealed class CacheKeyRing
         RandomNumberGenerator.Fill(nonce);
         var tag = envelope.AsSpan(headerLength + NonceSize, TagSize);
         var ciphertext = envelope.AsSpan(headerLength + NonceSize + TagSize);
-        using var aes = new AesGcm(key, TagSize);
-        aes.Encrypt(nonce, plaintext, ciphertext, tag, AssociatedData(envelope.AsSpan(0, headerLength), redisKey));
+        Cipher(_activeId, key).Encrypt(nonce, plaintext, ciphertext, tag, AssociatedData(envelope.AsSpan(0, headerLength), redisKey));
         return envelope;
     }
 
@@ -89,8 +97,7 @@ public sealed class CacheKeyRing
         var output = new byte[ciphertext.Length];
         try
         {
-            using var aes = new AesGcm(key, TagSize);
-            aes.Decrypt(nonce, ciphertext, tag, output, AssociatedData(envelope.AsSpan(0, headerLength), redisKey));
+            Cipher(keyId, key).Decrypt(nonce, ciphertext, tag, output, AssociatedData(envelope.AsSpan(0, headerLength), redisKey));
         }
         catch (AuthenticationTagMismatchException)
         {
@@ -111,6 +118,31 @@ public sealed class CacheKeyRing
         return data;
     }
 
-    private string Mac(string text) =>
-        Base64Url.EncodeToString(HMACSHA256.HashData(_nameKey, Encoding.UTF8.GetBytes(text)));
+    private AesGcm Cipher(string keyId, byte[] key)
+    {
+        var ciphers = _ciphers.Value!;
+        if (!ciphers.TryGetValue(keyId, out var cipher))
+        {
+            cipher = new AesGcm(key, TagSize);
+            ciphers[keyId] = cipher;
+        }
+        return cipher;
+    }
+
+    private string Mac(string text)
+    {
+        var mac = _nameMac.Value!;
+        if (text.Length <= 1024)
+        {
+            Span<byte> utf8 = stackalloc byte[1024 * 3];
+            mac.AppendData(utf8[..Encoding.UTF8.GetBytes(text, utf8)]);
+        }
+        else
+        {
+            mac.AppendData(Encoding.UTF8.GetBytes(text));
+        }
+        Span<byte> hash = stackalloc byte[32];
+        mac.GetHashAndReset(hash);
+        return Base64Url.EncodeToString(hash);
+    }
 }
