@@ -33,6 +33,7 @@ public static class AuditActions
 public sealed class AccessAuditor(AuditRecorder recorder, IOptions<AuditOptions> options, TimeProvider time)
 {
     private readonly AuditKey _key = AuditKey.FromBase64(options.Value.Key);
+    private const string Unrecorded = "the audit trail cannot record this access right now; retry later";
     private readonly string _instance = $"{Environment.MachineName}/{Environment.ProcessId}";
 
     /// <summary>HMAC of a bearer token or lease id, as it appears in events.</summary>
@@ -44,6 +45,27 @@ public sealed class AccessAuditor(AuditRecorder recorder, IOptions<AuditOptions>
     /// </summary>
     public Task AllowedAsync(AccessContext context, string action, string path, ServedSecret? served, string? mount, CancellationToken cancellationToken) =>
         RecordAsync(context, action, path, mount ?? served?.Mount.Prefix, served, Decision.Allow, StatusCode.OK, "", cancellationToken);
+
+    /// <summary>
+    /// Records the allowed reads of a batch as one group (one hand-over and, in strict mode, one wait);
+    /// throws UNAVAILABLE unless every event of the group is durable.
+    /// </summary>
+    public async Task AllowedManyAsync(AccessContext context, string action, IReadOnlyList<ServedSecret> served, CancellationToken cancellationToken)
+    {
+        var events = new byte[served.Count][];
+        for (var i = 0; i < served.Count; i++)
+        {
+            events[i] = BuildEvent(context, action, served[i].Path, served[i].Mount.Prefix, served[i], Decision.Allow, StatusCode.OK, "");
+        }
+        try
+        {
+            await recorder.RecordManyAsync(events, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AuditUnavailableException)
+        {
+            BrokerException.ThrowUnavailable(Unrecorded);
+        }
+    }
 
     /// <summary>
     /// Records a refused or failed access; the status decides between deny and error. The caller gets its
@@ -73,7 +95,7 @@ public sealed class AccessAuditor(AuditRecorder recorder, IOptions<AuditOptions>
         }
         catch (AuditUnavailableException)
         {
-            BrokerException.ThrowUnavailable("the audit trail cannot record this access right now; retry later");
+            BrokerException.ThrowUnavailable(Unrecorded);
         }
     }
 

@@ -39,9 +39,16 @@ public sealed partial class AuditRecorder : BackgroundService
     /// Hands an event to the pipeline. In strict mode the task completes when the event is durable and
     /// faults with <see cref="AuditUnavailableException"/> when neither the stream nor the spool took it.
     /// </summary>
-    public async Task RecordAsync(byte[] eventBytes, CancellationToken cancellationToken)
+    public Task RecordAsync(byte[] eventBytes, CancellationToken cancellationToken) => RecordManyAsync([eventBytes], cancellationToken);
+
+    /// <summary>
+    /// Hands a group of events over at once (a batch read's): one queue entry and, in strict mode, one
+    /// completion for the group, which faults with <see cref="AuditUnavailableException"/> unless every
+    /// event of the group was accepted by the stream or the spool.
+    /// </summary>
+    public async Task RecordManyAsync(byte[][] events, CancellationToken cancellationToken)
     {
-        var pending = new PendingEvent(eventBytes, _options.Strict ? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) : null);
+        var pending = new PendingEvent(events, _options.Strict ? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) : null);
         await _queue.Writer.WriteAsync(pending, cancellationToken).ConfigureAwait(false);
         if (pending.Accepted is { } accepted)
         {
@@ -85,9 +92,12 @@ public sealed partial class AuditRecorder : BackgroundService
         var reader = _queue.Reader;
         while (await WaitForWorkAsync(reader, stoppingToken).ConfigureAwait(false))
         {
-            while (batch.Count < _options.BatchSize && reader.TryRead(out var pending))
+            // BatchSize counts events; a group is never split, so one larger group may exceed it.
+            var events = 0;
+            while (events < _options.BatchSize && reader.TryRead(out var pending))
             {
                 batch.Add(pending);
+                events += pending.Events.Length;
             }
             await ReplaySpoolAsync(stoppingToken).ConfigureAwait(false);
             if (batch.Count > 0)
@@ -103,7 +113,7 @@ public sealed partial class AuditRecorder : BackgroundService
         }
         if (batch.Count > 0)
         {
-            Spool(batch, 0);
+            Spool(batch, 0, 0);
         }
     }
 
@@ -134,39 +144,45 @@ public sealed partial class AuditRecorder : BackgroundService
 
     private async Task WriteAsync(List<PendingEvent> batch, CancellationToken cancellationToken)
     {
+        var accepted = 0;
         var appended = 0;
         if (_stream.IsConfigured && _spool?.HasPending != true)
         {
-            appended = await AppendToStreamAsync([.. batch.Select(b => b.Bytes)], cancellationToken).ConfigureAwait(false);
-            for (var i = 0; i < appended; i++)
+            appended = await AppendToStreamAsync([.. batch.SelectMany(b => b.Events)], cancellationToken).ConfigureAwait(false);
+            // Appends are a prefix: the groups wholly inside it are done.
+            for (var covered = 0; accepted < batch.Count && covered + batch[accepted].Events.Length <= appended; accepted++)
             {
-                batch[i].Accepted?.TrySetResult();
+                covered += batch[accepted].Events.Length;
+                batch[accepted].Accepted?.TrySetResult();
             }
             _metrics.Recorded(appended);
         }
-        if (appended < batch.Count)
+        if (accepted < batch.Count)
         {
-            Spool(batch, appended);
+            // The first group left may have reached the stream in part; only its other events are spooled.
+            var inStream = appended - batch.Take(accepted).Sum(b => b.Events.Length);
+            Spool(batch, accepted, inStream);
         }
     }
 
-    private void Spool(List<PendingEvent> batch, int start)
+    private void Spool(List<PendingEvent> batch, int start, int skipFirstEvents)
     {
         var rest = batch.GetRange(start, batch.Count - start);
+        var events = rest.SelectMany((pending, index) => index == 0 ? pending.Events.Skip(skipFirstEvents) : pending.Events).ToList();
         try
         {
             var spool = _spool ?? throw new IOException("the spool could not be opened at start");
-            spool.Append([.. rest.Select(r => r.Bytes)]);
+            spool.Append(events);
             foreach (var pending in rest)
             {
                 pending.Accepted?.TrySetResult();
             }
-            _metrics.Spooled(rest.Count);
+            _metrics.Spooled(events.Count);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            LogSpoolFailed(rest.Count, ex.GetType().Name);
-            _metrics.Failed(rest.Count);
+            LogSpoolFailed(events.Count, ex.GetType().Name);
+            _metrics.Failed(events.Count);
             foreach (var pending in rest)
             {
                 pending.Accepted?.TrySetException(new AuditUnavailableException());
@@ -232,7 +248,7 @@ public sealed partial class AuditRecorder : BackgroundService
     [LoggerMessage(Level = LogLevel.Information, Message = "The audit spool was replayed into the stream")]
     private partial void LogSpoolReplayed();
 
-    private sealed record PendingEvent(byte[] Bytes, TaskCompletionSource? Accepted);
+    private sealed record PendingEvent(byte[][] Events, TaskCompletionSource? Accepted);
 }
 
 /// <summary>Neither the audit stream nor the spool could take an event; strict mode turns this into UNAVAILABLE.</summary>

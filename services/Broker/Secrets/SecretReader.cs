@@ -53,7 +53,10 @@ public sealed class SecretReader(MountTable mounts, SecretCache cache, PolicyEva
         return served;
     }
 
-    /// <summary>Reads many secrets; each distinct path is audited on its own, and an item whose event cannot be recorded is answered UNAVAILABLE.</summary>
+    /// <summary>
+    /// Reads many secrets; each distinct path gets its own audit event. The served items' events are recorded as one group, and
+    /// when the group cannot be recorded every served item is answered UNAVAILABLE instead.
+    /// </summary>
     public async Task<IReadOnlyList<BatchItem>> GetManyAsync(AccessContext access, IReadOnlyList<string> paths, CancellationToken cancellationToken)
     {
         try
@@ -105,11 +108,24 @@ public sealed class SecretReader(MountTable mounts, SecretCache cache, PolicyEva
             }
         }
 
-        var audited = await Task.WhenAll(outcomes.Values.Select(item => AuditAsync(access, item, cancellationToken))).ConfigureAwait(false);
-        foreach (var item in audited)
+        // The served items' events go to the recorder as one group; refusals are recorded one by one.
+        var served = outcomes.Values.Where(item => item.Secret is not null).ToList();
+        var refusals = Task.WhenAll(outcomes.Values.Where(item => item.Secret is null).Select(item => AuditRefusalAsync(access, item, cancellationToken)));
+        if (served.Count > 0)
         {
-            outcomes[item.Path] = item;
+            try
+            {
+                await auditor.AllowedManyAsync(access, AuditActions.Read, [.. served.Select(item => item.Secret!)], cancellationToken).ConfigureAwait(false);
+            }
+            catch (BrokerException ex)
+            {
+                foreach (var item in served)
+                {
+                    outcomes[item.Path] = item with { Secret = null, Error = ex };
+                }
+            }
         }
+        await refusals.ConfigureAwait(false);
         return [.. paths.Select(p => outcomes[p])];
     }
 
@@ -137,24 +153,8 @@ public sealed class SecretReader(MountTable mounts, SecretCache cache, PolicyEva
     /// <summary>A path fit to record: malformed ones (any length, any bytes) are left out; the reason says what was wrong.</summary>
     private static string AuditablePath(string path) => LogicalPath.Validate(path) is null ? path : "";
 
-    private async Task<BatchItem> AuditAsync(AccessContext access, BatchItem item, CancellationToken cancellationToken)
-    {
-        if (item.Secret is { } secret)
-        {
-            try
-            {
-                await auditor.AllowedAsync(access, AuditActions.Read, item.Path, secret, secret.Mount.Prefix, cancellationToken).ConfigureAwait(false);
-                return item;
-            }
-            catch (BrokerException ex)
-            {
-                return item with { Secret = null, Error = ex };
-            }
-        }
-        await auditor.RefusedAsync(access, AuditActions.Read, AuditablePath(item.Path), null, item.Error!.StatusCode, item.Error.Message, cancellationToken)
-            .ConfigureAwait(false);
-        return item;
-    }
+    private Task AuditRefusalAsync(AccessContext access, BatchItem item, CancellationToken cancellationToken) =>
+        auditor.RefusedAsync(access, AuditActions.Read, AuditablePath(item.Path), null, item.Error!.StatusCode, item.Error.Message, cancellationToken);
 
     private async Task<(ListingPage Page, string Mount)> ListPageAsync(CallerIdentity caller, string prefix, int pageSize, string pageToken,
         CancellationToken cancellationToken)
