@@ -178,17 +178,17 @@ public sealed class IngestionTests : IAsyncLifetime
         await using var service = await AuditServiceProcess.StartAsync(_redis, StorePath);
         await TestEvents.AppendAsync(await _redis.DatabaseAsync(), Enumerable.Range(0, 5).Select(i => TestEvents.Make("alice", $"kv/a/{i}")));
         await service.WaitUntilStoredAsync(5);
-        await WaitForHealthAsync(service, Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving);
+        await WaitForHealthAsync(service, global::Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving);
 
         await _redis.KillAsync();
-        await WaitForHealthAsync(service, Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.NotServing);
+        await WaitForHealthAsync(service, global::Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.NotServing);
         await service.WaitForOutputAsync("Audit ingestion failed");
 
         // Redis comes back empty (no persistence): the service recreates its group and goes on.
         await _redis.RestartAsync();
         await TestEvents.AppendAsync(await _redis.DatabaseAsync(), Enumerable.Range(0, 5).Select(i => TestEvents.Make("alice", $"kv/b/{i}")));
         await service.WaitUntilStoredAsync(10);
-        await WaitForHealthAsync(service, Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving);
+        await WaitForHealthAsync(service, global::Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving);
         Assert.False(service.HasExited);
         Assert.Equal(10, (await service.QueryAllAsync()).Count);
     }
@@ -218,10 +218,10 @@ public sealed class IngestionTests : IAsyncLifetime
         return text;
     }
 
-    private static Task WaitForHealthAsync(AuditServiceProcess service, Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus status) =>
+    private static Task WaitForHealthAsync(AuditServiceProcess service, global::Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus status) =>
         Eventually.WaitUntilAsync(async () =>
         {
-            var health = new Grpc.Health.V1.Health.HealthClient(service.Channel);
-            return (await health.CheckAsync(new Grpc.Health.V1.HealthCheckRequest())).Status == status;
+            var health = new global::Grpc.Health.V1.Health.HealthClient(service.Channel);
+            return (await health.CheckAsync(new global::Grpc.Health.V1.HealthCheckRequest())).Status == status;
         }, because: $"health {status}");
 }
