@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Google.Protobuf;
+using Microsoft.Extensions.Options;
 using SecretsBroker.Audit.Contracts;
 using SecretsBroker.Audit.Service.Store;
 using SecretsBroker.Audit.V1;
@@ -29,8 +30,24 @@ public static class ExportCommand
             return 2;
         }
         var openPaths = builder.Configuration.GetValue("open-paths", false);
-        var store = host.Services.GetRequiredService<AuditStore>();
-        var auditKey = openPaths ? host.Services.GetRequiredService<AuditKey>() : null;
+        AuditStore store;
+        AuditKey? auditKey;
+        try
+        {
+            var storePath = AuditStore.ResolvePath(host.Services.GetRequiredService<IOptions<StoreOptions>>().Value, builder.Environment);
+            if (!File.Exists(storePath))
+            {
+                await Console.Error.WriteLineAsync($"no audit store at {storePath} (set Audit:Store:Path)");
+                return 1;
+            }
+            store = host.Services.GetRequiredService<AuditStore>();
+            auditKey = openPaths ? host.Services.GetRequiredService<AuditKey>() : null;
+        }
+        catch (Exception exception) when (exception is OptionsValidationException or ArgumentException)
+        {
+            await Console.Error.WriteLineAsync($"export: {exception.Message}");
+            return 1;
+        }
 
         await using var stream = output == "-" ? Console.OpenStandardOutput() : File.Create(output);
         await using var writer = new StreamWriter(stream, new UTF8Encoding(false));

@@ -59,7 +59,7 @@ public sealed class AuditStore : IDisposable
     public AuditStore(IOptions<StoreOptions> options, IHostEnvironment environment, TimeProvider time)
     {
         _time = time;
-        FilePath = Path.GetFullPath(options.Value.Path, environment.ContentRootPath);
+        FilePath = ResolvePath(options.Value, environment);
         Directory.CreateDirectory(Path.GetDirectoryName(FilePath)!);
         _connectionString = new SqliteConnectionStringBuilder
         {
@@ -72,6 +72,9 @@ public sealed class AuditStore : IDisposable
         Execute(connection, null, "PRAGMA journal_mode = WAL;");
         Execute(connection, null, Schema);
     }
+
+    /// <summary>The store file's full path: <see cref="StoreOptions.Path"/> relative to the content root.</summary>
+    public static string ResolvePath(StoreOptions options, IHostEnvironment environment) => Path.GetFullPath(options.Path, environment.ContentRootPath);
 
     /// <summary>The full path of the SQLite file.</summary>
     public string FilePath { get; }
