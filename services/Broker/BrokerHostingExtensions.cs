@@ -1,7 +1,10 @@
 using Microsoft.Extensions.Options;
+using SecretsBroker.Broker.Audit;
 using SecretsBroker.Broker.Auth;
 using SecretsBroker.Broker.Backends;
+using SecretsBroker.Broker.Backends.Aws;
 using SecretsBroker.Broker.Backends.Local;
+using SecretsBroker.Broker.Caching;
 using SecretsBroker.Broker.Grpc;
 using SecretsBroker.Broker.Policy;
 using SecretsBroker.Broker.Secrets;
@@ -15,6 +18,8 @@ public static class BrokerHostingExtensions
     {
         builder.AddBrokerAuthentication();
         builder.AddBrokerBackends();
+        builder.AddBrokerCaching();
+        builder.AddBrokerAudit();
         builder.AddBrokerGrpc();
         return builder;
     }
@@ -39,6 +44,7 @@ public static class BrokerHostingExtensions
         builder.Services.AddOptions<BrokerOptions>().Bind(builder.Configuration.GetSection(BrokerOptions.SectionName)).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<BrokerOptions>, BrokerOptionsValidator>();
         builder.Services.AddSingleton<ISecretBackendFactory, LocalBackendFactory>();
+        builder.AddAwsBackends();
         builder.Services.AddSingleton<MountTable>();
         builder.Services.AddSingleton<PolicyEvaluator>();
         builder.Services.AddOptions<RateLimitOptions>().Bind(builder.Configuration.GetSection(RateLimitOptions.SectionName)).ValidateOnStart();
