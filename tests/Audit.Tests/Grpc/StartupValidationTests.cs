@@ -1,4 +1,5 @@
 using SecretsBroker.Audit.Tests.Infrastructure;
+using SecretsBroker.Broker.Tests.Caching;
 using SecretsBroker.Broker.Tests.Infrastructure;
 
 namespace SecretsBroker.Audit.Tests.Grpc;

@@ -1,6 +1,7 @@
 using System.Text;
 using SecretsBroker.Audit.Tests.Infrastructure;
 using SecretsBroker.Audit.V1;
+using SecretsBroker.Broker.Tests.Caching;
 using SecretsBroker.Broker.Tests.Infrastructure;
 
 namespace SecretsBroker.Audit.Tests.Store;
@@ -40,7 +41,11 @@ public sealed class NoPlaintextTests : IAsyncLifetime
 
         var forbidden = new[] { PathMarker, SecretValue, Token, "kv/teams" };
         AssertNoneIn(StoreBytes(service.StorePath), forbidden, "the SQLite store");
-        AssertNoneIn((await _redis.DumpAsync()).SelectMany(b => b.Concat(new byte[] { 0 })).ToArray(), forbidden, "Redis");
+        var redisBytes = (await _redis.DumpAsync())
+            .SelectMany(key => key.Contents.Prepend(Encoding.UTF8.GetBytes(key.Key)))
+            .SelectMany(bytes => bytes.Append((byte)0))
+            .ToArray();
+        AssertNoneIn(redisBytes, forbidden, "Redis");
         AssertNoneIn(Encoding.UTF8.GetBytes(string.Join('\n', service.Output)), forbidden, "the service's logs");
     }
 
