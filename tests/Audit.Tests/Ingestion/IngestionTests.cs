@@ -102,7 +102,8 @@ public sealed class IngestionTests : IAsyncLifetime
     [Fact]
     public async Task Killing_the_service_mid_stream_and_restarting_it_stores_every_event_exactly_once()
     {
-        var service = await AuditServiceProcess.StartAsync(_redis, StorePath, consumerName: "replica-1");
+        // Small batches: many commits, so the kill lands mid-stream with entries read but not yet acknowledged.
+        var service = await AuditServiceProcess.StartAsync(_redis, StorePath, consumerName: "replica-1", extraArguments: ["--Audit:Ingestion:BatchSize=25"]);
         await using var _ = service;
         var database = await _redis.DatabaseAsync();
         var events = Enumerable.Range(0, 3000)
