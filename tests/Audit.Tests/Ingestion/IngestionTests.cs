@@ -175,6 +175,24 @@ public sealed class IngestionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Consumers_that_left_with_nothing_pending_are_removed_from_the_group_after_their_idle_time()
+    {
+        var database = await _redis.DatabaseAsync();
+        await database.StreamCreateConsumerGroupAsync(AuditStream.DefaultKey, Group, StreamPosition.Beginning, createStream: true);
+        // A replica that joined, read nothing and went away.
+        await database.ExecuteAsync("XGROUP", "CREATECONSUMER", AuditStream.DefaultKey, Group, "gone-replica");
+        Assert.Contains(await database.StreamConsumerInfoAsync(AuditStream.DefaultKey, Group), c => c.Name == "gone-replica");
+
+        await using var service = await AuditServiceProcess.StartAsync(_redis, StorePath, consumerName: "live-replica",
+            extraArguments: ["--Audit:Ingestion:DeleteIdleConsumersAfter=00:00:00.500", "--Audit:Ingestion:ClaimInterval=00:00:00.200"]);
+
+        await Eventually.WaitUntilAsync(async () => (await database.StreamConsumerInfoAsync(AuditStream.DefaultKey, Group)).All(c => c.Name != "gone-replica"),
+            because: "the idle consumer to be removed");
+        Assert.Contains(await database.StreamConsumerInfoAsync(AuditStream.DefaultKey, Group), c => c.Name == "live-replica");
+        await service.WaitForOutputAsync("Removed consumer gone-replica");
+    }
+
+    [Fact]
     public async Task A_Redis_outage_does_not_stop_the_service_and_ingestion_resumes_when_Redis_is_back()
     {
         await using var service = await AuditServiceProcess.StartAsync(_redis, StorePath);

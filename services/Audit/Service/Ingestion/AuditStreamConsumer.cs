@@ -69,6 +69,7 @@ public sealed partial class AuditStreamConsumer(
                     if (now >= nextClaim)
                     {
                         worked |= await ClaimIdleAsync(database, key, stoppingToken);
+                        await DeleteIdleConsumersAsync(database, key);
                         nextClaim = now + _options.ClaimInterval;
                     }
                     var entries = await database.StreamReadGroupAsync(key, _options.Group, _options.ConsumerName, StreamPosition.NewMessages, _options.BatchSize);
@@ -151,6 +152,20 @@ public sealed partial class AuditStreamConsumer(
         return claimedAny;
     }
 
+    private async Task DeleteIdleConsumersAsync(IDatabase database, RedisKey key)
+    {
+        foreach (var consumer in await database.StreamConsumerInfoAsync(key, _options.Group))
+        {
+            // Nothing pending: deleting it loses nothing (a live consumer of that name is simply re-created by its next read).
+            if (consumer.Name != _options.ConsumerName && consumer.PendingMessageCount == 0
+                && consumer.IdleTimeInMilliseconds >= (long)_options.DeleteIdleConsumersAfter.TotalMilliseconds)
+            {
+                await database.StreamDeleteConsumerAsync(key, _options.Group, consumer.Name);
+                LogDeletedConsumer(logger, consumer.Name, consumer.IdleTimeInMilliseconds);
+            }
+        }
+    }
+
     private async Task StoreAndAcknowledgeAsync(IDatabase database, RedisKey key, StreamEntry[] entries, CancellationToken cancellationToken)
     {
         var events = new List<IncomingEvent>(entries.Length);
@@ -222,6 +237,9 @@ public sealed partial class AuditStreamConsumer(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Claimed {Count} idle pending entries of other consumers")]
     private static partial void LogClaimed(ILogger logger, int count);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Removed consumer {Consumer} from the group: nothing pending, idle {IdleMilliseconds} ms")]
+    private static partial void LogDeletedConsumer(ILogger logger, string consumer, long idleMilliseconds);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Batch of {Entries} entries: {Stored} stored, {Duplicates} duplicates, {Rejected} rejected")]
     private static partial void LogBatch(ILogger logger, int entries, int stored, int duplicates, int rejected);

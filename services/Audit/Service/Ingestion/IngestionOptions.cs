@@ -45,6 +45,13 @@ public sealed class IngestionOptions
     [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
     public TimeSpan ClaimInterval { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Consumers of the group (other than this one) with nothing pending and idle this long are removed
+    /// (XGROUP DELCONSUMER), so replicas that came and went under changing names do not pile up.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "365.00:00:00")]
+    public TimeSpan DeleteIdleConsumersAfter { get; set; } = TimeSpan.FromDays(1);
+
     /// <summary>Longest wait between retries while Redis or the store fails (the wait doubles from 100 ms up to this).</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
     public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(5);
