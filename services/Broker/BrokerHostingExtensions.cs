@@ -4,6 +4,7 @@ using SecretsBroker.Broker.Auth;
 using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Backends.Aws;
 using SecretsBroker.Broker.Backends.Local;
+using SecretsBroker.Broker.Backends.Vault;
 using SecretsBroker.Broker.Caching;
 using SecretsBroker.Broker.Grpc;
 using SecretsBroker.Broker.Policy;
@@ -45,6 +46,7 @@ public static class BrokerHostingExtensions
         builder.Services.AddSingleton<IValidateOptions<BrokerOptions>, BrokerOptionsValidator>();
         builder.Services.AddSingleton<ISecretBackendFactory, LocalBackendFactory>();
         builder.AddAwsBackends();
+        builder.AddVaultBackends();
         builder.Services.AddSingleton<MountTable>();
         builder.Services.AddSingleton<PolicyEvaluator>();
         builder.Services.AddOptions<RateLimitOptions>().Bind(builder.Configuration.GetSection(RateLimitOptions.SectionName)).ValidateOnStart();

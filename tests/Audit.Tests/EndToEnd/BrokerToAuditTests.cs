@@ -2,7 +2,6 @@ using System.Text;
 using Grpc.Core;
 using SecretsBroker.Audit.Tests.Infrastructure;
 using SecretsBroker.Audit.V1;
-using SecretsBroker.Broker.Tests.Caching;
 using SecretsBroker.Broker.Tests.Infrastructure;
 using SecretsBroker.Client;
 

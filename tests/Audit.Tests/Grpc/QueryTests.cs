@@ -2,7 +2,6 @@ using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using SecretsBroker.Audit.Tests.Infrastructure;
 using SecretsBroker.Audit.V1;
-using SecretsBroker.Broker.Tests.Caching;
 using SecretsBroker.Broker.Tests.Infrastructure;
 
 namespace SecretsBroker.Audit.Tests.Grpc;

@@ -1,5 +1,4 @@
 using SecretsBroker.Audit.Tests.Infrastructure;
-using SecretsBroker.Broker.Tests.Caching;
 using SecretsBroker.Broker.Tests.Infrastructure;
 
 namespace SecretsBroker.Audit.Tests.Grpc;

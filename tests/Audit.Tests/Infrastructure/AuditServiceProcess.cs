@@ -5,7 +5,6 @@ using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.Data.Sqlite;
 using SecretsBroker.Audit.V1;
-using SecretsBroker.Broker.Tests.Caching;
 using SecretsBroker.Broker.Tests.Infrastructure;
 
 namespace SecretsBroker.Audit.Tests.Infrastructure;

@@ -2,7 +2,6 @@ using Google.Protobuf;
 using SecretsBroker.Audit.Contracts;
 using SecretsBroker.Audit.Tests.Infrastructure;
 using SecretsBroker.Audit.V1;
-using SecretsBroker.Broker.Tests.Caching;
 using SecretsBroker.Broker.Tests.Infrastructure;
 using StackExchange.Redis;
 

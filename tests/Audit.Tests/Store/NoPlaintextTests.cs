@@ -1,7 +1,6 @@
 using System.Text;
 using SecretsBroker.Audit.Tests.Infrastructure;
 using SecretsBroker.Audit.V1;
-using SecretsBroker.Broker.Tests.Caching;
 using SecretsBroker.Broker.Tests.Infrastructure;
 
 namespace SecretsBroker.Audit.Tests.Store;

@@ -100,7 +100,7 @@ public sealed class AwsSecretsManagerAuthTests(AwsSecretsManagerAuthTests.Authen
             [RepositoryLayout.BrokerDll, "--contentRoot", directory.Path, "--urls", $"http://127.0.0.1:{port}",
              "--Kestrel:EndpointDefaults:Protocols=Http2",
              "--Broker:Auth:DevTokens:Tokens:0:Subject=aws-reader", $"--Broker:Auth:DevTokens:Tokens:0:Sha256={BrokerHost.Sha256Hex(token)}",
-             "--Broker:Policy:File=policy.yaml",
+             "--Broker:Policy:File=policy.yaml", $"--Broker:Audit:Key={BrokerHost.TestAuditKey}",
              "--Broker:Mounts:0:Prefix=aws", "--Broker:Mounts:0:Type=aws-sm", $"--Broker:Mounts:0:ServiceUrl={moto.Url}", "--Broker:Mounts:0:MaxRetries=0"],
             new Dictionary<string, string?>
             {
@@ -148,6 +148,8 @@ public sealed class AwsSecretsManagerAuthTests(AwsSecretsManagerAuthTests.Authen
         configuration.Remove("Broker:Mounts:0:SecretAccessKey");
         configuration["Broker:Mounts:0:Profile"] = "expiring";
         configuration["Broker:Mounts:0:ProfilesLocation"] = config;
+        // Both reads must reach AWS, so the cache in front of the mount is off.
+        configuration["Broker:Mounts:0:Cache:Enabled"] = "false";
         await using var broker = await BrokerHost.StartAsync(configuration);
         var client = broker.CreateClient();
 
