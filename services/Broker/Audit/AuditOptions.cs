@@ -27,11 +27,11 @@ public sealed class AuditOptions
     [Required]
     public string SpoolDirectory { get; set; } = "data/audit-spool";
 
-    /// <summary>Most events written to the stream (or spool) in one group.</summary>
+    /// <summary>Most events written to the stream (or spool) in one group; a batch read's events are never split, so one batch may exceed it.</summary>
     [Range(1, 10_000)]
     public int BatchSize { get; set; } = 256;
 
-    /// <summary>Events waiting to be written before callers are held back.</summary>
+    /// <summary>Queue entries (one event, or the events of one batch read) waiting to be written before callers are held back.</summary>
     [Range(1, 1_000_000)]
     public int QueueCapacity { get; set; } = 10_000;
 
