@@ -3,6 +3,7 @@ using SecretsBroker.Broker.Auth;
 using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Backends.Local;
 using SecretsBroker.Broker.Grpc;
+using SecretsBroker.Broker.Observability;
 using SecretsBroker.Broker.Policy;
 using SecretsBroker.Broker.Secrets;
 
@@ -16,6 +17,7 @@ public static class BrokerHostingExtensions
         builder.AddBrokerAuthentication();
         builder.AddBrokerBackends();
         builder.AddBrokerGrpc();
+        builder.AddBrokerObservability();
         return builder;
     }
 
@@ -24,6 +26,7 @@ public static class BrokerHostingExtensions
         // Build the mount table and load the policy now, so a bad configuration stops the broker before it listens.
         _ = app.Services.GetRequiredService<MountTable>();
         _ = app.Services.GetRequiredService<PolicyEvaluator>();
+        app.MapBrokerObservability();
         app.UseAuthentication();
         app.MapGrpcService<SecretsBrokerService>();
         app.MapGrpcHealthChecksService();
