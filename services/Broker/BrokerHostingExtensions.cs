@@ -2,6 +2,7 @@ using Microsoft.Extensions.Options;
 using SecretsBroker.Broker.Auth;
 using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Backends.Local;
+using SecretsBroker.Broker.Caching;
 using SecretsBroker.Broker.Grpc;
 using SecretsBroker.Broker.Observability;
 using SecretsBroker.Broker.Policy;
@@ -16,6 +17,7 @@ public static class BrokerHostingExtensions
     {
         builder.AddBrokerAuthentication();
         builder.AddBrokerBackends();
+        builder.AddBrokerCaching();
         builder.AddBrokerGrpc();
         builder.AddBrokerObservability();
         return builder;

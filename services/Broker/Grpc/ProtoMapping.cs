@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
+using SecretsBroker.Broker.Caching;
 using SecretsBroker.Broker.Secrets;
 using SecretsBroker.V1;
 
@@ -69,4 +70,21 @@ internal static class ProtoMapping
         GetSecretRequest.SelectorOneofCase.None => VersionSelector.Latest,
         _ => throw new BrokerException(global::Grpc.Core.StatusCode.InvalidArgument, "version and stage, when set, must not be empty"),
     };
+
+    public static ReadFreshness ToFreshness(this GetSecretRequest request)
+    {
+        TimeSpan? maxAge = null;
+        if (request.MaxAge is { } duration)
+        {
+            if (duration.Seconds < 0 || duration.Nanos < 0 || duration.Nanos >= Duration.NanosecondsPerSecond)
+            {
+                throw new BrokerException(global::Grpc.Core.StatusCode.InvalidArgument, "max_age must be a non-negative duration");
+            }
+            if (duration.Seconds > 0 || duration.Nanos > 0)
+            {
+                maxAge = duration.Seconds >= (long)TimeSpan.MaxValue.TotalSeconds ? TimeSpan.MaxValue : duration.ToTimeSpan();
+            }
+        }
+        return maxAge is null && !request.BypassCache ? ReadFreshness.Default : new ReadFreshness(maxAge, request.BypassCache);
+    }
 }

@@ -9,7 +9,7 @@ internal sealed class SecretsBrokerService(SecretReader reader) : V1.SecretsBrok
 {
     public override async Task<GetSecretResponse> GetSecret(GetSecretRequest request, ServerCallContext context)
     {
-        var served = await reader.GetAsync(context.GetCaller(), request.Path, request.ToSelector(), context.CancellationToken);
+        var served = await reader.GetAsync(context.GetCaller(), request.Path, request.ToSelector(), context.CancellationToken, request.ToFreshness());
         return new GetSecretResponse { Secret = served.ToProto() };
     }
 

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
 using SecretsBroker.Broker.Auth;
 using SecretsBroker.Broker.Backends;
+using SecretsBroker.Broker.Caching;
 using SecretsBroker.Broker.Policy;
 
 namespace SecretsBroker.Broker.Secrets;
@@ -26,15 +27,15 @@ public sealed record ListingPage(IReadOnlyList<SecretListingEntry> Entries, stri
 /// The read path every API surface goes through: validate, route through the mount table, read.
 /// Transport concerns (protobuf, status mapping) stay in Grpc/.
 /// </summary>
-public sealed class SecretReader(MountTable mounts, PolicyEvaluator policy, IOptions<BrokerOptions> options)
+public sealed class SecretReader(MountTable mounts, SecretCache cache, PolicyEvaluator policy, IOptions<BrokerOptions> options)
 {
     private readonly BrokerOptions _options = options.Value;
 
-    public async Task<ServedSecret> GetAsync(CallerIdentity caller, string path, VersionSelector selector, CancellationToken cancellationToken)
+    public async Task<ServedSecret> GetAsync(CallerIdentity caller, string path, VersionSelector selector, CancellationToken cancellationToken,
+        ReadFreshness? freshness = null)
     {
         var (mounted, name) = ResolveSecret(caller, path);
-        var value = await mounted.Backend.GetAsync(name, selector, cancellationToken).ConfigureAwait(false);
-        return new ServedSecret(path, mounted.Mount, value, ServingSource.Backend, TimeSpan.Zero, Stale: false);
+        return await cache.GetAsync(path, mounted, name, selector, freshness ?? ReadFreshness.Default, cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<IReadOnlyList<BatchItem>> GetManyAsync(CallerIdentity caller, IReadOnlyList<string> paths, CancellationToken cancellationToken)
@@ -72,13 +73,10 @@ public sealed class SecretReader(MountTable mounts, PolicyEvaluator policy, IOpt
         foreach (var group in pending.GroupBy(p => p.Mounted))
         {
             var items = group.ToArray();
-            var results = await ReadGroupAsync(group.Key.Backend, items.Select(i => i.Name).ToArray(), cancellationToken).ConfigureAwait(false);
+            var results = await ReadGroupAsync(group.Key, items.Select(i => (i.Path, i.Name)).ToArray(), cancellationToken).ConfigureAwait(false);
             for (var i = 0; i < items.Length; i++)
             {
-                var (path, mounted, _) = items[i];
-                outcomes[path] = results[i].Value is { } value
-                    ? new BatchItem(path, new ServedSecret(path, mounted.Mount, value, ServingSource.Backend, TimeSpan.Zero, Stale: false), null)
-                    : new BatchItem(path, null, results[i].Error);
+                outcomes[items[i].Path] = results[i];
             }
         }
         return [.. paths.Select(p => outcomes[p])];
@@ -118,23 +116,32 @@ public sealed class SecretReader(MountTable mounts, PolicyEvaluator policy, IOpt
         return resolved;
     }
 
-    private async Task<IReadOnlyList<SecretReadResult>> ReadGroupAsync(ISecretBackend backend, string[] names, CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<BatchItem>> ReadGroupAsync(MountedBackend mounted, (string Path, string Name)[] items, CancellationToken cancellationToken)
     {
-        if (backend is IBatchSecretBackend batchBackend)
+        var results = new BatchItem[items.Length];
+        if (mounted.Backend is IBatchSecretBackend batchBackend)
         {
-            return await batchBackend.GetManyAsync(names, cancellationToken).ConfigureAwait(false);
+            // A native multi-read is one backend call for the group; it is not cached item by item.
+            var read = await batchBackend.GetManyAsync([.. items.Select(i => i.Name)], cancellationToken).ConfigureAwait(false);
+            for (var i = 0; i < items.Length; i++)
+            {
+                results[i] = read[i].Value is { } value
+                    ? new BatchItem(items[i].Path, new ServedSecret(items[i].Path, mounted.Mount, value, ServingSource.Backend, TimeSpan.Zero, Stale: false), null)
+                    : new BatchItem(items[i].Path, null, read[i].Error);
+            }
+            return results;
         }
-        var results = new SecretReadResult[names.Length];
-        await Parallel.ForAsync(0, names.Length, new ParallelOptions { MaxDegreeOfParallelism = _options.BatchConcurrency, CancellationToken = cancellationToken },
+        await Parallel.ForAsync(0, items.Length, new ParallelOptions { MaxDegreeOfParallelism = _options.BatchConcurrency, CancellationToken = cancellationToken },
             async (i, ct) =>
             {
+                var (path, name) = items[i];
                 try
                 {
-                    results[i] = SecretReadResult.Success(await backend.GetAsync(names[i], VersionSelector.Latest, ct).ConfigureAwait(false));
+                    results[i] = new BatchItem(path, await cache.GetAsync(path, mounted, name, VersionSelector.Latest, ReadFreshness.Default, ct).ConfigureAwait(false), null);
                 }
                 catch (BrokerException ex)
                 {
-                    results[i] = SecretReadResult.Failure(ex);
+                    results[i] = new BatchItem(path, null, ex);
                 }
             }).ConfigureAwait(false);
         return results;

@@ -19,6 +19,9 @@ public sealed class InMemoryBackend : ISecretBackend, ISecretBackendFactory
     /// <summary>When set, every read fails UNAVAILABLE, as a backend outage would.</summary>
     public bool Down { get; set; }
 
+    /// <summary>How long each read takes, so concurrent readers overlap (zero by default).</summary>
+    public TimeSpan ReadDelay { get; set; }
+
     public int TotalReads => _reads.Values.Sum();
 
     public void Register(WebApplicationBuilder builder) => builder.Services.AddSingleton<ISecretBackendFactory>(this);
@@ -30,15 +33,19 @@ public sealed class InMemoryBackend : ISecretBackend, ISecretBackendFactory
 
     public ISecretBackend Create(MountDefinition mount, IConfigurationSection settings) => this;
 
-    public Task<SecretValue> GetAsync(string name, VersionSelector selector, CancellationToken cancellationToken)
+    public async Task<SecretValue> GetAsync(string name, VersionSelector selector, CancellationToken cancellationToken)
     {
         _reads.AddOrUpdate(name, 1, (_, count) => count + 1);
+        if (ReadDelay > TimeSpan.Zero)
+        {
+            await Task.Delay(ReadDelay, cancellationToken);
+        }
         if (Down)
         {
             throw new BrokerException(StatusCode.Unavailable, "in-memory backend is down");
         }
         return _secrets.TryGetValue(name, out var value)
-            ? Task.FromResult(value)
+            ? value
             : throw new BrokerException(StatusCode.NotFound, "secret not found");
     }
 

@@ -33,11 +33,14 @@ public sealed class LocalMountFixture : IAsyncLifetime
         Memory.Put("shared/one", "7", new Dictionary<string, string> { ["value"] = "FAKE-memory-value" });
         Host = await BrokerHost.StartAsync(new Dictionary<string, string?>
         {
+            // These tests assert backend reads (source, read counts); the cache has its own tests (Caching/).
             ["Broker:Mounts:0:Prefix"] = "team",
             ["Broker:Mounts:0:Type"] = "local",
             ["Broker:Mounts:0:File"] = "team.yaml",
+            ["Broker:Mounts:0:Cache:Enabled"] = "false",
             ["Broker:Mounts:1:Prefix"] = "mem",
             ["Broker:Mounts:1:Type"] = "memory",
+            ["Broker:Mounts:1:Cache:Enabled"] = "false",
             ["Broker:MaxBatchSize"] = "10",
             ["Broker:MaxRequestBytes"] = "65536",
         }, directory, Memory.Register);

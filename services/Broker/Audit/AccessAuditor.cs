@@ -1,0 +1,93 @@
+using System.Diagnostics;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+using SecretsBroker.Audit.Contracts;
+using SecretsBroker.Audit.V1;
+using SecretsBroker.Broker.Auth;
+using SecretsBroker.Broker.Secrets;
+
+namespace SecretsBroker.Broker.Audit;
+
+/// <summary>Who is asking, from where, in which request: everything an audit event says besides the decision.</summary>
+public sealed record AccessContext(CallerIdentity? Caller, string RequestId, string SourceAddress, string TraceId, string TokenHmac, long StartedAt)
+{
+    /// <summary>A context for code paths outside a gRPC call (tests, background work).</summary>
+    public static AccessContext ForCaller(CallerIdentity caller) => new(caller, "", "", "", "", Stopwatch.GetTimestamp());
+}
+
+/// <summary>The actions audit events name.</summary>
+public static class AuditActions
+{
+    public const string Authenticate = "authenticate";
+    public const string Read = "read";
+    public const string List = "list";
+}
+
+/// <summary>
+/// Turns access decisions into audit events and hands them to the <see cref="AuditRecorder"/>. Paths are
+/// sealed with the audit key before they leave the process; tokens appear only as HMACs.
+/// </summary>
+public sealed class AccessAuditor(AuditRecorder recorder, IOptions<AuditOptions> options, TimeProvider time)
+{
+    private readonly AuditKey _key = AuditKey.FromBase64(options.Value.Key);
+    private readonly string _instance = $"{Environment.MachineName}/{Environment.ProcessId}";
+
+    /// <summary>HMAC of a bearer token or lease id, as it appears in events.</summary>
+    public string Hmac(string value) => _key.Hmac(value);
+
+    /// <summary>
+    /// Records an allowed access that returns <paramref name="served"/>. In strict mode this completes only
+    /// once the event is durable and throws UNAVAILABLE when it cannot be, so the value is never returned unaudited.
+    /// </summary>
+    public Task AllowedAsync(AccessContext context, string action, string path, ServedSecret? served, string? mount, CancellationToken cancellationToken) =>
+        RecordAsync(context, action, path, mount ?? served?.Mount.Prefix, served, Decision.Allow, StatusCode.OK, "", cancellationToken);
+
+    /// <summary>Records a refused or failed access; the status decides between deny and error.</summary>
+    public Task RefusedAsync(AccessContext context, string action, string path, string? mount, StatusCode status, string reason, CancellationToken cancellationToken) =>
+        RecordAsync(context, action, path, mount, null,
+            status is StatusCode.PermissionDenied or StatusCode.Unauthenticated ? Decision.Deny : Decision.Error, status, reason, cancellationToken);
+
+    private async Task RecordAsync(AccessContext context, string action, string path, string? mount, ServedSecret? served, Decision decision,
+        StatusCode status, string reason, CancellationToken cancellationToken)
+    {
+        var auditEvent = new AuditEvent
+        {
+            Id = Guid.NewGuid().ToString(),
+            Time = Timestamp.FromDateTimeOffset(time.GetUtcNow()),
+            BrokerInstance = _instance,
+            RequestId = context.RequestId,
+            TraceId = context.TraceId,
+            Caller = context.Caller?.Subject ?? "",
+            AuthMethod = context.Caller?.AuthMethod ?? "",
+            SourceAddress = context.SourceAddress,
+            Action = action,
+            Path = path,
+            Mount = mount ?? "",
+            Version = served?.Value.Version ?? "",
+            Decision = decision,
+            Reason = reason,
+            GrpcStatus = (int)status,
+            CacheSource = served is null ? "" : served.Source.ToString().ToLowerInvariant(),
+            Latency = Duration.FromTimeSpan(Stopwatch.GetElapsedTime(context.StartedAt)),
+            TokenHmac = context.TokenHmac,
+        };
+        if (context.Caller is { } caller)
+        {
+            foreach (var (name, value) in caller.Attributes)
+            {
+                auditEvent.CallerAttributes[name] = value;
+            }
+        }
+        _key.SealPath(auditEvent);
+        try
+        {
+            await recorder.RecordAsync(auditEvent.ToByteArray(), cancellationToken).ConfigureAwait(false);
+        }
+        catch (AuditUnavailableException)
+        {
+            BrokerException.ThrowUnavailable("the audit trail cannot record this access right now; retry later");
+        }
+    }
+}

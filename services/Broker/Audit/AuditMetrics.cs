@@ -1,0 +1,39 @@
+using System.Diagnostics.Metrics;
+
+namespace SecretsBroker.Broker.Audit;
+
+/// <summary>Audit pipeline instruments (meter <c>SecretsBroker.Broker.Audit</c>).</summary>
+public sealed class AuditMetrics
+{
+    public const string MeterName = "SecretsBroker.Broker.Audit";
+
+    private readonly Meter _meter;
+    private readonly Counter<long> _events;
+
+    public AuditMetrics(IMeterFactory meterFactory)
+    {
+        _meter = meterFactory.Create(MeterName);
+        _events = _meter.CreateCounter<long>("secretsbroker.audit.events", "{event}",
+            "Audit events by outcome: recorded (stream), spooled (local spool), replayed (spool to stream), failed (lost or refused)");
+    }
+
+    public void Recorded(int count) => Add(count, "recorded");
+
+    public void Spooled(int count) => Add(count, "spooled");
+
+    public void Replayed(int count) => Add(count, "replayed");
+
+    public void Failed(int count) => Add(count, "failed");
+
+    /// <summary>Publishes the spool depth as an observable gauge.</summary>
+    public void ObserveSpool(Func<long> depth) =>
+        _meter.CreateObservableGauge("secretsbroker.audit.spool.depth", depth, "{event}", "Audit events waiting in the local spool");
+
+    private void Add(int count, string outcome)
+    {
+        if (count > 0)
+        {
+            _events.Add(count, new KeyValuePair<string, object?>("outcome", outcome));
+        }
+    }
+}

@@ -1,0 +1,48 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
+namespace SecretsBroker.Broker.Audit;
+
+/// <summary>The broker's audit trail (<c>Broker:Audit</c>), validated at start.</summary>
+public sealed class AuditOptions
+{
+    public const string SectionName = "Broker:Audit";
+
+    /// <summary>
+    /// Strict (the default): a secret is returned only after its event was accepted by the Redis stream
+    /// or the local spool; when neither can take it the call fails UNAVAILABLE. Non-strict returns values
+    /// whatever happens to their events (and counts the losses).
+    /// </summary>
+    public bool Strict { get; set; } = true;
+
+    /// <summary>The deployment's audit key: base64 of 32 random bytes, the same for every broker and the audit service.</summary>
+    [Required(ErrorMessage = "Broker:Audit:Key is required: base64 of 32 random bytes (openssl rand -base64 32), shared with the audit service")]
+    public string? Key { get; set; }
+
+    /// <summary>The Redis stream events are appended to.</summary>
+    [Required]
+    public string StreamKey { get; set; } = SecretsBroker.Audit.Contracts.AuditStream.DefaultKey;
+
+    /// <summary>Where events wait while Redis is unreachable (relative to the content root). Must be durable storage.</summary>
+    [Required]
+    public string SpoolDirectory { get; set; } = "data/audit-spool";
+
+    /// <summary>Most events written to the stream (or spool) in one group.</summary>
+    [Range(1, 10_000)]
+    public int BatchSize { get; set; } = 256;
+
+    /// <summary>Events waiting to be written before callers are held back.</summary>
+    [Range(1, 1_000_000)]
+    public int QueueCapacity { get; set; } = 10_000;
+
+    /// <summary>How long one stream write may take before its events go to the spool instead.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
+    public TimeSpan StreamTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How often a spool with events is replayed into the stream.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
+    public TimeSpan ReplayInterval { get; set; } = TimeSpan.FromSeconds(1);
+}
+
+[OptionsValidator]
+public sealed partial class AuditOptionsValidator : IValidateOptions<AuditOptions>;

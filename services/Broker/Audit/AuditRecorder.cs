@@ -1,0 +1,239 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.Options;
+
+namespace SecretsBroker.Broker.Audit;
+
+/// <summary>
+/// The audit pipeline of one broker: callers hand over an event and, in strict mode, wait until the
+/// Redis stream or the local spool accepted it. One writer loop owns stream and spool, so events keep
+/// their order: while the spool holds events, new ones go behind them, and the spool is replayed into
+/// the stream, oldest first, once Redis answers again.
+/// </summary>
+public sealed partial class AuditRecorder : BackgroundService
+{
+    private readonly Channel<PendingEvent> _queue;
+    private readonly IAuditStream _stream;
+    private readonly Func<AuditSpool> _openSpool;
+    private readonly AuditOptions _options;
+    private readonly AuditMetrics _metrics;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private AuditSpool? _spool;
+
+    public AuditRecorder(IAuditStream stream, IOptions<AuditOptions> options, IHostEnvironment environment, AuditMetrics metrics,
+        TimeProvider time, ILogger<AuditRecorder> logger)
+    {
+        _stream = stream;
+        _options = options.Value;
+        _metrics = metrics;
+        _time = time;
+        _logger = logger;
+        _queue = Channel.CreateBounded<PendingEvent>(new BoundedChannelOptions(_options.QueueCapacity) { SingleReader = true });
+        var directory = Path.Combine(environment.ContentRootPath, _options.SpoolDirectory);
+        _openSpool = () => new AuditSpool(directory);
+    }
+
+    public bool Strict => _options.Strict;
+
+    /// <summary>
+    /// Hands an event to the pipeline. In strict mode the task completes when the event is durable and
+    /// faults with <see cref="AuditUnavailableException"/> when neither the stream nor the spool took it.
+    /// </summary>
+    public async Task RecordAsync(byte[] eventBytes, CancellationToken cancellationToken)
+    {
+        var pending = new PendingEvent(eventBytes, _options.Strict ? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) : null);
+        await _queue.Writer.WriteAsync(pending, cancellationToken).ConfigureAwait(false);
+        if (pending.Accepted is { } accepted)
+        {
+            await accepted.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        // Opened at start so an unusable spool directory is reported at once, not on the first outage.
+        try
+        {
+            _spool = _openSpool();
+            _metrics.ObserveSpool(() => _spool?.PendingRecords ?? 0);
+            if (_spool.HasPending)
+            {
+                LogSpoolFound(_spool.PendingRecords);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            LogSpoolUnusable(ex.GetType().Name);
+        }
+        if (!_stream.IsConfigured)
+        {
+            LogNoStream();
+        }
+        return base.StartAsync(cancellationToken);
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _queue.Writer.TryComplete();
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        _spool?.Dispose();
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var batch = new List<PendingEvent>(_options.BatchSize);
+        var reader = _queue.Reader;
+        while (await WaitForWorkAsync(reader, stoppingToken).ConfigureAwait(false))
+        {
+            while (batch.Count < _options.BatchSize && reader.TryRead(out var pending))
+            {
+                batch.Add(pending);
+            }
+            await ReplaySpoolAsync(stoppingToken).ConfigureAwait(false);
+            if (batch.Count > 0)
+            {
+                await WriteAsync(batch, stoppingToken).ConfigureAwait(false);
+                batch.Clear();
+            }
+        }
+        // Drain what callers already handed over: to the spool, which needs no network.
+        while (reader.TryRead(out var pending))
+        {
+            batch.Add(pending);
+        }
+        if (batch.Count > 0)
+        {
+            Spool(batch, 0);
+        }
+    }
+
+    /// <summary>
+    /// Waits for events to write; while the spool holds events, also wakes every replay interval to try
+    /// Redis again. False once the broker stops.
+    /// </summary>
+    private async Task<bool> WaitForWorkAsync(ChannelReader<PendingEvent> reader, CancellationToken stoppingToken)
+    {
+        try
+        {
+            if (_spool is not { HasPending: true } || !_stream.IsConfigured)
+            {
+                return await reader.WaitToReadAsync(stoppingToken).ConfigureAwait(false);
+            }
+            using var wake = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+            var work = reader.WaitToReadAsync(wake.Token).AsTask();
+            var replayDue = Task.Delay(_options.ReplayInterval, _time, wake.Token);
+            var first = await Task.WhenAny(work, replayDue).ConfigureAwait(false);
+            await wake.CancelAsync().ConfigureAwait(false);
+            return first == work ? await work.ConfigureAwait(false) : !stoppingToken.IsCancellationRequested;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private async Task WriteAsync(List<PendingEvent> batch, CancellationToken cancellationToken)
+    {
+        var appended = 0;
+        if (_stream.IsConfigured && _spool?.HasPending != true)
+        {
+            appended = await AppendToStreamAsync([.. batch.Select(b => b.Bytes)], cancellationToken).ConfigureAwait(false);
+            for (var i = 0; i < appended; i++)
+            {
+                batch[i].Accepted?.TrySetResult();
+            }
+            _metrics.Recorded(appended);
+        }
+        if (appended < batch.Count)
+        {
+            Spool(batch, appended);
+        }
+    }
+
+    private void Spool(List<PendingEvent> batch, int start)
+    {
+        var rest = batch.GetRange(start, batch.Count - start);
+        try
+        {
+            var spool = _spool ?? throw new IOException("the spool could not be opened at start");
+            spool.Append([.. rest.Select(r => r.Bytes)]);
+            foreach (var pending in rest)
+            {
+                pending.Accepted?.TrySetResult();
+            }
+            _metrics.Spooled(rest.Count);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            LogSpoolFailed(rest.Count, ex.GetType().Name);
+            _metrics.Failed(rest.Count);
+            foreach (var pending in rest)
+            {
+                pending.Accepted?.TrySetException(new AuditUnavailableException());
+            }
+        }
+    }
+
+    private async Task ReplaySpoolAsync(CancellationToken cancellationToken)
+    {
+        if (_spool is not { HasPending: true } spool || !_stream.IsConfigured)
+        {
+            return;
+        }
+        while (spool.HasPending)
+        {
+            var (events, endOffset) = spool.ReadPending(_options.BatchSize);
+            if (events.Count == 0)
+            {
+                return;
+            }
+            var appended = await AppendToStreamAsync(events, cancellationToken).ConfigureAwait(false);
+            if (appended < events.Count)
+            {
+                // Part of a group may have reached the stream; it is offered again next time, and the
+                // audit service stores each event id once.
+                return;
+            }
+            spool.MarkReplayed(endOffset, events.Count);
+            _metrics.Replayed(events.Count);
+            if (!spool.HasPending)
+            {
+                LogSpoolReplayed();
+            }
+        }
+    }
+
+    private async Task<int> AppendToStreamAsync(IReadOnlyList<byte[]> events, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.StreamTimeout);
+        try
+        {
+            return await _stream.AppendAsync(events, timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return 0;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The audit spool holds {Count} events from before this start; they are replayed when Redis answers")]
+    private partial void LogSpoolFound(long count);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "The audit spool directory cannot be used ({ErrorType}); in strict mode reads fail while Redis is unreachable")]
+    private partial void LogSpoolUnusable(string errorType);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "No Redis is configured for audit events: they are kept in the local spool only. Configure Broker:Redis to deliver them to the audit service")]
+    private partial void LogNoStream();
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Count} audit events could not be spooled ({ErrorType})")]
+    private partial void LogSpoolFailed(int count, string errorType);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "The audit spool was replayed into the stream")]
+    private partial void LogSpoolReplayed();
+
+    private sealed record PendingEvent(byte[] Bytes, TaskCompletionSource? Accepted);
+}
+
+/// <summary>Neither the audit stream nor the spool could take an event; strict mode turns this into UNAVAILABLE.</summary>
+public sealed class AuditUnavailableException() : Exception("the audit trail cannot record this access");

@@ -1,0 +1,116 @@
+using System.Buffers.Binary;
+using System.Buffers.Text;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Options;
+using SecretsBroker.Broker.Backends;
+using SecretsBroker.Broker.Secrets;
+
+namespace SecretsBroker.Broker.Caching;
+
+/// <summary>Why a sealed value was refused. Never carries the value.</summary>
+public enum UnsealFailure
+{
+    None,
+    Malformed,
+    UnknownKey,
+    AuthenticationFailed,
+}
+
+/// <summary>
+/// AES-256-GCM sealing of cache values and HMAC naming of cache keys.
+/// Envelope: <c>[format=1][id length][key id ASCII][12-byte nonce][16-byte tag][ciphertext]</c>; the
+/// associated data is the envelope header followed by the Redis key, so a value moved to another key,
+/// re-labelled with another key id or altered in any byte fails authentication.
+/// </summary>
+public sealed class CacheKeyRing
+{
+    private const byte Format = 1;
+    private const int NonceSize = 12;
+    private const int TagSize = 16;
+
+    private readonly Dictionary<string, byte[]> _keys;
+    private readonly string _activeId;
+    private readonly byte[] _nameKey;
+
+    public CacheKeyRing(IOptions<CacheOptions> options)
+    {
+        var encryption = options.Value.Encryption;
+        _keys = encryption.Keys
+            .Where(k => k.Id is not null && CacheOptionsValidator.IsKey(k.Secret))
+            .ToDictionary(k => k.Id!, k => Convert.FromBase64String(k.Secret!.Trim()), StringComparer.Ordinal);
+        _activeId = encryption.Keys.FirstOrDefault(k => k.Active)?.Id ?? "";
+        // Without Redis, nothing leaves the process; a random naming key per process is enough then.
+        _nameKey = CacheOptionsValidator.IsKey(encryption.NameKey) ? Convert.FromBase64String(encryption.NameKey!.Trim()) : RandomNumberGenerator.GetBytes(32);
+    }
+
+    /// <summary>The cache key of one read: an HMAC of mount, name and version selector, so no path is readable in Redis.</summary>
+    public string EntryKey(MountDefinition mount, string name, VersionSelector selector) =>
+        "s:" + Mac($"entry\0{mount.Prefix}\0{name}\0{selector.Version}\0{selector.Stage}");
+
+    /// <summary>The tag every entry of a mount carries, to invalidate the whole mount at once.</summary>
+    public string MountTag(MountDefinition mount) => "m:" + Mac($"mount\0{mount.Prefix}")[..22];
+
+    public byte[] Seal(string redisKey, ReadOnlySpan<byte> plaintext)
+    {
+        var key = _keys[_activeId];
+        var idBytes = Encoding.ASCII.GetBytes(_activeId);
+        var headerLength = 2 + idBytes.Length;
+        var envelope = new byte[headerLength + NonceSize + TagSize + plaintext.Length];
+        envelope[0] = Format;
+        envelope[1] = (byte)idBytes.Length;
+        idBytes.CopyTo(envelope, 2);
+        var nonce = envelope.AsSpan(headerLength, NonceSize);
+        RandomNumberGenerator.Fill(nonce);
+        var tag = envelope.AsSpan(headerLength + NonceSize, TagSize);
+        var ciphertext = envelope.AsSpan(headerLength + NonceSize + TagSize);
+        using var aes = new AesGcm(key, TagSize);
+        aes.Encrypt(nonce, plaintext, ciphertext, tag, AssociatedData(envelope.AsSpan(0, headerLength), redisKey));
+        return envelope;
+    }
+
+    public UnsealFailure TryUnseal(string redisKey, byte[] envelope, out byte[]? plaintext, out string? keyId)
+    {
+        plaintext = null;
+        keyId = null;
+        if (envelope.Length < 3 || envelope[0] != Format || envelope[1] is 0 or > 32 || envelope.Length < 2 + envelope[1] + NonceSize + TagSize)
+        {
+            return UnsealFailure.Malformed;
+        }
+        var headerLength = 2 + envelope[1];
+        keyId = Encoding.ASCII.GetString(envelope, 2, envelope[1]);
+        if (!_keys.TryGetValue(keyId, out var key))
+        {
+            return UnsealFailure.UnknownKey;
+        }
+        var nonce = envelope.AsSpan(headerLength, NonceSize);
+        var tag = envelope.AsSpan(headerLength + NonceSize, TagSize);
+        var ciphertext = envelope.AsSpan(headerLength + NonceSize + TagSize);
+        var output = new byte[ciphertext.Length];
+        try
+        {
+            using var aes = new AesGcm(key, TagSize);
+            aes.Decrypt(nonce, ciphertext, tag, output, AssociatedData(envelope.AsSpan(0, headerLength), redisKey));
+        }
+        catch (AuthenticationTagMismatchException)
+        {
+            CryptographicOperations.ZeroMemory(output);
+            return UnsealFailure.AuthenticationFailed;
+        }
+        plaintext = output;
+        return UnsealFailure.None;
+    }
+
+    private static byte[] AssociatedData(ReadOnlySpan<byte> header, string redisKey)
+    {
+        var keyBytes = Encoding.UTF8.GetBytes(redisKey);
+        var data = new byte[4 + header.Length + keyBytes.Length];
+        BinaryPrimitives.WriteInt32BigEndian(data, header.Length);
+        header.CopyTo(data.AsSpan(4));
+        keyBytes.CopyTo(data.AsSpan(4 + header.Length));
+        return data;
+    }
+
+    private string Mac(string text) =>
+        Base64Url.EncodeToString(HMACSHA256.HashData(_nameKey, Encoding.UTF8.GetBytes(text)));
+}

@@ -1,0 +1,71 @@
+using System.Text.Json;
+using Microsoft.Extensions.Caching.StackExchangeRedis;
+using Microsoft.Extensions.Options;
+using ZiggyCreatures.Caching.Fusion;
+using ZiggyCreatures.Caching.Fusion.Backplane.StackExchangeRedis;
+using ZiggyCreatures.Caching.Fusion.Serialization.SystemTextJson;
+
+namespace SecretsBroker.Broker.Caching;
+
+/// <summary>Registers the secret cache: FusionCache L1, and with <c>Broker:Cache:Redis</c> an encrypted Redis L2 and backplane.</summary>
+public static class CachingExtensions
+{
+    public static IHostApplicationBuilder AddBrokerCaching(this IHostApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<CacheOptions>().Bind(builder.Configuration.GetSection(CacheOptions.SectionName)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<CacheOptions>, CacheOptionsValidator>();
+        services.AddMetrics();
+        services.AddSingleton<CacheMetrics>();
+        services.AddSingleton<CacheKeyRing>();
+        services.AddSingleton<MountCachePolicies>();
+        services.AddSingleton<SecretCache>();
+        services.AddHostedService<CacheInvalidationService>();
+        services.TryAddTimeProvider();
+
+        var settings = builder.Configuration.GetSection(CacheOptions.SectionName).Get<CacheOptions>() ?? new CacheOptions();
+        var fusion = services.AddFusionCache()
+            .WithOptions(options =>
+            {
+                options.DistributedCacheCircuitBreakerDuration = settings.RedisCircuitBreakerDuration;
+                options.BackplaneCircuitBreakerDuration = settings.RedisCircuitBreakerDuration;
+                options.BackplaneChannelPrefix = settings.KeyPrefix;
+                options.DistributedCacheErrorsLogLevel = LogLevel.Warning;
+                options.BackplaneErrorsLogLevel = LogLevel.Warning;
+                options.SerializationErrorsLogLevel = LogLevel.Warning;
+                // Keys are HMACs already; FusionCache's own prefix advice does not apply.
+                options.MissingCacheKeyPrefixWarningLogLevel = LogLevel.Debug;
+            });
+        if (string.IsNullOrWhiteSpace(settings.Redis))
+        {
+            return builder;
+        }
+
+        services.AddSingleton<RedisConnection>();
+        fusion
+            .WithSerializer(new FusionCacheSystemTextJsonSerializer(new JsonSerializerOptions { IncludeFields = true }))
+            .WithDistributedCache(sp =>
+            {
+                var connection = sp.GetRequiredService<RedisConnection>();
+                var redis = new RedisCache(Options.Create(new RedisCacheOptions
+                {
+                    ConnectionMultiplexerFactory = connection.GetAsync,
+                    InstanceName = settings.KeyPrefix + ":",
+                }));
+                return new EncryptingDistributedCache(redis, sp.GetRequiredService<CacheKeyRing>(), sp.GetRequiredService<CacheMetrics>(),
+                    sp.GetRequiredService<ILogger<EncryptingDistributedCache>>());
+            })
+            .WithBackplane(sp => new RedisBackplane(
+                Options.Create(new RedisBackplaneOptions { ConnectionMultiplexerFactory = sp.GetRequiredService<RedisConnection>().GetAsync }),
+                sp.GetRequiredService<ILogger<RedisBackplane>>()));
+        return builder;
+    }
+
+    private static void TryAddTimeProvider(this IServiceCollection services)
+    {
+        if (!services.Any(d => d.ServiceType == typeof(TimeProvider)))
+        {
+            services.AddSingleton(TimeProvider.System);
+        }
+    }
+}

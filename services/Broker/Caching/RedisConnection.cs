@@ -1,0 +1,53 @@
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace SecretsBroker.Broker.Caching;
+
+/// <summary>
+/// The one Redis connection of a broker, shared by the L2 cache and the backplane. It never blocks a
+/// read: commands fail fast while Redis is unreachable (the cache then goes on without Redis), and the
+/// multiplexer reconnects by itself.
+/// </summary>
+public sealed partial class RedisConnection(IOptions<CacheOptions> options, ILogger<RedisConnection> logger) : IAsyncDisposable
+{
+    private readonly Lazy<Task<IConnectionMultiplexer>> _connection = new(() => ConnectAsync(options.Value, logger));
+
+    public Task<IConnectionMultiplexer> GetAsync() => _connection.Value;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_connection.IsValueCreated)
+        {
+            await (await _connection.Value.ConfigureAwait(false)).DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<IConnectionMultiplexer> ConnectAsync(CacheOptions options, ILogger logger)
+    {
+        var configuration = ConfigurationOptions.Parse(options.Redis!);
+        configuration.AbortOnConnectFail = false;
+        configuration.BacklogPolicy = BacklogPolicy.FailFast;
+        configuration.ConnectTimeout = 2000;
+        configuration.AsyncTimeout = (int)options.RedisTimeout.TotalMilliseconds;
+        configuration.SyncTimeout = (int)options.RedisTimeout.TotalMilliseconds;
+        configuration.ReconnectRetryPolicy = new LinearRetry(500);
+        configuration.ClientName ??= "secretsbroker";
+        var multiplexer = await ConnectionMultiplexer.ConnectAsync(configuration).ConfigureAwait(false);
+        multiplexer.ConnectionFailed += (_, e) => LogConnectionFailed(logger, e.FailureType.ToString());
+        multiplexer.ConnectionRestored += (_, _) => LogConnectionRestored(logger);
+        if (!multiplexer.IsConnected)
+        {
+            LogStartedWithoutRedis(logger);
+        }
+        return multiplexer;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Redis connection lost ({FailureType}); reads go on from L1 and the backends while it reconnects")]
+    private static partial void LogConnectionFailed(ILogger logger, string failureType);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Redis connection restored; the shared cache is used again")]
+    private static partial void LogConnectionRestored(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Redis is not reachable at start; the broker serves from L1 and the backends and keeps trying to connect")]
+    private static partial void LogStartedWithoutRedis(ILogger logger);
+}

@@ -1,0 +1,170 @@
+using System.Collections.Concurrent;
+using Grpc.Core;
+using Microsoft.Extensions.Options;
+using SecretsBroker.Broker.Backends;
+using SecretsBroker.Broker.Secrets;
+using ZiggyCreatures.Caching.Fusion;
+
+namespace SecretsBroker.Broker.Caching;
+
+/// <summary>What the caller accepts: a maximum age of a cached value, or no cache at all.</summary>
+public sealed record ReadFreshness(TimeSpan? MaxAge = null, bool BypassCache = false)
+{
+    public static readonly ReadFreshness Default = new();
+}
+
+/// <summary>A value as cached: the backend's answer and when the broker read it.</summary>
+public sealed record CachedSecret(SecretValue Value, DateTimeOffset FetchedAt);
+
+/// <summary>
+/// Read-through secret cache on FusionCache: L1 in process, L2 in Redis (sealed), stampede protection
+/// (one backend call per key at a time), eager refresh, fail-safe up to the mount's max staleness, and
+/// backplane invalidation across replicas. Only transient backend failures (UNAVAILABLE, DEADLINE_EXCEEDED,
+/// RESOURCE_EXHAUSTED) fall back to a stale value; NOT_FOUND and the like are answered as they are.
+/// </summary>
+public sealed partial class SecretCache(
+    IFusionCache cache,
+    CacheKeyRing keys,
+    MountCachePolicies policies,
+    CacheMetrics metrics,
+    TimeProvider time,
+    IOptions<CacheOptions> options,
+    ILogger<SecretCache> logger)
+{
+    private readonly ConcurrentDictionary<MountCachePolicy, FusionCacheEntryOptions> _entryOptions = new();
+
+    public async Task<ServedSecret> GetAsync(string path, MountedBackend mounted, string name, VersionSelector selector, ReadFreshness freshness,
+        CancellationToken cancellationToken)
+    {
+        var policy = policies.For(mounted.Mount);
+        if (!policy.Enabled)
+        {
+            var value = await mounted.Backend.GetAsync(name, selector, cancellationToken).ConfigureAwait(false);
+            return Served(path, mounted, new CachedSecret(value, time.GetUtcNow()), ServingSource.Backend, policy);
+        }
+
+        var key = keys.EntryKey(mounted.Mount, name, selector);
+        var entryOptions = _entryOptions.GetOrAdd(policy, CreateEntryOptions);
+        if (!freshness.BypassCache)
+        {
+            var (entry, source) = await ReadThroughAsync(key, mounted, name, selector, entryOptions, cancellationToken).ConfigureAwait(false);
+            var age = source == ServingSource.Backend ? TimeSpan.Zero : Age(entry);
+            if (age <= policy.MaxStaleness && (freshness.MaxAge is not { } maxAge || age <= maxAge))
+            {
+                return Served(path, mounted, entry, source, policy);
+            }
+            LogRefreshingOldValue(mounted.Mount.Prefix);
+        }
+
+        // Bypass, or the cached value is older than this read accepts: only the backend will do, and a
+        // backend failure is the caller's answer (no stale fallback).
+        var refreshOptions = entryOptions.Duplicate()
+            .SetSkipMemoryCacheRead()
+            .SetSkipDistributedCacheRead(true);
+        var (fresh, freshSource) = await ReadThroughAsync(key, mounted, name, selector, refreshOptions, cancellationToken).ConfigureAwait(false);
+        if (freshSource != ServingSource.Backend)
+        {
+            // With both reads skipped FusionCache has no stale value to fall back on; this is a guard.
+            BrokerException.ThrowUnavailable("the backend is unavailable and the cached value is older than this read accepts");
+        }
+        return Served(path, mounted, fresh, ServingSource.Backend, policy);
+    }
+
+    /// <summary>Expires every entry of a mount on every replica (tag expiry travels through Redis and the backplane).</summary>
+    public async Task InvalidateMountAsync(MountDefinition mount)
+    {
+        await cache.RemoveByTagAsync(keys.MountTag(mount)).ConfigureAwait(false);
+        LogMountInvalidated(mount.Prefix);
+    }
+
+    private async Task<(CachedSecret Entry, ServingSource Source)> ReadThroughAsync(string key, MountedBackend mounted, string name, VersionSelector selector,
+        FusionCacheEntryOptions entryOptions, CancellationToken cancellationToken)
+    {
+        var trace = new CacheReadTrace(key);
+        CacheReadTrace.Current = trace;
+        try
+        {
+            var entry = await cache.GetOrSetAsync<CachedSecret>(
+                key,
+                async (context, ct) =>
+                {
+                    try
+                    {
+                        var value = await mounted.Backend.GetAsync(name, selector, ct).ConfigureAwait(false);
+                        trace.MarkBackendCalled();
+                        return new CachedSecret(value, time.GetUtcNow());
+                    }
+                    catch (BrokerException ex) when (ex.StatusCode is not (StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.ResourceExhausted))
+                    {
+                        // An answer, not an outage: never hide it behind a stale value.
+                        context.Options.IsFailSafeEnabled = false;
+                        throw;
+                    }
+                },
+                entryOptions,
+                [keys.MountTag(mounted.Mount)],
+                cancellationToken).ConfigureAwait(false);
+            var source = trace.BackendCalled ? ServingSource.Backend : trace.DistributedHit ? ServingSource.L2 : ServingSource.L1;
+            return (entry, source);
+        }
+        finally
+        {
+            trace.Close();
+            CacheReadTrace.Current = null;
+        }
+    }
+
+    private ServedSecret Served(string path, MountedBackend mounted, CachedSecret entry, ServingSource source, MountCachePolicy policy)
+    {
+        var age = source == ServingSource.Backend ? TimeSpan.Zero : Age(entry);
+        var stale = age > policy.Ttl;
+        metrics.Read(mounted.Mount.Prefix, source.ToString(), stale);
+        if (stale)
+        {
+            LogServedStale(mounted.Mount.Prefix, (long)age.TotalMilliseconds);
+        }
+        return new ServedSecret(path, mounted.Mount, entry.Value, source, age, stale);
+    }
+
+    private TimeSpan Age(CachedSecret entry)
+    {
+        var age = time.GetUtcNow() - entry.FetchedAt;
+        return age < TimeSpan.Zero ? TimeSpan.Zero : age;
+    }
+
+    private FusionCacheEntryOptions CreateEntryOptions(MountCachePolicy policy)
+    {
+        var settings = options.Value;
+        var entryOptions = new FusionCacheEntryOptions
+        {
+            Duration = policy.Ttl,
+            IsFailSafeEnabled = policy.MaxStaleness > policy.Ttl,
+            FailSafeMaxDuration = policy.MaxStaleness,
+            // After a failed refresh, the stale value is reused this long before the backend is tried again.
+            FailSafeThrottleDuration = policy.Ttl < TimeSpan.FromSeconds(5) ? policy.Ttl : TimeSpan.FromSeconds(5),
+            DistributedCacheSoftTimeout = settings.RedisTimeout,
+            DistributedCacheHardTimeout = settings.RedisTimeout,
+            // The L2 write finishes before a backend read is answered, so another replica told by the
+            // backplane finds the new value in Redis (Redis stalls are bounded by the timeouts above).
+            AllowBackgroundDistributedCacheOperations = false,
+            AllowBackgroundBackplaneOperations = true,
+            ReThrowDistributedCacheExceptions = false,
+            ReThrowBackplaneExceptions = false,
+            ReThrowSerializationExceptions = false,
+        };
+        if (settings.EagerRefreshThreshold > 0)
+        {
+            entryOptions.EagerRefreshThreshold = settings.EagerRefreshThreshold;
+        }
+        return entryOptions;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Served a stale cached value for mount {Mount} ({AgeMs} ms old): its backend could not be reached")]
+    private partial void LogServedStale(string mount, long ageMs);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Cached value for mount {Mount} is older than the read accepts; reading the backend")]
+    private partial void LogRefreshingOldValue(string mount);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Cache entries of mount {Mount} invalidated on every replica")]
+    private partial void LogMountInvalidated(string mount);
+}

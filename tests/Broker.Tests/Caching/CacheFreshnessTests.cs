@@ -1,0 +1,116 @@
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using SecretsBroker.Broker.Tests.Infrastructure;
+using SecretsBroker.V1;
+
+namespace SecretsBroker.Broker.Tests.Caching;
+
+/// <summary>The in-process cache (no Redis configured): sources, ages, stale serving and per-request freshness.</summary>
+public sealed class CacheFreshnessTests
+{
+    private static readonly Dictionary<string, string> Db = new() { ["password"] = "FAKE-fresh-password" };
+
+    [Fact]
+    public async Task Without_Redis_a_second_read_is_served_from_L1_with_its_age()
+    {
+        var memory = new InMemoryBackend();
+        memory.Put("db", "1", Db);
+        await using var host = await BrokerHost.StartAsync(new Dictionary<string, string?>().MemoryMount(), configureServices: memory.Register);
+        var client = host.CreateClient();
+
+        var first = await client.GetSecretAsync("mem/db");
+        var second = await client.GetSecretAsync("mem/db");
+
+        Assert.Equal(ValueSource.Backend, first.Serving.Source);
+        Assert.Equal(TimeSpan.Zero, first.Serving.Age.ToTimeSpan());
+        Assert.Equal(ValueSource.L1, second.Serving.Source);
+        Assert.True(second.Serving.Age.ToTimeSpan() >= TimeSpan.Zero);
+        Assert.False(second.Serving.Stale);
+        Assert.Equal(1, memory.ReadsOf("db"));
+    }
+
+    [Fact]
+    public async Task Bypass_cache_and_max_age_read_the_backend()
+    {
+        var memory = new InMemoryBackend();
+        memory.Put("db", "1", Db);
+        await using var host = await BrokerHost.StartAsync(new Dictionary<string, string?>().MemoryMount(), configureServices: memory.Register);
+        var raw = host.CreateClient().Raw;
+        await raw.GetSecretAsync(new GetSecretRequest { Path = "mem/db" });
+
+        var bypassed = (await raw.GetSecretAsync(new GetSecretRequest { Path = "mem/db", BypassCache = true })).Secret;
+        Assert.Equal(ValueSource.Backend, bypassed.Serving.Source);
+        Assert.Equal(2, memory.ReadsOf("db"));
+
+        await Eventually.WaitUntilAsync(async () =>
+            (await raw.GetSecretAsync(new GetSecretRequest { Path = "mem/db" })).Secret.Serving.Age.ToTimeSpan() > TimeSpan.FromMilliseconds(20),
+            because: "the cached value to age past 20 ms");
+        var reads = memory.ReadsOf("db");
+        var bounded = (await raw.GetSecretAsync(new GetSecretRequest { Path = "mem/db", MaxAge = Duration.FromTimeSpan(TimeSpan.FromMilliseconds(20)) })).Secret;
+        Assert.Equal(ValueSource.Backend, bounded.Serving.Source);
+        Assert.Equal(reads + 1, memory.ReadsOf("db"));
+
+        var relaxed = (await raw.GetSecretAsync(new GetSecretRequest { Path = "mem/db", MaxAge = Duration.FromTimeSpan(TimeSpan.FromHours(1)) })).Secret;
+        Assert.Equal(ValueSource.L1, relaxed.Serving.Source);
+
+        var negative = await Assert.ThrowsAsync<RpcException>(async () =>
+            await raw.GetSecretAsync(new GetSecretRequest { Path = "mem/db", MaxAge = new Duration { Seconds = -1 } }));
+        Assert.Equal(StatusCode.InvalidArgument, negative.StatusCode);
+    }
+
+    [Fact]
+    public async Task With_the_backend_down_the_cached_value_is_served_stale_within_max_staleness_then_UNAVAILABLE()
+    {
+        var memory = new InMemoryBackend();
+        memory.Put("db", "1", Db);
+        await using var host = await BrokerHost.StartAsync(
+            new Dictionary<string, string?>().MemoryMount(ttl: "00:00:00.300", maxStaleness: "00:00:02.500"), configureServices: memory.Register);
+        var client = host.CreateClient();
+        var fetched = DateTime.UtcNow;
+        await client.GetSecretAsync("mem/db");
+
+        memory.Down = true;
+
+        Secret? stale = null;
+        await Eventually.WaitUntilAsync(async () => (stale = await client.GetSecretAsync("mem/db")).Serving.Stale, because: "the TTL to pass with the backend down");
+        Assert.Equal("FAKE-fresh-password", stale!.Data["password"]);
+        Assert.NotEqual(ValueSource.Backend, stale.Serving.Source);
+        Assert.InRange(stale.Serving.Age.ToTimeSpan(), TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(2500));
+
+        RpcException? unavailable = null;
+        await Eventually.WaitUntilAsync(async () =>
+        {
+            try
+            {
+                var served = await client.GetSecretAsync("mem/db");
+                Assert.True(served.Serving.Stale);
+                Assert.InRange(served.Serving.Age.ToTimeSpan(), TimeSpan.Zero, TimeSpan.FromMilliseconds(2500));
+                return false;
+            }
+            catch (RpcException ex)
+            {
+                unavailable = ex;
+                return true;
+            }
+        }, because: "the max staleness to pass");
+        Assert.Equal(StatusCode.Unavailable, unavailable!.StatusCode);
+        Assert.True(DateTime.UtcNow - fetched >= TimeSpan.FromMilliseconds(2500), "UNAVAILABLE came before the max staleness passed");
+
+        memory.Down = false;
+        var recovered = await client.GetSecretAsync("mem/db");
+        Assert.Equal(ValueSource.Backend, recovered.Serving.Source);
+        Assert.False(recovered.Serving.Stale);
+    }
+
+    [Fact]
+    public async Task NOT_FOUND_from_the_backend_is_never_hidden_behind_a_cached_value()
+    {
+        var memory = new InMemoryBackend();
+        await using var host = await BrokerHost.StartAsync(new Dictionary<string, string?>().MemoryMount(ttl: "00:00:00.100"), configureServices: memory.Register);
+        var client = host.CreateClient();
+
+        var missing = await Assert.ThrowsAsync<RpcException>(() => client.GetSecretAsync("mem/nothing"));
+
+        Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+    }
+}
