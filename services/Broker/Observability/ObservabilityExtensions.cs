@@ -6,6 +6,8 @@ using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
+using SecretsBroker.Broker.Audit;
+using SecretsBroker.Broker.Caching;
 
 namespace SecretsBroker.Broker.Observability;
 
@@ -22,6 +24,8 @@ public static class ObservabilityExtensions
     public static readonly string[] ExportedMeters =
     [
         BrokerMetrics.MeterName,
+        CacheMetrics.MeterName,
+        AuditMetrics.MeterName,
         "SecretsBroker.*",
         // ASP.NET Core and Kestrel (AddAspNetCoreInstrumentation adds these too; named for clarity).
         "Microsoft.AspNetCore.Hosting",
@@ -49,7 +53,8 @@ public static class ObservabilityExtensions
 
         services.AddHealthChecks()
             .AddCheck<LivenessHealthCheck>("process", tags: [HealthNames.LiveTag])
-            .AddCheck<BackendsHealthCheck>("backends", tags: [HealthNames.ReadyTag]);
+            .AddCheck<BackendsHealthCheck>("backends", tags: [HealthNames.ReadyTag])
+            .AddCheck<RedisHealthCheck>("redis", tags: [HealthNames.ReadyTag]);
         // gRPC health: "" answers liveness, "readiness" and the API's service name answer readiness.
         // PostConfigure, so this mapping replaces the default "every check for every name" one.
         services.PostConfigure<GrpcHealthChecksOptions>(options =>

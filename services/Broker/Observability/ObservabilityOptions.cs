@@ -68,6 +68,9 @@ public sealed class BrokerHealthOptions
     [Range(1, 1000)]
     public int DegradedAfterConsecutiveFailures { get; set; } = 5;
 
+    /// <summary>Whether the broker is not ready while Redis is unreachable (by default a Redis outage only degrades: reads go on from L1 and the backends).</summary>
+    public bool RedisRequired { get; set; }
+
     public bool IsRequired(string mountPrefix) => RequiredMounts is null || RequiredMounts.Contains(mountPrefix, StringComparer.Ordinal);
 }
 

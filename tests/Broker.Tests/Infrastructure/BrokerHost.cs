@@ -84,6 +84,8 @@ public sealed class BrokerHost : IAsyncDisposable
             ["Broker:Auth:DevTokens:Tokens:0:Sha256"] = Sha256Hex(TestToken),
             ["Broker:Auth:DevTokens:Tokens:0:Attributes:team"] = "alpha",
             ["Broker:Policy:File"] = "allow-test-alpha.yaml",
+            // Every test host gets its own free management port (metrics, HTTP health) instead of 9464.
+            ["Broker:Management:Urls"] = "http://127.0.0.1:0",
         });
         builder.Configuration.AddInMemoryCollection(configuration);
         var logs = new CapturedLogs();
