@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Reflection;
 using Grpc.AspNetCore.HealthChecks;
 using Microsoft.Extensions.Options;
@@ -71,11 +72,15 @@ public static class ObservabilityExtensions
         var version = typeof(ObservabilityExtensions).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion;
         services.AddOpenTelemetry()
             .ConfigureResource(resource => resource.AddService("secretsbroker-broker", serviceVersion: version))
-            .WithMetrics(metrics => metrics
-                .AddMeter(ExportedMeters)
-                .AddAspNetCoreInstrumentation()
-                .AddRuntimeInstrumentation()
-                .AddPrometheusExporter())
+            .WithMetrics(metrics =>
+            {
+                metrics
+                    .AddMeter(ExportedMeters)
+                    .AddAspNetCoreInstrumentation()
+                    .AddRuntimeInstrumentation()
+                    .AddPrometheusExporter();
+                ((IDeferredMeterProviderBuilder)metrics).Configure((sp, builder) => builder.AddView(OnlyThisHostsMeters(sp.GetRequiredService<IMeterFactory>())));
+            })
             .WithTracing(traces =>
             {
                 // Always on, so every call has a W3C trace id (taken from traceparent when the caller sends
@@ -99,6 +104,15 @@ public static class ObservabilityExtensions
         services.AddHostedService(sp => sp.GetRequiredService<ManagementServer>());
         return builder;
     }
+
+    /// <summary>
+    /// Meters are matched by name process-wide, so a second host in the process (the management
+    /// server, or several brokers in one test process) would mix its instruments into this host's
+    /// export. This view keeps the instruments of meters this host's <see cref="IMeterFactory"/>
+    /// created and the process-wide ones (no factory: the .NET runtime's), and drops the rest.
+    /// </summary>
+    private static Func<Instrument, MetricStreamConfiguration?> OnlyThisHostsMeters(IMeterFactory factory) =>
+        instrument => instrument.Meter.Scope is null || ReferenceEquals(instrument.Meter.Scope, factory) ? null : MetricStreamConfiguration.Drop;
 
     /// <summary>Adds the gRPC call metrics middleware; call first in MapBroker, so it sees every call's final status.</summary>
     public static WebApplication MapBrokerObservability(this WebApplication app)
