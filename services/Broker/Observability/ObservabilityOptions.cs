@@ -51,10 +51,14 @@ public sealed class BrokerHealthOptions
     public const string SectionName = "Broker:Health";
 
     /// <summary>
-    /// Mount prefixes whose backend must answer its health probe for the broker to be ready. Null (the
-    /// default) means every mount; an empty list means none (a failing backend then only degrades).
+    /// Whether a failing backend probe makes the broker not ready (default true). False: a failing
+    /// backend only degrades readiness (still SERVING); the broker keeps serving cached values and
+    /// the other mounts.
     /// </summary>
-    public List<string>? RequiredMounts { get; set; }
+    public bool BackendsRequired { get; set; } = true;
+
+    /// <summary>With <see cref="BackendsRequired"/>: only these mount prefixes count (empty, the default: every mount).</summary>
+    public List<string> RequiredMounts { get; set; } = [];
 
     /// <summary>How long a backend probe may take before it counts as failed.</summary>
     [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
@@ -71,7 +75,8 @@ public sealed class BrokerHealthOptions
     /// <summary>Whether the broker is not ready while Redis is unreachable (by default a Redis outage only degrades: reads go on from L1 and the backends).</summary>
     public bool RedisRequired { get; set; }
 
-    public bool IsRequired(string mountPrefix) => RequiredMounts is null || RequiredMounts.Contains(mountPrefix, StringComparer.Ordinal);
+    public bool IsRequired(string mountPrefix) =>
+        BackendsRequired && (RequiredMounts.Count == 0 || RequiredMounts.Contains(mountPrefix, StringComparer.Ordinal));
 }
 
 [OptionsValidator]
