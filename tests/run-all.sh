@@ -12,6 +12,9 @@ dotnet build Broker.sln -c "$configuration" -nologo -clp:ErrorsOnly
 echo "== .NET tests"
 dotnet test Broker.sln -c "$configuration" --no-build -nologo --logger "console;verbosity=normal"
 
+echo "== Vault emulator conformance (driven by the real hvac client)"
+bash tests/python/run_vault_conformance.sh
+
 echo "== Python client (pytest against a real broker process)"
 bash tests/python/run_python_client_tests.sh
 

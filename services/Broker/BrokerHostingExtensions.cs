@@ -1,7 +1,10 @@
 using Microsoft.Extensions.Options;
+using SecretsBroker.Broker.Audit;
 using SecretsBroker.Broker.Auth;
 using SecretsBroker.Broker.Backends;
+using SecretsBroker.Broker.Backends.Aws;
 using SecretsBroker.Broker.Backends.Local;
+using SecretsBroker.Broker.Backends.Vault;
 using SecretsBroker.Broker.Caching;
 using SecretsBroker.Broker.Grpc;
 using SecretsBroker.Broker.Observability;
@@ -18,6 +21,7 @@ public static class BrokerHostingExtensions
         builder.AddBrokerAuthentication();
         builder.AddBrokerBackends();
         builder.AddBrokerCaching();
+        builder.AddBrokerAudit();
         builder.AddBrokerGrpc();
         builder.AddBrokerObservability();
         return builder;
@@ -44,6 +48,8 @@ public static class BrokerHostingExtensions
         builder.Services.AddOptions<BrokerOptions>().Bind(builder.Configuration.GetSection(BrokerOptions.SectionName)).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<BrokerOptions>, BrokerOptionsValidator>();
         builder.Services.AddSingleton<ISecretBackendFactory, LocalBackendFactory>();
+        builder.AddAwsBackends();
+        builder.AddVaultBackends();
         builder.Services.AddSingleton<MountTable>();
         builder.Services.AddSingleton<PolicyEvaluator>();
         builder.Services.AddOptions<RateLimitOptions>().Bind(builder.Configuration.GetSection(RateLimitOptions.SectionName)).ValidateOnStart();

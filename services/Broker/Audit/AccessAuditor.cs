@@ -22,6 +22,7 @@ public static class AuditActions
 {
     public const string Authenticate = "authenticate";
     public const string Read = "read";
+    public const string RateLimit = "rate-limit";
     public const string List = "list";
 }
 
@@ -44,10 +45,23 @@ public sealed class AccessAuditor(AuditRecorder recorder, IOptions<AuditOptions>
     public Task AllowedAsync(AccessContext context, string action, string path, ServedSecret? served, string? mount, CancellationToken cancellationToken) =>
         RecordAsync(context, action, path, mount ?? served?.Mount.Prefix, served, Decision.Allow, StatusCode.OK, "", cancellationToken);
 
-    /// <summary>Records a refused or failed access; the status decides between deny and error.</summary>
-    public Task RefusedAsync(AccessContext context, string action, string path, string? mount, StatusCode status, string reason, CancellationToken cancellationToken) =>
-        RecordAsync(context, action, path, mount, null,
-            status is StatusCode.PermissionDenied or StatusCode.Unauthenticated ? Decision.Deny : Decision.Error, status, reason, cancellationToken);
+    /// <summary>
+    /// Records a refused or failed access; the status decides between deny and error. The caller gets its
+    /// refusal whether or not the event could be recorded (the recorder counts events it loses).
+    /// </summary>
+    public async Task RefusedAsync(AccessContext context, string action, string path, string? mount, StatusCode status, string reason,
+        CancellationToken cancellationToken)
+    {
+        var decision = status is StatusCode.PermissionDenied or StatusCode.Unauthenticated or StatusCode.ResourceExhausted ? Decision.Deny : Decision.Error;
+        try
+        {
+            await RecordAsync(context, action, path, mount, null, decision, status, reason, cancellationToken).ConfigureAwait(false);
+        }
+        catch (BrokerException ex) when (ex.StatusCode == StatusCode.Unavailable)
+        {
+            // Already counted as failed by the recorder; the refusal stands.
+        }
+    }
 
     private async Task RecordAsync(AccessContext context, string action, string path, string? mount, ServedSecret? served, Decision decision,
         StatusCode status, string reason, CancellationToken cancellationToken)

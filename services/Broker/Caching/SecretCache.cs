@@ -159,7 +159,7 @@ public sealed partial class SecretCache(
         return entryOptions;
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Served a stale cached value for mount {Mount} ({AgeMs} ms old): its backend could not be reached")]
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Served a stale cached value for mount {Mount} ({AgeMs} ms old): its backend could not be reached")]
     private partial void LogServedStale(string mount, long ageMs);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Cached value for mount {Mount} is older than the read accepts; reading the backend")]

@@ -4,6 +4,8 @@ using Status = Grpc.Core.Status;
 using Microsoft.AspNetCore.Authentication;
 using Google.Protobuf.WellKnownTypes;
 using Google.Rpc;
+using System.Diagnostics;
+using SecretsBroker.Broker.Audit;
 using SecretsBroker.Broker.Auth;
 using SecretsBroker.Broker.Policy;
 using SecretsBroker.Broker.Secrets;
@@ -17,13 +19,13 @@ namespace SecretsBroker.Broker.Grpc;
 /// </summary>
 public static class CallerContext
 {
-    /// <summary>The caller <see cref="BrokerCallInterceptor"/> admitted for this call.</summary>
-    public static CallerIdentity GetCaller(this ServerCallContext context) =>
-        context.GetHttpContext().Items[typeof(CallerIdentity)] as CallerIdentity
-        ?? throw new InvalidOperationException("no caller identity: the call did not pass through BrokerCallInterceptor");
+    /// <summary>The admitted caller and request facts <see cref="BrokerCallInterceptor"/> recorded for this call.</summary>
+    public static AccessContext GetAccess(this ServerCallContext context) =>
+        context.GetHttpContext().Items[typeof(AccessContext)] as AccessContext
+        ?? throw new InvalidOperationException("no access context: the call did not pass through BrokerCallInterceptor");
 }
 
-public sealed partial class BrokerCallInterceptor(CallerRateLimiter rateLimiter, ILogger<BrokerCallInterceptor> logger) : Interceptor
+public sealed partial class BrokerCallInterceptor(CallerRateLimiter rateLimiter, AccessAuditor auditor, ILogger<BrokerCallInterceptor> logger) : Interceptor
 {
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
         TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
@@ -68,21 +70,34 @@ public sealed partial class BrokerCallInterceptor(CallerRateLimiter rateLimiter,
         }
     }
 
-    /// <summary>Admits an authenticated, not rate-limited caller and records its identity for the call.</summary>
+    /// <summary>
+    /// Admits an authenticated, not rate-limited caller and records the access context for the call;
+    /// refusals are audited here, since no service code runs for them.
+    /// </summary>
     private async Task EnsureAuthenticatedAsync(ServerCallContext context)
     {
+        var startedAt = Stopwatch.GetTimestamp();
         var httpContext = context.GetHttpContext();
-        if (CallerIdentity.FromPrincipal(httpContext.User) is not { } caller)
+        var caller = CallerIdentity.FromPrincipal(httpContext.User);
+        string? bearer = httpContext.Request.Headers.Authorization;
+        var access = new AccessContext(caller, httpContext.TraceIdentifier, context.Peer, Activity.Current?.TraceId.ToHexString() ?? "",
+            bearer is { Length: > 7 } ? auditor.Hmac(bearer[7..].Trim()) : "", startedAt);
+        if (caller is null)
         {
             // The handler caches its result per request, so this returns the middleware's outcome with its reason.
-            var failure = (await httpContext.AuthenticateAsync().ConfigureAwait(false)).Failure;
-            throw new RpcException(new Status(StatusCode.Unauthenticated, AuthenticationFailures.Describe(failure)));
+            var reason = AuthenticationFailures.Describe((await httpContext.AuthenticateAsync().ConfigureAwait(false)).Failure);
+            await auditor.RefusedAsync(access, AuditActions.Authenticate, "", null, StatusCode.Unauthenticated, reason, context.CancellationToken)
+                .ConfigureAwait(false);
+            throw new RpcException(new Status(StatusCode.Unauthenticated, reason));
         }
         if (rateLimiter.TryAcquire(caller) is { } retryAfter)
         {
-            throw RateLimited(retryAfter);
+            var limited = RateLimited(retryAfter);
+            await auditor.RefusedAsync(access, AuditActions.RateLimit, "", null, StatusCode.ResourceExhausted, limited.Status.Detail, context.CancellationToken)
+                .ConfigureAwait(false);
+            throw limited;
         }
-        httpContext.Items[typeof(CallerIdentity)] = caller;
+        httpContext.Items[typeof(AccessContext)] = access;
     }
 
     /// <summary>RESOURCE_EXHAUSTED with google.rpc.RetryInfo, which gRPC clients and proxies understand.</summary>

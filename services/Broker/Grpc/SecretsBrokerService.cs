@@ -9,13 +9,13 @@ internal sealed class SecretsBrokerService(SecretReader reader) : V1.SecretsBrok
 {
     public override async Task<GetSecretResponse> GetSecret(GetSecretRequest request, ServerCallContext context)
     {
-        var served = await reader.GetAsync(context.GetCaller(), request.Path, request.ToSelector(), context.CancellationToken, request.ToFreshness());
+        var served = await reader.GetAsync(context.GetAccess(), request.Path, request.ToSelector(), context.CancellationToken, request.ToFreshness());
         return new GetSecretResponse { Secret = served.ToProto() };
     }
 
     public override async Task<BatchGetSecretsResponse> BatchGetSecrets(BatchGetSecretsRequest request, ServerCallContext context)
     {
-        var items = await reader.GetManyAsync(context.GetCaller(), request.Paths, context.CancellationToken);
+        var items = await reader.GetManyAsync(context.GetAccess(), request.Paths, context.CancellationToken);
         var response = new BatchGetSecretsResponse();
         response.Results.Add(items.Select(i => i.ToProto()));
         return response;
@@ -23,7 +23,7 @@ internal sealed class SecretsBrokerService(SecretReader reader) : V1.SecretsBrok
 
     public override async Task<ListSecretsResponse> ListSecrets(ListSecretsRequest request, ServerCallContext context)
     {
-        var page = await reader.ListAsync(context.GetCaller(), request.Prefix, request.PageSize, request.PageToken, context.CancellationToken);
+        var page = await reader.ListAsync(context.GetAccess(), request.Prefix, request.PageSize, request.PageToken, context.CancellationToken);
         var response = new ListSecretsResponse { NextPageToken = page.NextPageToken };
         response.Secrets.Add(page.Entries.Select(e => e.ToProto()));
         return response;

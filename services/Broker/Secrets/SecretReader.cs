@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using SecretsBroker.Broker.Audit;
 using SecretsBroker.Broker.Auth;
 using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Caching;
@@ -27,27 +28,51 @@ public sealed record ListingPage(IReadOnlyList<SecretListingEntry> Entries, stri
 /// The read path every API surface goes through: validate, route through the mount table, read.
 /// Transport concerns (protobuf, status mapping) stay in Grpc/.
 /// </summary>
-public sealed class SecretReader(MountTable mounts, SecretCache cache, PolicyEvaluator policy, IOptions<BrokerOptions> options)
+public sealed class SecretReader(MountTable mounts, SecretCache cache, PolicyEvaluator policy, AccessAuditor auditor, IOptions<BrokerOptions> options)
 {
     private readonly BrokerOptions _options = options.Value;
 
-    public async Task<ServedSecret> GetAsync(CallerIdentity caller, string path, VersionSelector selector, CancellationToken cancellationToken,
+    /// <summary>Reads one secret; the access is audited, and in strict audit mode the value is returned only once its event is durable.</summary>
+    public async Task<ServedSecret> GetAsync(AccessContext access, string path, VersionSelector selector, CancellationToken cancellationToken,
         ReadFreshness? freshness = null)
     {
-        var (mounted, name) = ResolveSecret(caller, path);
-        return await cache.GetAsync(path, mounted, name, selector, freshness ?? ReadFreshness.Default, cancellationToken).ConfigureAwait(false);
+        string? mount = null;
+        ServedSecret served;
+        try
+        {
+            var (mounted, name) = ResolveSecret(access.Caller!, path);
+            mount = mounted.Mount.Prefix;
+            served = await cache.GetAsync(path, mounted, name, selector, freshness ?? ReadFreshness.Default, cancellationToken).ConfigureAwait(false);
+        }
+        catch (BrokerException ex)
+        {
+            await auditor.RefusedAsync(access, AuditActions.Read, AuditablePath(path), mount, ex.StatusCode, ex.Message, cancellationToken).ConfigureAwait(false);
+            throw;
+        }
+        await auditor.AllowedAsync(access, AuditActions.Read, path, served, mount, cancellationToken).ConfigureAwait(false);
+        return served;
     }
 
-    public async Task<IReadOnlyList<BatchItem>> GetManyAsync(CallerIdentity caller, IReadOnlyList<string> paths, CancellationToken cancellationToken)
+    /// <summary>Reads many secrets; each distinct path is audited on its own, and an item whose event cannot be recorded is answered UNAVAILABLE.</summary>
+    public async Task<IReadOnlyList<BatchItem>> GetManyAsync(AccessContext access, IReadOnlyList<string> paths, CancellationToken cancellationToken)
     {
-        if (paths.Count == 0)
+        try
         {
-            BrokerException.ThrowInvalidArgument("paths must name at least one secret");
+            if (paths.Count == 0)
+            {
+                BrokerException.ThrowInvalidArgument("paths must name at least one secret");
+            }
+            if (paths.Count > _options.MaxBatchSize)
+            {
+                BrokerException.ThrowInvalidArgument($"paths has {paths.Count} entries; the limit is {_options.MaxBatchSize}");
+            }
         }
-        if (paths.Count > _options.MaxBatchSize)
+        catch (BrokerException ex)
         {
-            BrokerException.ThrowInvalidArgument($"paths has {paths.Count} entries; the limit is {_options.MaxBatchSize}");
+            await auditor.RefusedAsync(access, AuditActions.Read, "", null, ex.StatusCode, ex.Message, cancellationToken).ConfigureAwait(false);
+            throw;
         }
+        var caller = access.Caller!;
 
         // Each distinct path is read once; results fan back out to every position that asked for it.
         var outcomes = new Dictionary<string, BatchItem>(StringComparer.Ordinal);
@@ -79,6 +104,12 @@ public sealed class SecretReader(MountTable mounts, SecretCache cache, PolicyEva
                 outcomes[items[i].Path] = results[i];
             }
         }
+
+        var audited = await Task.WhenAll(outcomes.Values.Select(item => AuditAsync(access, item, cancellationToken))).ConfigureAwait(false);
+        foreach (var item in audited)
+        {
+            outcomes[item.Path] = item;
+        }
         return [.. paths.Select(p => outcomes[p])];
     }
 
@@ -86,7 +117,47 @@ public sealed class SecretReader(MountTable mounts, SecretCache cache, PolicyEva
     /// Lists beneath <paramref name="prefix"/>, keeping only entries the caller may list: a page can hold
     /// fewer entries than asked for, and an empty page with a token means "more may follow".
     /// </summary>
-    public async Task<ListingPage> ListAsync(CallerIdentity caller, string prefix, int pageSize, string pageToken, CancellationToken cancellationToken)
+    public async Task<ListingPage> ListAsync(AccessContext access, string prefix, int pageSize, string pageToken, CancellationToken cancellationToken)
+    {
+        string? mount = null;
+        ListingPage page;
+        try
+        {
+            (page, mount) = await ListPageAsync(access.Caller!, prefix, pageSize, pageToken, cancellationToken).ConfigureAwait(false);
+        }
+        catch (BrokerException ex)
+        {
+            await auditor.RefusedAsync(access, AuditActions.List, AuditablePath(prefix), mount, ex.StatusCode, ex.Message, cancellationToken).ConfigureAwait(false);
+            throw;
+        }
+        await auditor.AllowedAsync(access, AuditActions.List, prefix, null, mount, cancellationToken).ConfigureAwait(false);
+        return page;
+    }
+
+    /// <summary>A path fit to record: malformed ones (any length, any bytes) are left out; the reason says what was wrong.</summary>
+    private static string AuditablePath(string path) => LogicalPath.Validate(path) is null ? path : "";
+
+    private async Task<BatchItem> AuditAsync(AccessContext access, BatchItem item, CancellationToken cancellationToken)
+    {
+        if (item.Secret is { } secret)
+        {
+            try
+            {
+                await auditor.AllowedAsync(access, AuditActions.Read, item.Path, secret, secret.Mount.Prefix, cancellationToken).ConfigureAwait(false);
+                return item;
+            }
+            catch (BrokerException ex)
+            {
+                return item with { Secret = null, Error = ex };
+            }
+        }
+        await auditor.RefusedAsync(access, AuditActions.Read, AuditablePath(item.Path), null, item.Error!.StatusCode, item.Error.Message, cancellationToken)
+            .ConfigureAwait(false);
+        return item;
+    }
+
+    private async Task<(ListingPage Page, string Mount)> ListPageAsync(CallerIdentity caller, string prefix, int pageSize, string pageToken,
+        CancellationToken cancellationToken)
     {
         LogicalPath.EnsureValid(prefix, "prefix");
         if (pageSize < 0 || pageSize > _options.MaxListPageSize)
@@ -98,9 +169,9 @@ public sealed class SecretReader(MountTable mounts, SecretCache cache, PolicyEva
         var page = await mounted.ListAsync(folder, pageSize == 0 ? _options.DefaultListPageSize : pageSize, continuation, cancellationToken)
             .ConfigureAwait(false);
         var mountPrefix = mounted.Mount.Prefix + "/";
-        return new ListingPage(
+        return (new ListingPage(
             [.. page.Entries.Select(e => e with { Name = mountPrefix + e.Name }).Where(e => policy.IsAllowed(caller, Capability.List, e.Name))],
-            page.Continuation is null ? "" : ListingPageToken.Encode(prefix, page.Continuation));
+            page.Continuation is null ? "" : ListingPageToken.Encode(prefix, page.Continuation)), mounted.Mount.Prefix);
     }
 
     /// <summary>Validates, authorizes (before anything is looked up, so a denial reveals nothing), then routes.</summary>

@@ -15,7 +15,7 @@ public sealed class CacheFreshnessTests
     {
         var memory = new InMemoryBackend();
         memory.Put("db", "1", Db);
-        await using var host = await BrokerHost.StartAsync(new Dictionary<string, string?>().MemoryMount(), configureServices: memory.Register);
+        await using var host = await BrokerHost.StartAsync(CacheTestSettings.InProcessOnly().MemoryMount(), configureServices: memory.Register);
         var client = host.CreateClient();
 
         var first = await client.GetSecretAsync("mem/db");
@@ -34,7 +34,7 @@ public sealed class CacheFreshnessTests
     {
         var memory = new InMemoryBackend();
         memory.Put("db", "1", Db);
-        await using var host = await BrokerHost.StartAsync(new Dictionary<string, string?>().MemoryMount(), configureServices: memory.Register);
+        await using var host = await BrokerHost.StartAsync(CacheTestSettings.InProcessOnly().MemoryMount(), configureServices: memory.Register);
         var raw = host.CreateClient().Raw;
         await raw.GetSecretAsync(new GetSecretRequest { Path = "mem/db" });
 
@@ -64,7 +64,7 @@ public sealed class CacheFreshnessTests
         var memory = new InMemoryBackend();
         memory.Put("db", "1", Db);
         await using var host = await BrokerHost.StartAsync(
-            new Dictionary<string, string?>().MemoryMount(ttl: "00:00:00.300", maxStaleness: "00:00:02.500"), configureServices: memory.Register);
+            CacheTestSettings.InProcessOnly().MemoryMount(ttl: "00:00:00.300", maxStaleness: "00:00:02.500"), configureServices: memory.Register);
         var client = host.CreateClient();
         var fetched = DateTime.UtcNow;
         await client.GetSecretAsync("mem/db");
@@ -103,10 +103,21 @@ public sealed class CacheFreshnessTests
     }
 
     [Fact]
+    public async Task A_max_staleness_below_the_TTL_stops_the_broker_with_a_message_naming_the_setting()
+    {
+        var settings = CacheTestSettings.InProcessOnly().MemoryMount(ttl: "00:05:00", maxStaleness: "00:01:00");
+
+        var error = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(
+            () => BrokerHost.StartAsync(settings, configureServices: new InMemoryBackend().Register));
+
+        Assert.Contains("Broker:Mounts:0:Cache:MaxStaleness must be at least the TTL", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task NOT_FOUND_from_the_backend_is_never_hidden_behind_a_cached_value()
     {
         var memory = new InMemoryBackend();
-        await using var host = await BrokerHost.StartAsync(new Dictionary<string, string?>().MemoryMount(ttl: "00:00:00.100"), configureServices: memory.Register);
+        await using var host = await BrokerHost.StartAsync(CacheTestSettings.InProcessOnly().MemoryMount(ttl: "00:00:00.100"), configureServices: memory.Register);
         var client = host.CreateClient();
 
         var missing = await Assert.ThrowsAsync<RpcException>(() => client.GetSecretAsync("mem/nothing"));

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using SecretsBroker.Broker.Tests.Infrastructure;
 
 namespace SecretsBroker.Broker.Tests.Caching;
 
@@ -8,14 +9,18 @@ public static class CacheTestSettings
 {
     public static string TestKey(string label) => Convert.ToBase64String(SHA256.HashData(Encoding.UTF8.GetBytes("FAKE-cache-test-key-" + label)));
 
+    /// <summary>
+    /// No Redis (L1 only). Per-caller rate limiting is off: these tests read far faster than one
+    /// caller normally may, and a RESOURCE_EXHAUSTED would hide what the cache did.
+    /// </summary>
+    public static Dictionary<string, string?> InProcessOnly() => new() { ["Broker:RateLimits:Enabled"] = "false" };
+
     /// <summary>Redis, the naming key and a key ring of <paramref name="keyIds"/> with <paramref name="activeKeyId"/> active.</summary>
     public static Dictionary<string, string?> WithRedis(RedisServer redis, string activeKeyId = "k1", params string[] keyIds)
     {
-        var settings = new Dictionary<string, string?>
-        {
-            ["Broker:Cache:Redis"] = redis.ConnectionString,
-            ["Broker:Cache:Encryption:NameKey"] = TestKey("names"),
-        };
+        var settings = InProcessOnly();
+        settings["Broker:Cache:Redis"] = redis.ConnectionString;
+        settings["Broker:Cache:Encryption:NameKey"] = TestKey("names");
         var ids = keyIds.Length == 0 ? [activeKeyId] : keyIds;
         for (var i = 0; i < ids.Length; i++)
         {

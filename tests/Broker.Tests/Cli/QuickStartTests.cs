@@ -37,8 +37,9 @@ public sealed class QuickStartTests
     {
         await using var broker = ExternalProcess.Start(RepositoryLayout.DotNet,
             [RepositoryLayout.BrokerDll, "--contentRoot", Path.Combine(RepositoryLayout.Root, "services", "Broker"), "--urls", "http://127.0.0.1:0",
-             "--Broker:Mounts:0:Prefix=demo", "--Broker:Mounts:0:Type=local", "--Broker:Mounts:0:File=demo-secrets.yaml", "--Broker:Policy:File=policies.dev.yaml",
-             "--Broker:Auth:DevTokens:Tokens:0:Subject=x", $"--Broker:Auth:DevTokens:Tokens:0:Sha256={new string('a', 64)}"],
+             "--Broker:Mounts:0:Prefix=demo", "--Broker:Mounts:0:Type=local", "--Broker:Mounts:0:File=demo-secrets.yaml", "--Broker:Policy:File=policies.dev.yaml", $"--Broker:Audit:Key={BrokerHost.TestAuditKey}",
+             "--Broker:Auth:DevTokens:Tokens:0:Subject=x", $"--Broker:Auth:DevTokens:Tokens:0:Sha256={new string('a', 64)}",
+             $"--Broker:Audit:Key={BrokerHost.TestAuditKey}", "--Broker:Audit:SpoolDirectory=/tmp/secretsbroker-tests/quickstart-spool"],
             new Dictionary<string, string?> { ["ASPNETCORE_ENVIRONMENT"] = "Production" });
 
         await broker.WaitForOutputAsync(line => line.Contains("DevTokens are for development"));

@@ -15,6 +15,9 @@ public sealed class BrokerHost : IAsyncDisposable
     /// <summary>The dev token every test host accepts (its SHA-256 is configured).</summary>
     public const string TestToken = "FAKE-test-token-alpha";
 
+    /// <summary>The audit key of every test host: base64 of 32 obviously fake bytes.</summary>
+    public static readonly string TestAuditKey = Convert.ToBase64String("FAKE-test-audit-key-32-bytes!!!!"u8);
+
     /// <summary>The default test policy: the test token's identity may do anything anywhere.</summary>
     public const string AllowTestAlphaEverything = """
         policies:
@@ -84,6 +87,8 @@ public sealed class BrokerHost : IAsyncDisposable
             ["Broker:Auth:DevTokens:Tokens:0:Sha256"] = Sha256Hex(TestToken),
             ["Broker:Auth:DevTokens:Tokens:0:Attributes:team"] = "alpha",
             ["Broker:Policy:File"] = "allow-test-alpha.yaml",
+            ["Broker:Audit:Key"] = TestAuditKey,
+            ["Broker:Audit:SpoolDirectory"] = "audit-spool",
             // Every test host gets its own free management port (metrics, HTTP health) instead of 9464.
             ["Broker:Management:Urls"] = "http://127.0.0.1:0",
         });

@@ -32,8 +32,8 @@ def test_get_returns_the_latest_version_with_its_fields_and_serving_info(client:
     assert secret.serving is not None
     assert secret.serving.mount == MOUNT
     assert secret.serving.backend_type == "local"
-    assert secret.serving.source == "backend"
-    assert secret.serving.age == dt.timedelta(0)
+    assert secret.serving.source in ("backend", "l1")
+    assert secret.serving.age == dt.timedelta(0) if secret.serving.source == "backend" else secret.serving.age > dt.timedelta(0)
     assert secret.serving.stale is False
 
 
@@ -131,3 +131,14 @@ def test_stage_on_a_local_mount_raises_failed_precondition(client: secretsbroker
 def test_version_and_stage_together_are_refused_before_calling(client: secretsbroker.Client) -> None:
     with pytest.raises(ValueError):
         client.get_secret(f"{MOUNT}/ml/model-registry", version="1", stage="AWSCURRENT")
+
+
+def test_bypassing_the_cache_reads_the_backend_and_a_repeat_is_served_from_l1(client: secretsbroker.Client) -> None:
+    path = f"{MOUNT}/ml/training-db"
+    fresh = client.get_secret(path, bypass_cache=True)
+    assert fresh.serving.source == "backend"
+    assert fresh.serving.age.total_seconds() == 0
+    cached = client.get_secret(path)
+    assert cached.serving.source == "l1"
+    # Any cached value is older than a nanosecond, so the broker reads the backend again.
+    assert client.get_secret(path, max_age=1e-9).serving.source == "backend"

@@ -144,6 +144,8 @@ class Client:
         version: Union[str, int, None] = None,
         stage: Optional[str] = None,
         *,
+        max_age: Optional[float] = None,
+        bypass_cache: bool = False,
         timeout: Optional[float] = None,
     ) -> Secret:
         """Reads one secret: the latest version, or the given ``version`` or ``stage``.
@@ -152,6 +154,8 @@ class Client:
             path: logical path, for example ``kv/teams/alpha/db``.
             version: a version id as the backend names it (a number on local and KV mounts).
             stage: a staging label such as ``AWSCURRENT`` (aws-sm mounts only).
+            max_age: seconds (positive); a cached value older than this is not accepted (the broker reads the backend).
+            bypass_cache: read from the backend, whatever the cache holds.
             timeout: seconds for this call instead of the client's timeout.
 
         Raises:
@@ -167,6 +171,11 @@ class Client:
             request.version = str(version)
         elif stage is not None:
             request.stage = stage
+        if max_age is not None:
+            if max_age <= 0:
+                raise ValueError("max_age must be positive (seconds); use bypass_cache=True to skip the cache")
+            request.max_age.FromNanoseconds(max(1, int(max_age * 1e9)))
+        request.bypass_cache = bypass_cache
         response = self._call(self._stub.GetSecret, request, timeout, path)
         return Secret._from_proto(response.secret)
 

@@ -15,7 +15,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dsecretsbroker/v1/broker.proto\x12\x10secretsbroker.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"P\n\x10GetSecretRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x11\n\x07version\x18\x02 \x01(\tH\x00\x12\x0f\n\x05stage\x18\x03 \x01(\tH\x00\x42\n\n\x08selector\"=\n\x11GetSecretResponse\x12(\n\x06secret\x18\x01 \x01(\x0b\x32\x18.secretsbroker.v1.Secret\"\x91\x02\n\x06Secret\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x30\n\x0c\x63reated_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x04\x64\x61ta\x18\x04 \x03(\x0b\x32\".secretsbroker.v1.Secret.DataEntry\x12\x13\n\x0b\x62inary_data\x18\x05 \x01(\x0c\x12\x0e\n\x06stages\x18\x06 \x03(\t\x12\x32\n\x07serving\x18\x07 \x01(\x0b\x32!.secretsbroker.v1.ServingMetadata\x1a+\n\tDataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9c\x01\n\x0fServingMetadata\x12\r\n\x05mount\x18\x01 \x01(\t\x12\x14\n\x0c\x62\x61\x63kend_type\x18\x02 \x01(\t\x12-\n\x06source\x18\x03 \x01(\x0e\x32\x1d.secretsbroker.v1.ValueSource\x12&\n\x03\x61ge\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05stale\x18\x05 \x01(\x08\"\'\n\x16\x42\x61tchGetSecretsRequest\x12\r\n\x05paths\x18\x01 \x03(\t\"S\n\x17\x42\x61tchGetSecretsResponse\x12\x38\n\x07results\x18\x01 \x03(\x0b\x32\'.secretsbroker.v1.BatchGetSecretsResult\"\x89\x01\n\x15\x42\x61tchGetSecretsResult\x12\x0c\n\x04path\x18\x01 \x01(\t\x12*\n\x06secret\x18\x02 \x01(\x0b\x32\x18.secretsbroker.v1.SecretH\x00\x12,\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x1b.secretsbroker.v1.ItemErrorH\x00\x42\x08\n\x06result\"*\n\tItemError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"K\n\x12ListSecretsRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"`\n\x13ListSecretsResponse\x12\x30\n\x07secrets\x18\x01 \x03(\x0b\x32\x1f.secretsbroker.v1.SecretListing\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"g\n\rSecretListing\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x16\n\x0elatest_version\x18\x02 \x01(\t\x12\x30\n\x0cupdated_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*o\n\x0bValueSource\x12\x1c\n\x18VALUE_SOURCE_UNSPECIFIED\x10\x00\x12\x18\n\x14VALUE_SOURCE_BACKEND\x10\x01\x12\x13\n\x0fVALUE_SOURCE_L1\x10\x02\x12\x13\n\x0fVALUE_SOURCE_L2\x10\x03\x32\xa9\x02\n\rSecretsBroker\x12T\n\tGetSecret\x12\".secretsbroker.v1.GetSecretRequest\x1a#.secretsbroker.v1.GetSecretResponse\x12\x66\n\x0f\x42\x61tchGetSecrets\x12(.secretsbroker.v1.BatchGetSecretsRequest\x1a).secretsbroker.v1.BatchGetSecretsResponse\x12Z\n\x0bListSecrets\x12$.secretsbroker.v1.ListSecretsRequest\x1a%.secretsbroker.v1.ListSecretsResponseB\x13\xaa\x02\x10SecretsBroker.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dsecretsbroker/v1/broker.proto\x12\x10secretsbroker.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x92\x01\n\x10GetSecretRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x11\n\x07version\x18\x02 \x01(\tH\x00\x12\x0f\n\x05stage\x18\x03 \x01(\tH\x00\x12*\n\x07max_age\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0c\x62ypass_cache\x18\x05 \x01(\x08\x42\n\n\x08selector\"=\n\x11GetSecretResponse\x12(\n\x06secret\x18\x01 \x01(\x0b\x32\x18.secretsbroker.v1.Secret\"\x91\x02\n\x06Secret\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x30\n\x0c\x63reated_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x04\x64\x61ta\x18\x04 \x03(\x0b\x32\".secretsbroker.v1.Secret.DataEntry\x12\x13\n\x0b\x62inary_data\x18\x05 \x01(\x0c\x12\x0e\n\x06stages\x18\x06 \x03(\t\x12\x32\n\x07serving\x18\x07 \x01(\x0b\x32!.secretsbroker.v1.ServingMetadata\x1a+\n\tDataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9c\x01\n\x0fServingMetadata\x12\r\n\x05mount\x18\x01 \x01(\t\x12\x14\n\x0c\x62\x61\x63kend_type\x18\x02 \x01(\t\x12-\n\x06source\x18\x03 \x01(\x0e\x32\x1d.secretsbroker.v1.ValueSource\x12&\n\x03\x61ge\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05stale\x18\x05 \x01(\x08\"\'\n\x16\x42\x61tchGetSecretsRequest\x12\r\n\x05paths\x18\x01 \x03(\t\"S\n\x17\x42\x61tchGetSecretsResponse\x12\x38\n\x07results\x18\x01 \x03(\x0b\x32\'.secretsbroker.v1.BatchGetSecretsResult\"\x89\x01\n\x15\x42\x61tchGetSecretsResult\x12\x0c\n\x04path\x18\x01 \x01(\t\x12*\n\x06secret\x18\x02 \x01(\x0b\x32\x18.secretsbroker.v1.SecretH\x00\x12,\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x1b.secretsbroker.v1.ItemErrorH\x00\x42\x08\n\x06result\"*\n\tItemError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"K\n\x12ListSecretsRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"`\n\x13ListSecretsResponse\x12\x30\n\x07secrets\x18\x01 \x03(\x0b\x32\x1f.secretsbroker.v1.SecretListing\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"g\n\rSecretListing\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x16\n\x0elatest_version\x18\x02 \x01(\t\x12\x30\n\x0cupdated_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*o\n\x0bValueSource\x12\x1c\n\x18VALUE_SOURCE_UNSPECIFIED\x10\x00\x12\x18\n\x14VALUE_SOURCE_BACKEND\x10\x01\x12\x13\n\x0fVALUE_SOURCE_L1\x10\x02\x12\x13\n\x0fVALUE_SOURCE_L2\x10\x03\x32\xa9\x02\n\rSecretsBroker\x12T\n\tGetSecret\x12\".secretsbroker.v1.GetSecretRequest\x1a#.secretsbroker.v1.GetSecretResponse\x12\x66\n\x0f\x42\x61tchGetSecrets\x12(.secretsbroker.v1.BatchGetSecretsRequest\x1a).secretsbroker.v1.BatchGetSecretsResponse\x12Z\n\x0bListSecrets\x12$.secretsbroker.v1.ListSecretsRequest\x1a%.secretsbroker.v1.ListSecretsResponseB\x13\xaa\x02\x10SecretsBroker.V1b\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'secretsbroker.v1.broker_pb2', globals())
@@ -25,32 +25,32 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   DESCRIPTOR._serialized_options = b'\252\002\020SecretsBroker.V1'
   _SECRET_DATAENTRY._options = None
   _SECRET_DATAENTRY._serialized_options = b'8\001'
-  _VALUESOURCE._serialized_start=1286
-  _VALUESOURCE._serialized_end=1397
-  _GETSECRETREQUEST._serialized_start=116
-  _GETSECRETREQUEST._serialized_end=196
-  _GETSECRETRESPONSE._serialized_start=198
-  _GETSECRETRESPONSE._serialized_end=259
-  _SECRET._serialized_start=262
-  _SECRET._serialized_end=535
-  _SECRET_DATAENTRY._serialized_start=492
-  _SECRET_DATAENTRY._serialized_end=535
-  _SERVINGMETADATA._serialized_start=538
-  _SERVINGMETADATA._serialized_end=694
-  _BATCHGETSECRETSREQUEST._serialized_start=696
-  _BATCHGETSECRETSREQUEST._serialized_end=735
-  _BATCHGETSECRETSRESPONSE._serialized_start=737
-  _BATCHGETSECRETSRESPONSE._serialized_end=820
-  _BATCHGETSECRETSRESULT._serialized_start=823
-  _BATCHGETSECRETSRESULT._serialized_end=960
-  _ITEMERROR._serialized_start=962
-  _ITEMERROR._serialized_end=1004
-  _LISTSECRETSREQUEST._serialized_start=1006
-  _LISTSECRETSREQUEST._serialized_end=1081
-  _LISTSECRETSRESPONSE._serialized_start=1083
-  _LISTSECRETSRESPONSE._serialized_end=1179
-  _SECRETLISTING._serialized_start=1181
-  _SECRETLISTING._serialized_end=1284
-  _SECRETSBROKER._serialized_start=1400
-  _SECRETSBROKER._serialized_end=1697
+  _VALUESOURCE._serialized_start=1353
+  _VALUESOURCE._serialized_end=1464
+  _GETSECRETREQUEST._serialized_start=117
+  _GETSECRETREQUEST._serialized_end=263
+  _GETSECRETRESPONSE._serialized_start=265
+  _GETSECRETRESPONSE._serialized_end=326
+  _SECRET._serialized_start=329
+  _SECRET._serialized_end=602
+  _SECRET_DATAENTRY._serialized_start=559
+  _SECRET_DATAENTRY._serialized_end=602
+  _SERVINGMETADATA._serialized_start=605
+  _SERVINGMETADATA._serialized_end=761
+  _BATCHGETSECRETSREQUEST._serialized_start=763
+  _BATCHGETSECRETSREQUEST._serialized_end=802
+  _BATCHGETSECRETSRESPONSE._serialized_start=804
+  _BATCHGETSECRETSRESPONSE._serialized_end=887
+  _BATCHGETSECRETSRESULT._serialized_start=890
+  _BATCHGETSECRETSRESULT._serialized_end=1027
+  _ITEMERROR._serialized_start=1029
+  _ITEMERROR._serialized_end=1071
+  _LISTSECRETSREQUEST._serialized_start=1073
+  _LISTSECRETSREQUEST._serialized_end=1148
+  _LISTSECRETSRESPONSE._serialized_start=1150
+  _LISTSECRETSRESPONSE._serialized_end=1246
+  _SECRETLISTING._serialized_start=1248
+  _SECRETLISTING._serialized_end=1351
+  _SECRETSBROKER._serialized_start=1467
+  _SECRETSBROKER._serialized_end=1764
 # @@protoc_insertion_point(module_scope)

@@ -35,14 +35,18 @@ class BatchGetSecretsResult(_message.Message):
     def __init__(self, path: _Optional[str] = ..., secret: _Optional[_Union[Secret, _Mapping]] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ...) -> None: ...
 
 class GetSecretRequest(_message.Message):
-    __slots__ = ["path", "stage", "version"]
+    __slots__ = ["bypass_cache", "max_age", "path", "stage", "version"]
+    BYPASS_CACHE_FIELD_NUMBER: _ClassVar[int]
+    MAX_AGE_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     STAGE_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    bypass_cache: bool
+    max_age: _duration_pb2.Duration
     path: str
     stage: str
     version: str
-    def __init__(self, path: _Optional[str] = ..., version: _Optional[str] = ..., stage: _Optional[str] = ...) -> None: ...
+    def __init__(self, path: _Optional[str] = ..., version: _Optional[str] = ..., stage: _Optional[str] = ..., max_age: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., bypass_cache: bool = ...) -> None: ...
 
 class GetSecretResponse(_message.Message):
     __slots__ = ["secret"]

@@ -1,7 +1,6 @@
-using SecretsBroker.Broker.Tests.Infrastructure;
 using StackExchange.Redis;
 
-namespace SecretsBroker.Broker.Tests.Caching;
+namespace SecretsBroker.Broker.Tests.Infrastructure;
 
 /// <summary>
 /// A real redis-server on a free loopback port, without persistence, started per test. It can be
@@ -13,9 +12,12 @@ public sealed class RedisServer : IAsyncDisposable
     private ExternalProcess? _process;
     private ConnectionMultiplexer? _admin;
 
-    private RedisServer(int port)
+    private readonly string? _dataDirectory;
+
+    private RedisServer(int port, string? dataDirectory)
     {
         Port = port;
+        _dataDirectory = dataDirectory;
     }
 
     public int Port { get; }
@@ -23,22 +25,29 @@ public sealed class RedisServer : IAsyncDisposable
     /// <summary>The value of <c>Broker:Cache:Redis</c> for a broker that uses this server.</summary>
     public string ConnectionString => $"127.0.0.1:{Port}";
 
-    public static async Task<RedisServer> StartAsync()
+    /// <summary>
+    /// Starts a server. With <paramref name="durableIn"/> it keeps an append-only file there, fsynced on
+    /// every write, so its data survives <see cref="KillAsync"/> and <see cref="RestartAsync"/>.
+    /// </summary>
+    public static async Task<RedisServer> StartAsync(string? durableIn = null)
     {
-        var server = new RedisServer(FreePort.Next());
+        var server = new RedisServer(FreePort.Next(), durableIn);
         await server.RestartAsync();
         return server;
     }
 
-    /// <summary>Starts redis-server (again) on <see cref="Port"/>, empty, and waits until it accepts connections.</summary>
+    /// <summary>Starts redis-server (again) on <see cref="Port"/> and waits until it accepts connections; empty unless durable.</summary>
     public async Task RestartAsync()
     {
-        _process = ExternalProcess.Start("redis-server", ["--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no"]);
+        string[] persistence = _dataDirectory is null
+            ? ["--save", "", "--appendonly", "no"]
+            : ["--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", _dataDirectory];
+        _process = ExternalProcess.Start("redis-server",
+            ["--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", .. persistence]);
         await FreePort.WaitUntilListeningAsync(Port);
     }
 
-    /// <summary>Kills redis-server as a crash would; its data is gone.</summary>
+    /// <summary>Kills redis-server as a crash would; its data is gone unless it is durable.</summary>
     public async Task KillAsync()
     {
         if (_process is not null)
@@ -53,7 +62,7 @@ public sealed class RedisServer : IAsyncDisposable
 
     public async Task<IDatabase> DatabaseAsync() => (await AdminAsync()).GetDatabase();
 
-    /// <summary>Every key with every stored byte string under it (string values and hash fields and values).</summary>
+    /// <summary>Every key with every stored byte string under it (string values, hash fields and values, stream entry fields and values).</summary>
     public async Task<IReadOnlyList<(string Key, IReadOnlyList<byte[]> Contents)>> DumpAsync()
     {
         var server = await AdminServerAsync();
@@ -73,6 +82,12 @@ public sealed class RedisServer : IAsyncDisposable
                     {
                         contents.Add((byte[])entry.Name!);
                         contents.Add((byte[])entry.Value!);
+                    }
+                    break;
+                case RedisType.Stream:
+                    foreach (var entry in await database.StreamRangeAsync(key))
+                    {
+                        contents.AddRange(entry.Values.SelectMany(v => new[] { (byte[])v.Name!, (byte[])v.Value! }));
                     }
                     break;
                 default:

@@ -1,0 +1,209 @@
+using Grpc.Core;
+using System.Text.Json;
+using SecretsBroker.Broker.Secrets;
+
+namespace SecretsBroker.Broker.Backends.Aws;
+
+/// <summary>
+/// Mount type <c>aws-sm</c>: the name inside the mount is the AWS secret name (it may contain '/').
+/// A SecretString holding a JSON object becomes the data map (non-string members as their JSON text);
+/// any other SecretString becomes the single field <c>value</c>; a SecretBinary becomes the bytes.
+/// The version selector maps to VersionId, the stage selector to VersionStage.
+/// </summary>
+public sealed partial class AwsSecretsManagerBackend(SecretsManagerClient client, string mountName, ILogger<AwsSecretsManagerBackend> logger)
+    : IBatchSecretBackend
+{
+    /// <summary>The field a non-JSON SecretString is returned under.</summary>
+    public const string PlainStringField = "value";
+
+    /// <summary>ListSecrets returns at most this many entries per call.</summary>
+    private const int MaxListResults = 100;
+
+    /// <summary>ListSecrets calls one ListAsync may make to fill a page after client-side filtering.</summary>
+    private const int MaxListCallsPerPage = 10;
+
+    public async Task<SecretValue> GetAsync(string name, VersionSelector selector, CancellationToken cancellationToken)
+    {
+        ValidateSelector(selector);
+        GetSecretValueResponse response;
+        try
+        {
+            response = await client.GetSecretValueAsync(new GetSecretValueRequest
+            {
+                SecretId = name,
+                VersionId = selector.Version,
+                VersionStage = selector.Stage,
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SecretsManagerException ex)
+        {
+            throw Failed(ex);
+        }
+        return ToSecretValue(response);
+    }
+
+    public async Task<IReadOnlyList<SecretReadResult>> GetManyAsync(IReadOnlyList<string> names, CancellationToken cancellationToken)
+    {
+        var results = new SecretReadResult[names.Count];
+        var offset = 0;
+        foreach (var chunk in names.Chunk(SecretsManagerClient.MaxBatchIds))
+        {
+            try
+            {
+                var response = await client.BatchGetSecretValueAsync(chunk, cancellationToken).ConfigureAwait(false);
+                var values = new Dictionary<string, GetSecretValueResponse>(StringComparer.Ordinal);
+                foreach (var value in response.SecretValues ?? [])
+                {
+                    if (value.Name is { } valueName)
+                    {
+                        values[valueName] = value;
+                    }
+                }
+                var errors = new Dictionary<string, string>(StringComparer.Ordinal);
+                foreach (var error in response.Errors ?? [])
+                {
+                    if (error.SecretId is { } id)
+                    {
+                        errors[id] = SecretsManagerErrors.NormalizeErrorType(error.ErrorCode) ?? "UnrecognizedError";
+                    }
+                }
+                for (var i = 0; i < chunk.Length; i++)
+                {
+                    results[offset + i] = values.TryGetValue(chunk[i], out var value)
+                        ? SecretReadResult.Success(ToSecretValue(value))
+                        : SecretReadResult.Failure(errors.TryGetValue(chunk[i], out var code)
+                            ? SecretsManagerErrors.ToBrokerException(new SecretsManagerException("BatchGetSecretValue", code, null))
+                            : new BrokerException(StatusCode.Unavailable, "AWS Secrets Manager returned no result for this secret in a batch read"));
+                }
+            }
+            catch (SecretsManagerException ex)
+            {
+                // The whole call failed: every name of this chunk gets the failure; other chunks still count.
+                var failure = Failed(ex);
+                for (var i = 0; i < chunk.Length; i++)
+                {
+                    results[offset + i] = SecretReadResult.Failure(failure);
+                }
+            }
+            offset += chunk.Length;
+        }
+        return results;
+    }
+
+    public async Task<SecretListingPage> ListAsync(string folder, int pageSize, string? continuation, CancellationToken cancellationToken)
+    {
+        var folderPrefix = folder.Length == 0 ? "" : folder + "/";
+        List<SecretsManagerFilter>? filters = folderPrefix.Length == 0 ? null : [new SecretsManagerFilter { Key = "name", Values = [folderPrefix] }];
+        var entries = new List<SecretListingEntry>(Math.Min(pageSize, MaxListResults));
+        var nextToken = continuation;
+        // AWS's name filter is a looser prefix match (it ignores case); the exact folder test happens here.
+        // Each call asks only for what the page still lacks, so NextToken never skips an entry.
+        for (var calls = 0; calls < MaxListCallsPerPage && entries.Count < pageSize; calls++)
+        {
+            ListSecretsResponse response;
+            try
+            {
+                response = await client.ListSecretsAsync(new ListSecretsRequest
+                {
+                    Filters = filters,
+                    MaxResults = Math.Min(pageSize - entries.Count, MaxListResults),
+                    NextToken = nextToken,
+                }, cancellationToken).ConfigureAwait(false);
+            }
+            catch (SecretsManagerException ex)
+            {
+                if (ex.ErrorCode == "InvalidNextTokenException")
+                {
+                    BrokerException.ThrowInvalidArgument("page_token is no longer valid for this listing; start again without it");
+                }
+                throw Failed(ex);
+            }
+            foreach (var secret in response.SecretList ?? [])
+            {
+                if (secret.Name is not { } name || !name.StartsWith(folderPrefix, StringComparison.Ordinal) || LogicalPath.Validate(name) is not null)
+                {
+                    continue;
+                }
+                var current = secret.SecretVersionsToStages?.FirstOrDefault(p => p.Value.Contains("AWSCURRENT")).Key;
+                entries.Add(new SecretListingEntry(name, current, ToTime(secret.LastChangedDate ?? secret.CreatedDate)));
+            }
+            nextToken = string.IsNullOrEmpty(response.NextToken) ? null : response.NextToken;
+            if (nextToken is null)
+            {
+                break;
+            }
+        }
+        return new SecretListingPage(entries, nextToken);
+    }
+
+    /// <summary>Turns one GetSecretValue / BatchGetSecretValue result into the broker's value.</summary>
+    public static SecretValue ToSecretValue(GetSecretValueResponse response)
+    {
+        var version = response.VersionId ?? "";
+        var created = ToTime(response.CreatedDate);
+        var stages = (IReadOnlyList<string>?)response.VersionStages ?? [];
+        if (response.SecretBinary is { } binary && response.SecretString is null)
+        {
+            return new SecretValue { Version = version, CreatedAt = created, Binary = binary, Stages = stages };
+        }
+        return new SecretValue { Version = version, CreatedAt = created, Data = ParseSecretString(response.SecretString ?? ""), Stages = stages };
+    }
+
+    /// <summary>A JSON object becomes its members (strings as is, anything else as JSON text); anything else one field, <c>value</c>.</summary>
+    public static IReadOnlyDictionary<string, string> ParseSecretString(string secretString)
+    {
+        var trimmed = secretString.AsSpan().TrimStart();
+        if (!trimmed.IsEmpty && trimmed[0] == '{')
+        {
+            try
+            {
+                using var document = JsonDocument.Parse(secretString);
+                if (document.RootElement.ValueKind == JsonValueKind.Object)
+                {
+                    var data = new Dictionary<string, string>(StringComparer.Ordinal);
+                    foreach (var property in document.RootElement.EnumerateObject())
+                    {
+                        data[property.Name] = property.Value.ValueKind == JsonValueKind.String
+                            ? property.Value.GetString()!
+                            : property.Value.GetRawText();
+                    }
+                    return data;
+                }
+            }
+            catch (JsonException)
+            {
+                // Not JSON after all: served as a plain string below. The exception is dropped (it can quote the value).
+            }
+        }
+        return new Dictionary<string, string>(StringComparer.Ordinal) { [PlainStringField] = secretString };
+    }
+
+    private static void ValidateSelector(VersionSelector selector)
+    {
+        // AWS: VersionId is 32 to 64 characters, VersionStage 1 to 256.
+        if (selector.Version is { } version && (version.Length is < 32 or > 64 || !version.All(c => char.IsAsciiLetterOrDigit(c) || c == '-')))
+        {
+            BrokerException.ThrowInvalidArgument("version must be an AWS VersionId (32 to 64 letters, digits or '-') on aws-sm mounts");
+        }
+        if (selector.Stage is { } stage && (stage.Length is < 1 or > 256 || stage.Any(char.IsControl)))
+        {
+            BrokerException.ThrowInvalidArgument("stage must be 1 to 256 printable characters (for example AWSCURRENT or AWSPREVIOUS)");
+        }
+    }
+
+    private static DateTimeOffset? ToTime(double? epochSeconds) =>
+        epochSeconds is { } seconds && double.IsFinite(seconds) ? DateTimeOffset.FromUnixTimeMilliseconds((long)Math.Round(seconds * 1000)) : null;
+
+    private BrokerException Failed(SecretsManagerException exception)
+    {
+        var mapped = SecretsManagerErrors.ToBrokerException(exception);
+        if (mapped.StatusCode is StatusCode.Unavailable or StatusCode.ResourceExhausted or StatusCode.PermissionDenied)
+        {
+            LogCallFailed(mountName, exception.Operation, exception.ErrorCode, (int?)exception.HttpStatus ?? 0);
+        }
+        return mapped;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "aws-sm mount {Mount}: {Operation} failed with {ErrorCode} (HTTP {HttpStatus})")]
+    private partial void LogCallFailed(string mount, string operation, string errorCode, int httpStatus);
+}

@@ -1,0 +1,89 @@
+using System.Net;
+using Grpc.Core;
+using SecretsBroker.Broker.Secrets;
+
+namespace SecretsBroker.Broker.Backends.Aws;
+
+/// <summary>
+/// A failed Secrets Manager call. <see cref="ErrorCode"/> is AWS's error type (for example
+/// <c>ResourceNotFoundException</c>), or <c>Timeout</c> / <c>Transport</c> when no answer came back.
+/// The message holds only the operation, the type and the HTTP status: AWS's own message is dropped
+/// because it can quote the secret id.
+/// </summary>
+public sealed class SecretsManagerException(string operation, string errorCode, HttpStatusCode? httpStatus, Exception? innerException = null)
+    : Exception($"Secrets Manager {operation} failed: {errorCode}{(httpStatus is { } s ? $" (HTTP {(int)s})" : "")}", innerException)
+{
+    public string Operation { get; } = operation;
+
+    public string ErrorCode { get; } = errorCode;
+
+    public HttpStatusCode? HttpStatus { get; } = httpStatus;
+}
+
+/// <summary>Maps Secrets Manager error types to the broker's gRPC statuses (DESIGN.md), with messages that name no secret.</summary>
+public static class SecretsManagerErrors
+{
+    /// <summary>Error types that mean "slow down"; retried with backoff, then RESOURCE_EXHAUSTED.</summary>
+    public static bool IsThrottling(string? errorCode) =>
+        errorCode is "ThrottlingException" or "Throttling" or "TooManyRequestsException" or "RequestLimitExceeded"
+            or "ProvisionedThroughputExceededException" or "RequestThrottledException";
+
+    /// <summary>Normalizes <c>__type</c> values like <c>com.amazonaws.secretsmanager#ResourceNotFoundException</c> or <c>X:http://...</c>.</summary>
+    public static string? NormalizeErrorType(string? type)
+    {
+        if (string.IsNullOrWhiteSpace(type))
+        {
+            return null;
+        }
+        var value = type;
+        var hash = value.LastIndexOf('#');
+        if (hash >= 0)
+        {
+            value = value[(hash + 1)..];
+        }
+        var colon = value.IndexOf(':', StringComparison.Ordinal);
+        if (colon >= 0)
+        {
+            value = value[..colon];
+        }
+        value = value.Trim();
+        // Keep only an identifier: this text ends up in log lines and status messages.
+        return value.Length is > 0 and <= 64 && value.All(char.IsAsciiLetterOrDigit) ? value : "UnrecognizedError";
+    }
+
+    public static BrokerException ToBrokerException(SecretsManagerException exception)
+    {
+        var code = exception.ErrorCode;
+        var (status, message) = code switch
+        {
+            "ResourceNotFoundException" => (StatusCode.NotFound, "secret or version not found in AWS Secrets Manager"),
+            "AccessDeniedException" or "AccessDenied" =>
+                (StatusCode.PermissionDenied, "AWS Secrets Manager denied the broker access to this secret"),
+            "InvalidParameterException" or "ValidationException" or "InvalidParameterValue" or "SerializationException" =>
+                (StatusCode.InvalidArgument, $"AWS Secrets Manager rejected a parameter of the request ({code})"),
+            "InvalidRequestException" =>
+                (StatusCode.FailedPrecondition, "AWS Secrets Manager cannot serve this secret in its current state (InvalidRequestException; for example it is scheduled for deletion)"),
+            "DecryptionFailure" => (StatusCode.FailedPrecondition, "AWS Secrets Manager could not decrypt this secret with its KMS key (DecryptionFailure)"),
+            "EncryptionFailure" => (StatusCode.FailedPrecondition, "AWS Secrets Manager could not encrypt the value with its KMS key (EncryptionFailure)"),
+            "ResourceExistsException" => (StatusCode.AlreadyExists, "a secret or version with this name already exists in AWS Secrets Manager"),
+            "PreconditionNotMetException" or "MalformedPolicyDocumentException" =>
+                (StatusCode.FailedPrecondition, $"AWS Secrets Manager refused the request ({code})"),
+            "LimitExceededException" => (StatusCode.ResourceExhausted, "an AWS Secrets Manager quota was exceeded (LimitExceededException)"),
+            _ when IsThrottling(code) => (StatusCode.ResourceExhausted, "AWS Secrets Manager kept throttling the broker; retry later"),
+            "UnrecognizedClientException" or "InvalidSignatureException" or "IncompleteSignature" or "ExpiredTokenException"
+                or "InvalidClientTokenId" or "MissingAuthenticationToken" or "SignatureDoesNotMatch" =>
+                (StatusCode.Unavailable, $"AWS rejected the broker's credentials ({code}); check the mount's credential configuration"),
+            "Timeout" => (StatusCode.Unavailable, "AWS Secrets Manager did not answer in time"),
+            "Transport" => (StatusCode.Unavailable, "AWS Secrets Manager could not be reached"),
+            "InternalServiceError" or "InternalFailure" or "ServiceUnavailable" =>
+                (StatusCode.Unavailable, $"AWS Secrets Manager is failing ({code}); retry later"),
+            _ when exception.HttpStatus is { } http && (int)http >= 500 =>
+                (StatusCode.Unavailable, $"AWS Secrets Manager is failing (HTTP {(int)http}); retry later"),
+            "MalformedResponse" => (StatusCode.Unavailable, "AWS Secrets Manager answered with a response the broker could not read"),
+            "UnrecognizedError" => (StatusCode.Unavailable,
+                $"the Secrets Manager endpoint answered HTTP {(int?)exception.HttpStatus ?? 0} without an AWS error type; check the mount's ServiceUrl"),
+            _ => (StatusCode.FailedPrecondition, $"AWS Secrets Manager refused the request ({code})"),
+        };
+        return new BrokerException(status, message, exception);
+    }
+}

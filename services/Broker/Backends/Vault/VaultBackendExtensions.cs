@@ -1,0 +1,22 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace SecretsBroker.Broker.Backends.Vault;
+
+public static class VaultBackendExtensions
+{
+    /// <summary>
+    /// Registers the <c>vault-kv</c> and <c>vault-dynamic</c> mount types and the Vault connections of
+    /// <c>Broker:Vault</c> (validated at start). See docs/vault.md.
+    /// </summary>
+    public static IHostApplicationBuilder AddVaultBackends(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<VaultOptions>().Bind(builder.Configuration.GetSection(VaultOptions.SectionName)).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<VaultOptions>, VaultOptionsValidator>();
+        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<VaultConnections>();
+        builder.Services.AddSingleton<ISecretBackendFactory, VaultKvBackendFactory>();
+        builder.Services.AddSingleton<ISecretBackendFactory, VaultDynamicBackendFactory>();
+        return builder;
+    }
+}

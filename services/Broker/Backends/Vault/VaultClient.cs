@@ -1,0 +1,298 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Grpc.Core;
+using Polly.CircuitBreaker;
+using Polly.Timeout;
+using SecretsBroker.Broker.Secrets;
+
+namespace SecretsBroker.Broker.Backends.Vault;
+
+/// <summary>
+/// A typed client for one Vault connection: KV v2, dynamic credentials, leases and the broker's own
+/// token. Every expected failure surfaces as a <see cref="BrokerException"/>; messages and logs name
+/// the connection and the broker mount, never a secret path, value or token.
+/// </summary>
+public sealed partial class VaultClient : IDisposable
+{
+    private static readonly HttpMethod List = new("LIST");
+
+    private readonly HttpClient _http;
+    private readonly VaultConnectionOptions _options;
+    private readonly ILogger _logger;
+
+    public VaultClient(string connectionName, VaultConnectionOptions options, HttpMessageHandler handler, TimeProvider timeProvider, ILoggerFactory loggerFactory)
+    {
+        ConnectionName = connectionName;
+        _options = options;
+        _logger = loggerFactory.CreateLogger<VaultClient>();
+        var address = options.Address!.ToString();
+        _http = new HttpClient(handler, disposeHandler: true)
+        {
+            BaseAddress = new Uri(address.EndsWith('/') ? address : address + "/"),
+            Timeout = Timeout.InfiniteTimeSpan,
+        };
+        Tokens = new VaultTokenSource(this, options.Auth, timeProvider, loggerFactory.CreateLogger<VaultTokenSource>());
+    }
+
+    public string ConnectionName { get; }
+
+    /// <summary>The broker's own Vault token: renewed before expiry, replaced by a new login when renewal is refused.</summary>
+    public VaultTokenSource Tokens { get; }
+
+    // ---- KV v2 ---------------------------------------------------------------------------------
+
+    /// <summary>Reads the latest or a given version. Deleted and destroyed versions become NOT_FOUND with the reason.</summary>
+    public async Task<KvReadData> KvReadAsync(string engine, string name, int? version, string mount, CancellationToken cancellationToken)
+    {
+        var path = $"{Escape(engine)}/data/{Escape(name)}" + (version is { } v ? "?version=" + v.ToString(CultureInfo.InvariantCulture) : "");
+        var (status, body) = await SendAuthenticatedAsync(HttpMethod.Get, path, null, mount, "kv-read", cancellationToken).ConfigureAwait(false);
+        if (status == HttpStatusCode.NotFound)
+        {
+            var metadata = TryDeserialize(body, VaultJsonContext.Default.VaultEnvelopeKvReadData)?.Data?.Metadata;
+            if (metadata is { Destroyed: true })
+            {
+                BrokerException.ThrowNotFound($"version {metadata.Version} of this secret was destroyed");
+            }
+            if (metadata is { DeletionTime.Length: > 0 })
+            {
+                BrokerException.ThrowNotFound($"version {metadata.Version} of this secret was deleted");
+            }
+            BrokerException.ThrowNotFound(version is null ? "secret not found" : $"version {version} of this secret does not exist");
+        }
+        var envelope = Read(status, body, VaultJsonContext.Default.VaultEnvelopeKvReadData, mount, "kv-read");
+        if (envelope.Data?.Data is null || envelope.Data.Metadata is null)
+        {
+            BrokerException.ThrowUnavailable("vault returned a KV response without data");
+        }
+        return envelope.Data;
+    }
+
+    /// <summary>The immediate children of a KV folder ("" for the engine's root; folders end with '/'), or empty when there are none.</summary>
+    public async Task<string[]> KvListAsync(string engine, string folder, string mount, CancellationToken cancellationToken)
+    {
+        var path = $"{Escape(engine)}/metadata/{(folder.Length == 0 ? "" : Escape(folder) + "/")}";
+        var (status, body) = await SendAuthenticatedAsync(List, path, null, mount, "kv-list", cancellationToken).ConfigureAwait(false);
+        if (status == HttpStatusCode.NotFound)
+        {
+            return [];
+        }
+        return Read(status, body, VaultJsonContext.Default.VaultEnvelopeKvListData, mount, "kv-list").Data?.Keys ?? [];
+    }
+
+    public async Task<KvMetadataData> KvReadMetadataAsync(string engine, string name, string mount, CancellationToken cancellationToken)
+    {
+        var (status, body) = await SendAuthenticatedAsync(HttpMethod.Get, $"{Escape(engine)}/metadata/{Escape(name)}", null, mount, "kv-metadata", cancellationToken)
+            .ConfigureAwait(false);
+        return Read(status, body, VaultJsonContext.Default.VaultEnvelopeKvMetadataData, mount, "kv-metadata").Data
+            ?? throw new BrokerException(StatusCode.Unavailable, "vault returned KV metadata without data");
+    }
+
+    /// <summary>Writes a new version; with <paramref name="checkAndSet"/> only if the current version is that number (0: only if new).</summary>
+    public async Task<KvVersionMetadata> KvWriteAsync(string engine, string name, IReadOnlyDictionary<string, string> data, int? checkAndSet, string mount,
+        CancellationToken cancellationToken)
+    {
+        var request = new KvWriteRequest { Data = data, Options = checkAndSet is { } cas ? new KvWriteOptions { Cas = cas } : null };
+        var (status, body) = await SendAuthenticatedAsync(HttpMethod.Post, $"{Escape(engine)}/data/{Escape(name)}",
+            () => JsonContent.Create(request, VaultJsonContext.Default.KvWriteRequest), mount, "kv-write", cancellationToken).ConfigureAwait(false);
+        return Read(status, body, VaultJsonContext.Default.VaultEnvelopeKvVersionMetadata, mount, "kv-write").Data
+            ?? throw new BrokerException(StatusCode.Unavailable, "vault returned a KV write response without data");
+    }
+
+    // ---- dynamic secrets and leases ------------------------------------------------------------
+
+    /// <summary>
+    /// Issues credentials from <paramref name="path"/> (for example database/creds/ROLE, aws/creds/ROLE
+    /// or aws/sts/ROLE). STS paths are written (POST) with an optional TTL; the others are read.
+    /// </summary>
+    public async Task<VaultLease> IssueCredentialsAsync(string path, TimeSpan? stsTtl, bool post, string mount, CancellationToken cancellationToken)
+    {
+        Func<HttpContent>? content = post
+            ? () => JsonContent.Create(new StsRequest { Ttl = stsTtl is { } ttl ? $"{(long)ttl.TotalSeconds}s" : null }, VaultJsonContext.Default.StsRequest)
+            : null;
+        var (status, body) = await SendAuthenticatedAsync(post ? HttpMethod.Post : HttpMethod.Get, EscapePath(path), content, mount, "issue-credentials", cancellationToken)
+            .ConfigureAwait(false);
+        var envelope = Read(status, body, VaultJsonContext.Default.VaultEnvelopeDictionaryStringJsonElement, mount, "issue-credentials");
+        if (string.IsNullOrEmpty(envelope.LeaseId) || envelope.Data is null)
+        {
+            BrokerException.ThrowUnavailable("vault issued credentials without a lease");
+        }
+        return new VaultLease(envelope.LeaseId, TimeSpan.FromSeconds(envelope.LeaseDuration), envelope.Renewable, ToStrings(envelope.Data), envelope.Warnings ?? []);
+    }
+
+    /// <summary>Renews a lease; Vault may grant less than <paramref name="increment"/> when the lease nears its max TTL.</summary>
+    public async Task<VaultLease> RenewLeaseAsync(string leaseId, TimeSpan? increment, string mount, CancellationToken cancellationToken)
+    {
+        var request = new LeaseRequest { LeaseId = leaseId, Increment = increment is { } i ? (long)i.TotalSeconds : null };
+        var (status, body) = await SendAuthenticatedAsync(HttpMethod.Put, "sys/leases/renew",
+            () => JsonContent.Create(request, VaultJsonContext.Default.LeaseRequest), mount, "lease-renew", cancellationToken).ConfigureAwait(false);
+        var envelope = Read(status, body, VaultJsonContext.Default.VaultEnvelopeEmptyData, mount, "lease-renew");
+        return new VaultLease(envelope.LeaseId ?? leaseId, TimeSpan.FromSeconds(envelope.LeaseDuration), envelope.Renewable,
+            new Dictionary<string, string>(), envelope.Warnings ?? []);
+    }
+
+    public async Task RevokeLeaseAsync(string leaseId, string mount, CancellationToken cancellationToken)
+    {
+        var request = new LeaseRequest { LeaseId = leaseId };
+        var (status, body) = await SendAuthenticatedAsync(HttpMethod.Put, "sys/leases/revoke",
+            () => JsonContent.Create(request, VaultJsonContext.Default.LeaseRequest), mount, "lease-revoke", cancellationToken).ConfigureAwait(false);
+        if (status != HttpStatusCode.NoContent)
+        {
+            Read(status, body, VaultJsonContext.Default.VaultEnvelopeEmptyData, mount, "lease-revoke");
+        }
+    }
+
+    // ---- the broker's own token (used by VaultTokenSource) --------------------------------------
+
+    internal async Task<VaultAuthBlock> LoginAsync(string mountPath, HttpContent content, CancellationToken cancellationToken)
+    {
+        var (status, body) = await SendRawAsync(HttpMethod.Post, $"auth/{EscapePath(mountPath)}/login", content, token: null, cancellationToken).ConfigureAwait(false);
+        if (status is HttpStatusCode.BadRequest or HttpStatusCode.Forbidden or HttpStatusCode.Unauthorized)
+        {
+            LogCallFailed(ConnectionName, "-", "login", (int)status);
+            BrokerException.ThrowUnavailable("vault rejected the broker's login; check the connection's Auth settings");
+        }
+        var auth = Read(status, body, VaultJsonContext.Default.VaultEnvelopeEmptyData, "-", "login").Auth;
+        if (auth?.ClientToken is not { Length: > 0 })
+        {
+            BrokerException.ThrowUnavailable("vault answered the broker's login without a token");
+        }
+        return auth;
+    }
+
+    internal async Task<VaultAuthBlock> RenewSelfAsync(string token, CancellationToken cancellationToken)
+    {
+        var (status, body) = await SendRawAsync(HttpMethod.Post, "auth/token/renew-self",
+            JsonContent.Create(new RenewSelfRequest(), VaultJsonContext.Default.RenewSelfRequest), token, cancellationToken).ConfigureAwait(false);
+        var auth = Read(status, body, VaultJsonContext.Default.VaultEnvelopeEmptyData, "-", "token-renew").Auth;
+        return auth ?? throw new BrokerException(StatusCode.Unavailable, "vault answered renew-self without auth data");
+    }
+
+    /// <summary>Looks up the token itself; null when Vault says the token is not valid (403).</summary>
+    internal async Task<TokenLookupData?> LookupSelfAsync(string token, CancellationToken cancellationToken)
+    {
+        var (status, body) = await SendRawAsync(HttpMethod.Get, "auth/token/lookup-self", null, token, cancellationToken).ConfigureAwait(false);
+        if (status is HttpStatusCode.Forbidden or HttpStatusCode.Unauthorized)
+        {
+            return null;
+        }
+        return Read(status, body, VaultJsonContext.Default.VaultEnvelopeTokenLookupData, "-", "token-lookup").Data
+            ?? throw new BrokerException(StatusCode.Unavailable, "vault answered lookup-self without data");
+    }
+
+    public void Dispose()
+    {
+        Tokens.Dispose();
+        _http.Dispose();
+    }
+
+    // ---- transport -----------------------------------------------------------------------------
+
+    private async Task<(HttpStatusCode Status, byte[] Body)> SendAuthenticatedAsync(HttpMethod method, string path, Func<HttpContent>? content, string mount,
+        string operation, CancellationToken cancellationToken)
+    {
+        var token = await Tokens.GetTokenAsync(cancellationToken).ConfigureAwait(false);
+        var result = await SendRawAsync(method, path, content?.Invoke(), token, cancellationToken).ConfigureAwait(false);
+        if (result.Status == HttpStatusCode.Forbidden && await Tokens.RecoverFromDeniedAsync(token, cancellationToken).ConfigureAwait(false))
+        {
+            // The token had expired or was revoked under us; a fresh login replaced it. Try once more.
+            LogRetriedAfterRelogin(ConnectionName, mount, operation);
+            token = await Tokens.GetTokenAsync(cancellationToken).ConfigureAwait(false);
+            result = await SendRawAsync(method, path, content?.Invoke(), token, cancellationToken).ConfigureAwait(false);
+        }
+        return result;
+    }
+
+    private async Task<(HttpStatusCode Status, byte[] Body)> SendRawAsync(HttpMethod method, string path, HttpContent? content, string? token,
+        CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(method, new Uri("v1/" + path, UriKind.Relative)) { Content = content };
+        request.Headers.Add("X-Vault-Request", "true");
+        if (token is not null)
+        {
+            request.Headers.Add("X-Vault-Token", token);
+        }
+        if (!string.IsNullOrWhiteSpace(_options.Namespace))
+        {
+            request.Headers.Add("X-Vault-Namespace", _options.Namespace.Trim('/'));
+        }
+        try
+        {
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+            var body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+            return (response.StatusCode, body);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (BrokenCircuitException ex)
+        {
+            LogCircuitOpen(ConnectionName);
+            throw new BrokerException(StatusCode.Unavailable, "vault is failing; the broker pauses calls to it briefly", ex);
+        }
+        catch (Exception ex) when (ex is TimeoutRejectedException or OperationCanceledException)
+        {
+            LogTransportFailed(ConnectionName, "timeout");
+            throw new BrokerException(StatusCode.Unavailable, "vault did not answer in time", ex);
+        }
+        catch (HttpRequestException ex)
+        {
+            LogTransportFailed(ConnectionName, ex.HttpRequestError.ToString());
+            throw new BrokerException(StatusCode.Unavailable, "vault is unreachable", ex);
+        }
+    }
+
+    private VaultEnvelope<T> Read<T>(HttpStatusCode status, byte[] body, JsonTypeInfo<VaultEnvelope<T>> typeInfo, string mount, string operation)
+    {
+        if (status != HttpStatusCode.OK)
+        {
+            LogCallFailed(ConnectionName, mount, operation, (int)status);
+            VaultErrors.Throw(status, body);
+        }
+        return TryDeserialize(body, typeInfo) ?? throw new BrokerException(StatusCode.Unavailable, "vault returned a response the broker cannot read");
+    }
+
+    private static T? TryDeserialize<T>(byte[] body, JsonTypeInfo<T> typeInfo)
+    {
+        if (body.Length == 0)
+        {
+            return default;
+        }
+        try
+        {
+            return JsonSerializer.Deserialize(body, typeInfo);
+        }
+        catch (JsonException)
+        {
+            return default;
+        }
+    }
+
+    internal static Dictionary<string, string> ToStrings(Dictionary<string, JsonElement> data) =>
+        data.ToDictionary(kv => kv.Key, kv => kv.Value.ValueKind switch
+        {
+            JsonValueKind.String => kv.Value.GetString() ?? "",
+            JsonValueKind.Null => "",
+            _ => kv.Value.GetRawText(),
+        }, StringComparer.Ordinal);
+
+    /// <summary>Escapes each segment of a Vault path, keeping the '/' between them.</summary>
+    internal static string EscapePath(string path) => string.Join('/', path.Trim('/').Split('/').Select(Uri.EscapeDataString));
+
+    private static string Escape(string path) => EscapePath(path);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Vault connection {Connection}, mount {Mount}: {Operation} failed with HTTP {Status}")]
+    private partial void LogCallFailed(string connection, string mount, string operation, int status);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Vault connection {Connection}: transport failure ({Reason})")]
+    private partial void LogTransportFailed(string connection, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Vault connection {Connection}: circuit open, call refused")]
+    private partial void LogCircuitOpen(string connection);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Vault connection {Connection}, mount {Mount}: {Operation} retried after the broker's token was replaced")]
+    private partial void LogRetriedAfterRelogin(string connection, string mount, string operation);
+}

@@ -1,0 +1,284 @@
+using System.Net.Http.Json;
+using Grpc.Core;
+using SecretsBroker.Broker.Secrets;
+
+namespace SecretsBroker.Broker.Backends.Vault;
+
+/// <summary>
+/// The broker's own Vault token for one connection. Static tokens are looked up once (TTL, renewable)
+/// and renewed; login methods (approle, kubernetes, jwt) log in on first use, renew the token at
+/// <see cref="VaultAuthOptions.RenewAtFraction"/> of its TTL, and log in again when renewal is refused
+/// or capped by the token's max TTL. The old token stays in use until the new one is in place and is
+/// still valid then, so no request fails during the switch.
+/// </summary>
+public sealed partial class VaultTokenSource : IDisposable
+{
+    /// <summary>A token closer than this to its expiry is not handed out any more.</summary>
+    private static readonly TimeSpan ExpirySafety = TimeSpan.FromMilliseconds(500);
+
+    private readonly VaultClient _client;
+    private readonly VaultAuthOptions _auth;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly CancellationTokenSource _stopping = new();
+    private volatile TokenState? _state;
+    private ITimer? _timer;
+    private int _backgroundRefreshRunning;
+    private int _logins;
+    private int _renewals;
+    private volatile bool _disposed;
+
+    internal VaultTokenSource(VaultClient client, VaultAuthOptions auth, TimeProvider time, ILogger<VaultTokenSource> logger)
+    {
+        _client = client;
+        _auth = auth;
+        _time = time;
+        _logger = logger;
+    }
+
+    private sealed record TokenState(string Token, DateTimeOffset? ExpiresAt, DateTimeOffset? RenewAt, bool Renewable, TimeSpan GrantedTtl);
+
+    /// <summary>How many logins this connection made (for tests and diagnostics).</summary>
+    public int LoginCount => Volatile.Read(ref _logins);
+
+    /// <summary>How many successful renew-self calls this connection made.</summary>
+    public int RenewalCount => Volatile.Read(ref _renewals);
+
+    private bool CanLogin => _auth.Method != "token";
+
+    public async ValueTask<string> GetTokenAsync(CancellationToken cancellationToken)
+    {
+        var state = _state;
+        if (state is not null && IsUsable(state, _time.GetUtcNow()))
+        {
+            if (state.RenewAt is { } renewAt && _time.GetUtcNow() >= renewAt)
+            {
+                StartBackgroundRefresh();
+            }
+            return state.Token;
+        }
+        await RefreshAsync(state?.Token, forceLogin: false, cancellationToken).ConfigureAwait(false);
+        return _state!.Token;
+    }
+
+    /// <summary>
+    /// Called after Vault answered 403 to a request made with <paramref name="token"/>. Returns true when
+    /// the token itself had become invalid and a new login replaced it (the request is worth one retry),
+    /// false when the denial was a real policy decision.
+    /// </summary>
+    public async Task<bool> RecoverFromDeniedAsync(string token, CancellationToken cancellationToken)
+    {
+        var lookup = await _client.LookupSelfAsync(token, cancellationToken).ConfigureAwait(false);
+        if (lookup is not null)
+        {
+            return false;
+        }
+        LogTokenInvalid(_client.ConnectionName);
+        if (!CanLogin)
+        {
+            // A configured token cannot be replaced: this is the broker's problem, not the caller's.
+            throw new BrokerException(StatusCode.Unavailable, "vault no longer accepts the broker's configured token");
+        }
+        await RefreshAsync(token, forceLogin: true, cancellationToken).ConfigureAwait(false);
+        return true;
+    }
+
+    public void Dispose()
+    {
+        _disposed = true;
+        _stopping.Cancel();
+        _timer?.Dispose();
+        _stopping.Dispose();
+        _gate.Dispose();
+    }
+
+    private static bool IsUsable(TokenState state, DateTimeOffset now) => state.ExpiresAt is not { } expires || now < expires - ExpirySafety;
+
+    private void StartBackgroundRefresh()
+    {
+        if (Interlocked.CompareExchange(ref _backgroundRefreshRunning, 1, 0) != 0)
+        {
+            return;
+        }
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                if (!_disposed)
+                {
+                    await RefreshAsync(null, forceLogin: false, _stopping.Token).ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException && _disposed)
+            {
+                // The connection was disposed while a refresh was due.
+            }
+            catch (BrokerException ex)
+            {
+                // Vault is down or refuses the login: keep the current token while it lasts and try again soon.
+                LogBackgroundRefreshFailed(_client.ConnectionName, ex.StatusCode.ToString());
+                Schedule(TimeSpan.FromSeconds(1));
+            }
+            finally
+            {
+                Volatile.Write(ref _backgroundRefreshRunning, 0);
+            }
+        });
+    }
+
+    private void Schedule(TimeSpan delay)
+    {
+        if (_disposed)
+        {
+            return;
+        }
+        var timer = _time.CreateTimer(_ => StartBackgroundRefresh(), null, delay < TimeSpan.Zero ? TimeSpan.Zero : delay, Timeout.InfiniteTimeSpan);
+        Interlocked.Exchange(ref _timer, timer)?.Dispose();
+    }
+
+    private async Task RefreshAsync(string? staleToken, bool forceLogin, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var state = _state;
+            var now = _time.GetUtcNow();
+            if (state is not null && staleToken is not null && state.Token != staleToken)
+            {
+                return; // another caller already replaced the token
+            }
+            if (state is not null && staleToken is null && !forceLogin && (state.RenewAt is not { } due || now < due))
+            {
+                return; // nothing due yet
+            }
+            if (state is not null && !forceLogin && state.Renewable && IsUsable(state, now))
+            {
+                if (await TryRenewAsync(state, cancellationToken).ConfigureAwait(false))
+                {
+                    return;
+                }
+            }
+            if (CanLogin)
+            {
+                await LoginAsync(cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            await LoadStaticTokenAsync(state, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>renew-self; false when the renewal was refused or capped so a new login should follow.</summary>
+    private async Task<bool> TryRenewAsync(TokenState state, CancellationToken cancellationToken)
+    {
+        VaultAuthBlock renewed;
+        try
+        {
+            renewed = await _client.RenewSelfAsync(state.Token, cancellationToken).ConfigureAwait(false);
+        }
+        catch (BrokerException ex) when (ex.StatusCode is StatusCode.PermissionDenied or StatusCode.FailedPrecondition or StatusCode.InvalidArgument
+            or StatusCode.NotFound)
+        {
+            LogRenewRefused(_client.ConnectionName, ex.StatusCode.ToString());
+            return !CanLogin && KeepUntilExpiry(state);
+        }
+        Interlocked.Increment(ref _renewals);
+        var ttl = TimeSpan.FromSeconds(renewed.LeaseDuration);
+        var capped = ttl + TimeSpan.FromSeconds(1) < state.GrantedTtl;
+        if (capped && CanLogin)
+        {
+            // The token nears its max TTL: log in again while the old token is still good.
+            LogRenewCapped(_client.ConnectionName, (long)ttl.TotalSeconds);
+            SetState(state with { ExpiresAt = _time.GetUtcNow() + ttl, RenewAt = null }, schedule: false);
+            return false;
+        }
+        SetState(new TokenState(state.Token, _time.GetUtcNow() + ttl, RenewAtFor(ttl), renewed.Renewable, capped ? state.GrantedTtl : ttl), schedule: true);
+        LogRenewed(_client.ConnectionName, (long)ttl.TotalSeconds);
+        return true;
+    }
+
+    private bool KeepUntilExpiry(TokenState state)
+    {
+        SetState(state with { Renewable = false, RenewAt = null }, schedule: false);
+        return true;
+    }
+
+    private async Task LoginAsync(CancellationToken cancellationToken)
+    {
+        HttpContent content = _auth.Method switch
+        {
+            "approle" => JsonContent.Create(new AppRoleLoginRequest { RoleId = _auth.RoleId!, SecretId = ReadSecret(_auth.SecretId, _auth.SecretIdFile) },
+                VaultJsonContext.Default.AppRoleLoginRequest),
+            _ => JsonContent.Create(new JwtLoginRequest { Role = _auth.Role!, Jwt = ReadSecret(_auth.Jwt, _auth.JwtFile) }, VaultJsonContext.Default.JwtLoginRequest),
+        };
+        var auth = await _client.LoginAsync(_auth.EffectiveMountPath, content, cancellationToken).ConfigureAwait(false);
+        Interlocked.Increment(ref _logins);
+        var ttl = TimeSpan.FromSeconds(auth.LeaseDuration);
+        var expires = auth.LeaseDuration > 0 ? _time.GetUtcNow() + ttl : (DateTimeOffset?)null;
+        SetState(new TokenState(auth.ClientToken!, expires, expires is null ? null : RenewAtFor(ttl), auth.Renewable, ttl), schedule: true);
+        LogLoggedIn(_client.ConnectionName, _auth.Method, auth.LeaseDuration);
+    }
+
+    private async Task LoadStaticTokenAsync(TokenState? state, CancellationToken cancellationToken)
+    {
+        var token = state?.Token ?? ReadSecret(_auth.Token, _auth.TokenFile);
+        if (state is not null && !IsUsable(state, _time.GetUtcNow()))
+        {
+            throw new BrokerException(StatusCode.Unavailable, "the broker's configured Vault token has expired");
+        }
+        var lookup = await _client.LookupSelfAsync(token, cancellationToken).ConfigureAwait(false)
+            ?? throw new BrokerException(StatusCode.Unavailable, "vault does not accept the broker's configured token");
+        var ttl = TimeSpan.FromSeconds(lookup.Ttl);
+        var expires = lookup.Ttl > 0 ? _time.GetUtcNow() + ttl : (DateTimeOffset?)null;
+        SetState(new TokenState(token, expires, expires is null || !lookup.Renewable ? null : RenewAtFor(ttl), lookup.Renewable, ttl), schedule: true);
+    }
+
+    private DateTimeOffset RenewAtFor(TimeSpan ttl) => _time.GetUtcNow() + ttl * _auth.RenewAtFraction;
+
+    private void SetState(TokenState state, bool schedule)
+    {
+        _state = state;
+        if (schedule && state.RenewAt is { } due)
+        {
+            Schedule(due - _time.GetUtcNow());
+        }
+    }
+
+    private static string ReadSecret(string? inline, string? file)
+    {
+        if (!string.IsNullOrEmpty(inline))
+        {
+            return inline;
+        }
+        try
+        {
+            return File.ReadAllText(file!).Trim();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new BrokerException(StatusCode.Unavailable, "the broker cannot read its Vault credential file", ex);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Vault connection {Connection}: logged in with {Method}, token TTL {TtlSeconds}s")]
+    private partial void LogLoggedIn(string connection, string method, long ttlSeconds);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Vault connection {Connection}: token renewed, TTL {TtlSeconds}s")]
+    private partial void LogRenewed(string connection, long ttlSeconds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Vault connection {Connection}: token renewal capped at {TtlSeconds}s by its max TTL; logging in again")]
+    private partial void LogRenewCapped(string connection, long ttlSeconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Vault connection {Connection}: token renewal refused ({Status})")]
+    private partial void LogRenewRefused(string connection, string status);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Vault connection {Connection}: the broker's token is no longer valid")]
+    private partial void LogTokenInvalid(string connection);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Vault connection {Connection}: background token refresh failed ({Status}); retrying shortly")]
+    private partial void LogBackgroundRefreshFailed(string connection, string status);
+}

@@ -1,0 +1,104 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using SecretsBroker.Broker.Tests.Infrastructure;
+
+namespace SecretsBroker.Broker.Tests.Aws;
+
+/// <summary>
+/// moto's Secrets Manager in server mode on a free loopback port (<c>python3 -m moto.server</c>; set
+/// MOTO_PYTHON to use another interpreter), shared by the tests of one class, plus the boto3 helper
+/// script for cross-checks. Tests keep apart by giving their secrets unique names.
+/// </summary>
+public sealed class MotoServer : IAsyncLifetime
+{
+    public const string Region = "us-east-1";
+    public const string AccessKeyId = "testing";
+    public const string SecretAccessKey = "testing";
+
+    private ExternalProcess? _process;
+
+    public static string Python => Environment.GetEnvironmentVariable("MOTO_PYTHON") is { Length: > 0 } python ? python : "python3";
+
+    /// <summary>The boto3 helper, read from the source tree.</summary>
+    public static string HelperScript => Path.Combine(RepositoryLayout.Root, "tests", "Broker.Tests", "Aws", "boto3_helper.py");
+
+    public int Port { get; private set; }
+
+    public Uri Url => new($"http://127.0.0.1:{Port}/");
+
+    /// <summary>Extra environment for the moto process (for example INITIAL_NO_AUTH_ACTION_COUNT).</summary>
+    public IReadOnlyDictionary<string, string?> ProcessEnvironment { get; init; } = new Dictionary<string, string?>();
+
+    public async Task InitializeAsync()
+    {
+        Port = FreePort.Next();
+        _process = ExternalProcess.Start(Python, ["-m", "moto.server", "-H", "127.0.0.1", "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture)],
+            ProcessEnvironment);
+        var process = _process;
+        await Eventually.WaitUntilAsync(async () =>
+        {
+            if (process.HasExited)
+            {
+                Assert.Fail($"moto exited before listening (is moto[server] installed for '{Python}'? set MOTO_PYTHON); output:\n{string.Join('\n', process.Output)}");
+            }
+            using var probe = new System.Net.Sockets.TcpClient();
+            try
+            {
+                await probe.ConnectAsync(System.Net.IPAddress.Loopback, Port);
+                return true;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                return false;
+            }
+        }, TimeSpan.FromSeconds(60), $"moto to listen on port {Port}");
+        // Listening is not serving yet: wait until moto answers an HTTP request.
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        await Eventually.WaitUntilAsync(async () =>
+        {
+            try
+            {
+                using var response = await http.GetAsync(new Uri(Url, "moto-api/"));
+                return true;
+            }
+            catch (HttpRequestException)
+            {
+                return false;
+            }
+        }, TimeSpan.FromSeconds(60), "moto to answer HTTP");
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_process is not null)
+        {
+            await _process.DisposeAsync();
+        }
+    }
+
+    /// <summary>Runs one boto3 helper command against this server and returns its JSON answer; fails the test on any error.</summary>
+    public async Task<JsonObject> Boto3Async(object command)
+    {
+        var (exitCode, stdout, stderr) = await TryBoto3Async(command);
+        Assert.True(exitCode == 0, $"boto3 helper failed ({exitCode}): {stderr}");
+        return JsonNode.Parse(stdout)!.AsObject();
+    }
+
+    /// <summary>Runs one boto3 helper command; exit code 3 means an AWS error whose code is on stderr.</summary>
+    public Task<(int ExitCode, string StandardOutput, string StandardError)> TryBoto3Async(object command) =>
+        ExternalProcess.RunAsync(Python, [HelperScript, JsonSerializer.Serialize(command)],
+            new Dictionary<string, string?> { ["MOTO_URL"] = Url.ToString(), ["MOTO_REGION"] = Region }, TimeSpan.FromSeconds(60));
+
+    /// <summary>Configuration of an aws-sm mount pointing at this server with fixed emulator keys.</summary>
+    public Dictionary<string, string?> MountConfiguration(string prefix = "aws", int index = 0, int maxRetries = 1) => new()
+    {
+        [$"Broker:Mounts:{index}:Prefix"] = prefix,
+        [$"Broker:Mounts:{index}:Type"] = "aws-sm",
+        [$"Broker:Mounts:{index}:Region"] = Region,
+        [$"Broker:Mounts:{index}:ServiceUrl"] = Url.ToString(),
+        [$"Broker:Mounts:{index}:AccessKeyId"] = AccessKeyId,
+        [$"Broker:Mounts:{index}:SecretAccessKey"] = SecretAccessKey,
+        [$"Broker:Mounts:{index}:MaxRetries"] = maxRetries.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        [$"Broker:Mounts:{index}:RetryBaseDelay"] = "00:00:00.050",
+    };
+}

@@ -1,0 +1,181 @@
+using System.Net;
+using System.Text;
+using Grpc.Core;
+using Microsoft.Extensions.Logging.Abstractions;
+using SecretsBroker.Broker.Backends.Aws;
+using SecretsBroker.Broker.Secrets;
+
+namespace SecretsBroker.Broker.Tests.Aws;
+
+/// <summary>
+/// Retries and error mapping of the Secrets Manager client, with scripted HTTP answers in place of the
+/// network (moto cannot be made to throttle). Everything above the socket is the production pipeline:
+/// resilience handler, signing handler, client and backend.
+/// </summary>
+public sealed class SecretsManagerResilienceTests
+{
+    private const string SecretName = "team/alpha/db-password";
+
+    [Fact]
+    public async Task Throttling_is_retried_with_backoff_and_then_succeeds()
+    {
+        var script = new ScriptedHandler(
+            Error(HttpStatusCode.BadRequest, "ThrottlingException"),
+            Error(HttpStatusCode.BadRequest, "com.amazonaws.secretsmanager#ThrottlingException"),
+            Ok("""{"Name":"team/alpha/db-password","VersionId":"v-00000000000000000000000000000001","SecretString":"{\"k\":\"v\"}","VersionStages":["AWSCURRENT"],"CreatedDate":1.7e9}"""));
+        var retries = new List<string>();
+        var backend = Backend(script, maxRetries: 3, (attempt, reason, _) => retries.Add($"{attempt}:{reason}"));
+
+        var value = await backend.GetAsync(SecretName, VersionSelector.Latest, CancellationToken.None);
+
+        Assert.Equal("v", value.Data!["k"]);
+        Assert.Equal(3, script.Calls);
+        Assert.Equal(["1:throttled", "2:throttled"], retries);
+        Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(1_700_000_000), value.CreatedAt);
+        // Every attempt is signed afresh: one Authorization header per attempt, never two.
+        Assert.All(script.AuthorizationHeaderCounts, count => Assert.Equal(1, count));
+    }
+
+    [Fact]
+    public async Task Throttling_that_outlasts_the_retries_is_RESOURCE_EXHAUSTED()
+    {
+        var script = new ScriptedHandler(Enumerable.Repeat(Error(HttpStatusCode.BadRequest, "ThrottlingException"), 10).ToArray());
+        var backend = Backend(script, maxRetries: 2);
+
+        var error = await Assert.ThrowsAsync<BrokerException>(() => backend.GetAsync(SecretName, VersionSelector.Latest, CancellationToken.None));
+
+        Assert.Equal(StatusCode.ResourceExhausted, error.StatusCode);
+        Assert.Equal(3, script.Calls);
+    }
+
+    [Fact]
+    public async Task Server_errors_are_retried_and_then_UNAVAILABLE()
+    {
+        var script = new ScriptedHandler(
+            Error(HttpStatusCode.InternalServerError, "InternalServiceError"),
+            Error(HttpStatusCode.ServiceUnavailable, null),
+            Error(HttpStatusCode.BadGateway, null));
+        var backend = Backend(script, maxRetries: 2);
+
+        var error = await Assert.ThrowsAsync<BrokerException>(() => backend.GetAsync(SecretName, VersionSelector.Latest, CancellationToken.None));
+
+        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+        Assert.Equal(3, script.Calls);
+    }
+
+    [Theory]
+    [InlineData("ResourceNotFoundException", StatusCode.NotFound)]
+    [InlineData("AccessDeniedException", StatusCode.PermissionDenied)]
+    [InlineData("InvalidParameterException", StatusCode.InvalidArgument)]
+    [InlineData("InvalidRequestException", StatusCode.FailedPrecondition)]
+    [InlineData("DecryptionFailure", StatusCode.FailedPrecondition)]
+    [InlineData("UnrecognizedClientException", StatusCode.Unavailable)]
+    public async Task Client_errors_are_not_retried_and_map_to_their_status_without_echoing_the_AWS_message(string errorType, StatusCode expected)
+    {
+        var script = new ScriptedHandler(new ScriptedAnswer(HttpStatusCode.BadRequest,
+            $$"""{"__type":"{{errorType}}","message":"Secrets Manager can't find {{SecretName}} with value hunter2"}"""));
+        var backend = Backend(script, maxRetries: 3);
+
+        var error = await Assert.ThrowsAsync<BrokerException>(() => backend.GetAsync(SecretName, VersionSelector.Latest, CancellationToken.None));
+
+        Assert.Equal(expected, error.StatusCode);
+        Assert.Equal(1, script.Calls);
+        Assert.DoesNotContain(SecretName, error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_endpoint_that_is_not_Secrets_Manager_is_UNAVAILABLE()
+    {
+        var script = new ScriptedHandler(new ScriptedAnswer(HttpStatusCode.NotFound, "<html>not here</html>"));
+        var backend = Backend(script, maxRetries: 3);
+
+        var error = await Assert.ThrowsAsync<BrokerException>(() => backend.GetAsync(SecretName, VersionSelector.Latest, CancellationToken.None));
+
+        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+        Assert.Contains("ServiceUrl", error.Message, StringComparison.Ordinal);
+        Assert.Equal(1, script.Calls);
+    }
+
+    [Fact]
+    public async Task A_slow_attempt_times_out_is_retried_and_then_UNAVAILABLE()
+    {
+        var script = new ScriptedHandler(Enumerable.Repeat(new ScriptedAnswer(HttpStatusCode.OK, "{}", Delay: TimeSpan.FromSeconds(30)), 5).ToArray());
+        var backend = Backend(script, maxRetries: 1, attemptTimeout: TimeSpan.FromMilliseconds(200));
+
+        var error = await Assert.ThrowsAsync<BrokerException>(() => backend.GetAsync(SecretName, VersionSelector.Latest, CancellationToken.None));
+
+        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+        Assert.Equal(2, script.Calls);
+    }
+
+    [Fact]
+    public async Task A_batch_call_that_fails_as_a_whole_fails_each_item_of_its_chunk()
+    {
+        var script = new ScriptedHandler(Error(HttpStatusCode.BadRequest, "AccessDeniedException"));
+        var backend = Backend(script, maxRetries: 0);
+
+        var results = await backend.GetManyAsync(["a", "b"], CancellationToken.None);
+
+        Assert.All(results, r => Assert.Equal(StatusCode.PermissionDenied, r.Error!.StatusCode));
+    }
+
+    [Theory]
+    [InlineData("""{"user":"u","n":1.50,"arr":[1,"x"],"nul":null}""", "user=u;n=1.50;arr=[1,\"x\"];nul=null")]
+    [InlineData("""  {"a":"b"}""", "a=b")]
+    [InlineData("""["not","an","object"]""", "value=[\"not\",\"an\",\"object\"]")]
+    [InlineData("{broken json", "value={broken json")]
+    [InlineData("", "value=")]
+    public void A_secret_string_becomes_fields_when_it_is_a_json_object_and_one_value_field_otherwise(string secretString, string expected)
+    {
+        var data = AwsSecretsManagerBackend.ParseSecretString(secretString);
+        Assert.Equal(expected, string.Join(';', data.Select(p => $"{p.Key}={p.Value}")));
+    }
+
+    private static AwsSecretsManagerBackend Backend(ScriptedHandler script, int maxRetries, SecretsManagerHttp.RetryObserver? onRetry = null,
+        TimeSpan? attemptTimeout = null)
+    {
+        var options = new AwsSecretsManagerOptions
+        {
+            MaxRetries = maxRetries,
+            RetryBaseDelay = TimeSpan.FromMilliseconds(5),
+            AttemptTimeout = attemptTimeout ?? TimeSpan.FromSeconds(10),
+        };
+        var http = SecretsManagerHttp.CreateClient(options, "eu-west-1", new StaticAwsCredentialSource(new AwsCredentials("AKIDTEST", "secret")),
+            TimeProvider.System, onRetry, script);
+        return new AwsSecretsManagerBackend(new SecretsManagerClient(http, new Uri("https://secretsmanager.eu-west-1.amazonaws.com/")), "aws",
+            NullLogger<AwsSecretsManagerBackend>.Instance);
+    }
+
+    private static ScriptedAnswer Ok(string body) => new(HttpStatusCode.OK, body);
+
+    private static ScriptedAnswer Error(HttpStatusCode status, string? type) =>
+        new(status, type is null ? "" : $$"""{"__type":"{{type}}","message":"Rate exceeded"}""");
+
+    private sealed record ScriptedAnswer(HttpStatusCode Status, string Body, TimeSpan Delay = default);
+
+    private sealed class ScriptedHandler(params ScriptedAnswer[] answers) : HttpMessageHandler
+    {
+        private int _calls;
+
+        public int Calls => _calls;
+
+        public List<int> AuthorizationHeaderCounts { get; } = [];
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var index = Interlocked.Increment(ref _calls) - 1;
+            lock (AuthorizationHeaderCounts)
+            {
+                AuthorizationHeaderCounts.Add(request.Headers.TryGetValues("Authorization", out var values) ? values.Count() : 0);
+            }
+            Assert.StartsWith("secretsmanager.", request.Headers.GetValues("X-Amz-Target").Single(), StringComparison.Ordinal);
+            var answer = answers[Math.Min(index, answers.Length - 1)];
+            if (answer.Delay > TimeSpan.Zero)
+            {
+                await Task.Delay(answer.Delay, cancellationToken);
+            }
+            return new HttpResponseMessage(answer.Status) { Content = new StringContent(answer.Body, Encoding.UTF8, "application/x-amz-json-1.1") };
+        }
+    }
+}

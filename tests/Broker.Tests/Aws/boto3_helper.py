@@ -1,0 +1,122 @@
+"""boto3 side of the aws-sm tests: one JSON command in argv[1], one JSON answer on stdout.
+
+Talks only to the moto server named by MOTO_URL (loopback). Blobs travel base64-encoded both ways,
+so the C# side can compare bytes exactly. On an AWS error it prints the error code on stderr and
+exits with 3.
+"""
+import base64
+import json
+import os
+import sys
+
+import boto3
+from botocore.exceptions import ClientError
+
+
+def client():
+    return boto3.client(
+        "secretsmanager",
+        endpoint_url=os.environ["MOTO_URL"],
+        region_name=os.environ.get("MOTO_REGION", "us-east-1"),
+        aws_access_key_id=os.environ.get("MOTO_ACCESS_KEY_ID", "testing"),
+        aws_secret_access_key=os.environ.get("MOTO_SECRET_ACCESS_KEY", "testing"),
+    )
+
+
+def value_args(command):
+    if "binary_b64" in command:
+        return {"SecretBinary": base64.b64decode(command["binary_b64"])}
+    return {"SecretString": command["string"]}
+
+
+def main():
+    command = json.loads(sys.argv[1])
+    sm = client()
+    op = command["op"]
+    if op == "create":
+        response = sm.create_secret(Name=command["name"], **value_args(command))
+        result = {"VersionId": response["VersionId"]}
+    elif op == "create_many":
+        for name in command["names"]:
+            sm.create_secret(Name=name, SecretString=command["string"])
+        result = {"Created": len(command["names"])}
+    elif op == "put":
+        response = sm.put_secret_value(SecretId=command["name"], **value_args(command))
+        result = {"VersionId": response["VersionId"], "VersionStages": response["VersionStages"]}
+    elif op == "get":
+        args = {"SecretId": command["name"]}
+        if "version" in command:
+            args["VersionId"] = command["version"]
+        if "stage" in command:
+            args["VersionStage"] = command["stage"]
+        response = sm.get_secret_value(**args)
+        result = {"VersionId": response["VersionId"], "VersionStages": response["VersionStages"]}
+        if "SecretString" in response:
+            result["SecretStringB64"] = base64.b64encode(response["SecretString"].encode("utf-8")).decode("ascii")
+        if "SecretBinary" in response:
+            result["SecretBinaryB64"] = base64.b64encode(response["SecretBinary"]).decode("ascii")
+    elif op == "setup_iam_reader":
+        # An IAM user allowed to read secrets but not to list them; moto checks both once auth is on.
+        iam = boto3.client(
+            "iam",
+            endpoint_url=os.environ["MOTO_URL"],
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        iam.create_user(UserName=command["user"])
+        iam.put_user_policy(
+            UserName=command["user"],
+            PolicyName="read-secrets",
+            PolicyDocument=json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Action": ["secretsmanager:GetSecretValue", "secretsmanager:BatchGetSecretValue", "secretsmanager:DescribeSecret"],
+                    "Resource": "*",
+                }],
+            }),
+        )
+        key = iam.create_access_key(UserName=command["user"])["AccessKey"]
+        result = {"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}
+        # A role with the same permissions, assumed through STS: temporary keys with a session token.
+        role = iam.create_role(
+            RoleName=command["user"] + "-role",
+            AssumeRolePolicyDocument=json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+            }),
+        )["Role"]
+        iam.put_role_policy(
+            RoleName=command["user"] + "-role",
+            PolicyName="read-secrets",
+            PolicyDocument=json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": "*"}],
+            }),
+        )
+        sts = boto3.client(
+            "sts",
+            endpoint_url=os.environ["MOTO_URL"],
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        temporary = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="broker-test")["Credentials"]
+        result["SessionAccessKeyId"] = temporary["AccessKeyId"]
+        result["SessionSecretAccessKey"] = temporary["SecretAccessKey"]
+        result["SessionToken"] = temporary["SessionToken"]
+    elif op == "describe":
+        response = sm.describe_secret(SecretId=command["name"])
+        result = {"VersionIdsToStages": response.get("VersionIdsToStages", {})}
+    else:
+        raise SystemExit(f"unknown op {op}")
+    json.dump(result, sys.stdout)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except ClientError as error:
+        print(error.response["Error"]["Code"], file=sys.stderr)
+        sys.exit(3)

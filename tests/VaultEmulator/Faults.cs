@@ -1,0 +1,125 @@
+using System.Text.Json.Nodes;
+
+namespace SecretsBroker.VaultEmulator;
+
+/// <summary>
+/// Test-only fault switches, set with POST /__emulator/faults. Each counted fault applies to the next
+/// N calls under <see cref="PathPrefix"/> (all of /v1/ when empty), then switches itself off.
+/// </summary>
+public sealed class FaultState
+{
+    private readonly Lock _lock = new();
+
+    public int LatencyMs { get; private set; }
+    public string PathPrefix { get; private set; } = "";
+    public int RateLimitRemaining { get; private set; }
+    public int RetryAfterSeconds { get; private set; }
+    public int DropRemaining { get; private set; }
+    public int ErrorRemaining { get; private set; }
+    public int ErrorStatus { get; private set; } = 500;
+    public int RateLimited { get; private set; }
+    public int Dropped { get; private set; }
+    public int Requests { get; private set; }
+
+    public enum Action
+    {
+        None,
+        RateLimit,
+        Drop,
+        Error,
+    }
+
+    public void Apply(JsonObject body, VaultState state)
+    {
+        lock (_lock)
+        {
+            LatencyMs = body["latency_ms"]?.GetValue<int>() ?? LatencyMs;
+            PathPrefix = body["path_prefix"]?.GetValue<string>() ?? PathPrefix;
+            RateLimitRemaining = body["rate_limit_count"]?.GetValue<int>() ?? RateLimitRemaining;
+            RetryAfterSeconds = body["retry_after_seconds"]?.GetValue<int>() ?? RetryAfterSeconds;
+            DropRemaining = body["drop_count"]?.GetValue<int>() ?? DropRemaining;
+            ErrorRemaining = body["error_count"]?.GetValue<int>() ?? ErrorRemaining;
+            ErrorStatus = body["error_status"]?.GetValue<int>() ?? ErrorStatus;
+            state.Sealed = body["sealed"]?.GetValue<bool>() ?? state.Sealed;
+            state.RenewSelfRefused = body["renew_self_refused"]?.GetValue<bool>() ?? state.RenewSelfRefused;
+        }
+    }
+
+    public void Reset(VaultState state)
+    {
+        lock (_lock)
+        {
+            LatencyMs = 0;
+            PathPrefix = "";
+            RateLimitRemaining = 0;
+            RetryAfterSeconds = 0;
+            DropRemaining = 0;
+            ErrorRemaining = 0;
+            ErrorStatus = 500;
+            state.Sealed = false;
+            state.RenewSelfRefused = false;
+        }
+    }
+
+    /// <summary>Counts a call to <paramref name="path"/> (without "/v1/") and decides which fault, if any, hits it.</summary>
+    public Action Next(string path)
+    {
+        lock (_lock)
+        {
+            Requests++;
+            if (!path.StartsWith(PathPrefix, StringComparison.Ordinal))
+            {
+                return Action.None;
+            }
+            if (DropRemaining > 0)
+            {
+                DropRemaining--;
+                Dropped++;
+                return Action.Drop;
+            }
+            if (RateLimitRemaining > 0)
+            {
+                RateLimitRemaining--;
+                RateLimited++;
+                return Action.RateLimit;
+            }
+            if (ErrorRemaining > 0)
+            {
+                ErrorRemaining--;
+                return Action.Error;
+            }
+            return Action.None;
+        }
+    }
+
+    public JsonObject Describe(VaultState state)
+    {
+        lock (_lock)
+        {
+            var logins = new JsonObject();
+            foreach (var (method, count) in state.LoginCounts())
+            {
+                logins[method] = count;
+            }
+            return new JsonObject
+            {
+                ["latency_ms"] = LatencyMs,
+                ["path_prefix"] = PathPrefix,
+                ["sealed"] = state.Sealed,
+                ["renew_self_refused"] = state.RenewSelfRefused,
+                ["rate_limit_count"] = RateLimitRemaining,
+                ["retry_after_seconds"] = RetryAfterSeconds,
+                ["drop_count"] = DropRemaining,
+                ["error_count"] = ErrorRemaining,
+                ["error_status"] = ErrorStatus,
+                ["stats"] = new JsonObject
+                {
+                    ["requests"] = Requests,
+                    ["rate_limited"] = RateLimited,
+                    ["dropped"] = Dropped,
+                    ["logins"] = logins,
+                },
+            };
+        }
+    }
+}

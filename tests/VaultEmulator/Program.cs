@@ -1,0 +1,4 @@
+using SecretsBroker.VaultEmulator;
+
+var app = VaultEmulatorApp.Build(args);
+await app.RunAsync();
