@@ -3,6 +3,7 @@ using Grpc.Health.V1;
 using Grpc.Net.Client;
 using SecretsBroker.Broker.Tests.Caching;
 using SecretsBroker.Broker.Tests.Infrastructure;
+using SecretsBroker.Broker.Tests.Vault;
 using static Grpc.Health.V1.HealthCheckResponse.Types;
 
 namespace SecretsBroker.Broker.Tests.Observability;
@@ -109,6 +110,72 @@ public sealed class HealthTests
         await Eventually.WaitUntilAsync(async () => (await host.GetAsync("/healthz/ready")).Body.Contains("redis: Degraded", StringComparison.Ordinal),
             TimeSpan.FromSeconds(30), "Redis degraded");
         Assert.Equal(ServingStatus.Serving, await StatusAsync(health, "readiness"));
+    }
+
+    [Fact]
+    public async Task Readiness_follows_vault_sys_health_sealed_and_unsealed()
+    {
+        await using var vault = await VaultEmulatorHost.StartAsync(VaultFixture.Seed);
+        var settings = VaultFixture.BrokerConfiguration(vault.Address, new Dictionary<string, string?>
+        {
+            ["Broker:Vault:Connections:default:Auth:Method"] = "token",
+            ["Broker:Vault:Connections:default:Auth:Token"] = VaultFixture.BrokerToken,
+            ["Broker:Health:ProbeCacheDuration"] = "00:00:00",
+        });
+        await using var host = await BrokerHost.StartAsync(settings);
+        var health = HealthClient(host);
+        Assert.Equal(ServingStatus.Serving, await StatusAsync(health, "readiness"));
+
+        vault.SetFaults("""{ "sealed": true }""");
+        await Eventually.WaitUntilAsync(async () => await StatusAsync(health, "readiness") == ServingStatus.NotServing,
+            TimeSpan.FromSeconds(30), "readiness NOT_SERVING while Vault is sealed");
+        Assert.Contains("vault connection 'default' is sealed", (await host.GetAsync("/healthz/ready")).Body, StringComparison.Ordinal);
+        Assert.Equal(ServingStatus.Serving, await StatusAsync(health, ""));
+
+        vault.ResetFaults();
+        await Eventually.WaitUntilAsync(async () => await StatusAsync(health, "readiness") == ServingStatus.Serving,
+            TimeSpan.FromSeconds(30), "readiness SERVING once Vault is unsealed");
+    }
+
+    [Fact]
+    public async Task In_strict_mode_readiness_fails_when_no_audit_event_could_be_recorded()
+    {
+        var directory = new TestDirectory();
+        directory.WriteFile("not-a-directory", "the spool cannot be created beneath a file");
+        var settings = Settings();
+        settings["Broker:Audit:SpoolDirectory"] = "not-a-directory/spool";
+        var memory = new InMemoryBackend();
+        await using var host = await BrokerHost.StartAsync(settings, directory, memory.Register);
+
+        Assert.Equal(ServingStatus.NotServing, await StatusAsync(HealthClient(host), "readiness"));
+        Assert.Contains("audit: Unhealthy", (await host.GetAsync("/healthz/ready")).Body, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Events_waiting_in_the_audit_spool_degrade_readiness_until_redis_takes_them()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        var settings = CacheTestSettings.WithRedis(redis).MemoryMount("mem");
+        settings["Broker:Health:ProbeTimeout"] = "00:00:01";
+        settings["Broker:Audit:ReplayInterval"] = "00:00:00.100";
+        settings["Broker:Audit:StreamTimeout"] = "00:00:00.500";
+        var memory = new InMemoryBackend();
+        memory.Put("a", "1", new Dictionary<string, string> { ["k"] = "FAKE-health-audit-value" });
+        await using var host = await BrokerHost.StartAsync(settings, configureServices: memory.Register);
+        var client = host.CreateClient();
+        await client.GetSecretAsync("mem/a");
+        await Eventually.WaitUntilAsync(async () => (await host.GetAsync("/healthz/ready")).Body.Contains("audit: Healthy", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(30), "audit healthy with Redis up");
+
+        await redis.KillAsync();
+        await client.GetSecretAsync("mem/a");
+        await Eventually.WaitUntilAsync(async () => (await host.GetAsync("/healthz/ready")).Body.Contains("audit events wait in the spool", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(30), "audit degraded while events wait in the spool");
+        Assert.Equal(ServingStatus.Serving, await StatusAsync(HealthClient(host), "readiness"));
+
+        await redis.RestartAsync();
+        await Eventually.WaitUntilAsync(async () => (await host.GetAsync("/healthz/ready")).Body.Contains("audit: Healthy", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(60), "audit healthy again once the spool is replayed into Redis");
     }
 
     [Fact]

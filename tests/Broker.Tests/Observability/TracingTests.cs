@@ -4,6 +4,8 @@ using Grpc.Core;
 using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Observability;
 using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Tests.Audit;
+using SecretsBroker.Broker.Tests.Caching;
 using SecretsBroker.Broker.Tests.Infrastructure;
 using SecretsBroker.V1;
 
@@ -30,6 +32,25 @@ public sealed class TracingTests
         Assert.Equal(2, backend.TraceIds.Count);
         Assert.Matches("^[0-9a-f]{32}$", backend.TraceIds.Last());
         Assert.NotEqual(TraceId, backend.TraceIds.Last());
+    }
+
+    [Fact]
+    public async Task Audit_events_carry_the_callers_trace_id()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        var settings = CacheTestSettings.WithRedis(redis);
+        foreach (var (key, value) in Mount())
+        {
+            settings[key] = value;
+        }
+        var backend = new TraceCapturingBackend();
+        await using var host = await BrokerHost.StartAsync(settings, configureServices: backend.Register);
+
+        await host.CreateClient().Raw.GetSecretAsync(new GetSecretRequest { Path = "traced/a" },
+            new Metadata { { "traceparent", $"00-{TraceId}-00f067aa0ba902b7-01" } });
+
+        var events = await AuditStreamReader.ReadAllAsync(redis);
+        Assert.Equal(TraceId, Assert.Single(events).Event.TraceId);
     }
 
     [Fact]
