@@ -1,5 +1,6 @@
 using System.Net;
 using Grpc.Core;
+using SecretsBroker.Broker.Tests.Caching;
 using SecretsBroker.Broker.Tests.Infrastructure;
 
 namespace SecretsBroker.Broker.Tests.Observability;
@@ -126,6 +127,53 @@ public sealed class MetricsTests
                 && samples.Any(s => s.Name.StartsWith("http_server_request_duration_seconds", StringComparison.Ordinal))
                 && samples.Any(s => s.Name.StartsWith("secretsbroker_cache_reads", StringComparison.Ordinal) && s.Has("mount", "mem"));
         }, TimeSpan.FromSeconds(30), "runtime, Kestrel, ASP.NET Core and cache metrics");
+    }
+
+    [Fact]
+    public async Task Every_broker_metric_the_alerts_and_the_dashboard_use_is_exported()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        var settings = CacheTestSettings.WithRedis(redis).MemoryMount("mem");
+        var memory = new InMemoryBackend();
+        memory.Put("a", "1", Db);
+        await using var host = await BrokerHost.StartAsync(settings, configureServices: memory.Register);
+        var client = host.CreateClient();
+        await client.GetSecretAsync("mem/a");
+        await client.GetSecretAsync("mem/a");
+
+        // Metrics of components that export them elsewhere or only once something happens.
+        string[] notFromThisBroker =
+        [
+            "secretsbroker_audit_consumer_lag", "secretsbroker_audit_consumer_pending",    // the audit service
+            "secretsbroker_leases_active", "secretsbroker_leases_renewals_total",          // the lease API (not built yet)
+            "secretsbroker_cache_rejected_entries_total",                                  // counted at the first rejected entry
+        ];
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        var sources = new List<string> { await File.ReadAllTextAsync(OpsTools.DeployPath("prometheus", "alerts.yml")) };
+        using (var dashboard = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(OpsTools.DeployPath("grafana", "dashboards", "secretsbroker.json"))))
+        {
+            sources.AddRange(DeployFilesTests.DashboardExpressions(dashboard));
+        }
+        foreach (var source in sources)
+        {
+            foreach (System.Text.RegularExpressions.Match name in System.Text.RegularExpressions.Regex.Matches(source, "\\b(secretsbroker|dotnet|kestrel)_[a-z_]+\\b"))
+            {
+                used.Add(name.Value);
+            }
+        }
+        Assert.True(used.Count >= 10, string.Join(", ", used));
+        IReadOnlyList<MetricSample> samples = [];
+        await Eventually.WaitUntilAsync(async () =>
+        {
+            samples = ManagementPort.Parse(await host.ScrapeAsync());
+            return samples.Any(s => s.Name == "secretsbroker_audit_events_total");
+        }, TimeSpan.FromSeconds(30), "the audit events to be counted");
+        var exported = samples.Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
+        var missing = used.Except(notFromThisBroker)
+            .Where(name => !exported.Contains(name) && !exported.Contains(name + "_bucket") && !exported.Contains(name.Replace("_bucket", "", StringComparison.Ordinal) + "_bucket"))
+            .ToArray();
+        Assert.True(missing.Length == 0, "used by alerts.yml or the dashboard but not exported: " + string.Join(", ", missing));
+        Assert.Contains(samples, s => s.Name == "secretsbroker_cache_reads_total" && s.Has("source", "L1") && s.Has("stale", "false"));
     }
 
     [Fact]
