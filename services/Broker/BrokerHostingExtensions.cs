@@ -9,6 +9,7 @@ using SecretsBroker.Broker.Caching;
 using SecretsBroker.Broker.Grpc;
 using SecretsBroker.Broker.Observability;
 using SecretsBroker.Broker.Policy;
+using SecretsBroker.Broker.Redis;
 using SecretsBroker.Broker.Secrets;
 
 namespace SecretsBroker.Broker;
@@ -20,6 +21,7 @@ public static class BrokerHostingExtensions
     {
         builder.AddBrokerAuthentication();
         builder.AddBrokerBackends();
+        builder.AddBrokerRedis();
         builder.AddBrokerCaching();
         builder.AddBrokerAudit();
         builder.AddBrokerGrpc();

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Options;
 using SecretsBroker.Audit.Contracts;
-using SecretsBroker.Broker.Caching;
+using SecretsBroker.Broker.Redis;
 using StackExchange.Redis;
 
 namespace SecretsBroker.Broker.Audit;

@@ -1,5 +1,6 @@
 using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Backends.Local;
+using SecretsBroker.Broker.Redis;
 
 namespace SecretsBroker.Broker.Caching;
 

@@ -1,18 +1,16 @@
 using Microsoft.Extensions.Options;
+using SecretsBroker.Broker.Redis;
 
 namespace SecretsBroker.Broker.Caching;
 
 /// <summary>
-/// The secret cache, bound from <c>Broker:Cache</c> and validated at start. Without
-/// <see cref="Redis"/> the broker caches in process only (L1); with it, values are shared through
+/// The secret cache, bound from <c>Broker:Cache</c> and validated at start. Without a Redis
+/// (<c>Broker:Redis</c>) the broker caches in process only (L1); with it, values are shared through
 /// Redis (L2, ciphertext only) and L1 entries are invalidated on every replica through the backplane.
 /// </summary>
 public sealed class CacheOptions
 {
     public const string SectionName = "Broker:Cache";
-
-    /// <summary>StackExchange.Redis configuration string (for example <c>127.0.0.1:6379</c>); empty for L1 only.</summary>
-    public string? Redis { get; set; }
 
     /// <summary>Prefix of every Redis key and backplane channel, so several deployments can share one Redis.</summary>
     public string KeyPrefix { get; set; } = "sb";
@@ -25,9 +23,6 @@ public sealed class CacheOptions
 
     /// <summary>Fraction of the TTL after which a read refreshes the value in the background (0 disables eager refresh).</summary>
     public float EagerRefreshThreshold { get; set; } = 0.8f;
-
-    /// <summary>How long a Redis operation may hold up a read before the broker goes on without Redis.</summary>
-    public TimeSpan RedisTimeout { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>After a Redis failure, how long the broker stops trying Redis before it tries again.</summary>
     public TimeSpan RedisCircuitBreakerDuration { get; set; } = TimeSpan.FromSeconds(2);
@@ -58,7 +53,7 @@ public sealed class CacheKeyOptions
 }
 
 /// <summary>Checks the cache section at start so a bad key ring stops the broker with a clear message (never quoting key material).</summary>
-public sealed class CacheOptionsValidator : IValidateOptions<CacheOptions>
+public sealed class CacheOptionsValidator(IOptions<RedisOptions> redis) : IValidateOptions<CacheOptions>
 {
     public ValidateOptionsResult Validate(string? name, CacheOptions options)
     {
@@ -75,15 +70,15 @@ public sealed class CacheOptionsValidator : IValidateOptions<CacheOptions>
         {
             failures.Add($"{CacheOptions.SectionName}:EagerRefreshThreshold must be 0 (off) or between 0 and 1");
         }
-        if (options.RedisTimeout <= TimeSpan.Zero || options.RedisCircuitBreakerDuration < TimeSpan.Zero)
+        if (options.RedisCircuitBreakerDuration < TimeSpan.Zero)
         {
-            failures.Add($"{CacheOptions.SectionName}:RedisTimeout must be positive and RedisCircuitBreakerDuration not negative");
+            failures.Add($"{CacheOptions.SectionName}:RedisCircuitBreakerDuration must not be negative");
         }
         if (string.IsNullOrWhiteSpace(options.KeyPrefix) || options.KeyPrefix.Any(c => !char.IsAsciiLetterOrDigit(c) && c is not ('-' or '_' or '.')))
         {
             failures.Add($"{CacheOptions.SectionName}:KeyPrefix must be ASCII letters, digits, '-', '_' or '.'");
         }
-        if (!string.IsNullOrWhiteSpace(options.Redis))
+        if (redis.Value.IsConfigured)
         {
             failures.AddRange(ValidateKeyRing(options.Encryption));
         }

@@ -1,13 +1,14 @@
 using System.Text.Json;
 using Microsoft.Extensions.Caching.StackExchangeRedis;
 using Microsoft.Extensions.Options;
+using SecretsBroker.Broker.Redis;
 using ZiggyCreatures.Caching.Fusion;
 using ZiggyCreatures.Caching.Fusion.Backplane.StackExchangeRedis;
 using ZiggyCreatures.Caching.Fusion.Serialization.SystemTextJson;
 
 namespace SecretsBroker.Broker.Caching;
 
-/// <summary>Registers the secret cache: FusionCache L1, and with <c>Broker:Cache:Redis</c> an encrypted Redis L2 and backplane.</summary>
+/// <summary>Registers the secret cache: FusionCache L1, and with a Redis (<c>Broker:Redis</c>) an encrypted L2 and backplane.</summary>
 public static class CachingExtensions
 {
     public static IHostApplicationBuilder AddBrokerCaching(this IHostApplicationBuilder builder)
@@ -36,12 +37,11 @@ public static class CachingExtensions
                 // Keys are HMACs already; FusionCache's own prefix advice does not apply.
                 options.MissingCacheKeyPrefixWarningLogLevel = LogLevel.Debug;
             });
-        if (string.IsNullOrWhiteSpace(settings.Redis))
+        if (builder.Configuration.GetSection(RedisOptions.SectionName).Get<RedisOptions>()?.IsConfigured != true)
         {
             return builder;
         }
 
-        services.AddSingleton<RedisConnection>();
         fusion
             .WithSerializer(new FusionCacheSystemTextJsonSerializer(new JsonSerializerOptions { IncludeFields = true }))
             .WithDistributedCache(sp =>

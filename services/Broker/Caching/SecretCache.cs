@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using SecretsBroker.Broker.Backends;
+using SecretsBroker.Broker.Redis;
 using SecretsBroker.Broker.Secrets;
 using ZiggyCreatures.Caching.Fusion;
 
@@ -29,6 +30,7 @@ public sealed partial class SecretCache(
     CacheMetrics metrics,
     TimeProvider time,
     IOptions<CacheOptions> options,
+    IOptions<RedisOptions> redisOptions,
     ILogger<SecretCache> logger)
 {
     private readonly ConcurrentDictionary<MountCachePolicy, FusionCacheEntryOptions> _entryOptions = new();
@@ -142,8 +144,8 @@ public sealed partial class SecretCache(
             FailSafeMaxDuration = policy.MaxStaleness,
             // After a failed refresh, the stale value is reused this long before the backend is tried again.
             FailSafeThrottleDuration = policy.Ttl < TimeSpan.FromSeconds(5) ? policy.Ttl : TimeSpan.FromSeconds(5),
-            DistributedCacheSoftTimeout = settings.RedisTimeout,
-            DistributedCacheHardTimeout = settings.RedisTimeout,
+            DistributedCacheSoftTimeout = redisOptions.Value.Timeout,
+            DistributedCacheHardTimeout = redisOptions.Value.Timeout,
             // The L2 write finishes before a backend read is answered, so another replica told by the
             // backplane finds the new value in Redis (Redis stalls are bounded by the timeouts above).
             AllowBackgroundDistributedCacheOperations = false,

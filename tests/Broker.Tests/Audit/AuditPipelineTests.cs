@@ -117,7 +117,7 @@ public sealed class AuditPipelineTests
         // stores once. Nothing else may be repeated.
         Assert.Equal(served, events.Select(e => e.Event.Id).Distinct().Count());
         Assert.InRange(events.Count - served, 0, 5);
-        Assert.True(host.Logs.Lines.Any(l => l.Contains("audit spool was replayed")), "events went through the spool");
+        await Eventually.WaitUntilAsync(() => host.Logs.Lines.Any(l => l.Contains("audit spool was replayed")), because: "events went through the spool");
     }
 
     [Fact]

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Caching;
 using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Redis;
 
 namespace SecretsBroker.Broker.Tests.Caching;
 
@@ -84,7 +85,7 @@ public sealed class CacheKeyRingTests
     [InlineData("a 16-byte key", "short", true, false)]
     public void An_invalid_key_ring_is_refused_at_start(string because, string secondKeyLabel, bool firstActive, bool secondActive)
     {
-        var options = new CacheOptions { Redis = "127.0.0.1:1" };
+        var options = new CacheOptions();
         options.Encryption.NameKey = CacheTestSettings.TestKey("names");
         options.Encryption.Keys.Add(new CacheKeyOptions { Id = "a", Secret = CacheTestSettings.TestKey("a"), Active = firstActive });
         options.Encryption.Keys.Add(new CacheKeyOptions
@@ -94,7 +95,7 @@ public sealed class CacheKeyRingTests
             Active = secondActive,
         });
 
-        var result = new CacheOptionsValidator().Validate(null, options);
+        var result = WithRedis.Validate(null, options);
 
         Assert.True(result.Failed, because);
         Assert.DoesNotContain(CacheTestSettings.TestKey("a"), result.FailureMessage, StringComparison.Ordinal);
@@ -103,18 +104,20 @@ public sealed class CacheKeyRingTests
     [Fact]
     public void Without_Redis_no_key_ring_is_needed()
     {
-        Assert.True(new CacheOptionsValidator().Validate(null, new CacheOptions()).Succeeded);
+        Assert.True(new CacheOptionsValidator(Options.Create(new RedisOptions())).Validate(null, new CacheOptions()).Succeeded);
     }
+
+    private static readonly CacheOptionsValidator WithRedis = new(Options.Create(new RedisOptions { Configuration = "127.0.0.1:1" }));
 
     private static CacheKeyRing Ring(string active, params string[] ids)
     {
-        var options = new CacheOptions { Redis = "127.0.0.1:1" };
+        var options = new CacheOptions();
         options.Encryption.NameKey = CacheTestSettings.TestKey("names");
         foreach (var id in ids)
         {
             options.Encryption.Keys.Add(new CacheKeyOptions { Id = id, Secret = CacheTestSettings.TestKey(id), Active = id == active });
         }
-        Assert.True(new CacheOptionsValidator().Validate(null, options).Succeeded);
+        Assert.True(WithRedis.Validate(null, options).Succeeded);
         return new CacheKeyRing(Options.Create(options));
     }
 }

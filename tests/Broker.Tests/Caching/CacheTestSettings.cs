@@ -19,7 +19,7 @@ public static class CacheTestSettings
     public static Dictionary<string, string?> WithRedis(RedisServer redis, string activeKeyId = "k1", params string[] keyIds)
     {
         var settings = InProcessOnly();
-        settings["Broker:Cache:Redis"] = redis.ConnectionString;
+        settings["Broker:Redis:Configuration"] = redis.ConnectionString;
         settings["Broker:Cache:Encryption:NameKey"] = TestKey("names");
         var ids = keyIds.Length == 0 ? [activeKeyId] : keyIds;
         for (var i = 0; i < ids.Length; i++)

@@ -22,7 +22,7 @@ public sealed class RedisServer : IAsyncDisposable
 
     public int Port { get; }
 
-    /// <summary>The value of <c>Broker:Cache:Redis</c> for a broker that uses this server.</summary>
+    /// <summary>The value of <c>Broker:Redis:Configuration</c> for a broker that uses this server.</summary>
     public string ConnectionString => $"127.0.0.1:{Port}";
 
     /// <summary>

@@ -1,14 +1,14 @@
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
-namespace SecretsBroker.Broker.Caching;
+namespace SecretsBroker.Broker.Redis;
 
 /// <summary>
-/// The one Redis connection of a broker, shared by the L2 cache and the backplane. It never blocks a
-/// read: commands fail fast while Redis is unreachable (the cache then goes on without Redis), and the
-/// multiplexer reconnects by itself.
+/// The one Redis connection of a broker, shared by the L2 cache, the backplane and the audit stream. It
+/// never blocks a read: commands fail fast while Redis is unreachable (the cache goes on without Redis,
+/// audit events go to the spool), and the multiplexer reconnects by itself.
 /// </summary>
-public sealed partial class RedisConnection(IOptions<CacheOptions> options, ILogger<RedisConnection> logger) : IAsyncDisposable
+public sealed partial class RedisConnection(IOptions<RedisOptions> options, ILogger<RedisConnection> logger) : IAsyncDisposable
 {
     private readonly Lazy<Task<IConnectionMultiplexer>> _connection = new(() => ConnectAsync(options.Value, logger));
 
@@ -22,14 +22,14 @@ public sealed partial class RedisConnection(IOptions<CacheOptions> options, ILog
         }
     }
 
-    private static async Task<IConnectionMultiplexer> ConnectAsync(CacheOptions options, ILogger logger)
+    private static async Task<IConnectionMultiplexer> ConnectAsync(RedisOptions options, ILogger logger)
     {
-        var configuration = ConfigurationOptions.Parse(options.Redis!);
+        var configuration = ConfigurationOptions.Parse(options.Configuration!);
         configuration.AbortOnConnectFail = false;
         configuration.BacklogPolicy = BacklogPolicy.FailFast;
         configuration.ConnectTimeout = 2000;
-        configuration.AsyncTimeout = (int)options.RedisTimeout.TotalMilliseconds;
-        configuration.SyncTimeout = (int)options.RedisTimeout.TotalMilliseconds;
+        configuration.AsyncTimeout = (int)options.Timeout.TotalMilliseconds;
+        configuration.SyncTimeout = (int)options.Timeout.TotalMilliseconds;
         configuration.ReconnectRetryPolicy = new LinearRetry(500);
         configuration.ClientName ??= "secretsbroker";
         var multiplexer = await ConnectionMultiplexer.ConnectAsync(configuration).ConfigureAwait(false);
