@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using SecretsBroker.Broker.Audit;
-using SecretsBroker.Broker.Caching;
+using SecretsBroker.Broker.Redis;
 
 namespace SecretsBroker.Broker.Observability;
 

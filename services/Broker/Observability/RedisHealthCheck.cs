@@ -1,11 +1,11 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
-using SecretsBroker.Broker.Caching;
+using SecretsBroker.Broker.Redis;
 
 namespace SecretsBroker.Broker.Observability;
 
 /// <summary>
-/// Readiness of Redis (the shared cache; later the lease registry and the audit stream): connected and
+/// Readiness of Redis (the shared cache, its backplane and the audit stream): connected and
 /// answering PING within the probe timeout. The broker reads without Redis (L1 and the backends), so by
 /// default a Redis outage only degrades; with <c>Broker:Health:RedisRequired</c> it makes the broker not ready.
 /// </summary>
@@ -15,7 +15,7 @@ public sealed class RedisHealthCheck(IServiceProvider services, IOptions<BrokerH
     {
         if (services.GetService<RedisConnection>() is not { } connection)
         {
-            return HealthCheckResult.Healthy("Redis is not configured (Broker:Cache:Redis is empty)");
+            return HealthCheckResult.Healthy("Redis is not configured (Broker:Redis:Configuration is empty)");
         }
         var settings = options.Value;
         var failure = settings.RedisRequired ? HealthStatus.Unhealthy : HealthStatus.Degraded;
