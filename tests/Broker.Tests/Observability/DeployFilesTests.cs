@@ -131,10 +131,12 @@ public sealed partial class DeployFilesTests
             var pod = (YamlMappingNode)((YamlMappingNode)((YamlMappingNode)workload["spec"])["template"])["spec"];
             foreach (var container in ((YamlSequenceNode)pod["containers"]).Children.Cast<YamlMappingNode>())
             {
-                foreach (var probe in new[] { "livenessProbe", "readinessProbe", "startupProbe" })
+                foreach (var probe in new[] { "readinessProbe", "startupProbe" })
                 {
                     Assert.True(((YamlMappingNode)container[probe]).Children.ContainsKey("grpc"), $"{probe} must use the gRPC health protocol");
                 }
+                Assert.True(((YamlMappingNode)container["livenessProbe"]).Children.ContainsKey("grpc")
+                    || ((YamlMappingNode)container["livenessProbe"]).Children.ContainsKey("tcpSocket"), "livenessProbe must be a gRPC health or TCP probe");
                 Assert.True(((YamlMappingNode)((YamlMappingNode)container["resources"])["requests"]).Children.ContainsKey("cpu"));
                 var security = (YamlMappingNode)container["securityContext"];
                 Assert.Equal("true", ((YamlScalarNode)security["readOnlyRootFilesystem"]).Value);
