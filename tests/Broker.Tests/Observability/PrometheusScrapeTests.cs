@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using SecretsBroker.Broker.Tests.Caching;
 using SecretsBroker.Broker.Tests.Infrastructure;
 
 namespace SecretsBroker.Broker.Tests.Observability;
@@ -71,6 +72,51 @@ public sealed class PrometheusScrapeTests
     }
 
     [Fact]
+    public async Task Prometheus_scrapes_the_broker_and_the_audit_service_and_sees_audited_reads_ingested()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        var memory = new InMemoryBackend();
+        memory.Put("teams/alpha/db", "1", new Dictionary<string, string> { ["password"] = "FAKE-prometheus-mesh-password" });
+        var settings = CacheTestSettings.WithRedis(redis).MemoryMount("mem");
+        await using var broker = await BrokerHost.StartAsync(settings, configureServices: memory.Register);
+
+        using var store = new TestDirectory();
+        var auditGrpcPort = FreePort.Next();
+        var auditMetricsPort = FreePort.Next();
+        var auditDll = RepositoryLayout.BuildOutput("services/Audit/Service", "SecretsBroker.Audit.dll");
+        await using var audit = ExternalProcess.Start(RepositoryLayout.DotNet,
+        [
+            auditDll, "--contentRoot", Path.GetDirectoryName(auditDll)!,
+            $"--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:{auditGrpcPort}",
+            $"--Kestrel:Endpoints:Metrics:Url=http://127.0.0.1:{auditMetricsPort}",
+            $"--Audit:Key={BrokerHost.TestAuditKey}",
+            $"--Audit:Ingestion:Redis={redis.ConnectionString}",
+            "--Audit:Ingestion:PollInterval=00:00:00.050",
+            "--Audit:Ingestion:LagInterval=00:00:00.200",
+            $"--Audit:Store:Path={Path.Combine(store.Path, "audit.db")}",
+            "--Audit:Auth:Tokens:0:Name=prometheus-test",
+            $"--Audit:Auth:Tokens:0:Sha256={new string('a', 64)}",
+        ], new Dictionary<string, string?> { ["ASPNETCORE_ENVIRONMENT"] = "Production" });
+        await audit.WaitForOutputAsync(line => line.Contains("Now listening on", StringComparison.Ordinal));
+
+        await using var prometheus = await PrometheusProcess.StartAsync(broker.ManagementAddress().Port, auditMetricsPort);
+        await Eventually.WaitUntilAsync(async () => await prometheus.QueryScalarAsync("""sum(up{job=~"secretsbroker-broker|secretsbroker-audit"})""") == 2,
+            TimeSpan.FromSeconds(60), "Prometheus to scrape both the broker and the audit service");
+
+        var client = broker.CreateClient();
+        for (var i = 0; i < 3; i++)
+        {
+            await client.GetSecretAsync("mem/teams/alpha/db");
+        }
+        await Eventually.WaitUntilAsync(async () =>
+                await prometheus.QueryScalarAsync("""sum(secretsbroker_audit_events_total{job="secretsbroker-broker", outcome="recorded"})""") >= 3
+                && await prometheus.QueryScalarAsync("""sum(secretsbroker_audit_events_ingested_total{job="secretsbroker-audit"})""") >= 3,
+            TimeSpan.FromSeconds(60), "the three reads recorded by the broker and ingested by the audit service, as Prometheus sees them");
+        await Eventually.WaitUntilAsync(async () => await prometheus.QueryScalarAsync("""max(secretsbroker_audit_consumer_lag{job="secretsbroker-audit"})""") == 0,
+            TimeSpan.FromSeconds(60), "the audit consumer lag the SecretsBrokerAuditLag alert watches to be scraped and back at zero");
+    }
+
+    [Fact]
     public async Task Promtool_finds_no_problem_in_the_broker_metrics()
     {
         var memory = new InMemoryBackend();
@@ -118,14 +164,14 @@ public sealed class PrometheusScrapeTests
 
         public Uri Address { get; }
 
-        public static async Task<PrometheusProcess> StartAsync(int brokerManagementPort)
+        public static async Task<PrometheusProcess> StartAsync(int brokerManagementPort, int? auditMetricsPort = null)
         {
             var port = FreePort.Next();
             var directory = new TestDirectory();
             var config = await File.ReadAllTextAsync(OpsTools.DeployPath("prometheus", "prometheus.yml"));
             config = Replace(config, "\"broker:9464\"", $"\"127.0.0.1:{brokerManagementPort}\"");
-            // No audit service runs here: its target points at a closed port and is simply down.
-            config = Replace(config, "\"audit:9161\"", $"\"127.0.0.1:{FreePort.Next()}\"");
+            // Without an audit service its target points at a closed port and is simply down.
+            config = Replace(config, "\"audit:9161\"", $"\"127.0.0.1:{auditMetricsPort ?? FreePort.Next()}\"");
             config = Replace(config, "\"localhost:9090\"", $"\"127.0.0.1:{port}\"");
             config = Replace(config, "scrape_interval: 15s", "scrape_interval: 1s");
             config = Replace(config, "scrape_timeout: 10s", "scrape_timeout: 1s");
