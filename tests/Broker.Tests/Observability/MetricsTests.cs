@@ -211,6 +211,20 @@ public sealed class MetricsTests
     }
 
     [Fact]
+    public async Task Empty_management_urls_turn_the_management_server_off()
+    {
+        var settings = MemoryMount();
+        settings["Broker:Management:Urls"] = "";
+        var memory = new InMemoryBackend();
+        memory.Put("a", "1", Db);
+        await using var host = await BrokerHost.StartAsync(settings, configureServices: memory.Register);
+
+        Assert.Empty(host.Services.GetRequiredService<SecretsBroker.Broker.Observability.ManagementServer>().Addresses);
+        Assert.Contains(host.Logs.Lines, line => line.Contains("Management server is off", StringComparison.Ordinal));
+        Assert.Equal("1", (await host.CreateClient().GetSecretAsync("mem/a")).Version);
+    }
+
+    [Fact]
     public async Task A_management_url_that_is_not_http_stops_the_broker_at_start()
     {
         var settings = MemoryMount();
