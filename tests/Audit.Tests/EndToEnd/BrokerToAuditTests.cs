@@ -26,7 +26,7 @@ public sealed class BrokerToAuditTests : IAsyncLifetime
         _brokerPort = FreePort.Next();
         _broker = ExternalProcess.Start(RepositoryLayout.DotNet,
             [RepositoryLayout.BrokerDll, "--contentRoot", Path.Combine(RepositoryLayout.Root, "services", "Broker"), "--urls", $"http://127.0.0.1:{_brokerPort}",
-             $"--Broker:Cache:Redis={_redis.ConnectionString}", $"--Broker:Audit:Key={TestEvents.KeyBase64}",
+             $"--Broker:Redis:Configuration={_redis.ConnectionString}", $"--Broker:Audit:Key={TestEvents.KeyBase64}",
              $"--Broker:Cache:Encryption:NameKey={TestKey("names")}", "--Broker:Cache:Encryption:Keys:0:Id=k1",
              $"--Broker:Cache:Encryption:Keys:0:Secret={TestKey("k1")}", "--Broker:Cache:Encryption:Keys:0:Active=true",
              $"--Broker:Audit:SpoolDirectory={Path.Combine(_directory.Path, "spool")}"],
