@@ -8,14 +8,22 @@ public sealed class BrokerProcessTests
     [Fact]
     public async Task The_broker_process_serves_metrics_and_health_on_its_configured_management_port()
     {
-        var port = FreePort.Next();
-        var managementPort = FreePort.Next();
-        await using var broker = ExternalProcess.Start(RepositoryLayout.DotNet,
-            [RepositoryLayout.BrokerDll, "--contentRoot", Path.Combine(RepositoryLayout.Root, "services", "Broker"), "--urls", $"http://127.0.0.1:{port}",
-             $"--Broker:Management:Urls=http://127.0.0.1:{managementPort}"],
-            new Dictionary<string, string?> { ["ASPNETCORE_ENVIRONMENT"] = "Development" });
-        await broker.WaitForOutputAsync(line => line.Contains("Now listening on", StringComparison.Ordinal));
-        await FreePort.WaitUntilListeningAsync(managementPort);
+        var (broker, ports) = await OpsTools.StartOnFreePortsAsync(2, ports => ExternalProcess.Start(RepositoryLayout.DotNet,
+                [RepositoryLayout.BrokerDll, "--contentRoot", Path.Combine(RepositoryLayout.Root, "services", "Broker"), "--urls", $"http://127.0.0.1:{ports[0]}",
+                 $"--Broker:Management:Urls=http://127.0.0.1:{ports[1]}"],
+                new Dictionary<string, string?> { ["ASPNETCORE_ENVIRONMENT"] = "Development" }),
+            (process, _) =>
+            {
+                if (process.Output.Any(line => line.Contains("Management server could not listen", StringComparison.Ordinal)))
+                {
+                    process.Kill(); // the management port was taken meanwhile: start again on other ports
+                }
+                return Task.FromResult(process.Output.Any(line => line.Contains("Now listening on", StringComparison.Ordinal))
+                    && process.Output.Any(line => line.Contains("Management server listening", StringComparison.Ordinal)));
+            },
+            "the broker process");
+        await using var _ = broker;
+        var (port, managementPort) = (ports[0], ports[1]);
 
         var (exitCode, _, stderr) = await ExternalProcess.RunAsync(RepositoryLayout.DotNet,
             [RepositoryLayout.BrokerCtlDll, "get", "demo/ml/training-db"],

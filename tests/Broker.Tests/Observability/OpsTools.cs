@@ -32,6 +32,34 @@ public static class OpsTools
         }
     }
 
+    /// <summary>
+    /// Starts a process that listens on ports picked with <see cref="FreePort"/> and waits until
+    /// <paramref name="ready"/> says it serves. A free port can be taken by another test between the
+    /// pick and the bind; when the process exits because an address was in use, it is started again
+    /// on fresh ports (at most three times). Any other early exit fails the test with its output.
+    /// </summary>
+    public static async Task<(ExternalProcess Process, int[] Ports)> StartOnFreePortsAsync(
+        int portCount, Func<int[], ExternalProcess> start, Func<ExternalProcess, int[], Task<bool>> ready, string what)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var ports = Enumerable.Range(0, portCount).Select(_ => FreePort.Next()).ToArray();
+            var process = start(ports);
+            var started = false;
+            await Eventually.WaitUntilAsync(async () => process.HasExited || (started = await ready(process, ports)),
+                TimeSpan.FromSeconds(60), $"{what} to start");
+            if (started)
+            {
+                return (process, ports);
+            }
+            var output = string.Join('\n', process.Output);
+            await process.DisposeAsync();
+            var portTaken = output.Contains("address already in use", StringComparison.OrdinalIgnoreCase)
+                || output.Contains("Failed to bind", StringComparison.OrdinalIgnoreCase);
+            Assert.True(portTaken && attempt < 3, $"{what} exited before it was ready; output:\n{output}");
+        }
+    }
+
     public static string DeployPath(params string[] parts) => Path.Combine([RepositoryLayout.Root, "deploy", .. parts]);
 
     /// <summary>Runs a tool with <paramref name="input"/> on its standard input; returns its exit code and combined output.</summary>

@@ -81,23 +81,24 @@ public sealed class PrometheusScrapeTests
         await using var broker = await BrokerHost.StartAsync(settings, configureServices: memory.Register);
 
         using var store = new TestDirectory();
-        var auditGrpcPort = FreePort.Next();
-        var auditMetricsPort = FreePort.Next();
         var auditDll = RepositoryLayout.BuildOutput("services/Audit/Service", "SecretsBroker.Audit.dll");
-        await using var audit = ExternalProcess.Start(RepositoryLayout.DotNet,
-        [
-            auditDll, "--contentRoot", Path.GetDirectoryName(auditDll)!,
-            $"--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:{auditGrpcPort}",
-            $"--Kestrel:Endpoints:Metrics:Url=http://127.0.0.1:{auditMetricsPort}",
-            $"--Audit:Key={BrokerHost.TestAuditKey}",
-            $"--Audit:Ingestion:Redis={redis.ConnectionString}",
-            "--Audit:Ingestion:PollInterval=00:00:00.050",
-            "--Audit:Ingestion:LagInterval=00:00:00.200",
-            $"--Audit:Store:Path={Path.Combine(store.Path, "audit.db")}",
-            "--Audit:Auth:Tokens:0:Name=prometheus-test",
-            $"--Audit:Auth:Tokens:0:Sha256={new string('a', 64)}",
-        ], new Dictionary<string, string?> { ["ASPNETCORE_ENVIRONMENT"] = "Production" });
-        await audit.WaitForOutputAsync(line => line.Contains("Now listening on", StringComparison.Ordinal));
+        var (audit, auditPorts) = await OpsTools.StartOnFreePortsAsync(2, ports => ExternalProcess.Start(RepositoryLayout.DotNet,
+            [
+                auditDll, "--contentRoot", Path.GetDirectoryName(auditDll)!,
+                $"--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:{ports[0]}",
+                $"--Kestrel:Endpoints:Metrics:Url=http://127.0.0.1:{ports[1]}",
+                $"--Audit:Key={BrokerHost.TestAuditKey}",
+                $"--Audit:Ingestion:Redis={redis.ConnectionString}",
+                "--Audit:Ingestion:PollInterval=00:00:00.050",
+                "--Audit:Ingestion:LagInterval=00:00:00.200",
+                $"--Audit:Store:Path={Path.Combine(store.Path, "audit.db")}",
+                "--Audit:Auth:Tokens:0:Name=prometheus-test",
+                $"--Audit:Auth:Tokens:0:Sha256={new string('a', 64)}",
+            ], new Dictionary<string, string?> { ["ASPNETCORE_ENVIRONMENT"] = "Production" }),
+            (process, _) => Task.FromResult(process.Output.Any(line => line.Contains("Now listening on", StringComparison.Ordinal))),
+            "the audit service");
+        await using var _ = audit;
+        var auditMetricsPort = auditPorts[1];
 
         await using var prometheus = await PrometheusProcess.StartAsync(broker.ManagementAddress().Port, auditMetricsPort);
         await Eventually.WaitUntilAsync(async () => await prometheus.QueryScalarAsync("""sum(up{job=~"secretsbroker-broker|secretsbroker-audit"})""") == 2,
@@ -114,6 +115,39 @@ public sealed class PrometheusScrapeTests
             TimeSpan.FromSeconds(60), "the three reads recorded by the broker and ingested by the audit service, as Prometheus sees them");
         await Eventually.WaitUntilAsync(async () => await prometheus.QueryScalarAsync("""max(secretsbroker_audit_consumer_lag{job="secretsbroker-audit"})""") == 0,
             TimeSpan.FromSeconds(60), "the audit consumer lag the SecretsBrokerAuditLag alert watches to be scraped and back at zero");
+    }
+
+    [Fact]
+    public async Task A_tool_whose_free_port_was_taken_meanwhile_is_started_again_on_another()
+    {
+        using var squatter = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        squatter.Start();
+        var taken = ((System.Net.IPEndPoint)squatter.LocalEndpoint).Port;
+        using var directory = new TestDirectory();
+        var config = directory.WriteFile("prometheus.yml", "global:\n  scrape_interval: 15s\n");
+        var attempts = 0;
+        var (process, ports) = await OpsTools.StartOnFreePortsAsync(1, ports =>
+            {
+                var port = attempts++ == 0 ? taken : ports[0];
+                return ExternalProcess.Start(OpsTools.Prometheus,
+                    [$"--config.file={config}", $"--storage.tsdb.path={Path.Combine(directory.Path, $"data{attempts}")}", $"--web.listen-address=127.0.0.1:{port}"]);
+            },
+            async (_, ports) =>
+            {
+                try
+                {
+                    using var response = await Http.GetAsync(new Uri($"http://127.0.0.1:{ports[0]}/-/ready"));
+                    return response.IsSuccessStatusCode;
+                }
+                catch (HttpRequestException)
+                {
+                    return false;
+                }
+            },
+            "prometheus");
+        await using var _ = process;
+        Assert.Equal(2, attempts);
+        Assert.NotEqual(taken, ports[0]);
     }
 
     [Fact]
@@ -166,42 +200,48 @@ public sealed class PrometheusScrapeTests
 
         public static async Task<PrometheusProcess> StartAsync(int brokerManagementPort, int? auditMetricsPort = null)
         {
-            var port = FreePort.Next();
             var directory = new TestDirectory();
-            var config = await File.ReadAllTextAsync(OpsTools.DeployPath("prometheus", "prometheus.yml"));
-            config = Replace(config, "\"broker:9464\"", $"\"127.0.0.1:{brokerManagementPort}\"");
-            // Without an audit service its target points at a closed port and is simply down.
-            config = Replace(config, "\"audit:9161\"", $"\"127.0.0.1:{auditMetricsPort ?? FreePort.Next()}\"");
-            config = Replace(config, "\"localhost:9090\"", $"\"127.0.0.1:{port}\"");
-            config = Replace(config, "scrape_interval: 15s", "scrape_interval: 1s");
-            config = Replace(config, "scrape_timeout: 10s", "scrape_timeout: 1s");
-            config = Replace(config, "evaluation_interval: 15s", "evaluation_interval: 1s");
-            var configFile = directory.WriteFile("prometheus.yml", config);
+            var template = await File.ReadAllTextAsync(OpsTools.DeployPath("prometheus", "prometheus.yml"));
             directory.WriteFile("alerts.yml", await File.ReadAllTextAsync(OpsTools.DeployPath("prometheus", "alerts.yml")));
-            Directory.CreateDirectory(Path.Combine(directory.Path, "data"));
-
-            var process = ExternalProcess.Start(OpsTools.Prometheus,
-            [
-                $"--config.file={configFile}",
-                $"--storage.tsdb.path={Path.Combine(directory.Path, "data")}",
-                $"--web.listen-address=127.0.0.1:{port}",
-                "--log.level=warn",
-            ], workingDirectory: directory.Path);
-            var prometheus = new PrometheusProcess(process, directory, new Uri($"http://127.0.0.1:{port}"));
-            await Eventually.WaitUntilAsync(async () =>
-            {
-                Assert.False(process.HasExited, "prometheus exited:\n" + string.Join('\n', process.Output));
-                try
+            var (process, ports) = await OpsTools.StartOnFreePortsAsync(1, ports =>
                 {
-                    using var response = await Http.GetAsync(new Uri(prometheus.Address, "/-/ready"));
-                    return response.IsSuccessStatusCode;
-                }
-                catch (HttpRequestException)
+                    var port = ports[0];
+                    var config = Replace(template, "\"broker:9464\"", $"\"127.0.0.1:{brokerManagementPort}\"");
+                    // Without an audit service its target points at a closed port and is simply down.
+                    config = Replace(config, "\"audit:9161\"", $"\"127.0.0.1:{auditMetricsPort ?? FreePort.Next()}\"");
+                    config = Replace(config, "\"localhost:9090\"", $"\"127.0.0.1:{port}\"");
+                    config = Replace(config, "scrape_interval: 15s", "scrape_interval: 1s");
+                    config = Replace(config, "scrape_timeout: 10s", "scrape_timeout: 1s");
+                    config = Replace(config, "evaluation_interval: 15s", "evaluation_interval: 1s");
+                    var configFile = directory.WriteFile("prometheus.yml", config);
+                    var data = Path.Combine(directory.Path, "data");
+                    if (Directory.Exists(data))
+                    {
+                        Directory.Delete(data, recursive: true);
+                    }
+                    Directory.CreateDirectory(data);
+                    return ExternalProcess.Start(OpsTools.Prometheus,
+                    [
+                        $"--config.file={configFile}",
+                        $"--storage.tsdb.path={data}",
+                        $"--web.listen-address=127.0.0.1:{port}",
+                        "--log.level=warn",
+                    ], workingDirectory: directory.Path);
+                },
+                async (_, ports) =>
                 {
-                    return false;
-                }
-            }, TimeSpan.FromSeconds(60), "prometheus to be ready");
-            return prometheus;
+                    try
+                    {
+                        using var response = await Http.GetAsync(new Uri($"http://127.0.0.1:{ports[0]}/-/ready"));
+                        return response.IsSuccessStatusCode;
+                    }
+                    catch (HttpRequestException)
+                    {
+                        return false;
+                    }
+                },
+                "prometheus");
+            return new PrometheusProcess(process, directory, new Uri($"http://127.0.0.1:{ports[0]}"));
         }
 
         public async Task<JsonDocument> GetAsync(string pathAndQuery)
