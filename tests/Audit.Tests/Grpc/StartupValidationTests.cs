@@ -4,19 +4,8 @@ using SecretsBroker.Broker.Tests.Infrastructure;
 namespace SecretsBroker.Audit.Tests.Grpc;
 
 /// <summary>A bad configuration stops the service at start with a message that says what to fix.</summary>
-public sealed class StartupValidationTests : IAsyncLifetime
+public sealed class StartupValidationTests : RedisAndStoreTest
 {
-    private readonly TestDirectory _directory = new();
-    private RedisServer _redis = null!;
-
-    public async Task InitializeAsync() => _redis = await RedisServer.StartAsync();
-
-    public async Task DisposeAsync()
-    {
-        await _redis.DisposeAsync();
-        _directory.Dispose();
-    }
-
     [Theory]
     [InlineData("--Audit:Key=", "the audit key is not configured")]
     [InlineData("--Audit:Key=c2hvcnQ=", "the audit key must be 32 bytes")]
@@ -25,7 +14,7 @@ public sealed class StartupValidationTests : IAsyncLifetime
     [InlineData("--Audit:Store:RetentionDays=-1", "RetentionDays")]
     public async Task The_service_refuses_to_start_on_a_bad_setting_and_names_it(string setting, string message)
     {
-        await using var service = new AuditServiceProcess(_redis, Path.Combine(_directory.Path, "audit.db"), extraArguments: [setting]);
+        await using var service = new AuditServiceProcess(Redis, Path.Combine(Directory.Path, "audit.db"), extraArguments: [setting]);
         service.StartWithoutWaiting();
         await service.WaitForOutputAsync(message);
         await Eventually.WaitUntilAsync(() => service.HasExited, because: "the service to exit");
@@ -35,8 +24,8 @@ public sealed class StartupValidationTests : IAsyncLifetime
     [Fact]
     public async Task An_operator_token_without_a_name_or_hash_stops_the_service_at_start()
     {
-        var storePath = Path.Combine(_directory.Path, "audit.db");
-        await using var service = new AuditServiceProcess(_redis, storePath, extraArguments: ["--Audit:Auth:Tokens:0:Sha256=", "--Audit:Auth:Tokens:0:Name="]);
+        var storePath = Path.Combine(Directory.Path, "audit.db");
+        await using var service = new AuditServiceProcess(Redis, storePath, extraArguments: ["--Audit:Auth:Tokens:0:Sha256=", "--Audit:Auth:Tokens:0:Name="]);
         service.StartWithoutWaiting();
         await service.WaitForOutputAsync("Audit:Auth:Tokens:0");
         await Eventually.WaitUntilAsync(() => service.HasExited, because: "the service to exit");

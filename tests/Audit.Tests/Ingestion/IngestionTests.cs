@@ -8,32 +8,19 @@ using StackExchange.Redis;
 namespace SecretsBroker.Audit.Tests.Ingestion;
 
 /// <summary>The audit service reading a real redis-server's stream into its store, as a real process.</summary>
-public sealed class IngestionTests : IAsyncLifetime
+public sealed class IngestionTests : RedisAndStoreTest
 {
     private const string Group = "secretsbroker-audit";
-
-    private readonly TestDirectory _directory = new();
-    private RedisServer _redis = null!;
-
-    public async Task InitializeAsync() => _redis = await RedisServer.StartAsync();
-
-    public async Task DisposeAsync()
-    {
-        await _redis.DisposeAsync();
-        _directory.Dispose();
-    }
-
-    private string StorePath => Path.Combine(_directory.Path, "audit.db");
 
     [Fact]
     public async Task N_allowed_and_M_denied_events_become_exactly_N_plus_M_records_with_their_decision_and_caller()
     {
-        await using var service = await AuditServiceProcess.StartAsync(_redis, StorePath);
+        await using var service = await AuditServiceProcess.StartAsync(Redis, StorePath);
         var allowed = Enumerable.Range(0, 40).Select(i => TestEvents.Make("alice", $"kv/teams/alpha/db-{i}")).ToList();
         var denied = Enumerable.Range(0, 25).Select(i => TestEvents.Make("mallory", $"kv/teams/beta/db-{i}", Decision.Deny)).ToList();
         var all = allowed.Concat(denied).OrderBy(_ => Random.Shared.Next()).ToList();
 
-        await TestEvents.AppendAsync(await _redis.DatabaseAsync(), all);
+        await TestEvents.AppendAsync(await Redis.DatabaseAsync(), all);
         await service.WaitUntilStoredAsync(all.Count);
 
         var stored = await service.QueryAllAsync();
@@ -62,8 +49,8 @@ public sealed class IngestionTests : IAsyncLifetime
     [Fact]
     public async Task The_same_event_delivered_twice_is_stored_once()
     {
-        await using var service = await AuditServiceProcess.StartAsync(_redis, StorePath);
-        var database = await _redis.DatabaseAsync();
+        await using var service = await AuditServiceProcess.StartAsync(Redis, StorePath);
+        var database = await Redis.DatabaseAsync();
         var twice = TestEvents.Make("alice", "kv/teams/alpha/db");
         var after = TestEvents.Make("alice", "kv/teams/alpha/cache");
 
@@ -82,8 +69,8 @@ public sealed class IngestionTests : IAsyncLifetime
     [Fact]
     public async Task Entries_that_are_not_audit_events_are_recorded_acknowledged_and_do_not_stop_ingestion()
     {
-        await using var service = await AuditServiceProcess.StartAsync(_redis, StorePath);
-        var database = await _redis.DatabaseAsync();
+        await using var service = await AuditServiceProcess.StartAsync(Redis, StorePath);
+        var database = await Redis.DatabaseAsync();
         await database.StreamAddAsync(AuditStream.DefaultKey, "something-else", "hello");
         await database.StreamAddAsync(AuditStream.DefaultKey, AuditStream.EventField, "not protobuf at all"u8.ToArray());
         await database.StreamAddAsync(AuditStream.DefaultKey, AuditStream.EventField, new AuditEvent { Caller = "no id" }.ToByteArray());
@@ -102,9 +89,9 @@ public sealed class IngestionTests : IAsyncLifetime
     public async Task Killing_the_service_mid_stream_and_restarting_it_stores_every_event_exactly_once()
     {
         // Small batches: many commits, so the kill lands mid-stream with entries read but not yet acknowledged.
-        var service = await AuditServiceProcess.StartAsync(_redis, StorePath, consumerName: "replica-1", extraArguments: ["--Audit:Ingestion:BatchSize=25"]);
+        var service = await AuditServiceProcess.StartAsync(Redis, StorePath, consumerName: "replica-1", extraArguments: ["--Audit:Ingestion:BatchSize=25"]);
         await using var _ = service;
-        var database = await _redis.DatabaseAsync();
+        var database = await Redis.DatabaseAsync();
         var events = Enumerable.Range(0, 3000)
             .Select(i => TestEvents.Make(i % 3 == 0 ? "bob" : "alice", $"kv/teams/alpha/db-{i}", i % 3 == 0 ? Decision.Deny : Decision.Allow)).ToList();
 
@@ -139,7 +126,7 @@ public sealed class IngestionTests : IAsyncLifetime
     [Fact]
     public async Task A_restarted_consumer_first_stores_the_entries_it_had_read_but_not_acknowledged()
     {
-        var database = await _redis.DatabaseAsync();
+        var database = await Redis.DatabaseAsync();
         await database.StreamCreateConsumerGroupAsync(AuditStream.DefaultKey, Group, StreamPosition.Beginning, createStream: true);
         var events = Enumerable.Range(0, 10).Select(i => TestEvents.Make("alice", $"kv/teams/alpha/db-{i}")).ToList();
         await TestEvents.AppendAsync(database, events);
@@ -147,7 +134,7 @@ public sealed class IngestionTests : IAsyncLifetime
         Assert.Equal(10, (await database.StreamReadGroupAsync(AuditStream.DefaultKey, Group, "replica-1", StreamPosition.NewMessages, 100)).Length);
 
         // Claiming is effectively off (a day of idle time), so only re-reading its own pending entries can store them.
-        await using var service = await AuditServiceProcess.StartAsync(_redis, StorePath, consumerName: "replica-1",
+        await using var service = await AuditServiceProcess.StartAsync(Redis, StorePath, consumerName: "replica-1",
             extraArguments: ["--Audit:Ingestion:ClaimMinIdle=1.00:00:00"]);
 
         await service.WaitUntilStoredAsync(10);
@@ -158,13 +145,13 @@ public sealed class IngestionTests : IAsyncLifetime
     [Fact]
     public async Task Entries_left_pending_by_a_consumer_that_never_came_back_are_claimed_and_stored()
     {
-        var database = await _redis.DatabaseAsync();
+        var database = await Redis.DatabaseAsync();
         await database.StreamCreateConsumerGroupAsync(AuditStream.DefaultKey, Group, StreamPosition.Beginning, createStream: true);
         var events = Enumerable.Range(0, 10).Select(i => TestEvents.Make("alice", $"kv/teams/alpha/db-{i}")).ToList();
         await TestEvents.AppendAsync(database, events);
         Assert.Equal(10, (await database.StreamReadGroupAsync(AuditStream.DefaultKey, Group, "dead-replica", StreamPosition.NewMessages, 100)).Length);
 
-        await using var service = await AuditServiceProcess.StartAsync(_redis, StorePath, consumerName: "live-replica",
+        await using var service = await AuditServiceProcess.StartAsync(Redis, StorePath, consumerName: "live-replica",
             extraArguments: ["--Audit:Ingestion:ClaimMinIdle=00:00:00.300", "--Audit:Ingestion:ClaimInterval=00:00:00.200"]);
 
         await service.WaitUntilStoredAsync(10);
@@ -176,13 +163,13 @@ public sealed class IngestionTests : IAsyncLifetime
     [Fact]
     public async Task Consumers_that_left_with_nothing_pending_are_removed_from_the_group_after_their_idle_time()
     {
-        var database = await _redis.DatabaseAsync();
+        var database = await Redis.DatabaseAsync();
         await database.StreamCreateConsumerGroupAsync(AuditStream.DefaultKey, Group, StreamPosition.Beginning, createStream: true);
         // A replica that joined, read nothing and went away.
         await database.ExecuteAsync("XGROUP", "CREATECONSUMER", AuditStream.DefaultKey, Group, "gone-replica");
         Assert.Contains(await database.StreamConsumerInfoAsync(AuditStream.DefaultKey, Group), c => c.Name == "gone-replica");
 
-        await using var service = await AuditServiceProcess.StartAsync(_redis, StorePath, consumerName: "live-replica",
+        await using var service = await AuditServiceProcess.StartAsync(Redis, StorePath, consumerName: "live-replica",
             extraArguments: ["--Audit:Ingestion:DeleteIdleConsumersAfter=00:00:00.500", "--Audit:Ingestion:ClaimInterval=00:00:00.200"]);
 
         await Eventually.WaitUntilAsync(async () => (await database.StreamConsumerInfoAsync(AuditStream.DefaultKey, Group)).All(c => c.Name != "gone-replica"),
@@ -194,18 +181,18 @@ public sealed class IngestionTests : IAsyncLifetime
     [Fact]
     public async Task A_Redis_outage_does_not_stop_the_service_and_ingestion_resumes_when_Redis_is_back()
     {
-        await using var service = await AuditServiceProcess.StartAsync(_redis, StorePath);
-        await TestEvents.AppendAsync(await _redis.DatabaseAsync(), Enumerable.Range(0, 5).Select(i => TestEvents.Make("alice", $"kv/a/{i}")));
+        await using var service = await AuditServiceProcess.StartAsync(Redis, StorePath);
+        await TestEvents.AppendAsync(await Redis.DatabaseAsync(), Enumerable.Range(0, 5).Select(i => TestEvents.Make("alice", $"kv/a/{i}")));
         await service.WaitUntilStoredAsync(5);
         await WaitForHealthAsync(service, global::Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving);
 
-        await _redis.KillAsync();
+        await Redis.KillAsync();
         await WaitForHealthAsync(service, global::Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.NotServing);
         await service.WaitForOutputAsync("Audit ingestion failed");
 
         // Redis comes back empty (no persistence): the service recreates its group and goes on.
-        await _redis.RestartAsync();
-        await TestEvents.AppendAsync(await _redis.DatabaseAsync(), Enumerable.Range(0, 5).Select(i => TestEvents.Make("alice", $"kv/b/{i}")));
+        await Redis.RestartAsync();
+        await TestEvents.AppendAsync(await Redis.DatabaseAsync(), Enumerable.Range(0, 5).Select(i => TestEvents.Make("alice", $"kv/b/{i}")));
         await service.WaitUntilStoredAsync(10);
         await WaitForHealthAsync(service, global::Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving);
         Assert.False(service.HasExited);
@@ -214,7 +201,7 @@ public sealed class IngestionTests : IAsyncLifetime
 
     private async Task WaitUntilNothingPendingAsync() => await Eventually.WaitUntilAsync(async () =>
     {
-        var groups = await (await _redis.DatabaseAsync()).StreamGroupInfoAsync(AuditStream.DefaultKey);
+        var groups = await (await Redis.DatabaseAsync()).StreamGroupInfoAsync(AuditStream.DefaultKey);
         return groups.Single(g => g.Name == Group).PendingMessageCount == 0;
     }, because: "every entry acknowledged");
 

@@ -6,31 +6,20 @@ using SecretsBroker.Broker.Tests.Infrastructure;
 namespace SecretsBroker.Audit.Tests.Store;
 
 /// <summary>Scans every byte the service and the stream hold for the paths, the token and a secret value in play.</summary>
-public sealed class NoPlaintextTests : IAsyncLifetime
+public sealed class NoPlaintextTests : RedisAndStoreTest
 {
     private const string PathMarker = "zq-plaintext-path-marker";
     private const string SecretValue = "zq-fake-secret-value-s3cr3t";
     private const string Token = "zq-bearer-token-of-alice";
 
-    private readonly TestDirectory _directory = new();
-    private RedisServer _redis = null!;
-
-    public async Task InitializeAsync() => _redis = await RedisServer.StartAsync();
-
-    public async Task DisposeAsync()
-    {
-        await _redis.DisposeAsync();
-        _directory.Dispose();
-    }
-
     [Fact]
     public async Task Neither_the_store_file_nor_Redis_nor_the_logs_hold_a_plaintext_path_token_or_secret_value()
     {
-        await using var service = await AuditServiceProcess.StartAsync(_redis, Path.Combine(_directory.Path, "audit.db"));
+        await using var service = await AuditServiceProcess.StartAsync(Redis, Path.Combine(Directory.Path, "audit.db"));
         var events = Enumerable.Range(0, 20).Select(i => TestEvents.Make(i % 2 == 0 ? "alice" : "bob", $"kv/teams/alpha/{PathMarker}-{i}",
             i % 2 == 0 ? Decision.Allow : Decision.Deny, token: Token)).ToList();
         // The broker read SecretValue for these events; a correct event never carries it.
-        await TestEvents.AppendAsync(await _redis.DatabaseAsync(), events);
+        await TestEvents.AppendAsync(await Redis.DatabaseAsync(), events);
         await service.WaitUntilStoredAsync(events.Count);
 
         // Query does give the paths back, opened with the key.
@@ -40,7 +29,7 @@ public sealed class NoPlaintextTests : IAsyncLifetime
 
         var forbidden = new[] { PathMarker, SecretValue, Token, "kv/teams" };
         AssertNoneIn(StoreBytes(service.StorePath), forbidden, "the SQLite store");
-        var redisBytes = (await _redis.DumpAsync())
+        var redisBytes = (await Redis.DumpAsync())
             .SelectMany(key => key.Contents.Prepend(Encoding.UTF8.GetBytes(key.Key)))
             .SelectMany(bytes => bytes.Append((byte)0))
             .ToArray();
@@ -51,10 +40,10 @@ public sealed class NoPlaintextTests : IAsyncLifetime
     [Fact]
     public async Task An_event_that_arrives_with_a_plaintext_path_is_sealed_before_it_is_stored()
     {
-        await using var service = await AuditServiceProcess.StartAsync(_redis, Path.Combine(_directory.Path, "audit.db"));
+        await using var service = await AuditServiceProcess.StartAsync(Redis, Path.Combine(Directory.Path, "audit.db"));
         var unsealed = TestEvents.Make("alice", "");
         unsealed.Path = $"kv/teams/alpha/{PathMarker}";
-        await TestEvents.AppendAsync(await _redis.DatabaseAsync(), [unsealed]);
+        await TestEvents.AppendAsync(await Redis.DatabaseAsync(), [unsealed]);
         await service.WaitUntilStoredAsync(1);
 
         var stored = Assert.Single(await service.QueryAllAsync(new QueryRequest { PathPrefix = "kv/teams/alpha" }));

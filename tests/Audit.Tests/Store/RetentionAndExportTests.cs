@@ -6,32 +6,19 @@ using SecretsBroker.Broker.Tests.Infrastructure;
 
 namespace SecretsBroker.Audit.Tests.Store;
 
-public sealed class RetentionAndExportTests : IAsyncLifetime
+public sealed class RetentionAndExportTests : RedisAndStoreTest
 {
-    private readonly TestDirectory _directory = new();
-    private RedisServer _redis = null!;
-
-    public async Task InitializeAsync() => _redis = await RedisServer.StartAsync();
-
-    public async Task DisposeAsync()
-    {
-        await _redis.DisposeAsync();
-        _directory.Dispose();
-    }
-
-    private string StorePath => Path.Combine(_directory.Path, "audit.db");
-
     [Fact]
     public async Task Retention_deletes_the_old_prefix_of_the_chain_and_Verify_still_passes_from_the_anchor()
     {
-        await using var service = await AuditServiceProcess.StartAsync(_redis, StorePath,
+        await using var service = await AuditServiceProcess.StartAsync(Redis, StorePath,
             extraArguments: ["--Audit:Store:RetentionDays=30", "--Audit:Store:RetentionInterval=00:00:01"]);
         var now = DateTimeOffset.UtcNow;
         var old = Enumerable.Range(0, 10).Select(i => TestEvents.Make("alice", $"kv/old/{i}", time: now.AddDays(-40).AddMinutes(i))).ToList();
         var recent = Enumerable.Range(0, 5).Select(i => TestEvents.Make("alice", $"kv/new/{i}", time: now.AddMinutes(-i))).ToList();
         // Arrives late: old, but after recent records, so it stays until everything before it is old too.
         var lateOld = TestEvents.Make("bob", "kv/old/late", time: now.AddDays(-45));
-        var database = await _redis.DatabaseAsync();
+        var database = await Redis.DatabaseAsync();
         foreach (var auditEvent in old.Concat(recent).Append(lateOld))
         {
             await TestEvents.AppendAsync(database, [auditEvent]);
@@ -70,16 +57,16 @@ public sealed class RetentionAndExportTests : IAsyncLifetime
     {
         var events = Enumerable.Range(0, 12).Select(i => TestEvents.Make(i % 2 == 0 ? "alice" : "bob", $"kv/teams/alpha/export-{i}",
             i % 3 == 0 ? Decision.Deny : Decision.Allow)).ToList();
-        await using (var service = await AuditServiceProcess.StartAsync(_redis, StorePath))
+        await using (var service = await AuditServiceProcess.StartAsync(Redis, StorePath))
         {
             foreach (var auditEvent in events)
             {
-                await TestEvents.AppendAsync(await _redis.DatabaseAsync(), [auditEvent]);
+                await TestEvents.AppendAsync(await Redis.DatabaseAsync(), [auditEvent]);
             }
             await service.WaitUntilStoredAsync(events.Count);
 
             // While the service runs (WAL lets readers and the writer go on together).
-            var sealedFile = Path.Combine(_directory.Path, "sealed.jsonl");
+            var sealedFile = Path.Combine(Directory.Path, "sealed.jsonl");
             var (exitCode, _, stderr) = await ExternalProcess.RunAsync(RepositoryLayout.DotNet,
                 [AuditServiceProcess.Dll, "export", "--out", sealedFile, $"--Audit:Store:Path={StorePath}"]);
             Assert.True(exitCode == 0, stderr);
@@ -103,7 +90,7 @@ public sealed class RetentionAndExportTests : IAsyncLifetime
             }
         }
 
-        var openFile = Path.Combine(_directory.Path, "open.jsonl");
+        var openFile = Path.Combine(Directory.Path, "open.jsonl");
         var opened = await ExternalProcess.RunAsync(RepositoryLayout.DotNet,
             [AuditServiceProcess.Dll, "export", "--out", openFile, "--open-paths", "true", $"--Audit:Store:Path={StorePath}", $"--Audit:Key={TestEvents.KeyBase64}"]);
         Assert.True(opened.ExitCode == 0, opened.StandardError);
@@ -119,9 +106,9 @@ public sealed class RetentionAndExportTests : IAsyncLifetime
         Assert.Contains("usage:", usage.StandardError);
 
         var missing = await ExternalProcess.RunAsync(RepositoryLayout.DotNet,
-            [AuditServiceProcess.Dll, "export", "--out", Path.Combine(_directory.Path, "x.jsonl"), $"--Audit:Store:Path={Path.Combine(_directory.Path, "none.db")}"]);
+            [AuditServiceProcess.Dll, "export", "--out", Path.Combine(Directory.Path, "x.jsonl"), $"--Audit:Store:Path={Path.Combine(Directory.Path, "none.db")}"]);
         Assert.Equal(1, missing.ExitCode);
         Assert.Contains("no audit store at", missing.StandardError);
-        Assert.False(File.Exists(Path.Combine(_directory.Path, "none.db")));
+        Assert.False(File.Exists(Path.Combine(Directory.Path, "none.db")));
     }
 }
