@@ -19,6 +19,7 @@ namespace SecretsBroker.Broker.Observability;
 public sealed partial class ManagementServer(
     IServiceProvider services,
     IOptions<ManagementOptions> options,
+    IHostEnvironment environment,
     ILoggerFactory loggerFactory,
     ILogger<ManagementServer> logger) : IHostedService, IAsyncDisposable
 {
@@ -40,8 +41,17 @@ public sealed partial class ManagementServer(
             return;
         }
 
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = typeof(ManagementServer).Assembly.GetName().Name });
-        builder.Services.AddSingleton(loggerFactory);
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions
+        {
+            ApplicationName = environment.ApplicationName,
+            EnvironmentName = environment.EnvironmentName,
+            ContentRootPath = environment.ContentRootPath,
+        });
+        // The broker's logging, without this small host's own lifetime messages ("Now listening on",
+        // "Application started"), which would read as the broker's; and no console lifetime of its
+        // own: the broker's host stops it.
+        builder.Services.AddSingleton<ILoggerFactory>(new WithoutLifetimeMessages(loggerFactory));
+        builder.Services.AddSingleton<IHostLifetime, BrokerOwnedLifetime>();
         builder.Services.AddRoutingCore();
         builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
         {
@@ -118,4 +128,26 @@ public sealed partial class ManagementServer(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Management server could not listen on {Urls} ({ExceptionType}: {Reason}); the broker serves gRPC without /metrics and HTTP health")]
     private partial void LogBindFailed(string urls, string exceptionType, string reason);
+}
+
+/// <summary>The broker's logger factory minus the category <c>Microsoft.Hosting.Lifetime</c> (the management host's start and stop messages).</summary>
+internal sealed class WithoutLifetimeMessages(ILoggerFactory inner) : ILoggerFactory
+{
+    public ILogger CreateLogger(string categoryName) =>
+        categoryName == "Microsoft.Hosting.Lifetime" ? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance : inner.CreateLogger(categoryName);
+
+    public void AddProvider(ILoggerProvider provider) => inner.AddProvider(provider);
+
+    // The broker's host owns and disposes the inner factory.
+    public void Dispose()
+    {
+    }
+}
+
+/// <summary>A lifetime that waits for nothing and handles no signal: the management host starts and stops with the broker's.</summary>
+internal sealed class BrokerOwnedLifetime : IHostLifetime
+{
+    public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
