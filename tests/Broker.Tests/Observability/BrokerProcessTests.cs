@@ -24,6 +24,8 @@ public sealed class BrokerProcessTests
             "the broker process");
         await using var _ = broker;
         var (port, managementPort) = (ports[0], ports[1]);
+        // "Now listening on" is the gRPC port's alone: scripts and tests wait for it before they call.
+        Assert.Contains($"127.0.0.1:{port}", Assert.Single(broker.Output, line => line.Contains("Now listening on", StringComparison.Ordinal)), StringComparison.Ordinal);
 
         var (exitCode, _, stderr) = await ExternalProcess.RunAsync(RepositoryLayout.DotNet,
             [RepositoryLayout.BrokerCtlDll, "get", "demo/ml/training-db"],
