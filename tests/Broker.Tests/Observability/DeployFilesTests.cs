@@ -160,7 +160,7 @@ public sealed partial class DeployFilesTests
         Assert.Contains(expressions, e => e.Contains("histogram_quantile(0.99,", StringComparison.Ordinal));
         Assert.Contains(expressions, e => e.Contains("secretsbroker_cache_reads_total", StringComparison.Ordinal) && e.Contains("L1|L2", StringComparison.Ordinal));
         Assert.Contains(expressions, e => e.Contains("secretsbroker_backend_calls_total", StringComparison.Ordinal) && e.Contains("unavailable", StringComparison.Ordinal));
-        Assert.Contains(expressions, e => e.Contains("secretsbroker_leases_active", StringComparison.Ordinal));
+        Assert.Contains(expressions, e => e.Contains("secretsbroker_lease_active", StringComparison.Ordinal));
         Assert.Contains(expressions, e => e.Contains("secretsbroker_audit_consumer_lag", StringComparison.Ordinal));
     }
 

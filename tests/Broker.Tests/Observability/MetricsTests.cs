@@ -145,7 +145,7 @@ public sealed class MetricsTests
         string[] notFromThisBroker =
         [
             "secretsbroker_audit_consumer_lag", "secretsbroker_audit_consumer_pending",    // the audit service
-            "secretsbroker_leases_active", "secretsbroker_leases_renewals_total",          // the lease API (not built yet)
+            "secretsbroker_lease_active", "secretsbroker_lease_renewals_total",          // the lease API (not built yet)
             "secretsbroker_cache_rejected_entries_total",                                  // counted at the first rejected entry
         ];
         var used = new HashSet<string>(StringComparer.Ordinal);
