@@ -7,6 +7,7 @@ using SecretsBroker.Broker.Backends.Local;
 using SecretsBroker.Broker.Backends.Vault;
 using SecretsBroker.Broker.Caching;
 using SecretsBroker.Broker.Grpc;
+using SecretsBroker.Broker.Observability;
 using SecretsBroker.Broker.Policy;
 using SecretsBroker.Broker.Redis;
 using SecretsBroker.Broker.Secrets;
@@ -24,6 +25,7 @@ public static class BrokerHostingExtensions
         builder.AddBrokerCaching();
         builder.AddBrokerAudit();
         builder.AddBrokerGrpc();
+        builder.AddBrokerObservability();
         return builder;
     }
 
@@ -32,6 +34,7 @@ public static class BrokerHostingExtensions
         // Build the mount table and load the policy now, so a bad configuration stops the broker before it listens.
         _ = app.Services.GetRequiredService<MountTable>();
         _ = app.Services.GetRequiredService<PolicyEvaluator>();
+        app.MapBrokerObservability();
         app.UseAuthentication();
         app.MapGrpcService<SecretsBrokerService>();
         app.MapGrpcHealthChecksService();
