@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = "bin/Release/net10.0"
@@ -82,6 +83,7 @@ class Work:
         self.dir = tempfile.mkdtemp(prefix="sb-bench-")
         self.processes = []
         self.results = []
+        self.management = {}
 
     # ---- processes -------------------------------------------------------------------------------
 
@@ -167,13 +169,31 @@ class Work:
         }
 
     def start_broker(self, name, skip_l1):
-        port = free_port()
+        port, management = free_port(), free_port()
+        settings = self.broker_settings(port, skip_l1)
+        settings["Broker"]["Management"] = {"Urls": f"http://127.0.0.1:{management}"}
         with open(os.path.join(self.broker_root, "appsettings.json"), "w") as f:
-            json.dump(self.broker_settings(port, skip_l1), f, indent=2)
+            json.dump(settings, f, indent=2)
         process = self.start(name, ["dotnet", BROKER_DLL, "--contentRoot", self.broker_root], cwd=self.broker_root,
                              env={"ASPNETCORE_ENVIRONMENT": "Production", "DOTNET_ENVIRONMENT": "Production"})
         wait_port(port, process)
+        wait_port(management, process)
+        self.management[process.pid] = f"http://127.0.0.1:{management}"
         return process, f"http://127.0.0.1:{port}"
+
+    def metrics(self, pid):
+        """The broker's own counters from its Prometheus endpoint: gRPC calls by (method, status) and cache reads by source."""
+        text = urllib.request.urlopen(self.management[pid] + "/metrics", timeout=10).read().decode()
+        calls, reads = {}, {}
+        for line in text.splitlines():
+            for name, table, key in (("secretsbroker_grpc_server_requests_total{", calls, ("grpc_method", "grpc_status")),
+                                     ("secretsbroker_cache_reads_total{", reads, ("source",))):
+                if line.startswith(name):
+                    labels = dict(re.findall(r'(\w+)="([^"]*)"', line[:line.rindex("}")]))
+                    value = float(line[line.rindex("}") + 1:].split()[0])
+                    k = tuple(labels.get(x, "") for x in key)
+                    table[k] = table.get(k, 0) + value
+        return calls, reads
 
     def start_baseline(self):
         port = free_port()
@@ -231,11 +251,12 @@ class Work:
             "p50_ms": pct(50), "p99_ms": pct(99), "latencies": latencies,
         }
 
-    def measure(self, address, method, request, mode, server_pid, broker=False, per_request=1):
+    def measure(self, address, method, request, mode, server_pid, broker=False, per_request=1, source=None):
         """One h2load run against one server, with its checks; returns counters, latencies and CPU per request."""
         connections, streams = (self.args.connections, self.args.streams) if mode == "load" else (1, 1)
         duration = self.args.duration if mode == "load" else self.args.latency_duration
         after = self.stream_last_id() if broker else None
+        metrics_before = self.metrics(server_pid) if broker else None
         rss = []
         stop = threading.Event()
 
@@ -270,16 +291,29 @@ class Work:
             # succeeded request has its events; calls still in flight when h2load stopped may add a few more.
             if allowed < run["succeeded"] * per_request:
                 problems.append(f"audit: {allowed} allowed events for {run['succeeded']} x {per_request} served secrets")
+            # The broker's own metrics: calls by the grpc-status it sent, cache reads by the layer that answered.
+            (calls0, reads0), (calls1, reads1) = metrics_before, self.metrics(server_pid)
+            delta = {k: v - calls0.get(k, 0) for k, v in calls1.items() if k[0] == method}
+            ok_calls = delta.get((method, "OK"), 0)
+            not_ok = {k[1]: v for k, v in delta.items() if k[1] != "OK" and v}
+            source_reads = reads1.get((source,), 0) - reads0.get((source,), 0)
+            run.update(metrics_ok=ok_calls, metrics_not_ok=sum(not_ok.values()), metrics_source_reads=source_reads)
+            if not_ok:
+                problems.append(f"metrics: calls answered with {not_ok}")
+            if ok_calls < run["succeeded"]:
+                problems.append(f"metrics: {ok_calls:.0f} OK calls for {run['succeeded']} succeeded requests")
+            if source_reads < run["succeeded"] * per_request:
+                problems.append(f"metrics: {source_reads:.0f} cache reads from {source} for {run['succeeded']} x {per_request} secrets")
         run["problems"] = problems
         return run
 
-    def pair(self, label, method, request, mode, baseline, broker, per_request=1):
+    def pair(self, label, method, request, mode, baseline, broker, per_request=1, source="L1"):
         """Baseline and broker in turn, --rounds times, so both see the same machine; the ratio is the median of the rounds' ratios."""
         (baseline_process, baseline_address), (broker_process, broker_address) = baseline, broker
         rounds = []
         for _ in range(self.args.rounds):
             base = self.measure(baseline_address, method, request, mode, baseline_process.pid)
-            bro = self.measure(broker_address, method, request, mode, broker_process.pid, broker=True, per_request=per_request)
+            bro = self.measure(broker_address, method, request, mode, broker_process.pid, broker=True, per_request=per_request, source=source)
             rounds.append((base, bro))
 
         def aggregate(runs):
@@ -298,6 +332,7 @@ class Work:
                 "redis_cpu_us": sum(r["redis_cpu_s"] for r in runs) * 1e6 / max(1, done),
                 "rss_max_kib": max(r["rss_max_kib"] for r in runs),
                 "audit_allowed": sum(r.get("audit_allowed", 0) for r in runs), "audit_other": sum(r.get("audit_other", 0) for r in runs),
+                "metrics_ok": sum(r.get("metrics_ok", 0) for r in runs), "metrics_not_ok": sum(r.get("metrics_not_ok", 0) for r in runs),
                 "problems": [p for r in runs for p in r["problems"]],
             }
 
@@ -310,7 +345,7 @@ class Work:
         status = "ok" if result["ok"] else "FAILED: " + "; ".join(b["problems"] + k["problems"])
         print(f"  {label:<36} {mode:<7} baseline {b['rps']:>7.0f} req/s {b['round_rps']} p50 {b['p50_ms']:.3f} ms | broker {k['rps']:>7.0f} req/s "
               f"{k['round_rps']} p50 {k['p50_ms']:.3f} p99 {k['p99_ms']:.3f} ms cpu/req {k['cpu_us']:.0f} us (+redis {k['redis_cpu_us']:.0f}) "
-              f"vs {b['cpu_us']:.0f} | ratio {result['ratio']:.2f}x | audit {k['audit_allowed']}/{k['audit_other']} | {status}", flush=True)
+              f"vs {b['cpu_us']:.0f} | ratio {result['ratio']:.2f}x | audit {k['audit_allowed']}/{k['audit_other']} | metrics {k['metrics_ok']:.0f}/{k['metrics_not_ok']:.0f} | {status}", flush=True)
         return result
 
     # ---- the run ---------------------------------------------------------------------------------
@@ -352,8 +387,8 @@ class Work:
         for mode in ("load", "latency"):
             self.pair("GetSecret L1 hit", "GetSecret", "get.grpc", mode, baseline, broker)
             self.pair("BatchGetSecrets(100) cached", "BatchGetSecrets", "batch.grpc", mode, baseline, broker, SECRETS)
-            self.pair("GetSecret miss (bypass_cache)", "GetSecret", "miss.grpc", mode, baseline, broker)
-            self.pair("GetSecret L2 hit (SkipL1)", "GetSecret", "get.grpc", mode, baseline, broker_l2)
+            self.pair("GetSecret miss (bypass_cache)", "GetSecret", "miss.grpc", mode, baseline, broker, source="Backend")
+            self.pair("GetSecret L2 hit (SkipL1)", "GetSecret", "get.grpc", mode, baseline, broker_l2, source="L2")
         self.verify(address, "get.grpc", "L1")
         self.verify(address, "miss.grpc", "BACKEND")
         self.verify(broker_l2[1], "get.grpc", "L2")
@@ -366,15 +401,15 @@ class Work:
                  f"baseline then broker, {a.duration} s (load) / {a.latency_duration} s (latency) each. "
                  f"loadavg start {self.loadavg_start}, end {self.loadavg_end} (2 cores).", "",
                  "| scenario | mode | baseline req/s | broker req/s | ratio | broker mean ms | p50 ms | p99 ms | baseline p50 ms | "
-                 "CPU us/req broker (+redis) / baseline | audit allowed / other | check |",
-                 "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+                 "CPU us/req broker (+redis) / baseline | audit allowed / other | metrics OK / not OK | check |",
+                 "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |"]
         for r in self.results:
             b, k = r["baseline"], r["broker"]
             ok = r["ok"]
             lines.append(f"| {r['label']} | {r['mode']} (c{r['c']} m{r['m']}) | {b['rps']:.0f} | {format(k['rps'], '.0f') if ok else 'FAILED'} | "
                          f"{format(r['ratio'], '.2f') + 'x' if ok else '-'} | {k['mean_ms']:.3f} | {k['p50_ms']:.3f} | {k['p99_ms']:.3f} | "
                          f"{b['p50_ms']:.3f} | {k['cpu_us']:.0f} (+{k['redis_cpu_us']:.0f}) / {b['cpu_us']:.0f} | "
-                         f"{k['audit_allowed']} / {k['audit_other']} | {'ok' if ok else '; '.join(b['problems'] + k['problems'])} |")
+                         f"{k['audit_allowed']} / {k['audit_other']} | {k['metrics_ok']:.0f} / {k['metrics_not_ok']:.0f} | {'ok' if ok else '; '.join(b['problems'] + k['problems'])} |")
         peaks = [r["broker"]["rss_max_kib"] for r in self.results if r["label"] != "GetSecret L2 hit (SkipL1)"]
         lines.append("")
         lines.append(f"Round-to-round spread of the baseline (noise): " + "; ".join(
