@@ -19,7 +19,7 @@ namespace SecretsBroker.Benchmarks.Micro;
 
 /// <summary>
 /// The broker composed as Program.cs does (AddBroker), in process: a local mount with the benchmark secret,
-/// policy, FusionCache L1 (no Redis), strict audit through the real recorder pipeline whose stream accepts
+/// policy, FusionCache L1 (no Redis), metrics, strict audit through the real recorder pipeline whose stream accepts
 /// and drops events. Measures one cached GetSecret through SecretReader (validate, policy, mount, cache,
 /// audit event built, sealed, serialized and acknowledged), the audit event alone, and the response mapping.
 /// </summary>
@@ -68,6 +68,8 @@ public class ReadPathBenchmarks
             ["Broker:Audit:Strict"] = "true",
             ["Broker:Audit:Key"] = Convert.ToBase64String("FAKE-bench-audit-key-32-bytes!!!"u8),
             ["Broker:Audit:SpoolDirectory"] = "spool",
+            // Metrics stay on (OpenTelemetry with the Prometheus exporter), on a port of their own.
+            ["Broker:Management:Urls"] = "http://127.0.0.1:0",
         });
         builder.AddBroker();
         builder.Services.AddSingleton<IAuditStream, DiscardingAuditStream>();
