@@ -296,6 +296,12 @@ class Work:
             delta = {k: v - calls0.get(k, 0) for k, v in calls1.items() if k[0] == method}
             ok_calls = delta.get((method, "OK"), 0)
             not_ok = {k[1]: v for k, v in delta.items() if k[1] != "OK" and v}
+            # h2load resets the streams still open when its time is up; the broker records those as CANCELLED
+            # (or UNKNOWN when the reset hit the response), and h2load counts them nowhere. At most c x m.
+            abandoned = sum(not_ok.pop(status, 0) for status in ("CANCELLED", "UNKNOWN"))
+            run["abandoned"] = abandoned
+            if abandoned > connections * streams:
+                problems.append(f"metrics: {abandoned:.0f} calls cancelled, more than the {connections * streams} h2load can leave open")
             source_reads = reads1.get((source,), 0) - reads0.get((source,), 0)
             run.update(metrics_ok=ok_calls, metrics_not_ok=sum(not_ok.values()), metrics_source_reads=source_reads)
             if not_ok:
