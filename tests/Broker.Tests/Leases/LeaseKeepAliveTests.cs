@@ -124,7 +124,7 @@ public sealed class LeaseKeepAliveTests
     }
 
     [Fact]
-    public async Task The_lease_keeper_exposes_rotated_credentials_and_reattaches_after_the_broker_restarts()
+    public async Task The_lease_keeper_exposes_renewals_and_the_rotated_credentials_as_its_current_lease()
     {
         await using var vault = await VaultEmulatorHost.StartAsync(LeaseTestEnvironment.Seed);
         await using var broker = await BrokerHost.StartAsync(LeaseTestEnvironment.Broker(vault));
