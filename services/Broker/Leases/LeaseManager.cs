@@ -372,10 +372,10 @@ public sealed partial class LeaseManager(
                 return;
             }
         }
-        await RotateAsync(state, record, background).ConfigureAwait(false);
+        await RotateAsync(state, background).ConfigureAwait(false);
     }
 
-    private async Task RotateAsync(LeaseState state, LeaseRecord record, AccessContext background)
+    private async Task RotateAsync(LeaseState state, AccessContext background)
     {
         var session = state.Session!;
         VaultLease fresh;
@@ -416,7 +416,6 @@ public sealed partial class LeaseManager(
         ScheduleRenewal(next);
         var overlapEnd = now + _options.RotationOverlap;
         _scheduler.Schedule(new ScheduledJob(overlapEnd < state.ExpiresAt ? overlapEnd : state.ExpiresAt, JobKind.RevokeRotated, state, 0));
-        _ = record;
     }
 
     private async Task RevokeRotatedAsync(LeaseState old)
