@@ -148,4 +148,53 @@ public sealed class LeaseKeepAliveTests
         Assert.Equal((true, false), LeaseTestEnvironment.LeaseState(vault, keeper.Current.LeaseId));
         Assert.Equal(1, keeper.Connections);
     }
+
+    [Fact]
+    public async Task The_lease_keeper_reconnects_after_its_connection_drops_and_another_replica_takes_the_lease_over()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        await using var vault = await VaultEmulatorHost.StartAsync(LeaseTestEnvironment.Seed);
+        await using var replicaA = await BrokerHost.StartAsync(LeaseTestEnvironment.Broker(vault, redis, grace: "00:00:02"));
+        await using var replicaB = await BrokerHost.StartAsync(LeaseTestEnvironment.Broker(vault, redis, grace: "00:00:02"));
+        await using var balancer = new TcpProxy(replicaA.Address);
+        var (client, channel) = BrokerClientServiceCollectionExtensions.CreateClient(new BrokerClientOptions
+        {
+            Address = balancer.Address,
+            Token = BrokerHost.TestToken,
+            DefaultTimeout = TimeSpan.FromSeconds(30),
+        });
+        using var _ = channel;
+        await using var keeper = await LeaseKeeper.StartAsync(client, "db/steady", new LeaseKeeperOptions { InitialBackoff = TimeSpan.FromMilliseconds(50) });
+        var leaseId = keeper.Current.LeaseId;
+        var events = new System.Collections.Concurrent.ConcurrentQueue<(DateTimeOffset At, LeaseEventType Type)>();
+        using var cancel = new CancellationTokenSource();
+        var listening = Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var change in keeper.ChangesAsync(cancel.Token))
+                {
+                    events.Enqueue((DateTimeOffset.UtcNow, change.Type));
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        });
+        await Eventually.WaitUntilAsync(() => events.Any(e => e.Type == LeaseEventType.Renewed), because: "replica A renews the lease");
+
+        balancer.Target = replicaB.Address;
+        balancer.DropAll();
+        var droppedAt = DateTimeOffset.UtcNow;
+        await Eventually.WaitUntilAsync(() => keeper.Connections >= 2, because: "the keeper reconnects");
+        await Eventually.WaitUntilAsync(() => events.Any(e => e.Type == LeaseEventType.Renewed && e.At > droppedAt + TimeSpan.FromSeconds(3)),
+            TimeSpan.FromSeconds(20), "renewals go on through replica B past the grace period");
+
+        Assert.Equal(leaseId, keeper.Current.LeaseId);
+        Assert.Equal((true, false), LeaseTestEnvironment.LeaseState(vault, leaseId));
+        Assert.True(replicaB.Services.GetRequiredService<SecretsBroker.Broker.Leases.LeaseManager>().AttachedCount == 1);
+        Assert.DoesNotContain(events, e => e.Type is LeaseEventType.Revoked or LeaseEventType.Expired or LeaseEventType.Error);
+        await cancel.CancelAsync();
+        await listening;
+    }
 }
