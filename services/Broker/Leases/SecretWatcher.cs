@@ -6,6 +6,7 @@ using Grpc.Core;
 using Microsoft.Extensions.Options;
 using SecretsBroker.Broker.Audit;
 using SecretsBroker.Broker.Backends;
+using SecretsBroker.Broker.Backends.Aws;
 using SecretsBroker.Broker.Backends.Vault;
 using SecretsBroker.Broker.Caching;
 using SecretsBroker.Broker.Policy;
@@ -30,9 +31,10 @@ public sealed class WatchSubscription(IReadOnlyCollection<string> paths, IReadOn
 /// <summary>
 /// Rotation detection for static secrets. One replica at a time (a Redis lock, SET NX PX) polls the
 /// version metadata of every watched secret at its mount's interval (vault-kv: KV metadata
-/// current_version) and publishes each change on Redis pub/sub; every replica (without Redis: this
-/// one) drops the secret's cache entry and only then pushes a <see cref="WatchMessage"/> to its
-/// subscribers. Watched paths, versions and messages in Redis are sealed or HMACed: no readable path.
+/// current_version; aws-sm: DescribeSecret, the VersionId staged AWSCURRENT) and publishes each change
+/// on Redis pub/sub; every replica (without Redis: this one) drops the secret's cache entry and only
+/// then pushes a <see cref="WatchMessage"/> to its subscribers. Watched paths, versions and messages in
+/// Redis are sealed or HMACed: no readable path.
 /// </summary>
 public sealed partial class SecretWatcher(
     MountTable mounts,
@@ -79,9 +81,9 @@ public sealed partial class SecretWatcher(
                 LogicalPath.EnsureValid(target);
                 policy.EnsureAllowed(access.Caller!, Capability.Watch, target);
                 var (mounted, _) = mounts.Resolve(target);
-                if (mounted.Backend is not VaultKvBackend)
+                if (mounted.Backend is not (VaultKvBackend or AwsSecretsManagerBackend))
                 {
-                    BrokerException.ThrowFailedPrecondition("watching is supported on vault-kv mounts");
+                    BrokerException.ThrowFailedPrecondition("watching is supported on vault-kv and aws-sm mounts");
                 }
             }
         }
@@ -281,13 +283,18 @@ public sealed partial class SecretWatcher(
     private async Task<string?> CurrentVersionAsync(string path, CancellationToken cancellationToken)
     {
         var (mounted, name) = mounts.Resolve(path);
-        if (mounted.Backend is not VaultKvBackend kv || name.Length == 0)
+        if (name.Length == 0)
         {
             return null;
         }
         try
         {
-            return (await kv.GetCurrentVersionAsync(name, cancellationToken).ConfigureAwait(false)).ToString(CultureInfo.InvariantCulture);
+            return mounted.Backend switch
+            {
+                VaultKvBackend kv => (await kv.GetCurrentVersionAsync(name, cancellationToken).ConfigureAwait(false)).ToString(CultureInfo.InvariantCulture),
+                AwsSecretsManagerBackend aws => await aws.GetCurrentVersionIdAsync(name, cancellationToken).ConfigureAwait(false),
+                _ => null,
+            };
         }
         catch (BrokerException ex) when (ex.StatusCode == StatusCode.NotFound)
         {

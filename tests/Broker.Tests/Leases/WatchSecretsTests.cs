@@ -104,3 +104,81 @@ public sealed class WatchSecretsTests
         Assert.Equal(StatusCode.FailedPrecondition, await StatusOf(new WatchSecretsRequest { Paths = { "db/short" } }));
     }
 }
+
+public sealed class AwsWatchSecretsTests(SecretsBroker.Broker.Tests.Aws.MotoServer moto) : IClassFixture<SecretsBroker.Broker.Tests.Aws.MotoServer>
+{
+    [Fact]
+    public async Task PutSecretValue_in_aws_produces_one_event_per_watcher_and_reads_see_the_new_version_right_after()
+    {
+        var name = "w" + Guid.NewGuid().ToString("N")[..10] + "/db";
+        var created = await moto.Boto3Async(new { op = "create", name, @string = """{"password":"FAKE-aws-v1"}""" });
+        await using var redis = await RedisServer.StartAsync();
+        var settings = SecretsBroker.Broker.Tests.Caching.CacheTestSettings.WithRedis(redis);
+        foreach (var (key, value) in moto.MountConfiguration())
+        {
+            settings[key] = value;
+        }
+        settings["Broker:Mounts:0:Cache:Ttl"] = "00:10:00";
+        settings["Broker:Watch:PollInterval"] = "00:00:00.200";
+        await using var replicaA = await BrokerHost.StartAsync(settings);
+        await using var replicaB = await BrokerHost.StartAsync(settings);
+        var clients = new[] { replicaA.CreateClient(), replicaB.CreateClient() };
+        foreach (var client in clients)
+        {
+            Assert.Equal((string)created["VersionId"]!, (await client.GetSecretAsync($"aws/{name}")).Version);
+        }
+        using var cancel = new CancellationTokenSource();
+        var received = new[] { new List<SecretEvent>(), new List<SecretEvent>() };
+        var readers = new List<Task>();
+        var calls = new List<AsyncServerStreamingCall<SecretEvent>>();
+        for (var i = 0; i < 2; i++)
+        {
+            var events = received[i];
+            // One watches the exact path, the other the folder it lives in.
+            var request = i == 0 ? new WatchSecretsRequest { Paths = { $"aws/{name}" } } : new WatchSecretsRequest { Prefixes = { $"aws/{name.Split('/')[0]}" } };
+            var call = clients[i].Raw.WatchSecrets(request, cancellationToken: cancel.Token);
+            calls.Add(call);
+            await call.ResponseHeadersAsync;
+            readers.Add(Task.Run(async () =>
+            {
+                try
+                {
+                    await foreach (var e in call.ResponseStream.ReadAllAsync(cancel.Token))
+                    {
+                        lock (events)
+                        {
+                            events.Add(e);
+                        }
+                    }
+                }
+                catch (Exception ex) when (ex is RpcException or OperationCanceledException)
+                {
+                }
+            }));
+        }
+
+        var put = await moto.Boto3Async(new { op = "put", name, @string = """{"password":"FAKE-aws-v2"}""" });
+        var newVersion = (string)put["VersionId"]!;
+        await Eventually.WaitUntilAsync(() => received.All(r => { lock (r) { return r.Count >= 1; } }), TimeSpan.FromSeconds(15), "both watchers hear of the rotation");
+        foreach (var client in clients)
+        {
+            var secret = await client.GetSecretAsync($"aws/{name}");
+            Assert.Equal(newVersion, secret.Version);
+            Assert.Equal("FAKE-aws-v2", secret.Data["password"]);
+        }
+        // Give a later change the chance to show any duplicate of the first one.
+        var second = (string)(await moto.Boto3Async(new { op = "put", name, @string = """{"password":"FAKE-aws-v3"}""" }))["VersionId"]!;
+        await Eventually.WaitUntilAsync(() => received.All(r => { lock (r) { return r.Count >= 2; } }), TimeSpan.FromSeconds(15), "both watchers hear of the second change");
+        foreach (var events in received)
+        {
+            lock (events)
+            {
+                Assert.Equal([newVersion, second], events.Select(e => e.Version));
+                Assert.All(events, e => Assert.Equal($"aws/{name}", e.Path));
+            }
+        }
+        await cancel.CancelAsync();
+        await Task.WhenAll(readers);
+        calls.ForEach(c => c.Dispose());
+    }
+}
