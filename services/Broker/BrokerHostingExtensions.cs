@@ -8,6 +8,7 @@ using SecretsBroker.Broker.Backends.Vault;
 using SecretsBroker.Broker.Caching;
 using SecretsBroker.Broker.Grpc;
 using SecretsBroker.Broker.Leases;
+using SecretsBroker.Broker.Observability;
 using SecretsBroker.Broker.Policy;
 using SecretsBroker.Broker.Redis;
 using SecretsBroker.Broker.Secrets;
@@ -26,6 +27,7 @@ public static class BrokerHostingExtensions
         builder.AddBrokerAudit();
         builder.AddBrokerLeases();
         builder.AddBrokerGrpc();
+        builder.AddBrokerObservability();
         return builder;
     }
 
@@ -34,6 +36,7 @@ public static class BrokerHostingExtensions
         // Build the mount table and load the policy now, so a bad configuration stops the broker before it listens.
         _ = app.Services.GetRequiredService<MountTable>();
         _ = app.Services.GetRequiredService<PolicyEvaluator>();
+        app.MapBrokerObservability();
         app.UseAuthentication();
         app.MapGrpcService<SecretsBrokerService>();
         app.MapGrpcHealthChecksService();

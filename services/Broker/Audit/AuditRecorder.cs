@@ -35,6 +35,12 @@ public sealed partial class AuditRecorder : BackgroundService
 
     public bool Strict => _options.Strict;
 
+    /// <summary>Whether the local spool opened at start (readiness: without it, a Redis outage leaves nowhere to record events).</summary>
+    public bool SpoolUsable => _spool is not null;
+
+    /// <summary>Events waiting in the spool for Redis.</summary>
+    public long SpoolDepth => _spool?.PendingRecords ?? 0;
+
     /// <summary>
     /// Hands an event to the pipeline. In strict mode the task completes when the event is durable and
     /// faults with <see cref="AuditUnavailableException"/> when neither the stream nor the spool took it.

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using SecretsBroker.Broker.Observability;
 using SecretsBroker.Broker.Secrets;
 
 namespace SecretsBroker.Broker.Backends;
@@ -7,7 +8,7 @@ namespace SecretsBroker.Broker.Backends;
 public sealed record MountDefinition(string Prefix, string Type);
 
 /// <summary>A mount with its backend, and the name inside the mount that a logical path resolved to.</summary>
-public sealed record MountedBackend(MountDefinition Mount, ISecretBackend Backend);
+public sealed partial record MountedBackend(MountDefinition Mount, ISecretBackend Backend);
 
 /// <summary>
 /// Routes logical paths to backends: the longest configured prefix that matches whole segments wins.
@@ -19,7 +20,7 @@ public sealed class MountTable
 
     private readonly MountedBackend[] _byLongestPrefix;
 
-    public MountTable(IConfiguration configuration, IEnumerable<ISecretBackendFactory> factories)
+    public MountTable(IConfiguration configuration, IEnumerable<ISecretBackendFactory> factories, BackendCallObserver? observer = null)
     {
         var factoryByType = factories.ToDictionary(f => f.MountType, StringComparer.Ordinal);
         var failures = new List<string>();
@@ -49,7 +50,7 @@ public sealed class MountTable
             var definition = new MountDefinition(prefix!, type);
             try
             {
-                mounts.Add(new MountedBackend(definition, factory.Create(definition, section)));
+                mounts.Add(new MountedBackend(definition, factory.Create(definition, section)) { Observer = observer });
             }
             catch (Exception ex) when (ex is OptionsValidationException or InvalidOperationException or ArgumentException or IOException or FormatException)
             {

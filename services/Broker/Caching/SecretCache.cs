@@ -41,7 +41,7 @@ public sealed partial class SecretCache(
         var policy = policies.For(mounted.Mount);
         if (!policy.Enabled)
         {
-            var value = await mounted.Backend.GetAsync(name, selector, cancellationToken).ConfigureAwait(false);
+            var value = await mounted.GetAsync(name, selector, cancellationToken).ConfigureAwait(false);
             return Served(path, mounted, new CachedSecret(value, time.GetUtcNow()), ServingSource.Backend, policy);
         }
 
@@ -102,7 +102,7 @@ public sealed partial class SecretCache(
                 {
                     try
                     {
-                        var value = await mounted.Backend.GetAsync(name, selector, ct).ConfigureAwait(false);
+                        var value = await mounted.GetAsync(name, selector, ct).ConfigureAwait(false);
                         trace.MarkBackendCalled();
                         return new CachedSecret(value, time.GetUtcNow());
                     }

@@ -33,8 +33,25 @@ public sealed partial class LeaseManager(
     private readonly LeaseOptions _options = options.Value;
     private readonly LeaseScheduler _scheduler = new(time);
     private readonly ConcurrentDictionary<string, LeaseState> _local = new(StringComparer.Ordinal);
-    private readonly Histogram<double> _lateness = meterFactory.Create("SecretsBroker.Leases")
-        .CreateHistogram<double>("secretsbroker.lease.renewal.lateness", "ms", "How late renewals started after their due time");
+    private readonly Meter _meter = meterFactory.Create("SecretsBroker.Leases");
+    private Histogram<double>? _lateness;
+    private Counter<long>? _renewals;
+
+    private Histogram<double> Lateness => _lateness ??= _meter.CreateHistogram<double>("secretsbroker.lease.renewal.lateness", "ms",
+        "How late renewals started after their due time");
+
+    private Counter<long> Renewals => _renewals ??= CreateInstruments();
+
+    private Counter<long> CreateInstruments()
+    {
+        _meter.CreateObservableUpDownCounter("secretsbroker.lease.active",
+            () => _local.Values.GroupBy(s => s.Mount).Select(g => new Measurement<long>(g.Count(), new KeyValuePair<string, object?>("mount", g.Key))),
+            description: "Leases this replica keeps alive, by mount");
+        return _meter.CreateCounter<long>("secretsbroker.lease.renewals", description: "Lease renewals by mount and outcome (renewed, failed)");
+    }
+
+    private void CountRenewal(string mount, string outcome) =>
+        Renewals.Add(1, new KeyValuePair<string, object?>("mount", mount), new KeyValuePair<string, object?>("outcome", outcome));
 
     /// <summary>This process's identity as a lease owner in the registry.</summary>
     public string ReplicaId { get; } = Guid.NewGuid().ToString("n");
@@ -47,6 +64,8 @@ public sealed partial class LeaseManager(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        _ = Renewals;
+        _ = Lateness;
         _scheduler.Schedule(new ScheduledJob(time.GetUtcNow() + _options.SweepInterval, JobKind.Sweep, null, 0));
         await _scheduler.RunAsync(RunJobAsync, _options.MaxConcurrentOperations, stoppingToken).ConfigureAwait(false);
     }
@@ -299,7 +318,7 @@ public sealed partial class LeaseManager(
                 case JobKind.Renew or JobKind.Rotate when IsCurrent(job):
                     if (job.Kind == JobKind.Renew)
                     {
-                        _lateness.Record(lateness.TotalMilliseconds);
+                        Lateness.Record(lateness.TotalMilliseconds);
                         RenewalLatenessObserver?.Invoke(lateness);
                     }
                     await RenewOrRotateAsync(job.Lease!, job.Kind == JobKind.Rotate).ConfigureAwait(false);
@@ -347,6 +366,7 @@ public sealed partial class LeaseManager(
             {
                 var renewed = await state.Backend.RenewLeaseAsync(state.LeaseId, state.Ttl, CancellationToken.None).ConfigureAwait(false);
                 var now = time.GetUtcNow();
+                CountRenewal(state.Mount, "renewed");
                 state.ExpiresAt = now + renewed.Duration;
                 await TrySaveAsync(record with { ExpiresAt = state.ExpiresAt }, state.Mount).ConfigureAwait(false);
                 await TryAuditAsync(background, AuditActions.Renew, state).ConfigureAwait(false);
@@ -362,10 +382,12 @@ public sealed partial class LeaseManager(
                 or StatusCode.PermissionDenied)
             {
                 // Renewal refused: fresh credentials are the only way forward.
+                CountRenewal(state.Mount, "failed");
                 LogRenewalRefused(state.Mount, ex.StatusCode.ToString());
             }
             catch (BrokerException ex)
             {
+                CountRenewal(state.Mount, "failed");
                 await auditor.LeaseRefusedAsync(background, AuditActions.Renew, state.Path, state.Mount, state.LeaseId, ex.StatusCode, ex.Message,
                     CancellationToken.None).ConfigureAwait(false);
                 RetryOrExpire(state, JobKind.Renew, ex.StatusCode, "renewal failed: " + ex.Message);

@@ -166,7 +166,7 @@ public sealed class SecretReader(MountTable mounts, SecretCache cache, PolicyEva
         }
         var (mounted, folder) = mounts.Resolve(prefix);
         var continuation = pageToken.Length == 0 ? null : ListingPageToken.Decode(prefix, pageToken);
-        var page = await mounted.Backend.ListAsync(folder, pageSize == 0 ? _options.DefaultListPageSize : pageSize, continuation, cancellationToken)
+        var page = await mounted.ListAsync(folder, pageSize == 0 ? _options.DefaultListPageSize : pageSize, continuation, cancellationToken)
             .ConfigureAwait(false);
         var mountPrefix = mounted.Mount.Prefix + "/";
         return (new ListingPage(
@@ -193,7 +193,7 @@ public sealed class SecretReader(MountTable mounts, SecretCache cache, PolicyEva
         if (mounted.Backend is IBatchSecretBackend batchBackend)
         {
             // A native multi-read is one backend call for the group; it is not cached item by item.
-            var read = await batchBackend.GetManyAsync([.. items.Select(i => i.Name)], cancellationToken).ConfigureAwait(false);
+            var read = await mounted.GetManyAsync(batchBackend, [.. items.Select(i => i.Name)], cancellationToken).ConfigureAwait(false);
             for (var i = 0; i < items.Length; i++)
             {
                 results[i] = read[i].Value is { } value

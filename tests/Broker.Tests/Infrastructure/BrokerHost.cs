@@ -89,6 +89,8 @@ public sealed class BrokerHost : IAsyncDisposable
             ["Broker:Policy:File"] = "allow-test-alpha.yaml",
             ["Broker:Audit:Key"] = TestAuditKey,
             ["Broker:Audit:SpoolDirectory"] = "audit-spool",
+            // Every test host gets its own free management port (metrics, HTTP health) instead of 9464.
+            ["Broker:Management:Urls"] = "http://127.0.0.1:0",
         });
         builder.Configuration.AddInMemoryCollection(configuration);
         var logs = new CapturedLogs();

@@ -9,7 +9,7 @@ namespace SecretsBroker.Broker.Tests.Infrastructure;
 /// A backend of mount type <c>memory</c> that counts every read per name, so tests can prove how
 /// often the broker reached its backend. Register with <see cref="Register"/>.
 /// </summary>
-public sealed class InMemoryBackend : ISecretBackend, ISecretBackendFactory
+public sealed class InMemoryBackend : ISecretBackend, ISecretBackendFactory, IBackendHealthProbe
 {
     private readonly ConcurrentDictionary<string, SecretValue> _secrets = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int> _reads = new(StringComparer.Ordinal);
@@ -51,4 +51,8 @@ public sealed class InMemoryBackend : ISecretBackend, ISecretBackendFactory
 
     public Task<SecretListingPage> ListAsync(string folder, int pageSize, string? continuation, CancellationToken cancellationToken) =>
         Task.FromResult(new SecretListingPage([.. _secrets.Keys.Order(StringComparer.Ordinal).Select(n => new SecretListingEntry(n))], null));
+
+    /// <summary>The health probe follows <see cref="Down"/>, as a real backend's would during an outage.</summary>
+    public Task<BackendProbeResult> ProbeAsync(CancellationToken cancellationToken) =>
+        Task.FromResult(Down ? BackendProbeResult.Down("in-memory backend is down") : BackendProbeResult.Up());
 }

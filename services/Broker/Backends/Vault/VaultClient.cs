@@ -42,6 +42,31 @@ public sealed partial class VaultClient : IDisposable
     /// <summary>The broker's own Vault token: renewed before expiry, replaced by a new login when renewal is refused.</summary>
     public VaultTokenSource Tokens { get; }
 
+    /// <summary>
+    /// Vault's unauthenticated <c>sys/health</c>, for the broker's readiness: an active node or a
+    /// standby that forwards (standbyok) is up; sealed, uninitialized, a DR secondary or no answer is down.
+    /// </summary>
+    public async Task<BackendProbeResult> ProbeAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var (status, _) = await SendRawAsync(HttpMethod.Get, "sys/health?standbyok=true&perfstandbyok=true", content: null, token: null, cancellationToken)
+                .ConfigureAwait(false);
+            return (int)status switch
+            {
+                200 or 429 or 473 => BackendProbeResult.Up($"vault connection '{ConnectionName}' is unsealed and active"),
+                503 => BackendProbeResult.Down($"vault connection '{ConnectionName}' is sealed"),
+                501 => BackendProbeResult.Down($"vault connection '{ConnectionName}' is not initialized"),
+                472 => BackendProbeResult.Down($"vault connection '{ConnectionName}' is a DR secondary"),
+                var other => BackendProbeResult.Down($"vault connection '{ConnectionName}' answered sys/health with {other}"),
+            };
+        }
+        catch (BrokerException ex)
+        {
+            return BackendProbeResult.Down($"vault connection '{ConnectionName}': {ex.Message}");
+        }
+    }
+
     // ---- KV v2 ---------------------------------------------------------------------------------
 
     /// <summary>Reads the latest or a given version. Deleted and destroyed versions become NOT_FOUND with the reason.</summary>

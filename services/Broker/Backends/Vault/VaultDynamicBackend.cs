@@ -8,7 +8,7 @@ namespace SecretsBroker.Broker.Backends.Vault;
 /// engine's role; credentials come from <see cref="IssueCredentialsAsync"/> with a lease that
 /// <see cref="RenewLeaseAsync"/> and <see cref="RevokeLeaseAsync"/> manage. Plain reads are refused.
 /// </summary>
-public sealed class VaultDynamicBackend(VaultClient client, VaultDynamicMountOptions options, string mount) : ISecretBackend
+public sealed class VaultDynamicBackend(VaultClient client, VaultDynamicMountOptions options, string mount) : ISecretBackend, IBackendHealthProbe
 {
     public VaultDynamicMountOptions Options { get; } = options;
 
@@ -50,4 +50,7 @@ public sealed class VaultDynamicBackend(VaultClient client, VaultDynamicMountOpt
             BrokerException.ThrowNotFound("the lease was not issued by this mount");
         }
     }
+
+    /// <summary>Readiness: Vault's sys/health on this mount's connection (no secret is read).</summary>
+    public Task<BackendProbeResult> ProbeAsync(CancellationToken cancellationToken) => client.ProbeAsync(cancellationToken);
 }

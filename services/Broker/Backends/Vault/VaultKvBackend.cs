@@ -7,7 +7,7 @@ namespace SecretsBroker.Broker.Backends.Vault;
 /// Mount type <c>vault-kv</c>: a KV version 2 secrets engine. Names inside the mount are KV paths under
 /// the engine; versions are KV version numbers; stages do not exist here.
 /// </summary>
-public sealed class VaultKvBackend(VaultClient client, string enginePath, string mount) : ISecretBackend
+public sealed class VaultKvBackend(VaultClient client, string enginePath, string mount) : ISecretBackend, IBackendHealthProbe
 {
     public string EnginePath { get; } = enginePath;
 
@@ -90,4 +90,7 @@ public sealed class VaultKvBackend(VaultClient client, string enginePath, string
             }
         }
     }
+
+    /// <summary>Readiness: Vault's sys/health on this mount's connection (no secret is read).</summary>
+    public Task<BackendProbeResult> ProbeAsync(CancellationToken cancellationToken) => client.ProbeAsync(cancellationToken);
 }

@@ -1,0 +1,57 @@
+using System.Diagnostics;
+using System.Globalization;
+using Grpc.AspNetCore.Server;
+using Grpc.Core;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace SecretsBroker.Broker.Observability;
+
+/// <summary>
+/// Counts and times every gRPC call on the broker's port (SecretsBroker, health, reflection) by the
+/// status actually sent to the client: grpc-status from the trailers, or from the headers of a
+/// trailers-only response. Calls to methods the server does not know are labelled <c>unknown</c>, so
+/// a caller cannot create label values.
+/// </summary>
+public sealed class GrpcMetricsMiddleware(RequestDelegate next, BrokerMetrics metrics)
+{
+    private const string Unknown = "unknown";
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var method = context.GetEndpoint()?.Metadata.GetMetadata<GrpcMethodMetadata>()?.Method;
+        if (method is null && context.Request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) != true)
+        {
+            await next(context).ConfigureAwait(false);
+            return;
+        }
+        var started = Stopwatch.GetTimestamp();
+        var failed = false;
+        try
+        {
+            await next(context).ConfigureAwait(false);
+        }
+        catch
+        {
+            failed = true;
+            throw;
+        }
+        finally
+        {
+            var status = failed ? StatusCode.Internal : ReadStatus(context);
+            metrics.GrpcCallCompleted(method?.ServiceName ?? Unknown, method?.Name ?? Unknown, status, Stopwatch.GetElapsedTime(started));
+        }
+    }
+
+    private static StatusCode ReadStatus(HttpContext context)
+    {
+        var value = context.Features.Get<IHttpResponseTrailersFeature>()?.Trailers["grpc-status"] is { Count: > 0 } trailer
+            ? trailer.ToString()
+            : context.Response.Headers["grpc-status"].ToString();
+        if (int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var code) && code is >= 0 and <= 16)
+        {
+            return (StatusCode)code;
+        }
+        // No status written: the client went away (RST_STREAM) before the call finished.
+        return context.RequestAborted.IsCancellationRequested ? StatusCode.Cancelled : StatusCode.Unknown;
+    }
+}
