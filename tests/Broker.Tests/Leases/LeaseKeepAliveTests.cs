@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Grpc.Core;
 using SecretsBroker.Broker.Tests.Infrastructure;
+using SecretsBroker.Broker.Tests.Observability;
 using SecretsBroker.Broker.Tests.Vault;
 using SecretsBroker.Client;
 using SecretsBroker.V1;
@@ -196,5 +197,21 @@ public sealed class LeaseKeepAliveTests
         Assert.DoesNotContain(events, e => e.Type is LeaseEventType.Revoked or LeaseEventType.Expired or LeaseEventType.Error);
         await cancel.CancelAsync();
         await listening;
+    }
+
+    [Fact]
+    public async Task Attached_leases_and_renewals_show_up_in_the_metrics_the_alerts_use()
+    {
+        await using var vault = await VaultEmulatorHost.StartAsync(LeaseTestEnvironment.Seed);
+        await using var broker = await BrokerHost.StartAsync(LeaseTestEnvironment.Broker(vault));
+        var client = broker.CreateClient().Raw;
+        var lease = await client.IssueCredentialsAsync(new IssueCredentialsRequest { Path = "db/steady" });
+        await using var stream = await KeepAliveStream.OpenAsync(client, lease.LeaseId);
+        await Eventually.WaitUntilAsync(() => stream.OfType(LeaseEventType.Renewed).Any(), TimeSpan.FromSeconds(15), "a renewal");
+
+        var samples = ManagementPort.Parse(await broker.ScrapeAsync());
+        Assert.Equal(1, samples.Sum("secretsbroker_lease_active", ("mount", "db")));
+        Assert.True(samples.Sum("secretsbroker_lease_renewals_total", ("mount", "db"), ("outcome", "renewed")) >= 1);
+        broker.Logs.AssertNoneContain([lease.LeaseId, lease.Credentials["password"]]);
     }
 }
