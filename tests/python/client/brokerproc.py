@@ -128,6 +128,8 @@ def start_broker(
         encoding="utf-8",
     )
     env["Broker__Policy__File"] = str(policy_file)
+    # Metrics and HTTP health on a port of their own, chosen by the OS, so parallel brokers never collide.
+    env["Broker__Management__Urls"] = "http://127.0.0.1:0"
     # Audit events need the deployment key; without Redis they stay in the content root's spool.
     env["Broker__Audit__Key"] = "RkFLRS1weXRlc3QtYXVkaXQta2V5LTMyLWJ5dGVzISE="
     env.update(extra_env or {})
