@@ -42,16 +42,23 @@ public static class BrokerCtl
         var path = new Argument<string>("path") { Description = "Logical path, for example demo/ml/training-db" };
         var version = new Option<string>("--version") { Description = "Version id to read instead of the latest" };
         var stage = new Option<string>("--stage") { Description = "Staging label to read (aws-sm mounts), for example AWSPREVIOUS" };
-        var get = new Command("get", "Read one secret") { path, version, stage };
+        var maxAge = new Option<double?>("--max-age") { Description = "Seconds: refuse cached values older than this (the broker reads the backend)" };
+        var bypassCache = new Option<bool>("--bypass-cache") { Description = "Read the backend, whatever the cache holds" };
+        var get = new Command("get", "Read one secret") { path, version, stage, maxAge, bypassCache };
         get.SetAction((parse, ct) => RunAsync(parse, address, tokenFile, timeout, async (client, deadline) =>
         {
             if (parse.GetValue(version) is not null && parse.GetValue(stage) is not null)
             {
                 return Usage("--version and --stage cannot be combined");
             }
+            if (parse.GetValue(maxAge) is <= 0)
+            {
+                return Usage("--max-age must be a positive number of seconds");
+            }
             var secret = parse.GetValue(stage) is { } stageName
                 ? await client.GetSecretAtStageAsync(parse.GetValue(path)!, stageName, deadline, ct)
-                : await client.GetSecretAsync(parse.GetValue(path)!, parse.GetValue(version), deadline, ct);
+                : await client.GetSecretAsync(parse.GetValue(path)!, parse.GetValue(version), deadline, ct,
+                    parse.GetValue(maxAge) is { } seconds ? TimeSpan.FromSeconds(seconds) : null, parse.GetValue(bypassCache));
             Console.Out.WriteLine(Json.Format(secret));
             return ExitCodes.Ok;
         }));

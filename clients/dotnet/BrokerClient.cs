@@ -15,13 +15,21 @@ public sealed class BrokerClient(V1Client client, TimeSpan? defaultTimeout = nul
     /// <summary>The generated client, for calls this wrapper does not cover.</summary>
     public V1Client Raw => client;
 
-    /// <summary>Reads the latest version of a secret, or the given version id.</summary>
-    public async Task<Secret> GetSecretAsync(string path, string? version = null, DateTime? deadline = null, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Reads the latest version of a secret, or the given version id. <paramref name="maxAge"/> refuses cached
+    /// values older than that; <paramref name="bypassCache"/> reads the backend whatever the cache holds.
+    /// </summary>
+    public async Task<Secret> GetSecretAsync(string path, string? version = null, DateTime? deadline = null, CancellationToken cancellationToken = default,
+        TimeSpan? maxAge = null, bool bypassCache = false)
     {
-        var request = new GetSecretRequest { Path = path };
+        var request = new GetSecretRequest { Path = path, BypassCache = bypassCache };
         if (version is not null)
         {
             request.Version = version;
+        }
+        if (maxAge is { } age)
+        {
+            request.MaxAge = Google.Protobuf.WellKnownTypes.Duration.FromTimeSpan(age);
         }
         var response = await client.GetSecretAsync(request, Options(deadline, cancellationToken)).ConfigureAwait(false);
         return response.Secret;

@@ -215,6 +215,12 @@ public sealed partial class AuditRecorder : BackgroundService
         {
             return 0;
         }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Whatever went wrong with the stream, the spool still takes the events: the loop must not die.
+            LogStreamFailed(ex.GetType().Name);
+            return 0;
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The audit spool holds {Count} events from before this start; they are replayed when Redis answers")]
@@ -228,6 +234,9 @@ public sealed partial class AuditRecorder : BackgroundService
 
     [LoggerMessage(Level = LogLevel.Error, Message = "{Count} audit events could not be spooled ({ErrorType})")]
     private partial void LogSpoolFailed(int count, string errorType);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Appending audit events to the stream failed ({ErrorType}); they go to the spool")]
+    private partial void LogStreamFailed(string errorType);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "The audit spool was replayed into the stream")]
     private partial void LogSpoolReplayed();

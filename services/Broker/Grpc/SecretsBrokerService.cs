@@ -60,7 +60,7 @@ internal sealed class SecretsBrokerService(SecretReader reader, LeaseManager lea
                 }
             }
         }
-        catch (Exception) when (context.CancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is IOException or OperationCanceledException || context.CancellationToken.IsCancellationRequested)
         {
             // The client went away; its leases wait for the grace period.
         }

@@ -96,6 +96,25 @@ public sealed class BrokerCtlTests(LocalMountFixture fixture)
             json.RootElement.GetProperty("secrets").EnumerateArray().Select(s => s.GetProperty("path").GetString()));
     }
 
+    [Fact]
+    public async Task Bypass_cache_reads_the_backend_and_says_so()
+    {
+        var (exitCode, stdout, _) = await RunAsync(["get", "team/ml/db", "--bypass-cache"], token: BrokerHost.TestToken);
+
+        Assert.Equal(0, exitCode);
+        using var json = JsonDocument.Parse(stdout);
+        Assert.Equal("VALUE_SOURCE_BACKEND", json.RootElement.GetProperty("serving").GetProperty("source").GetString());
+    }
+
+    [Fact]
+    public async Task A_non_positive_max_age_is_a_usage_error()
+    {
+        var (exitCode, _, stderr) = await RunAsync(["get", "team/ml/db", "--max-age", "0"], token: BrokerHost.TestToken);
+
+        Assert.Equal(2, exitCode);
+        Assert.Contains("--max-age must be a positive", stderr);
+    }
+
     private Task<(int ExitCode, string StandardOutput, string StandardError)> RunAsync(string[] arguments, string? token, string? address = "host")
     {
         var environment = new Dictionary<string, string?>

@@ -26,29 +26,9 @@ public sealed class ExternalProcess : IAsyncDisposable
     public static ExternalProcess Start(string fileName, IEnumerable<string> arguments, IReadOnlyDictionary<string, string?>? environment = null,
         string? workingDirectory = null)
     {
-        var startInfo = new ProcessStartInfo(fileName)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-            WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory,
-        };
-        foreach (var argument in arguments)
-        {
-            startInfo.ArgumentList.Add(argument);
-        }
-        foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
-        {
-            if (value is null)
-            {
-                startInfo.Environment.Remove(key);
-            }
-            else
-            {
-                startInfo.Environment[key] = value;
-            }
-        }
+        var startInfo = CreateStartInfo(fileName, arguments, environment);
+        startInfo.RedirectStandardInput = true;
+        startInfo.WorkingDirectory = workingDirectory ?? Environment.CurrentDirectory;
         var process = new Process { StartInfo = startInfo, EnableRaisingEvents = true };
         var external = new ExternalProcess(process);
         process.OutputDataReceived += (_, e) => external.Record(e.Data);
@@ -63,27 +43,7 @@ public sealed class ExternalProcess : IAsyncDisposable
     public static async Task<(int ExitCode, string StandardOutput, string StandardError)> RunAsync(
         string fileName, IEnumerable<string> arguments, IReadOnlyDictionary<string, string?>? environment = null, TimeSpan? timeout = null)
     {
-        var startInfo = new ProcessStartInfo(fileName)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in arguments)
-        {
-            startInfo.ArgumentList.Add(argument);
-        }
-        foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
-        {
-            if (value is null)
-            {
-                startInfo.Environment.Remove(key);
-            }
-            else
-            {
-                startInfo.Environment[key] = value;
-            }
-        }
+        var startInfo = CreateStartInfo(fileName, arguments, environment);
         using var process = Process.Start(startInfo)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
@@ -136,6 +96,33 @@ public sealed class ExternalProcess : IAsyncDisposable
         Kill();
         await _process.WaitForExitAsync();
         _process.Dispose();
+    }
+
+    /// <summary>Output redirected; <paramref name="environment"/> entries with a null value are removed from the inherited environment.</summary>
+    private static ProcessStartInfo CreateStartInfo(string fileName, IEnumerable<string> arguments, IReadOnlyDictionary<string, string?>? environment)
+    {
+        var startInfo = new ProcessStartInfo(fileName)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in arguments)
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+        foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
+        {
+            if (value is null)
+            {
+                startInfo.Environment.Remove(key);
+            }
+            else
+            {
+                startInfo.Environment[key] = value;
+            }
+        }
+        return startInfo;
     }
 
     private void Record(string? line)

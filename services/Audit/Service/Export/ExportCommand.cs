@@ -1,0 +1,83 @@
+using System.Text;
+using System.Text.Json;
+using Google.Protobuf;
+using Microsoft.Extensions.Options;
+using SecretsBroker.Audit.Contracts;
+using SecretsBroker.Audit.Service.Store;
+using SecretsBroker.Audit.V1;
+
+namespace SecretsBroker.Audit.Service.Export;
+
+/// <summary>
+/// <c>SecretsBroker.Audit export --out FILE [--open-paths true]</c>: writes every stored record as one JSON
+/// line, in sequence order, with what an offline check of the chain needs (the record's bytes in base64,
+/// previous_hash, hash) and the event as protobuf JSON. Paths stay sealed unless --open-paths is given.
+/// Reads the same configuration as the service (appsettings, environment, command line).
+/// </summary>
+public static class ExportCommand
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var builder = Host.CreateApplicationBuilder(args);
+        builder.Logging.ClearProviders();
+        builder.AddAuditStore();
+        using var host = builder.Build();
+
+        var output = builder.Configuration["out"];
+        if (string.IsNullOrWhiteSpace(output))
+        {
+            await Console.Error.WriteLineAsync("usage: SecretsBroker.Audit export --out FILE|- [--open-paths true] [--Audit:Store:Path=PATH]");
+            return 2;
+        }
+        var openPaths = builder.Configuration.GetValue("open-paths", false);
+        AuditStore store;
+        AuditKey? auditKey;
+        try
+        {
+            var storePath = AuditStore.ResolvePath(host.Services.GetRequiredService<IOptions<StoreOptions>>().Value, builder.Environment);
+            if (!File.Exists(storePath))
+            {
+                await Console.Error.WriteLineAsync($"no audit store at {storePath} (set Audit:Store:Path)");
+                return 1;
+            }
+            store = host.Services.GetRequiredService<AuditStore>();
+            auditKey = openPaths ? host.Services.GetRequiredService<AuditKey>() : null;
+        }
+        catch (Exception exception) when (exception is OptionsValidationException or ArgumentException)
+        {
+            await Console.Error.WriteLineAsync($"export: {exception.Message}");
+            return 1;
+        }
+
+        await using var stream = output == "-" ? Console.OpenStandardOutput() : File.Create(output);
+        await using var writer = new StreamWriter(stream, new UTF8Encoding(false));
+        var formatter = new JsonFormatter(JsonFormatter.Settings.Default.WithFormatDefaultValues(false));
+        long count = 0;
+        var anchor = store.ReadAnchor();
+        foreach (var record in store.ReadAll())
+        {
+            var auditEvent = AuditEvent.Parser.ParseFrom(record.Record);
+            if (auditKey is not null)
+            {
+                auditEvent.Path = auditKey.OpenPath(auditEvent) ?? "";
+            }
+            var line = new StringBuilder();
+            line.Append("{\"sequence\":").Append(record.Sequence)
+                .Append(",\"previous_hash\":").Append(JsonSerializer.Serialize(record.PreviousHash, ExportJsonContext.Default.String))
+                .Append(",\"hash\":").Append(JsonSerializer.Serialize(record.Hash, ExportJsonContext.Default.String))
+                .Append(",\"stored_at_unix_ms\":").Append(record.StoredAtUnixMilliseconds)
+                .Append(",\"record\":\"").Append(Convert.ToBase64String(record.Record)).Append('"')
+                .Append(",\"event\":").Append(formatter.Format(auditEvent))
+                .Append('}');
+            await writer.WriteLineAsync(line.ToString());
+            count++;
+        }
+        await writer.FlushAsync();
+        await Console.Error.WriteLineAsync(
+            $"exported {count} records{(anchor is null ? "" : $" (retention anchor: sequence {anchor.Sequence}, hash {anchor.Hash})")}");
+        return 0;
+    }
+}
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(string))]
+internal sealed partial class ExportJsonContext : System.Text.Json.Serialization.JsonSerializerContext;

@@ -1,0 +1,261 @@
+using Microsoft.Extensions.Options;
+using SecretsBroker.Audit.Service.Observability;
+using SecretsBroker.Audit.Service.Store;
+using StackExchange.Redis;
+
+namespace SecretsBroker.Audit.Service.Ingestion;
+
+/// <summary>
+/// Reads the audit stream through the consumer group and stores what it reads. Order of work: first this
+/// consumer's own pending entries (XREADGROUP from id 0, i.e. what it read before a crash or a Redis error
+/// but did not acknowledge), then, every <see cref="IngestionOptions.ClaimInterval"/>, entries of dead
+/// consumers (XAUTOCLAIM), then new entries (XREADGROUP &gt;). A batch is acknowledged only after the store
+/// committed it; a crash in between leaves the entries pending and they are read again, and the store
+/// ignores event ids it already holds. Any failure (Redis down, NOGROUP after Redis lost its data, the
+/// store busy) is logged and retried with backoff; the loop never ends before shutdown.
+/// </summary>
+public sealed partial class AuditStreamConsumer(
+    IConnectionMultiplexer redis,
+    AuditStore store,
+    StreamEntryDecoder decoder,
+    AuditMetrics metrics,
+    IOptions<IngestionOptions> options,
+    TimeProvider time,
+    ILogger<AuditStreamConsumer> logger) : BackgroundService
+{
+    private readonly IngestionOptions _options = options.Value;
+    private long _failures;
+
+    /// <summary>Whether the last attempt to talk to Redis and the store succeeded (for readiness).</summary>
+    public bool Healthy => Interlocked.Read(ref _failures) == 0;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        await Task.Yield();
+        var key = new RedisKey(_options.StreamKey);
+        var groupReady = false;
+        var readOwnPending = true;
+        var nextClaim = DateTimeOffset.MinValue;
+        var nextLag = DateTimeOffset.MinValue;
+        LogStarting(logger, _options.StreamKey, _options.Group, _options.ConsumerName);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                var database = redis.GetDatabase();
+                if (!groupReady)
+                {
+                    await EnsureGroupAsync(database, key);
+                    groupReady = true;
+                }
+                var worked = false;
+                if (readOwnPending)
+                {
+                    var own = await database.StreamReadGroupAsync(key, _options.Group, _options.ConsumerName, StreamPosition.Beginning, _options.BatchSize);
+                    if (own.Length == 0)
+                    {
+                        readOwnPending = false;
+                    }
+                    else
+                    {
+                        LogOwnPending(logger, own.Length);
+                        await StoreAndAcknowledgeAsync(database, key, own, stoppingToken);
+                        worked = true;
+                    }
+                }
+                else
+                {
+                    var now = time.GetUtcNow();
+                    if (now >= nextClaim)
+                    {
+                        worked |= await ClaimIdleAsync(database, key, stoppingToken);
+                        await DeleteIdleConsumersAsync(database, key);
+                        nextClaim = now + _options.ClaimInterval;
+                    }
+                    var entries = await database.StreamReadGroupAsync(key, _options.Group, _options.ConsumerName, StreamPosition.NewMessages, _options.BatchSize);
+                    if (entries.Length > 0)
+                    {
+                        await StoreAndAcknowledgeAsync(database, key, entries, stoppingToken);
+                        worked = true;
+                    }
+                    if (now >= nextLag)
+                    {
+                        await ReadLagAsync(database, key);
+                        nextLag = now + _options.LagInterval;
+                    }
+                }
+                if (Interlocked.Exchange(ref _failures, 0) > 0)
+                {
+                    LogRecovered(logger);
+                }
+                if (!worked)
+                {
+                    await Task.Delay(_options.PollInterval, time, stoppingToken);
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception exception)
+            {
+                // Start over: the group may be gone (Redis restarted empty), and what was read but not
+                // acknowledged is still pending for this consumer.
+                groupReady = false;
+                readOwnPending = true;
+                var failures = Interlocked.Increment(ref _failures);
+                var delay = TimeSpan.FromMilliseconds(Math.Min(_options.MaxRetryDelay.TotalMilliseconds, 100 * Math.Pow(2, Math.Min(failures - 1, 16))));
+                LogFailed(logger, exception.GetType().Name, exception.Message, delay.TotalMilliseconds);
+                try
+                {
+                    await Task.Delay(delay, time, stoppingToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+        }
+    }
+
+    private async Task EnsureGroupAsync(IDatabase database, RedisKey key)
+    {
+        try
+        {
+            // From the start of the stream, so events appended before the first audit service ran are kept.
+            await database.StreamCreateConsumerGroupAsync(key, _options.Group, StreamPosition.Beginning, createStream: true);
+            LogGroupCreated(logger, _options.Group);
+        }
+        catch (RedisServerException exception) when (exception.Message.StartsWith("BUSYGROUP", StringComparison.Ordinal))
+        {
+            // It exists already.
+        }
+    }
+
+    private async Task<bool> ClaimIdleAsync(IDatabase database, RedisKey key, CancellationToken cancellationToken)
+    {
+        var claimedAny = false;
+        RedisValue start = "0-0";
+        do
+        {
+            var result = await database.StreamAutoClaimAsync(key, _options.Group, _options.ConsumerName,
+                (long)_options.ClaimMinIdle.TotalMilliseconds, start, _options.BatchSize);
+            if (result.ClaimedEntries.Length > 0)
+            {
+                LogClaimed(logger, result.ClaimedEntries.Length);
+                await StoreAndAcknowledgeAsync(database, key, result.ClaimedEntries, cancellationToken);
+                claimedAny = true;
+            }
+            start = result.NextStartId;
+        }
+        while (start != "0-0" && !cancellationToken.IsCancellationRequested);
+        return claimedAny;
+    }
+
+    private async Task DeleteIdleConsumersAsync(IDatabase database, RedisKey key)
+    {
+        foreach (var consumer in await database.StreamConsumerInfoAsync(key, _options.Group))
+        {
+            // Nothing pending: deleting it loses nothing (a live consumer of that name is simply re-created by its next read).
+            if (consumer.Name != _options.ConsumerName && consumer.PendingMessageCount == 0
+                && consumer.IdleTimeInMilliseconds >= (long)_options.DeleteIdleConsumersAfter.TotalMilliseconds)
+            {
+                await database.StreamDeleteConsumerAsync(key, _options.Group, consumer.Name);
+                LogDeletedConsumer(logger, consumer.Name, consumer.IdleTimeInMilliseconds);
+            }
+        }
+    }
+
+    private async Task StoreAndAcknowledgeAsync(IDatabase database, RedisKey key, StreamEntry[] entries, CancellationToken cancellationToken)
+    {
+        var events = new List<IncomingEvent>(entries.Length);
+        var rejected = new List<RejectedEntry>();
+        var ids = new RedisValue[entries.Length];
+        for (var i = 0; i < entries.Length; i++)
+        {
+            ids[i] = entries[i].Id;
+            if (entries[i].IsNull)
+            {
+                // XAUTOCLAIM may return an entry that was trimmed from the stream: nothing to store.
+                continue;
+            }
+            var (incoming, reject, sealedHere) = decoder.Decode(entries[i]);
+            if (incoming is not null)
+            {
+                events.Add(incoming);
+                if (sealedHere)
+                {
+                    LogSealedOnArrival(logger, incoming.Event.Id);
+                }
+            }
+            else
+            {
+                rejected.Add(reject!);
+                LogRejected(logger, reject!.StreamId, reject.Reason, reject.Size);
+            }
+        }
+
+        var result = await store.AppendAsync(events, rejected, cancellationToken);
+        // Only now is the batch durable; acknowledge it.
+        await database.StreamAcknowledgeAsync(key, _options.Group, ids);
+
+        foreach (var incoming in result.Stored)
+        {
+            metrics.Stored(incoming.Event);
+        }
+        if (result.Duplicates > 0)
+        {
+            metrics.Duplicates(result.Duplicates);
+            LogDuplicates(logger, result.Duplicates);
+        }
+        if (rejected.Count > 0)
+        {
+            metrics.Rejected(rejected.Count);
+        }
+        LogBatch(logger, entries.Length, result.Stored.Count, result.Duplicates, rejected.Count);
+    }
+
+    private async Task ReadLagAsync(IDatabase database, RedisKey key)
+    {
+        foreach (var group in await database.StreamGroupInfoAsync(key))
+        {
+            if (group.Name == _options.Group)
+            {
+                metrics.ConsumerState(group.Lag, group.PendingMessageCount);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Consuming audit stream {Stream} as {Consumer} in group {Group}")]
+    private static partial void LogStarting(ILogger logger, string stream, string group, string consumer);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Created consumer group {Group}")]
+    private static partial void LogGroupCreated(ILogger logger, string group);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Re-reading {Count} pending entries of this consumer")]
+    private static partial void LogOwnPending(ILogger logger, int count);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Claimed {Count} idle pending entries of other consumers")]
+    private static partial void LogClaimed(ILogger logger, int count);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Removed consumer {Consumer} from the group: nothing pending, idle {IdleMilliseconds} ms")]
+    private static partial void LogDeletedConsumer(ILogger logger, string consumer, long idleMilliseconds);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Batch of {Entries} entries: {Stored} stored, {Duplicates} duplicates, {Rejected} rejected")]
+    private static partial void LogBatch(ILogger logger, int entries, int stored, int duplicates, int rejected);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Ignored {Count} events already stored (delivered again)")]
+    private static partial void LogDuplicates(ILogger logger, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Rejected stream entry {StreamId} ({Reason}, {Size} bytes); recorded and acknowledged")]
+    private static partial void LogRejected(ILogger logger, string streamId, string reason, int size);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Event {EventId} arrived with a plaintext path; sealed it before storing (brokers should seal paths)")]
+    private static partial void LogSealedOnArrival(ILogger logger, string eventId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Audit ingestion failed ({ExceptionType}: {Reason}); retrying in {DelayMilliseconds} ms")]
+    private static partial void LogFailed(ILogger logger, string exceptionType, string reason, double delayMilliseconds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Audit ingestion recovered")]
+    private static partial void LogRecovered(ILogger logger);
+}

@@ -1,0 +1,62 @@
+using System.Diagnostics.Metrics;
+using SecretsBroker.Audit.V1;
+
+namespace SecretsBroker.Audit.Service.Observability;
+
+/// <summary>
+/// The service's metrics (meter <c>SecretsBroker.Audit</c>, served on /metrics). Labels carry decisions
+/// and caller subjects only, never a path.
+/// </summary>
+public sealed class AuditMetrics
+{
+    public const string MeterName = "SecretsBroker.Audit";
+
+    private readonly Counter<long> _ingested;
+    private readonly Counter<long> _duplicates;
+    private readonly Counter<long> _rejected;
+    private readonly Counter<long> _denied;
+    private long _lag = -1;
+    private long _pending = -1;
+
+    public AuditMetrics(IMeterFactory meterFactory)
+    {
+        var meter = meterFactory.Create(MeterName);
+        _ingested = meter.CreateCounter<long>("secretsbroker.audit.events.ingested", "{event}", "Events stored (first delivery of each event id).");
+        _duplicates = meter.CreateCounter<long>("secretsbroker.audit.events.duplicate", "{event}", "Deliveries of an event id already stored (ignored).");
+        _rejected = meter.CreateCounter<long>("secretsbroker.audit.entries.rejected", "{entry}", "Stream entries that are not audit events (recorded and acknowledged).");
+        _denied = meter.CreateCounter<long>("secretsbroker.audit.denied", "{event}", "Stored events with decision DENY, per caller.");
+        meter.CreateObservableGauge("secretsbroker.audit.consumer.lag", () => Observe(Interlocked.Read(ref _lag)), "{entry}",
+            "Entries in the stream not yet delivered to the consumer group (XINFO GROUPS lag).");
+        meter.CreateObservableGauge("secretsbroker.audit.consumer.pending", () => Observe(Interlocked.Read(ref _pending)), "{entry}",
+            "Entries delivered to the group but not yet acknowledged (XINFO GROUPS pending).");
+    }
+
+    public void Stored(AuditEvent auditEvent)
+    {
+        _ingested.Add(1, new KeyValuePair<string, object?>("decision", DecisionLabel(auditEvent.Decision)));
+        if (auditEvent.Decision == Decision.Deny)
+        {
+            _denied.Add(1, new KeyValuePair<string, object?>("caller", auditEvent.Caller.Length == 0 ? "(unauthenticated)" : auditEvent.Caller));
+        }
+    }
+
+    public void Duplicates(int count) => _duplicates.Add(count);
+
+    public void Rejected(int count) => _rejected.Add(count);
+
+    public void ConsumerState(long? lag, long pending)
+    {
+        Interlocked.Exchange(ref _lag, lag ?? -1);
+        Interlocked.Exchange(ref _pending, pending);
+    }
+
+    private static IEnumerable<Measurement<long>> Observe(long value) => value < 0 ? [] : [new Measurement<long>(value)];
+
+    private static string DecisionLabel(Decision decision) => decision switch
+    {
+        Decision.Allow => "allow",
+        Decision.Deny => "deny",
+        Decision.Error => "error",
+        _ => "unspecified",
+    };
+}

@@ -1,0 +1,457 @@
+using System.Security.Cryptography;
+using Google.Protobuf;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Options;
+using SecretsBroker.Audit.V1;
+
+namespace SecretsBroker.Audit.Service.Store;
+
+/// <summary>
+/// The hash-chained audit store in one SQLite file (WAL, synchronous=FULL, so a committed append survives
+/// a crash). Each record keeps the event's protobuf bytes exactly as stored, the previous record's hash and
+/// its own hash = SHA-256(previous hash bytes || record bytes). Appends are idempotent on the event id.
+/// Several processes may share the file: every append reads the chain head inside its write transaction.
+/// </summary>
+public sealed class AuditStore : IDisposable
+{
+    private const string Schema = """
+        CREATE TABLE IF NOT EXISTS audit_records (
+            sequence      INTEGER PRIMARY KEY,
+            event_id      TEXT    NOT NULL UNIQUE,
+            event_time    INTEGER NOT NULL, -- unix nanoseconds
+            caller        TEXT    NOT NULL,
+            action        TEXT    NOT NULL,
+            decision      INTEGER NOT NULL,
+            stored_at     INTEGER NOT NULL, -- unix milliseconds
+            record        BLOB    NOT NULL, -- the AuditEvent's protobuf bytes (path sealed)
+            previous_hash TEXT    NOT NULL,
+            hash          TEXT    NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS audit_records_event_time ON audit_records (event_time);
+        CREATE INDEX IF NOT EXISTS audit_records_caller ON audit_records (caller, sequence);
+        CREATE TABLE IF NOT EXISTS audit_path_prefixes (
+            prefix_hmac TEXT    NOT NULL,
+            sequence    INTEGER NOT NULL,
+            PRIMARY KEY (prefix_hmac, sequence)
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS audit_path_prefixes_sequence ON audit_path_prefixes (sequence);
+        CREATE TABLE IF NOT EXISTS audit_anchor (
+            id         INTEGER PRIMARY KEY CHECK (id = 1),
+            sequence   INTEGER NOT NULL,
+            hash       TEXT    NOT NULL,
+            created_at INTEGER NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS audit_rejected_entries (
+            id          INTEGER PRIMARY KEY,
+            stream_id   TEXT    NOT NULL,
+            reason      TEXT    NOT NULL,
+            size        INTEGER NOT NULL,
+            sha256      TEXT    NOT NULL,
+            received_at INTEGER NOT NULL,
+            UNIQUE (stream_id, sha256)
+        );
+        """;
+
+    private readonly string _connectionString;
+    private readonly TimeProvider _time;
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+
+    public AuditStore(IOptions<StoreOptions> options, IHostEnvironment environment, TimeProvider time)
+    {
+        _time = time;
+        FilePath = ResolvePath(options.Value, environment);
+        Directory.CreateDirectory(Path.GetDirectoryName(FilePath)!);
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = FilePath,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = true,
+            DefaultTimeout = 30,
+        }.ToString();
+        using var connection = Open();
+        Execute(connection, null, "PRAGMA journal_mode = WAL;");
+        Execute(connection, null, Schema);
+    }
+
+    /// <summary>The store file's full path: <see cref="StoreOptions.Path"/> relative to the content root.</summary>
+    public static string ResolvePath(StoreOptions options, IHostEnvironment environment) => Path.GetFullPath(options.Path, environment.ContentRootPath);
+
+    /// <summary>The full path of the SQLite file.</summary>
+    public string FilePath { get; }
+
+    /// <summary>SHA-256 (lower-case hex) over the previous hash's bytes (none before the first record) and the record's bytes.</summary>
+    public static string ChainHash(string previousHash, ReadOnlySpan<byte> record)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        hash.AppendData(Convert.FromHexString(previousHash));
+        hash.AppendData(record);
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
+    public static long UnixNanos(Google.Protobuf.WellKnownTypes.Timestamp time) => time.Seconds * 1_000_000_000L + time.Nanos;
+
+    /// <summary>
+    /// Stores every event whose id is not stored yet, in order, and records the rejected entries, in one
+    /// transaction: when this returns, all of it is durable; when it throws, none of it was written.
+    /// </summary>
+    public async Task<AppendResult> AppendAsync(IReadOnlyList<IncomingEvent> events, IReadOnlyList<RejectedEntry> rejected, CancellationToken cancellationToken)
+    {
+        await _writeLock.WaitAsync(cancellationToken);
+        try
+        {
+            using var connection = Open();
+            using var transaction = connection.BeginTransaction(deferred: false);
+            var (sequence, hash) = ReadHead(connection, transaction);
+            var storedAt = _time.GetUtcNow().ToUnixTimeMilliseconds();
+
+            using var exists = Command(connection, transaction, "SELECT 1 FROM audit_records WHERE event_id = $id");
+            var existsId = exists.Parameters.Add("$id", SqliteType.Text);
+            using var insert = Command(connection, transaction, """
+                INSERT INTO audit_records (sequence, event_id, event_time, caller, action, decision, stored_at, record, previous_hash, hash)
+                VALUES ($sequence, $id, $time, $caller, $action, $decision, $stored_at, $record, $previous_hash, $hash)
+                """);
+            string[] insertNames = ["$sequence", "$id", "$time", "$caller", "$action", "$decision", "$stored_at", "$record", "$previous_hash", "$hash"];
+            using var prefix = Command(connection, transaction, "INSERT OR IGNORE INTO audit_path_prefixes (prefix_hmac, sequence) VALUES ($prefix, $sequence)");
+            var prefixHmac = prefix.Parameters.Add("$prefix", SqliteType.Text);
+            var prefixSequence = prefix.Parameters.Add("$sequence", SqliteType.Integer);
+
+            var stored = new List<IncomingEvent>(events.Count);
+            var duplicates = 0;
+            foreach (var incoming in events)
+            {
+                var auditEvent = incoming.Event;
+                existsId.Value = auditEvent.Id;
+                if (exists.ExecuteScalar() is not null)
+                {
+                    duplicates++;
+                    continue;
+                }
+                var record = auditEvent.ToByteArray();
+                var previous = hash;
+                hash = ChainHash(previous, record);
+                sequence++;
+                object[] values =
+                [
+                    sequence, auditEvent.Id, UnixNanos(auditEvent.Time), auditEvent.Caller, auditEvent.Action, (int)auditEvent.Decision,
+                    storedAt, record, previous, hash,
+                ];
+                insert.Parameters.Clear();
+                for (var i = 0; i < values.Length; i++)
+                {
+                    insert.Parameters.AddWithValue(insertNames[i], values[i]);
+                }
+                insert.ExecuteNonQuery();
+                foreach (var prefixValue in auditEvent.PathPrefixHmacs)
+                {
+                    prefixHmac.Value = prefixValue;
+                    prefixSequence.Value = sequence;
+                    prefix.ExecuteNonQuery();
+                }
+                stored.Add(incoming);
+            }
+
+            var rejectedCount = 0;
+            if (rejected.Count > 0)
+            {
+                using var reject = Command(connection, transaction, """
+                    INSERT OR IGNORE INTO audit_rejected_entries (stream_id, reason, size, sha256, received_at)
+                    VALUES ($stream_id, $reason, $size, $sha256, $received_at)
+                    """);
+                foreach (var entry in rejected)
+                {
+                    reject.Parameters.Clear();
+                    reject.Parameters.AddWithValue("$stream_id", entry.StreamId);
+                    reject.Parameters.AddWithValue("$reason", entry.Reason);
+                    reject.Parameters.AddWithValue("$size", entry.Size);
+                    reject.Parameters.AddWithValue("$sha256", entry.Sha256);
+                    reject.Parameters.AddWithValue("$received_at", storedAt);
+                    rejectedCount += reject.ExecuteNonQuery();
+                }
+            }
+            transaction.Commit();
+            return new AppendResult(stored, duplicates, rejectedCount);
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    /// <summary>Records matching every filter, by ascending sequence, at most <see cref="QueryFilter.Limit"/>.</summary>
+    public IReadOnlyList<StoredRecord> Query(QueryFilter filter)
+    {
+        using var connection = Open();
+        using var command = connection.CreateCommand();
+        var sql = new System.Text.StringBuilder("SELECT sequence, record, previous_hash, hash, stored_at FROM audit_records WHERE sequence > $after");
+        command.Parameters.AddWithValue("$after", filter.AfterSequence);
+        if (filter.FromUnixNanos is { } from)
+        {
+            sql.Append(" AND event_time >= $from");
+            command.Parameters.AddWithValue("$from", from);
+        }
+        if (filter.ToUnixNanos is { } to)
+        {
+            sql.Append(" AND event_time < $to");
+            command.Parameters.AddWithValue("$to", to);
+        }
+        if (filter.Caller is { } caller)
+        {
+            sql.Append(" AND caller = $caller");
+            command.Parameters.AddWithValue("$caller", caller);
+        }
+        if (filter.Action is { } action)
+        {
+            sql.Append(" AND action = $action");
+            command.Parameters.AddWithValue("$action", action);
+        }
+        if (filter.Decision is { } decision)
+        {
+            sql.Append(" AND decision = $decision");
+            command.Parameters.AddWithValue("$decision", (int)decision);
+        }
+        if (filter.PathPrefixHmac is { } prefixHmac)
+        {
+            sql.Append(" AND sequence IN (SELECT sequence FROM audit_path_prefixes WHERE prefix_hmac = $prefix)");
+            command.Parameters.AddWithValue("$prefix", prefixHmac);
+        }
+        sql.Append(" ORDER BY sequence LIMIT $limit");
+        command.Parameters.AddWithValue("$limit", filter.Limit);
+        command.CommandText = sql.ToString();
+        var records = new List<StoredRecord>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            records.Add(ReadRecord(reader));
+        }
+        return records;
+    }
+
+    /// <summary>Every record in sequence order (for export), read in one snapshot.</summary>
+    public IEnumerable<StoredRecord> ReadAll()
+    {
+        using var connection = Open();
+        using var transaction = connection.BeginTransaction(deferred: true);
+        using var command = Command(connection, transaction, "SELECT sequence, record, previous_hash, hash, stored_at FROM audit_records ORDER BY sequence");
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            yield return ReadRecord(reader);
+        }
+    }
+
+    public ChainAnchor? ReadAnchor()
+    {
+        using var connection = Open();
+        return ReadAnchor(connection, null);
+    }
+
+    /// <summary>
+    /// Recomputes the chain from the anchor (or the start): sequences must follow each other, each
+    /// previous_hash must be the hash before it, each hash must match the record's bytes, and the indexed
+    /// columns and path prefixes must match what the record says. Stops at the first broken record.
+    /// </summary>
+    public VerifyResult Verify(CancellationToken cancellationToken)
+    {
+        using var connection = Open();
+        using var transaction = connection.BeginTransaction(deferred: true);
+        var anchor = ReadAnchor(connection, transaction);
+        var expectedSequence = (anchor?.Sequence ?? 0) + 1;
+        var expectedPrevious = anchor?.Hash ?? "";
+        using var command = Command(connection, transaction, """
+            SELECT r.sequence, r.event_id, r.event_time, r.caller, r.action, r.decision, r.record, r.previous_hash, r.hash,
+                   (SELECT group_concat(p.prefix_hmac, ',') FROM audit_path_prefixes p WHERE p.sequence = r.sequence)
+            FROM audit_records r ORDER BY r.sequence
+            """);
+        using var reader = command.ExecuteReader();
+        long checkedCount = 0;
+        while (reader.Read())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            checkedCount++;
+            var sequence = reader.GetInt64(0);
+            var record = (byte[])reader.GetValue(6);
+            var previousHash = reader.GetString(7);
+            var hash = reader.GetString(8);
+            string? broken = null;
+            if (sequence != expectedSequence)
+            {
+                broken = sequence > expectedSequence
+                    ? $"records {expectedSequence} to {sequence - 1} are missing"
+                    : $"sequence {sequence} is out of order (expected {expectedSequence})";
+            }
+            else if (previousHash != expectedPrevious)
+            {
+                broken = expectedSequence == (anchor?.Sequence ?? 0) + 1 && anchor is not null
+                    ? "previous_hash does not match the retention anchor's hash"
+                    : $"previous_hash does not match the hash of record {sequence - 1}";
+            }
+            else if (!IsHex(previousHash) || ChainHash(previousHash, record) != hash)
+            {
+                broken = "hash does not match SHA-256(previous_hash || record): the record or its hash was changed";
+            }
+            else
+            {
+                broken = CheckColumns(reader, record);
+            }
+            if (broken is not null)
+            {
+                return new VerifyResult(false, checkedCount, sequence, broken);
+            }
+            expectedSequence++;
+            expectedPrevious = hash;
+        }
+        return new VerifyResult(true, checkedCount, 0, "");
+    }
+
+    /// <summary>
+    /// Deletes the oldest records whose event time is before <paramref name="cutoff"/>, as a prefix of the
+    /// chain (a record goes once it and every record before it are older), and moves the anchor to the last
+    /// deleted record so Verify still checks the rest. Returns how many records were deleted.
+    /// </summary>
+    public async Task<long> DeleteOlderThanAsync(DateTimeOffset cutoff, CancellationToken cancellationToken)
+    {
+        await _writeLock.WaitAsync(cancellationToken);
+        try
+        {
+            using var connection = Open();
+            using var transaction = connection.BeginTransaction(deferred: false);
+            var cutoffNanos = (cutoff.ToUnixTimeMilliseconds()) * 1_000_000L;
+            using var bounds = Command(connection, transaction,
+                "SELECT (SELECT MIN(sequence) FROM audit_records WHERE event_time >= $cutoff), (SELECT MAX(sequence) FROM audit_records), (SELECT MIN(sequence) FROM audit_records)");
+            bounds.Parameters.AddWithValue("$cutoff", cutoffNanos);
+            using var reader = bounds.ExecuteReader();
+            reader.Read();
+            if (reader.IsDBNull(1))
+            {
+                return 0;
+            }
+            var upTo = reader.IsDBNull(0) ? reader.GetInt64(1) : reader.GetInt64(0) - 1;
+            var first = reader.GetInt64(2);
+            reader.Close();
+            if (upTo < first)
+            {
+                return 0;
+            }
+            using var anchorHash = Command(connection, transaction, "SELECT hash FROM audit_records WHERE sequence = $sequence");
+            anchorHash.Parameters.AddWithValue("$sequence", upTo);
+            var hash = (string)anchorHash.ExecuteScalar()!;
+            using var delete = Command(connection, transaction, """
+                DELETE FROM audit_path_prefixes WHERE sequence <= $sequence;
+                DELETE FROM audit_records WHERE sequence <= $sequence;
+                INSERT INTO audit_anchor (id, sequence, hash, created_at) VALUES (1, $sequence, $hash, $now)
+                    ON CONFLICT (id) DO UPDATE SET sequence = excluded.sequence, hash = excluded.hash, created_at = excluded.created_at;
+                """);
+            delete.Parameters.AddWithValue("$sequence", upTo);
+            delete.Parameters.AddWithValue("$hash", hash);
+            delete.Parameters.AddWithValue("$now", _time.GetUtcNow().ToUnixTimeMilliseconds());
+            delete.ExecuteNonQuery();
+            transaction.Commit();
+            return upTo - first + 1;
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    /// <summary>Whether the file can be opened and read.</summary>
+    public bool CanRead()
+    {
+        using var connection = Open();
+        using var command = Command(connection, null, "SELECT COUNT(*) FROM audit_anchor");
+        command.ExecuteScalar();
+        return true;
+    }
+
+    public void Dispose()
+    {
+        _writeLock.Dispose();
+        SqliteConnection.ClearAllPools();
+    }
+
+    private static string? CheckColumns(SqliteDataReader reader, byte[] record)
+    {
+        AuditEvent auditEvent;
+        try
+        {
+            auditEvent = AuditEvent.Parser.ParseFrom(record);
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            return "the record bytes are not an AuditEvent";
+        }
+        if (reader.GetString(1) != auditEvent.Id)
+        {
+            return "column event_id does not match the record";
+        }
+        if (auditEvent.Time is null || reader.GetInt64(2) != UnixNanos(auditEvent.Time))
+        {
+            return "column event_time does not match the record";
+        }
+        if (reader.GetString(3) != auditEvent.Caller)
+        {
+            return "column caller does not match the record";
+        }
+        if (reader.GetString(4) != auditEvent.Action)
+        {
+            return "column action does not match the record";
+        }
+        if (reader.GetInt32(5) != (int)auditEvent.Decision)
+        {
+            return "column decision does not match the record";
+        }
+        var indexed = reader.IsDBNull(9) ? [] : reader.GetString(9).Split(',').ToHashSet(StringComparer.Ordinal);
+        if (!indexed.SetEquals(auditEvent.PathPrefixHmacs))
+        {
+            return "the path prefix index does not match the record";
+        }
+        return null;
+    }
+
+    private static bool IsHex(string value) => value.Length % 2 == 0 && value.All(Uri.IsHexDigit);
+
+    private static StoredRecord ReadRecord(SqliteDataReader reader) =>
+        new(reader.GetInt64(0), (byte[])reader.GetValue(1), reader.GetString(2), reader.GetString(3), reader.GetInt64(4));
+
+    private static (long Sequence, string Hash) ReadHead(SqliteConnection connection, SqliteTransaction transaction)
+    {
+        using var command = Command(connection, transaction, "SELECT sequence, hash FROM audit_records ORDER BY sequence DESC LIMIT 1");
+        using var reader = command.ExecuteReader();
+        if (reader.Read())
+        {
+            return (reader.GetInt64(0), reader.GetString(1));
+        }
+        reader.Close();
+        return ReadAnchor(connection, transaction) is { } anchor ? (anchor.Sequence, anchor.Hash) : (0, "");
+    }
+
+    private static ChainAnchor? ReadAnchor(SqliteConnection connection, SqliteTransaction? transaction)
+    {
+        using var command = Command(connection, transaction, "SELECT sequence, hash FROM audit_anchor WHERE id = 1");
+        using var reader = command.ExecuteReader();
+        return reader.Read() ? new ChainAnchor(reader.GetInt64(0), reader.GetString(1)) : null;
+    }
+
+    private SqliteConnection Open()
+    {
+        var connection = new SqliteConnection(_connectionString);
+        connection.Open();
+        // synchronous is per connection: FULL makes every commit fsync the WAL before it returns.
+        Execute(connection, null, "PRAGMA synchronous = FULL;");
+        return connection;
+    }
+
+    private static SqliteCommand Command(SqliteConnection connection, SqliteTransaction? transaction, string sql)
+    {
+        var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        return command;
+    }
+
+    private static void Execute(SqliteConnection connection, SqliteTransaction? transaction, string sql)
+    {
+        using var command = Command(connection, transaction, sql);
+        command.ExecuteNonQuery();
+    }
+}

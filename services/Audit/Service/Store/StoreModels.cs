@@ -1,0 +1,34 @@
+using SecretsBroker.Audit.V1;
+
+namespace SecretsBroker.Audit.Service.Store;
+
+/// <summary>An event read off the stream, ready to store (its path already sealed).</summary>
+public sealed record IncomingEvent(string StreamId, AuditEvent Event);
+
+/// <summary>
+/// A stream entry that is not an audit event. Only its size and SHA-256 are kept, never its bytes, since
+/// a malformed entry could hold anything.
+/// </summary>
+public sealed record RejectedEntry(string StreamId, string Reason, int Size, string Sha256);
+
+/// <summary>What an append did: the events it stored (new ids), how many it ignored as already stored, how many rejected entries it recorded.</summary>
+public sealed record AppendResult(IReadOnlyList<IncomingEvent> Stored, int Duplicates, int Rejected);
+
+/// <summary>Filters of a query; null means "any".</summary>
+public sealed record QueryFilter(
+    long AfterSequence,
+    int Limit,
+    long? FromUnixNanos = null,
+    long? ToUnixNanos = null,
+    string? Caller = null,
+    string? Action = null,
+    Decision? Decision = null,
+    string? PathPrefixHmac = null);
+
+/// <summary>One record as it is in the store: the event's protobuf bytes and its links in the chain.</summary>
+public sealed record StoredRecord(long Sequence, byte[] Record, string PreviousHash, string Hash, long StoredAtUnixMilliseconds);
+
+public sealed record VerifyResult(bool Ok, long RecordsChecked, long FirstBrokenSequence, string Detail);
+
+/// <summary>The record that stands in for everything retention deleted: the chain continues from its hash.</summary>
+public sealed record ChainAnchor(long Sequence, string Hash);

@@ -1,0 +1,33 @@
+using SecretsBroker.Audit.Tests.Infrastructure;
+using SecretsBroker.Broker.Tests.Infrastructure;
+
+namespace SecretsBroker.Audit.Tests.Grpc;
+
+/// <summary>A bad configuration stops the service at start with a message that says what to fix.</summary>
+public sealed class StartupValidationTests : RedisAndStoreTest
+{
+    [Theory]
+    [InlineData("--Audit:Key=", "the audit key is not configured")]
+    [InlineData("--Audit:Key=c2hvcnQ=", "the audit key must be 32 bytes")]
+    [InlineData("--Audit:Auth:Tokens:0:Sha256=not-a-hash", "Audit:Auth:Tokens:0:Sha256 must be 64 hex digits")]
+    [InlineData("--Audit:Ingestion:BatchSize=0", "BatchSize")]
+    [InlineData("--Audit:Store:RetentionDays=-1", "RetentionDays")]
+    public async Task The_service_refuses_to_start_on_a_bad_setting_and_names_it(string setting, string message)
+    {
+        await using var service = new AuditServiceProcess(Redis, Path.Combine(Directory.Path, "audit.db"), extraArguments: [setting]);
+        service.StartWithoutWaiting();
+        await service.WaitForOutputAsync(message);
+        await Eventually.WaitUntilAsync(() => service.HasExited, because: "the service to exit");
+        Assert.DoesNotContain(service.Output, line => line.Contains("Now listening on", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task An_operator_token_without_a_name_or_hash_stops_the_service_at_start()
+    {
+        var storePath = Path.Combine(Directory.Path, "audit.db");
+        await using var service = new AuditServiceProcess(Redis, storePath, extraArguments: ["--Audit:Auth:Tokens:0:Sha256=", "--Audit:Auth:Tokens:0:Name="]);
+        service.StartWithoutWaiting();
+        await service.WaitForOutputAsync("Audit:Auth:Tokens:0");
+        await Eventually.WaitUntilAsync(() => service.HasExited, because: "the service to exit");
+    }
+}
