@@ -31,7 +31,18 @@ ROOT_TOKEN = "FAKE-py-vault-root-token"
 
 #: Role ``short``: TTL 2 s, max TTL 6 s (renewed twice, then rotated). Role ``steady``: TTL 2 s, max TTL 1 h.
 SEED: Dict[str, Any] = {
-    "kv": {"secret": {"app/db": [{"password": "FAKE-watch-v1"}, {"password": "FAKE-watch-v2"}]}},
+    "kv": {
+        "secret": {
+            "app/db": [{"password": "FAKE-watch-v1"}, {"password": "FAKE-watch-v2"}],
+            # For examples/trainer.py with --db-role: connection fields only, the login comes from a lease.
+            "ml/training-db": {"host": "postgres.test.invalid", "port": "5432", "database": "training"},
+            "ml/checkpoint-bucket": {
+                "endpoint": "https://storage.test.invalid",
+                "access_key_id": "AKIAFAKEFAKEFAKEFAKE",
+                "secret_access_key": "FAKE/secret/access/key/not/real",
+            },
+        }
+    },
     "database": {
         "roles": {
             "short": {"default_ttl": "2s", "max_ttl": "6s"},
