@@ -12,7 +12,7 @@ from typing import Iterator, List, Tuple
 import pytest
 
 import secretsbroker
-from brokerproc import BrokerProcess
+from brokerproc import BrokerProcess, free_port
 from secretsbroker import LeaseEventType, LeaseLost
 from testdata import READ_ONLY_TOKEN, TOKEN
 from vaultproc import TcpProxy, VaultEmulator, wait_until
@@ -247,3 +247,9 @@ def test_events_can_be_followed_from_another_thread_until_the_lease_ends(lease_c
     follower.join(timeout=10)
     assert not follower.is_alive(), "events() did not end when the lease was closed"
     assert types[:2] == [LeaseEventType.ATTACHED, LeaseEventType.RENEWED]
+
+
+def test_a_lease_from_an_unreachable_broker_raises_unavailable() -> None:
+    with secretsbroker.Client(f"127.0.0.1:{free_port()}", token=TOKEN, timeout=5, max_attempts=1) as client:
+        with pytest.raises(secretsbroker.Unavailable):
+            client.lease("db/steady")
