@@ -14,7 +14,7 @@ import pytest
 import secretsbroker
 from brokerproc import BrokerProcess, free_port
 from testdata import READ_ONLY_TOKEN, TOKEN
-from vaultproc import VaultEmulator
+from vaultproc import TcpProxy, VaultEmulator
 
 
 def test_a_new_kv_version_yields_one_event_and_get_secret_returns_it_right_after(
@@ -91,3 +91,18 @@ def test_watching_an_unreachable_broker_raises_unavailable() -> None:
     with secretsbroker.Client(f"127.0.0.1:{free_port()}", token=TOKEN, timeout=5, max_attempts=1) as client:
         with pytest.raises(secretsbroker.Unavailable):
             client.watch(paths=["vault/app/db"])
+
+
+def test_a_watch_whose_stream_breaks_raises_unavailable_then_ends(lease_broker: BrokerProcess) -> None:
+    proxy = TcpProxy(lease_broker.port)
+    try:
+        with secretsbroker.Client(proxy.target, token=TOKEN, timeout=10) as client:
+            with client.watch(paths=["vault/app/db"]) as watch:
+                proxy.drop_all()  # the broker (or the network to it) goes away
+
+                with pytest.raises(secretsbroker.Unavailable):
+                    watch.get(timeout=10)
+                assert watch.get(timeout=0) is None
+                assert list(watch) == []
+    finally:
+        proxy.close()
