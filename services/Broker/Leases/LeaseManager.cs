@@ -202,8 +202,7 @@ public sealed partial class LeaseManager(
         };
         try
         {
-            await registry.RemoveOrphanAsync(leaseId).ConfigureAwait(false);
-            await registry.SaveAsync(record with { Owner = ReplicaId, StreamId = session.Id }).ConfigureAwait(false);
+            await registry.TakeOverAsync(leaseId, ReplicaId, session.Id, record.ExpiresAt).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -240,10 +239,7 @@ public sealed partial class LeaseManager(
         _local.TryRemove(new KeyValuePair<string, LeaseState>(leaseId, state));
         try
         {
-            if (await registry.GetAsync(leaseId).ConfigureAwait(false) is { } record && record.Owner == ReplicaId && record.StreamId == session.Id)
-            {
-                await registry.SaveAsync(record with { Owner = "", StreamId = "" }).ConfigureAwait(false);
-            }
+            await registry.ReleaseAsync(leaseId, ReplicaId, session.Id, revokeAt: null).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -269,11 +265,8 @@ public sealed partial class LeaseManager(
         _local.TryRemove(new KeyValuePair<string, LeaseState>(state.LeaseId, state));
         try
         {
-            if (await registry.GetAsync(state.LeaseId).ConfigureAwait(false) is { } record && record.Owner == ReplicaId && record.StreamId == session.Id)
-            {
-                await registry.SaveAsync(record with { Owner = "", StreamId = "" }).ConfigureAwait(false);
-                await registry.AddOrphanAsync(state.LeaseId, time.GetUtcNow() + _options.GracePeriod).ConfigureAwait(false);
-            }
+            // Atomic: if another replica or stream took the lease over meanwhile, this changes nothing.
+            await registry.ReleaseAsync(state.LeaseId, ReplicaId, session.Id, time.GetUtcNow() + _options.GracePeriod).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -404,8 +397,15 @@ public sealed partial class LeaseManager(
             Renewable = fresh.Renewable,
             ExpiresAt = now + fresh.Duration,
         };
-        await TrySaveAsync(new LeaseRecord(next.LeaseId, next.Path, next.Subject, next.Ttl, next.Renewable, next.ExpiresAt, ReplicaId, session.Id), state.Mount)
-            .ConfigureAwait(false);
+        await TrySaveAsync(new LeaseRecord(next.LeaseId, next.Path, next.Subject, next.Ttl, next.Renewable, next.ExpiresAt), state.Mount).ConfigureAwait(false);
+        try
+        {
+            await registry.TakeOverAsync(next.LeaseId, ReplicaId, session.Id, next.ExpiresAt).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogRegistryFailed(state.Mount, ex.GetType().Name);
+        }
         Drop(state);
         _local[next.LeaseId] = next;
         session.Leases[next.LeaseId] = next;

@@ -23,16 +23,18 @@ public sealed class LeaseKeepAliveTests
 
         await Eventually.WaitUntilAsync(() => stream.OfType(LeaseEventType.Rotated).Any(), TimeSpan.FromSeconds(20), "the lease is rotated near its max TTL");
         var rotated = stream.Events.First(e => e.Event.Type == LeaseEventType.Rotated);
+        var newState = LeaseTestEnvironment.LeaseState(vault, rotated.Event.RotatedTo.LeaseId);
+        var timeline = stream.Describe(lease.LeaseId);
         // The new credentials work (live in Vault) while the old ones are still valid: an overlap, not a gap.
-        Assert.Equal((true, false), LeaseTestEnvironment.LeaseState(vault, rotated.Event.RotatedTo.LeaseId));
+        Assert.True(newState == (true, false), $"new lease state {newState}; events: {timeline}");
         Assert.Equal(lease.LeaseId, rotated.Event.LeaseId);
         Assert.NotEqual(lease.Credentials["username"], rotated.Event.RotatedTo.Credentials["username"]);
         Assert.NotEmpty(rotated.Event.RotatedTo.Credentials["password"]);
         var renewedBefore = stream.Events.TakeWhile(e => e.Event.Type != LeaseEventType.Rotated).Where(e => e.Event.Type == LeaseEventType.Renewed).ToList();
-        Assert.NotEmpty(renewedBefore);
+        Assert.True(renewedBefore.Count > 0, $"no renewal before the rotation; events: {timeline}");
         Assert.All(renewedBefore, e => Assert.Equal(lease.LeaseId, e.Event.LeaseId));
         // Each renewal moved the expiry forward.
-        Assert.True(renewedBefore[0].Event.ExpiresAt.ToDateTimeOffset() > lease.ExpiresAt.ToDateTimeOffset());
+        Assert.True(renewedBefore[0].Event.ExpiresAt.ToDateTimeOffset() > lease.ExpiresAt.ToDateTimeOffset(), $"events: {timeline}");
 
         // After the overlap the old lease is revoked in Vault and the stream is told.
         await Eventually.WaitUntilAsync(() => LeaseTestEnvironment.LeaseState(vault, lease.LeaseId)?.Revoked == true, TimeSpan.FromSeconds(10),

@@ -12,7 +12,7 @@ namespace SecretsBroker.Broker.Tests.Leases;
 
 /// <summary>
 /// Seed and broker settings for the lease tests: database roles with short TTLs on the Vault emulator
-/// (<c>short</c>: ttl 2 s, max ttl 6 s; <c>steady</c>: ttl 2 s, max ttl 1 h), a KV mount with the cache on,
+/// (<c>short</c>: ttl 2 s, max ttl 6 s; <c>steady</c>: ttl 4 s, max ttl 1 h), a KV mount with the cache on,
 /// renewal without jitter so the timeline is predictable, and fast polling for watches.
 /// </summary>
 public static class LeaseTestEnvironment
@@ -22,7 +22,7 @@ public static class LeaseTestEnvironment
           "kv": { "secret": { "app/db": [ { "password": "FAKE-watch-v1" }, { "password": "FAKE-watch-v2" } ] } },
           "database": { "roles": {
             "short": { "default_ttl": "2s", "max_ttl": "6s" },
-            "steady": { "default_ttl": "2s", "max_ttl": "1h" } } }
+            "steady": { "default_ttl": "4s", "max_ttl": "1h" } } }
         }
         """;
 
@@ -106,6 +106,14 @@ public sealed class KeepAliveStream : IAsyncDisposable
     public ConcurrentQueue<(DateTimeOffset Received, LeaseEvent Event)> Events { get; } = new();
 
     public IEnumerable<LeaseEvent> OfType(LeaseEventType type) => Events.Select(e => e.Event).Where(e => e.Type == type);
+
+    /// <summary>The events so far as "+ms TYPE(old|new|other) expiry", for assertion messages (no lease ids).</summary>
+    public string Describe(string firstLeaseId)
+    {
+        var start = Events.IsEmpty ? DateTimeOffset.UtcNow : Events.First().Received;
+        return string.Join("; ", Events.Select(e => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"+{(e.Received - start).TotalMilliseconds:0}ms {e.Event.Type}({(e.Event.LeaseId == firstLeaseId ? "first" : "other")}) exp {e.Event.ExpiresAt?.ToDateTimeOffset() - start}")));
+    }
 
     public static async Task<KeepAliveStream> OpenAsync(V1Client client, params string[] attach)
     {
