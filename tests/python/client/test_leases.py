@@ -1,6 +1,6 @@
 """client.lease(): dynamic database credentials from the Vault emulator, kept alive by a real broker.
 
-Role ``db/steady`` (TTL 2 s, max TTL 1 h) is renewed every ~1.3 s; role ``db/short`` (TTL 2 s, max TTL
+Role ``db/steady`` (TTL 3 s, max TTL 1 h) is renewed every ~2 s; role ``db/short`` (TTL 2 s, max TTL
 6 s) is renewed until its max TTL caps it, then rotated (~4-5 s after issue). Every wait is bounded.
 """
 
@@ -33,7 +33,7 @@ def test_a_lease_is_issued_with_credentials_and_attached(lease_client: secretsbr
         assert credentials["username"] and credentials["password"]
         assert lease.path == "db/steady"
         assert lease.renewable
-        assert lease.ttl.total_seconds() == 2
+        assert lease.ttl.total_seconds() == 3
         assert lease.expires_at is not None and lease.expires_at.tzinfo is not None
         assert lease.active and lease.lost_reason is None
 
