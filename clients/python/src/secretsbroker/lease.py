@@ -85,6 +85,7 @@ class Lease:
         self._history_base = 0  # sequence number of self._history[0]
         self._finished = False  # the keeper thread has ended: no more events
         self._closed = False
+        self._late_rotations: List[str] = []  # leases the broker rotated to while close() was revoking
         self._connections = 0
         self._call: Optional[grpc.Future] = None
         self._stop = threading.Event()
@@ -252,6 +253,10 @@ class Lease:
                 call.cancel()
             if self._thread is not threading.current_thread():
                 self._thread.join(timeout=10)
+            with self._cond:
+                late, self._late_rotations = self._late_rotations, []
+            for rotated_id in late if revoke else ():
+                self._revoke(rotated_id)
             self._client._forget_lease(self)
 
     def _revoke(self, lease_id: str) -> None:
@@ -347,6 +352,9 @@ class Lease:
             return False
         rotated = False
         with self._cond:
+            if self._closed and event.type == LeaseEventType.ROTATED and event.rotated_to is not None and event.lease_id == self._current.lease_id:
+                # A rotation raced close(): revoke the new lease too, rather than leave it to the grace period.
+                self._late_rotations.append(event.rotated_to.lease_id)
             if event.lease_id == self._current.lease_id and self._lost is None:
                 if event.type == LeaseEventType.ROTATED and event.rotated_to is not None:
                     self._current = event.rotated_to
