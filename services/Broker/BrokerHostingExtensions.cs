@@ -7,6 +7,7 @@ using SecretsBroker.Broker.Backends.Local;
 using SecretsBroker.Broker.Backends.Vault;
 using SecretsBroker.Broker.Caching;
 using SecretsBroker.Broker.Grpc;
+using SecretsBroker.Broker.Leases;
 using SecretsBroker.Broker.Observability;
 using SecretsBroker.Broker.Policy;
 using SecretsBroker.Broker.Redis;
@@ -24,6 +25,7 @@ public static class BrokerHostingExtensions
         builder.AddBrokerRedis();
         builder.AddBrokerCaching();
         builder.AddBrokerAudit();
+        builder.AddBrokerLeases();
         builder.AddBrokerGrpc();
         builder.AddBrokerObservability();
         return builder;

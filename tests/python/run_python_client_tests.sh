@@ -4,7 +4,8 @@
 #   tests/python/run_python_client_tests.sh [extra pytest args]
 #
 # Needs (Debian): python3-grpcio python3-protobuf python3-pytest protobuf-compiler
-# protobuf-compiler-grpc, and the .NET SDK (dotnet) for the broker. Optional: openssl (TLS tests) and
+# protobuf-compiler-grpc, and the .NET SDK (dotnet) for the broker and the Vault emulator (tests/VaultEmulator,
+# which the lease and watch tests run as a process). Optional: openssl (TLS tests) and
 # python3-setuptools (wheel test); without them those tests are skipped, with a warning here. Uses /usr/bin/python3
 # (Debian's interpreter, where those packages live), or $PYTHON if set.
 # Exits non-zero when anything fails, including when pytest collects no tests (its exit code 5).
@@ -34,6 +35,14 @@ step "broker: dotnet build services/Broker -c Release"
 if ! build_log="$(dotnet build services/Broker -c Release -nologo 2>&1)"; then
   printf '%s\n' "$build_log" >&2
   echo "run_python_client_tests: the broker build failed" >&2
+  exit 1
+fi
+printf '%s\n' "$build_log" | tail -n 3
+
+step "vault emulator: dotnet build tests/VaultEmulator -c Release"
+if ! build_log="$(dotnet build tests/VaultEmulator -c Release -nologo 2>&1)"; then
+  printf '%s\n' "$build_log" >&2
+  echo "run_python_client_tests: the Vault emulator build failed" >&2
   exit 1
 fi
 printf '%s\n' "$build_log" | tail -n 3

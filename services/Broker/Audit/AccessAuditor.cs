@@ -24,6 +24,11 @@ public static class AuditActions
     public const string Read = "read";
     public const string RateLimit = "rate-limit";
     public const string List = "list";
+    public const string Issue = "issue";
+    public const string Renew = "renew";
+    public const string Revoke = "revoke";
+    public const string Rotate = "rotate";
+    public const string Watch = "watch";
 }
 
 /// <summary>
@@ -45,6 +50,25 @@ public sealed class AccessAuditor(AuditRecorder recorder, IOptions<AuditOptions>
     /// </summary>
     public Task AllowedAsync(AccessContext context, string action, string path, ServedSecret? served, string? mount, CancellationToken cancellationToken) =>
         RecordAsync(context, action, path, mount ?? served?.Mount.Prefix, served, Decision.Allow, StatusCode.OK, "", cancellationToken);
+
+    /// <summary>Records an allowed lease action (issue, renew, rotate, revoke); the lease id appears only as its HMAC.</summary>
+    public Task LeaseAllowedAsync(AccessContext context, string action, string path, string mount, string leaseId, CancellationToken cancellationToken) =>
+        RecordAsync(context, action, path, mount, null, Decision.Allow, StatusCode.OK, "", cancellationToken, leaseId);
+
+    /// <summary>Records a refused or failed lease action; like <see cref="RefusedAsync"/>, never throws for an unrecordable event.</summary>
+    public async Task LeaseRefusedAsync(AccessContext context, string action, string path, string? mount, string? leaseId, StatusCode status, string reason,
+        CancellationToken cancellationToken)
+    {
+        var decision = status is StatusCode.PermissionDenied or StatusCode.Unauthenticated or StatusCode.ResourceExhausted ? Decision.Deny : Decision.Error;
+        try
+        {
+            await RecordAsync(context, action, path, mount, null, decision, status, reason, cancellationToken, leaseId).ConfigureAwait(false);
+        }
+        catch (BrokerException ex) when (ex.StatusCode == StatusCode.Unavailable)
+        {
+            // Already counted as failed by the recorder; the refusal stands.
+        }
+    }
 
     /// <summary>
     /// Records the allowed reads of a batch as one group (one hand-over and, in strict mode, one wait);
@@ -86,7 +110,7 @@ public sealed class AccessAuditor(AuditRecorder recorder, IOptions<AuditOptions>
     }
 
     private async Task RecordAsync(AccessContext context, string action, string path, string? mount, ServedSecret? served, Decision decision,
-        StatusCode status, string reason, CancellationToken cancellationToken)
+        StatusCode status, string reason, CancellationToken cancellationToken, string? leaseId = null)
     {
         var eventBytes = BuildEvent(context, action, path, mount, served, decision, status, reason);
         try
@@ -123,6 +147,7 @@ public sealed class AccessAuditor(AuditRecorder recorder, IOptions<AuditOptions>
             CacheSource = served is null ? "" : served.Source.ToString().ToLowerInvariant(),
             Latency = Duration.FromTimeSpan(Stopwatch.GetElapsedTime(context.StartedAt)),
             TokenHmac = context.TokenHmac,
+            LeaseIdHmac = leaseId is null ? "" : _key.Hmac(leaseId),
         };
         if (context.Caller is { } caller)
         {

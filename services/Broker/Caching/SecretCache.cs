@@ -79,6 +79,16 @@ public sealed partial class SecretCache(
         LogMountInvalidated(mount.Prefix);
     }
 
+    /// <summary>Drops the cached latest value of one secret here, in Redis and (through the backplane) on every replica.</summary>
+    public async Task InvalidateLatestAsync(MountedBackend mounted, string name)
+    {
+        if (!policies.For(mounted.Mount).Enabled)
+        {
+            return;
+        }
+        await cache.RemoveAsync(keys.EntryKey(mounted.Mount, name, VersionSelector.Latest)).ConfigureAwait(false);
+    }
+
     private async Task<(CachedSecret Entry, ServingSource Source)> ReadThroughAsync(string key, MountedBackend mounted, string name, VersionSelector selector,
         FusionCacheEntryOptions entryOptions, CancellationToken cancellationToken)
     {

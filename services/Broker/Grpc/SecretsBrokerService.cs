@@ -1,11 +1,12 @@
 using Grpc.Core;
+using SecretsBroker.Broker.Leases;
 using SecretsBroker.Broker.Secrets;
 using SecretsBroker.V1;
 
 namespace SecretsBroker.Broker.Grpc;
 
 /// <summary>The v1 SecretsBroker gRPC surface: protobuf in, read path, protobuf out.</summary>
-internal sealed class SecretsBrokerService(SecretReader reader) : V1.SecretsBroker.SecretsBrokerBase
+internal sealed class SecretsBrokerService(SecretReader reader, LeaseManager leases, SecretWatcher watcher) : V1.SecretsBroker.SecretsBrokerBase
 {
     public override async Task<GetSecretResponse> GetSecret(GetSecretRequest request, ServerCallContext context)
     {
@@ -27,5 +28,83 @@ internal sealed class SecretsBrokerService(SecretReader reader) : V1.SecretsBrok
         var response = new ListSecretsResponse { NextPageToken = page.NextPageToken };
         response.Secrets.Add(page.Entries.Select(e => e.ToProto()));
         return response;
+    }
+
+    public override async Task<Lease> IssueCredentials(IssueCredentialsRequest request, ServerCallContext context) =>
+        (await leases.IssueAsync(context.GetAccess(), request.Path, context.CancellationToken)).ToProto();
+
+    public override async Task<RevokeLeaseResponse> RevokeLease(RevokeLeaseRequest request, ServerCallContext context)
+    {
+        await leases.RevokeAsync(context.GetAccess(), request.LeaseId, context.CancellationToken);
+        return new RevokeLeaseResponse();
+    }
+
+    public override async Task KeepAlive(IAsyncStreamReader<KeepAliveRequest> requestStream, IServerStreamWriter<LeaseEvent> responseStream,
+        ServerCallContext context)
+    {
+        var session = new KeepAliveSession(context.GetAccess());
+        await context.WriteResponseHeadersAsync([]);
+        var writer = WriteEventsAsync(session, responseStream, context.CancellationToken);
+        try
+        {
+            while (await requestStream.MoveNext(context.CancellationToken))
+            {
+                var request = requestStream.Current;
+                foreach (var leaseId in request.DetachLeaseIds)
+                {
+                    await leases.DetachAsync(session, leaseId);
+                }
+                foreach (var leaseId in request.AttachLeaseIds)
+                {
+                    await leases.AttachAsync(session, leaseId);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException || context.CancellationToken.IsCancellationRequested)
+        {
+            // The client went away; its leases wait for the grace period.
+        }
+        finally
+        {
+            await leases.StreamEndedAsync(session);
+            await writer;
+        }
+    }
+
+    private static async Task WriteEventsAsync(KeepAliveSession session, IServerStreamWriter<LeaseEvent> responseStream, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await foreach (var notice in session.Events.Reader.ReadAllAsync(cancellationToken))
+            {
+                await responseStream.WriteAsync(notice.ToProto(), cancellationToken);
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException or IOException)
+        {
+            // The stream is gone.
+        }
+    }
+
+    public override async Task WatchSecrets(WatchSecretsRequest request, IServerStreamWriter<SecretEvent> responseStream, ServerCallContext context)
+    {
+        var subscription = await watcher.SubscribeAsync(context.GetAccess(), request.Paths, request.Prefixes, context.CancellationToken);
+        try
+        {
+            // Headers tell the client the watch is in place: changes from now on produce events.
+            await context.WriteResponseHeadersAsync([]);
+            await foreach (var message in subscription.Events.Reader.ReadAllAsync(context.CancellationToken))
+            {
+                await responseStream.WriteAsync(message.ToProto(), context.CancellationToken);
+            }
+        }
+        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        {
+            // The client cancelled the watch.
+        }
+        finally
+        {
+            watcher.Unsubscribe(subscription);
+        }
     }
 }

@@ -87,11 +87,13 @@ def start_broker(
     extra_env: Optional[Dict[str, str]] = None,
     scheme: str = "http",
     startup_timeout: float = 60.0,
+    policy: Optional[str] = None,
 ) -> BrokerProcess:
     """Starts the broker and returns once its port accepts connections.
 
-    ``mounts``: list of mount sections (Prefix, Type, File ...). ``tokens``: subject -> plaintext dev
-    token (only its SHA-256 is configured).
+    ``mounts``: list of mount sections (Prefix, Type, File ...; nested keys as ``Cache__Ttl``).
+    ``tokens``: subject -> plaintext dev token (only its SHA-256 is configured). ``policy``: the policy
+    file's YAML, instead of the default (read and list everywhere except ``*/restricted/**``).
     """
     dll = broker_dll()
     content_root.mkdir(parents=True, exist_ok=True)
@@ -116,7 +118,9 @@ def start_broker(
     # paths under a `restricted` folder, which exercise PERMISSION_DENIED.
     policy_file = content_root / "policy.yaml"
     policy_file.write_text(
-        "policies:\n"
+        policy
+        if policy is not None
+        else "policies:\n"
         "  - name: python-tests\n"
         f"    appliesTo: {{ subjects: [{', '.join(tokens)}] }}\n"
         "    rules:\n"

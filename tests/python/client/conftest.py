@@ -12,7 +12,8 @@ import pytest
 
 import secretsbroker
 from brokerproc import BrokerProcess, start_broker
-from testdata import MOUNT, ROTATED_TOKEN, SECRETS_YAML, TOKEN
+from testdata import LEASE_POLICY_YAML, MOUNT, READ_ONLY_TOKEN, ROTATED_TOKEN, SECRETS_YAML, TOKEN
+from vaultproc import LEASE_MOUNTS, VaultEmulator, lease_broker_settings, start_vault_emulator
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +31,41 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
         yield process
     finally:
         process.stop()
+
+
+@pytest.fixture(scope="session")
+def vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VaultEmulator]:
+    """The Vault emulator as a process (started only when a lease or watch test runs)."""
+    emulator = start_vault_emulator(tmp_path_factory.mktemp("vault"))
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def lease_broker(tmp_path_factory: pytest.TempPathFactory, vault: VaultEmulator) -> Iterator[BrokerProcess]:
+    """A second broker, on the emulator: mounts ``vault`` (KV, cached) and ``db`` (database credentials),
+    short lease timings and fast watch polling, and a policy granting issue, renew, revoke and watch."""
+    root = tmp_path_factory.mktemp("lease-broker")
+    process = start_broker(
+        content_root=root / "content",
+        mounts=LEASE_MOUNTS,
+        tokens={"py-test": TOKEN, "py-test-read-only": READ_ONLY_TOKEN},
+        extra_env=lease_broker_settings(vault),
+        policy=LEASE_POLICY_YAML,
+    )
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture()
+def lease_client(lease_broker: BrokerProcess) -> Iterator[secretsbroker.Client]:
+    """A client of the lease broker, authenticated with the session's token."""
+    with secretsbroker.Client(lease_broker.target, token=TOKEN, timeout=10) as c:
+        yield c
 
 
 @pytest.fixture()

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import os
 import pathlib
+import queue
+import re
+import signal
 import subprocess
 import sys
+import threading
+from typing import List
 
 
 from brokerproc import REPO_ROOT, BrokerProcess, free_port
 from testdata import MOUNT, WRONG_TOKEN
+from vaultproc import VaultEmulator, wait_until
 
 TRAINER = REPO_ROOT / "clients" / "python" / "examples" / "trainer.py"
 SECRET_VALUES = ["FAKE-password-not-real", "FAKE/secret/access/key/not/real", "AKIAFAKEFAKEFAKEFAKE"]
@@ -72,3 +78,69 @@ def test_trainer_without_a_broker_exits_unavailable(token_file: pathlib.Path) ->
 
     assert result.returncode == 4
     assert "unavailable" in result.stderr
+
+
+def test_trainer_holds_a_database_lease_follows_its_rotation_and_revokes_it_when_stopped(
+    lease_broker: BrokerProcess, vault: VaultEmulator, token_file: pathlib.Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SECRETSBROKER_", "TRAINER_"))}
+    env.update(
+        {
+            "PYTHONUNBUFFERED": "1",
+            "SECRETSBROKER_ADDR": lease_broker.target,
+            "SECRETSBROKER_TOKEN_FILE": str(token_file),
+            "TRAINER_DB_SECRET": "vault/ml/training-db",
+            "TRAINER_STORAGE_SECRET": "vault/ml/checkpoint-bucket",
+            "TRAINER_DB_ROLE": "db/short",  # TTL 2 s, max TTL 6 s: rotated a few seconds in
+        }
+    )
+    # Trains for up to a minute; the test stops it (SIGTERM, as a preempting scheduler would) once the
+    # credentials were rotated.
+    process = subprocess.Popen(
+        [sys.executable, str(TRAINER), "--timeout", "5", "--train-seconds", "60", "--step-seconds", "0.1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: "queue.Queue[str]" = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    stdout: List[str] = []
+
+    def saw(text: str) -> bool:
+        while not lines.empty():
+            stdout.append(lines.get())
+        return any(text in line for line in stdout)
+
+    try:
+        wait_until(lambda: saw("training started") or process.poll() is not None, 20, "the trainer starts")
+        wait_until(lambda: saw("credentials rotated") or process.poll() is not None, 20, "the trainer reconnects after a rotation")
+        assert process.poll() is None, "".join(stdout) + process.stderr.read()  # type: ignore[union-attr]
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=5)
+    stderr = process.stderr.read()  # type: ignore[union-attr]
+    reader.join(timeout=5)  # the process has exited: its stdout is at EOF
+    saw("")
+    output = "".join(stdout)
+
+    assert process.returncode == 0, output + stderr
+    assert "holding a database lease on db/short" in output
+    first_user = re.search(r"database (\S+)@postgres\.test\.invalid:5432/training", output)
+    rotated_users = re.findall(r"reconnecting as (\S+)", output)
+    assert first_user and rotated_users and rotated_users[0] != first_user.group(1)
+    assert "stopping early" in output and "database lease revoked" in output
+    assert "FAKE/secret/access/key/not/real" not in output + stderr
+    # Every lease the job held is revoked in Vault: the current one by the trainer on its way out, the
+    # ones it rotated away from by the broker after the rotation overlap (0.5 s here).
+    users = {first_user.group(1), *rotated_users}
+
+    def all_revoked() -> bool:
+        held = [lease for lease in vault.leases().values() if lease["credential"] in users]
+        return len(held) == len(users) and all(lease["revoked"] and not lease["live"] for lease in held)
+
+    wait_until(all_revoked, 5, "every lease the trainer held is revoked in Vault")

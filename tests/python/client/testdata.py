@@ -8,8 +8,26 @@ import base64
 TOKEN = "py-test-FAKE-token-0001"
 ROTATED_TOKEN = "py-test-FAKE-token-0002-rotated"
 WRONG_TOKEN = "py-test-FAKE-token-not-configured"
+# Accepted by the lease broker, whose policy lets it only read and list (no issue, renew, revoke, watch).
+READ_ONLY_TOKEN = "py-test-FAKE-token-0003-read-only"
 
 MOUNT = "team"
+
+# The lease broker's policy (see conftest.lease_broker): subject py-test may do everything,
+# py-test-read-only may only read and list.
+LEASE_POLICY_YAML = """\
+policies:
+  - name: python-lease-tests
+    appliesTo: { subjects: [py-test] }
+    rules:
+      - paths: ['**']
+        capabilities: [read, list, issue, renew, revoke, watch]
+  - name: python-lease-read-only
+    appliesTo: { subjects: [py-test-read-only] }
+    rules:
+      - paths: ['**']
+        capabilities: [read, list]
+"""
 # Bytes that are not UTF-8, to prove binary secrets arrive byte for byte.
 BINARY_VALUE = b"FAKE-CERT\x00\x01\x02\xfe\xff not a real certificate"
 PAGINATION_COUNT = 12

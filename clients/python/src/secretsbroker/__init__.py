@@ -20,6 +20,7 @@ from .errors import (  # noqa: E402
     FailedPrecondition,
     Internal,
     InvalidArgument,
+    LeaseLost,
     NotFound,
     PermissionDenied,
     ResourceExhausted,
@@ -27,7 +28,19 @@ from .errors import (  # noqa: E402
     Unauthenticated,
     Unavailable,
 )
-from .models import BatchResult, ListPage, Secret, SecretListing, ServingInfo  # noqa: E402
+from .lease import Lease  # noqa: E402
+from .models import (  # noqa: E402
+    BatchResult,
+    IssuedLease,
+    LeaseEvent,
+    LeaseEventType,
+    ListPage,
+    Secret,
+    SecretEvent,
+    SecretListing,
+    ServingInfo,
+)
+from .watch import SecretWatch  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -40,6 +53,12 @@ __all__ = [
     "SecretListing",
     "ListPage",
     "BatchResult",
+    "Lease",
+    "IssuedLease",
+    "LeaseEvent",
+    "LeaseEventType",
+    "SecretWatch",
+    "SecretEvent",
     "SecretsBrokerError",
     "InvalidArgument",
     "Unauthenticated",
@@ -51,4 +70,5 @@ __all__ = [
     "DeadlineExceeded",
     "Cancelled",
     "Internal",
+    "LeaseLost",
 ]

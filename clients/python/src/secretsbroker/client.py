@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import weakref
 from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import grpc
 
 from . import __version__
 from .errors import Cancelled, Unauthenticated, from_rpc_error
-from .models import BatchResult, ListPage, Secret, SecretListing
+from .lease import Lease, RotateCallback
+from .models import BatchResult, IssuedLease, ListPage, Secret, SecretListing
+from .watch import SecretWatch
 from .v1 import broker_pb2 as pb
 from .v1 import broker_pb2_grpc as pb_grpc
 
@@ -50,6 +54,9 @@ class Client:
     covers every attempt. Calls that fail UNAVAILABLE are retried by gRPC's retry policy up to
     ``max_attempts`` times in all, with exponential backoff from ``initial_backoff`` up to ``max_backoff``
     seconds. All reads are idempotent, so retrying them is safe.
+
+    Leases (:meth:`lease`) and watches (:meth:`watch`) are long-lived streams without a deadline;
+    closing the client closes (and revokes) the leases and watches it opened.
 
     The client is thread-safe and holds one channel; close it (or use ``with``) when done.
     """
@@ -120,11 +127,21 @@ class Client:
         else:
             self._channel = grpc.insecure_channel(address, options=option_list)
         self._stub = pb_grpc.SecretsBrokerStub(self._channel)
+        self._streams_lock = threading.Lock()
+        self._leases: "weakref.WeakSet[Lease]" = weakref.WeakSet()
+        self._watches: "weakref.WeakSet[SecretWatch]" = weakref.WeakSet()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Closes the channel; calls in flight are cancelled. Safe to call twice."""
+        """Closes the leases (revoking them) and watches this client opened, then the channel; calls in
+        flight are cancelled. Safe to call twice."""
+        with self._streams_lock:
+            leases, watches = list(self._leases), list(self._watches)
+        for lease in leases:
+            lease.close()
+        for watch in watches:
+            watch.close()
         self._channel.close()
 
     def __enter__(self) -> "Client":
@@ -231,6 +248,131 @@ class Client:
             token = page.next_page_token
             if not token:
                 return
+
+    # -- leases and watches --------------------------------------------------------------------
+
+    def issue_credentials(self, path: str, *, timeout: Optional[float] = None) -> IssuedLease:
+        """Issues dynamic credentials for a role of a ``vault-dynamic`` mount, without keeping the lease alive.
+
+        A lease that is never attached to a KeepAlive stream lives until its TTL runs out; most callers
+        want :meth:`lease` instead. Needs the ``issue`` capability on ``path``.
+
+        Raises:
+            FailedPrecondition: ``path`` is not on a ``vault-dynamic`` mount.
+            NotFound, PermissionDenied, Unauthenticated, Unavailable, ...: see :mod:`secretsbroker.errors`.
+        """
+        lease = self._call(self._stub.IssueCredentials, pb.IssueCredentialsRequest(path=path), timeout, path)
+        return IssuedLease._from_proto(lease)
+
+    def revoke_lease(self, lease_id: str, *, timeout: Optional[float] = None) -> None:
+        """Revokes a lease now (RevokeLease). Needs the ``revoke`` capability on the lease's role path.
+
+        Raises:
+            NotFound: the broker does not know the lease (it expired, was revoked, or is another caller's).
+        """
+        self._call(self._stub.RevokeLease, pb.RevokeLeaseRequest(lease_id=lease_id), timeout, None)
+
+    def lease(
+        self,
+        path: str,
+        on_rotate: Optional[RotateCallback] = None,
+        *,
+        timeout: Optional[float] = None,
+        initial_backoff: float = 0.2,
+        max_backoff: float = 10.0,
+    ) -> Lease:
+        """Issues dynamic credentials for ``path`` and keeps their lease alive until closed.
+
+        Example::
+
+            with client.lease("db/readonly", on_rotate=lambda lease: pool.reconnect(lease.credentials)) as lease:
+                pool = connect(**lease.credentials)
+                train(pool)
+            # leaving the block revoked the lease
+
+        The credentials are issued before this returns (so a refused issue raises here); a daemon thread
+        then holds a KeepAlive stream with the lease attached, reconnecting with exponential backoff
+        (``initial_backoff`` doubling up to ``max_backoff`` seconds, jittered) and attaching again if the
+        stream breaks. ``on_rotate(lease)`` runs on that thread after each rotation, when
+        ``lease.credentials`` already holds the new credentials; keep it short, and note that the old
+        credentials stay valid only for the broker's rotation overlap. See :class:`~secretsbroker.Lease`.
+
+        Needs the ``issue``, ``renew`` and ``revoke`` capabilities on ``path``. ``timeout`` applies to
+        the IssueCredentials and RevokeLease calls (default: the client's).
+
+        Raises:
+            FailedPrecondition: ``path`` is not on a ``vault-dynamic`` mount.
+            NotFound, PermissionDenied, Unauthenticated, Unavailable, ...: see :mod:`secretsbroker.errors`.
+        """
+        issued = self.issue_credentials(path, timeout=timeout)
+        try:
+            lease = Lease(
+                self,
+                issued,
+                on_rotate,
+                initial_backoff=initial_backoff,
+                max_backoff=max_backoff,
+                revoke_timeout=timeout,
+            )
+        except BaseException:
+            try:
+                self.revoke_lease(issued.lease_id, timeout=timeout)
+            except Exception:
+                pass
+            raise
+        with self._streams_lock:
+            self._leases.add(lease)
+        return lease
+
+    def watch(
+        self,
+        paths: Optional[Iterable[str]] = None,
+        prefixes: Optional[Iterable[str]] = None,
+        *,
+        timeout: Optional[float] = None,
+    ) -> SecretWatch:
+        """Watches static secrets for new versions; returns an iterator of :class:`SecretEvent`.
+
+        Example::
+
+            with client.watch(paths=["kv/teams/ml/db"], prefixes=["kv/teams/ml/features"]) as watch:
+                for event in watch:
+                    config = client.get_secret(event.path)   # already the new version
+
+        Returns once the broker has the watch in place (changes from then on produce events); ``timeout``
+        bounds that wait (default: the client's timeout), not the watch, which stays open until closed.
+        See :class:`~secretsbroker.SecretWatch`. Needs the ``watch`` capability on every path and prefix.
+
+        Raises:
+            ValueError: neither ``paths`` nor ``prefixes`` given.
+            TypeError: ``paths`` or ``prefixes`` is a single string.
+            InvalidArgument: a malformed path, or more targets than the broker accepts (default 100).
+            PermissionDenied, NotFound, Unauthenticated, Unavailable, DeadlineExceeded: see :mod:`secretsbroker.errors`.
+        """
+        if isinstance(paths, (str, bytes)) or isinstance(prefixes, (str, bytes)):
+            raise TypeError("watch takes lists: watch(paths=[...], prefixes=[...])")
+        path_list, prefix_list = list(paths or []), list(prefixes or [])
+        if not path_list and not prefix_list:
+            raise ValueError("watch needs at least one path or prefix")
+        request = pb.WatchSecretsRequest(paths=path_list, prefixes=prefix_list)
+        try:
+            call = self._stub.WatchSecrets(request, metadata=self._metadata(), wait_for_ready=self._wait_for_ready)
+        except ValueError as error:
+            if "closed" in str(error).lower():
+                raise Cancelled("the client is closed") from error
+            raise
+        watch = SecretWatch(self, call, timeout if timeout is not None else self._timeout)
+        with self._streams_lock:
+            self._watches.add(watch)
+        return watch
+
+    def _forget_lease(self, lease: Lease) -> None:
+        with self._streams_lock:
+            self._leases.discard(lease)
+
+    def _forget_watch(self, watch: SecretWatch) -> None:
+        with self._streams_lock:
+            self._watches.discard(watch)
 
     # -- plumbing ----------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ __all__ = [
     "DeadlineExceeded",
     "Cancelled",
     "Internal",
+    "LeaseLost",
     "error_for_status",
 ]
 
@@ -121,6 +122,22 @@ class Internal(SecretsBrokerError):
     """The broker hit a bug; its log has the details (the message carries a trace id)."""
 
     status_code = grpc.StatusCode.INTERNAL
+
+
+class LeaseLost(FailedPrecondition):
+    """A kept lease can no longer be used: its credentials do not work any more (or may not).
+
+    Raised by :attr:`secretsbroker.Lease.credentials` (and the other accessors of the current credentials)
+    once the broker reported the lease REVOKED or EXPIRED, answered that it no longer knows the lease,
+    or once the lease was closed (its ``with`` block ended). Issue a new lease to go on.
+
+    Attributes:
+        reason: ``"revoked"``, ``"expired"``, ``"not_found"``, ``"closed"`` or ``"client_closed"``.
+    """
+
+    def __init__(self, message: str, *, reason: str, path: Optional[str] = None) -> None:
+        super().__init__(message, path=path)
+        self.reason: str = reason
 
 
 _BY_CODE: Dict[grpc.StatusCode, Type[SecretsBrokerError]] = {

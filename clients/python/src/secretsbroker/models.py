@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import datetime as _dt
+import enum
 from dataclasses import dataclass, field
 from typing import List, Mapping, Optional, Tuple
 
 from .errors import SecretsBrokerError, error_for_status, status_code_from_number
 from .v1 import broker_pb2 as pb
 
-__all__ = ["Secret", "ServingInfo", "SecretListing", "BatchResult", "ListPage"]
+__all__ = [
+    "Secret",
+    "ServingInfo",
+    "SecretListing",
+    "BatchResult",
+    "ListPage",
+    "IssuedLease",
+    "LeaseEvent",
+    "LeaseEventType",
+    "SecretEvent",
+]
 
 _SOURCES = {
     pb.VALUE_SOURCE_UNSPECIFIED: "unspecified",
@@ -160,6 +171,133 @@ class BatchResult:
             code = status_code_from_number(message.error.code)
             return cls(path=message.path, error=error_for_status(code, message.error.message, message.path))
         return cls(path=message.path, error=SecretsBrokerError("the broker returned neither a secret nor an error", path=message.path))
+
+
+@dataclass(frozen=True)
+class IssuedLease:
+    """Dynamic credentials and the lease that keeps them valid, as the broker issued them.
+
+    ``repr()`` shows neither ``lease_id`` nor ``credentials``: the lease id allows renewing and revoking
+    the credentials, so it is treated as a secret too.
+
+    Attributes:
+        lease_id: the broker's lease id (pass it to KeepAlive and RevokeLease).
+        path: the role path the lease was issued for, for example ``db/readonly``.
+        credentials: the credential fields, for example ``username`` and ``password``.
+        ttl: how long the credentials are valid from issue (or from the last renewal).
+        renewable: whether the backend allows renewing the lease (if not, it is rotated before expiry).
+        expires_at: when the credentials expire unless renewed (timezone-aware UTC), or None if unknown.
+    """
+
+    lease_id: str = field(repr=False)
+    path: str
+    credentials: Mapping[str, str] = field(repr=False)
+    ttl: _dt.timedelta
+    renewable: bool
+    expires_at: Optional[_dt.datetime]
+
+    @classmethod
+    def _from_proto(cls, message: pb.Lease) -> "IssuedLease":
+        return cls(
+            lease_id=message.lease_id,
+            path=message.path,
+            credentials=dict(message.credentials),
+            ttl=message.ttl.ToTimedelta(),
+            renewable=message.renewable,
+            expires_at=_timestamp(message, "expires_at"),
+        )
+
+
+class LeaseEventType(str, enum.Enum):
+    """What happened to a lease. All but DISCONNECTED come from the broker's KeepAlive stream."""
+
+    #: The lease was renewed; ``expires_at`` is the new expiry.
+    RENEWED = "renewed"
+    #: Fresh credentials were issued under a new lease (``rotated_to``), which replaces the old one.
+    #: The old credentials keep working for the broker's rotation overlap, then the old lease is revoked.
+    ROTATED = "rotated"
+    #: The lease was revoked (RevokeLease, or the old lease after a rotation). Its credentials no longer work.
+    REVOKED = "revoked"
+    #: The lease expired before it could be renewed or rotated.
+    EXPIRED = "expired"
+    #: Something failed for this lease only (``error`` says what); the broker goes on trying while the lease lives.
+    ERROR = "error"
+    #: The lease was attached to the KeepAlive stream (after the first connect and after each reconnect).
+    ATTACHED = "attached"
+    #: Client-side: the KeepAlive stream broke (``error`` says why); the keeper reconnects with backoff
+    #: and attaches the lease again. ``lease_id`` is the current lease.
+    DISCONNECTED = "disconnected"
+
+
+_LEASE_EVENT_TYPES = {
+    pb.LEASE_EVENT_TYPE_RENEWED: LeaseEventType.RENEWED,
+    pb.LEASE_EVENT_TYPE_ROTATED: LeaseEventType.ROTATED,
+    pb.LEASE_EVENT_TYPE_REVOKED: LeaseEventType.REVOKED,
+    pb.LEASE_EVENT_TYPE_EXPIRED: LeaseEventType.EXPIRED,
+    pb.LEASE_EVENT_TYPE_ERROR: LeaseEventType.ERROR,
+    pb.LEASE_EVENT_TYPE_ATTACHED: LeaseEventType.ATTACHED,
+}
+
+
+@dataclass(frozen=True)
+class LeaseEvent:
+    """One event of a kept lease (see :meth:`secretsbroker.Lease.events`).
+
+    Attributes:
+        type: what happened.
+        lease_id: the lease the event is about (for ROTATED: the old lease). Not shown by ``repr()``.
+        expires_at: the lease's expiry after the event (RENEWED, ATTACHED; for ROTATED the new lease's), or None.
+        time: when the broker produced the event (for DISCONNECTED: when the client noticed), or None.
+        rotated_to: ROTATED only: the new lease with its credentials.
+        error: ERROR and DISCONNECTED only: what failed, as the matching exception (never holds a secret).
+    """
+
+    type: LeaseEventType
+    lease_id: str = field(repr=False)
+    expires_at: Optional[_dt.datetime] = None
+    time: Optional[_dt.datetime] = None
+    rotated_to: Optional[IssuedLease] = None
+    error: Optional[SecretsBrokerError] = None
+
+    @classmethod
+    def _from_proto(cls, message: pb.LeaseEvent, path: Optional[str] = None) -> Optional["LeaseEvent"]:
+        """None for an event type this client does not know (a newer broker)."""
+        kind = _LEASE_EVENT_TYPES.get(message.type)
+        if kind is None:
+            return None
+        error = None
+        if message.HasField("error"):
+            error = error_for_status(status_code_from_number(message.error.code), message.error.message, path)
+        return cls(
+            type=kind,
+            lease_id=message.lease_id,
+            expires_at=_timestamp(message, "expires_at"),
+            time=_timestamp(message, "time"),
+            rotated_to=IssuedLease._from_proto(message.rotated_to) if message.HasField("rotated_to") else None,
+            error=error,
+        )
+
+
+@dataclass(frozen=True)
+class SecretEvent:
+    """A watched secret got a new version (see :meth:`secretsbroker.Client.watch`).
+
+    By the time the event arrives the broker has dropped its cached value, so
+    ``client.get_secret(event.path)`` right after returns the new version.
+
+    Attributes:
+        path: the logical path of the secret.
+        version: the new current version id.
+        time: when the broker detected the change (UTC), or None if not reported.
+    """
+
+    path: str
+    version: str
+    time: Optional[_dt.datetime]
+
+    @classmethod
+    def _from_proto(cls, message: pb.SecretEvent) -> "SecretEvent":
+        return cls(path=message.path, version=message.version, time=_timestamp(message, "time"))
 
 
 def _timestamp(message: object, name: str) -> Optional[_dt.datetime]:

@@ -42,6 +42,21 @@ public sealed partial class AwsSecretsManagerBackend(SecretsManagerClient client
         return ToSecretValue(response);
     }
 
+    /// <summary>The VersionId staged AWSCURRENT, from DescribeSecret's VersionIdsToStages (the watch path polls this); null when none is.</summary>
+    public async Task<string?> GetCurrentVersionIdAsync(string name, CancellationToken cancellationToken)
+    {
+        DescribeSecretResponse response;
+        try
+        {
+            response = await client.DescribeSecretAsync(new DescribeSecretRequest { SecretId = name }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SecretsManagerException ex)
+        {
+            throw Failed(ex);
+        }
+        return response.VersionIdsToStages?.FirstOrDefault(v => v.Value.Contains("AWSCURRENT", StringComparer.Ordinal)).Key;
+    }
+
     public async Task<IReadOnlyList<SecretReadResult>> GetManyAsync(IReadOnlyList<string> names, CancellationToken cancellationToken)
     {
         var results = new SecretReadResult[names.Count];

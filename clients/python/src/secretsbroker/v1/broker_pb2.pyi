@@ -7,6 +7,13 @@ from google.protobuf import message as _message
 from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+LEASE_EVENT_TYPE_ATTACHED: LeaseEventType
+LEASE_EVENT_TYPE_ERROR: LeaseEventType
+LEASE_EVENT_TYPE_EXPIRED: LeaseEventType
+LEASE_EVENT_TYPE_RENEWED: LeaseEventType
+LEASE_EVENT_TYPE_REVOKED: LeaseEventType
+LEASE_EVENT_TYPE_ROTATED: LeaseEventType
+LEASE_EVENT_TYPE_UNSPECIFIED: LeaseEventType
 VALUE_SOURCE_BACKEND: ValueSource
 VALUE_SOURCE_L1: ValueSource
 VALUE_SOURCE_L2: ValueSource
@@ -54,6 +61,12 @@ class GetSecretResponse(_message.Message):
     secret: Secret
     def __init__(self, secret: _Optional[_Union[Secret, _Mapping]] = ...) -> None: ...
 
+class IssueCredentialsRequest(_message.Message):
+    __slots__ = ["path"]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    def __init__(self, path: _Optional[str] = ...) -> None: ...
+
 class ItemError(_message.Message):
     __slots__ = ["code", "message"]
     CODE_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +74,53 @@ class ItemError(_message.Message):
     code: int
     message: str
     def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class KeepAliveRequest(_message.Message):
+    __slots__ = ["attach_lease_ids", "detach_lease_ids"]
+    ATTACH_LEASE_IDS_FIELD_NUMBER: _ClassVar[int]
+    DETACH_LEASE_IDS_FIELD_NUMBER: _ClassVar[int]
+    attach_lease_ids: _containers.RepeatedScalarFieldContainer[str]
+    detach_lease_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, attach_lease_ids: _Optional[_Iterable[str]] = ..., detach_lease_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Lease(_message.Message):
+    __slots__ = ["credentials", "expires_at", "lease_id", "path", "renewable", "ttl"]
+    class CredentialsEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    CREDENTIALS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    LEASE_ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    RENEWABLE_FIELD_NUMBER: _ClassVar[int]
+    TTL_FIELD_NUMBER: _ClassVar[int]
+    credentials: _containers.ScalarMap[str, str]
+    expires_at: _timestamp_pb2.Timestamp
+    lease_id: str
+    path: str
+    renewable: bool
+    ttl: _duration_pb2.Duration
+    def __init__(self, lease_id: _Optional[str] = ..., credentials: _Optional[_Mapping[str, str]] = ..., ttl: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., renewable: bool = ..., expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., path: _Optional[str] = ...) -> None: ...
+
+class LeaseEvent(_message.Message):
+    __slots__ = ["error", "expires_at", "lease_id", "rotated_to", "time", "type"]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    LEASE_ID_FIELD_NUMBER: _ClassVar[int]
+    ROTATED_TO_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    error: ItemError
+    expires_at: _timestamp_pb2.Timestamp
+    lease_id: str
+    rotated_to: Lease
+    time: _timestamp_pb2.Timestamp
+    type: LeaseEventType
+    def __init__(self, lease_id: _Optional[str] = ..., type: _Optional[_Union[LeaseEventType, str]] = ..., expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., rotated_to: _Optional[_Union[Lease, _Mapping]] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListSecretsRequest(_message.Message):
     __slots__ = ["page_size", "page_token", "prefix"]
@@ -79,6 +139,16 @@ class ListSecretsResponse(_message.Message):
     next_page_token: str
     secrets: _containers.RepeatedCompositeFieldContainer[SecretListing]
     def __init__(self, secrets: _Optional[_Iterable[_Union[SecretListing, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class RevokeLeaseRequest(_message.Message):
+    __slots__ = ["lease_id"]
+    LEASE_ID_FIELD_NUMBER: _ClassVar[int]
+    lease_id: str
+    def __init__(self, lease_id: _Optional[str] = ...) -> None: ...
+
+class RevokeLeaseResponse(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
 
 class Secret(_message.Message):
     __slots__ = ["binary_data", "created_time", "data", "path", "serving", "stages", "version"]
@@ -105,6 +175,16 @@ class Secret(_message.Message):
     version: str
     def __init__(self, path: _Optional[str] = ..., version: _Optional[str] = ..., created_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., data: _Optional[_Mapping[str, str]] = ..., binary_data: _Optional[bytes] = ..., stages: _Optional[_Iterable[str]] = ..., serving: _Optional[_Union[ServingMetadata, _Mapping]] = ...) -> None: ...
 
+class SecretEvent(_message.Message):
+    __slots__ = ["path", "time", "version"]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    time: _timestamp_pb2.Timestamp
+    version: str
+    def __init__(self, path: _Optional[str] = ..., version: _Optional[str] = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class SecretListing(_message.Message):
     __slots__ = ["latest_version", "path", "updated_time"]
     LATEST_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -129,5 +209,16 @@ class ServingMetadata(_message.Message):
     stale: bool
     def __init__(self, mount: _Optional[str] = ..., backend_type: _Optional[str] = ..., source: _Optional[_Union[ValueSource, str]] = ..., age: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., stale: bool = ...) -> None: ...
 
+class WatchSecretsRequest(_message.Message):
+    __slots__ = ["paths", "prefixes"]
+    PATHS_FIELD_NUMBER: _ClassVar[int]
+    PREFIXES_FIELD_NUMBER: _ClassVar[int]
+    paths: _containers.RepeatedScalarFieldContainer[str]
+    prefixes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, paths: _Optional[_Iterable[str]] = ..., prefixes: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class ValueSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class LeaseEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []

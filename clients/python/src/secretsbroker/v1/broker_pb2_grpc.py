@@ -30,6 +30,26 @@ class SecretsBrokerStub(object):
                 request_serializer=secretsbroker_dot_v1_dot_broker__pb2.ListSecretsRequest.SerializeToString,
                 response_deserializer=secretsbroker_dot_v1_dot_broker__pb2.ListSecretsResponse.FromString,
                 )
+        self.IssueCredentials = channel.unary_unary(
+                '/secretsbroker.v1.SecretsBroker/IssueCredentials',
+                request_serializer=secretsbroker_dot_v1_dot_broker__pb2.IssueCredentialsRequest.SerializeToString,
+                response_deserializer=secretsbroker_dot_v1_dot_broker__pb2.Lease.FromString,
+                )
+        self.KeepAlive = channel.stream_stream(
+                '/secretsbroker.v1.SecretsBroker/KeepAlive',
+                request_serializer=secretsbroker_dot_v1_dot_broker__pb2.KeepAliveRequest.SerializeToString,
+                response_deserializer=secretsbroker_dot_v1_dot_broker__pb2.LeaseEvent.FromString,
+                )
+        self.RevokeLease = channel.unary_unary(
+                '/secretsbroker.v1.SecretsBroker/RevokeLease',
+                request_serializer=secretsbroker_dot_v1_dot_broker__pb2.RevokeLeaseRequest.SerializeToString,
+                response_deserializer=secretsbroker_dot_v1_dot_broker__pb2.RevokeLeaseResponse.FromString,
+                )
+        self.WatchSecrets = channel.unary_stream(
+                '/secretsbroker.v1.SecretsBroker/WatchSecrets',
+                request_serializer=secretsbroker_dot_v1_dot_broker__pb2.WatchSecretsRequest.SerializeToString,
+                response_deserializer=secretsbroker_dot_v1_dot_broker__pb2.SecretEvent.FromString,
+                )
 
 
 class SecretsBrokerServicer(object):
@@ -61,6 +81,46 @@ class SecretsBrokerServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IssueCredentials(self, request, context):
+        """Issues dynamic credentials for a role of a `vault-dynamic` mount, for example `db/readonly`.
+        Requires the `issue` capability on the role path. The lease is renewed only while it is attached
+        to a KeepAlive stream; a lease that is never attached lives until its TTL runs out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def KeepAlive(self, request_iterator, context):
+        """Keeps leases alive over one bidirectional stream (as etcd's LeaseKeepAlive). The client attaches
+        and detaches lease ids; the broker renews every attached lease at about 2/3 of its TTL (with
+        jitter) and pushes a LeaseEvent for each renewal, rotation, revocation, expiry or per-lease error.
+        A failing lease never ends the stream. When the stream ends and its leases are not attached again
+        (to this or any other replica) within the broker's grace period, they are revoked. Attaching
+        requires the `renew` capability on the lease's role path; a lease issued to another caller is
+        answered as NOT_FOUND (in an ERROR event).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeLease(self, request, context):
+        """Revokes a lease now, whether or not it is attached. Requires the `revoke` capability on the
+        lease's role path. NOT_FOUND when the broker does not know the lease.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchSecrets(self, request, context):
+        """Pushes a SecretEvent whenever a watched static secret gets a new version (a new KV version, an
+        AWS rotation). Requires the `watch` capability on every path and prefix. The broker polls version
+        metadata per mount interval, so an event follows a change by at most that interval. The stream
+        stays open until the client cancels it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SecretsBrokerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -78,6 +138,26 @@ def add_SecretsBrokerServicer_to_server(servicer, server):
                     servicer.ListSecrets,
                     request_deserializer=secretsbroker_dot_v1_dot_broker__pb2.ListSecretsRequest.FromString,
                     response_serializer=secretsbroker_dot_v1_dot_broker__pb2.ListSecretsResponse.SerializeToString,
+            ),
+            'IssueCredentials': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueCredentials,
+                    request_deserializer=secretsbroker_dot_v1_dot_broker__pb2.IssueCredentialsRequest.FromString,
+                    response_serializer=secretsbroker_dot_v1_dot_broker__pb2.Lease.SerializeToString,
+            ),
+            'KeepAlive': grpc.stream_stream_rpc_method_handler(
+                    servicer.KeepAlive,
+                    request_deserializer=secretsbroker_dot_v1_dot_broker__pb2.KeepAliveRequest.FromString,
+                    response_serializer=secretsbroker_dot_v1_dot_broker__pb2.LeaseEvent.SerializeToString,
+            ),
+            'RevokeLease': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeLease,
+                    request_deserializer=secretsbroker_dot_v1_dot_broker__pb2.RevokeLeaseRequest.FromString,
+                    response_serializer=secretsbroker_dot_v1_dot_broker__pb2.RevokeLeaseResponse.SerializeToString,
+            ),
+            'WatchSecrets': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchSecrets,
+                    request_deserializer=secretsbroker_dot_v1_dot_broker__pb2.WatchSecretsRequest.FromString,
+                    response_serializer=secretsbroker_dot_v1_dot_broker__pb2.SecretEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -138,5 +218,73 @@ class SecretsBroker(object):
         return grpc.experimental.unary_unary(request, target, '/secretsbroker.v1.SecretsBroker/ListSecrets',
             secretsbroker_dot_v1_dot_broker__pb2.ListSecretsRequest.SerializeToString,
             secretsbroker_dot_v1_dot_broker__pb2.ListSecretsResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def IssueCredentials(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/secretsbroker.v1.SecretsBroker/IssueCredentials',
+            secretsbroker_dot_v1_dot_broker__pb2.IssueCredentialsRequest.SerializeToString,
+            secretsbroker_dot_v1_dot_broker__pb2.Lease.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def KeepAlive(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(request_iterator, target, '/secretsbroker.v1.SecretsBroker/KeepAlive',
+            secretsbroker_dot_v1_dot_broker__pb2.KeepAliveRequest.SerializeToString,
+            secretsbroker_dot_v1_dot_broker__pb2.LeaseEvent.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def RevokeLease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/secretsbroker.v1.SecretsBroker/RevokeLease',
+            secretsbroker_dot_v1_dot_broker__pb2.RevokeLeaseRequest.SerializeToString,
+            secretsbroker_dot_v1_dot_broker__pb2.RevokeLeaseResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def WatchSecrets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/secretsbroker.v1.SecretsBroker/WatchSecrets',
+            secretsbroker_dot_v1_dot_broker__pb2.WatchSecretsRequest.SerializeToString,
+            secretsbroker_dot_v1_dot_broker__pb2.SecretEvent.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

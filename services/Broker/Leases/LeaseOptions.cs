@@ -1,0 +1,71 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
+namespace SecretsBroker.Broker.Leases;
+
+/// <summary>Lease keeping (<c>Broker:Leases</c>): renewal timing, rotation overlap, the grace period of ended streams.</summary>
+public sealed class LeaseOptions
+{
+    public const string SectionName = "Broker:Leases";
+
+    /// <summary>Fraction of a lease's TTL after which it is renewed.</summary>
+    [Range(0.1, 0.95)]
+    public double RenewAtFraction { get; set; } = 2.0 / 3.0;
+
+    /// <summary>Up to this fraction of the TTL is taken off each renewal time at random, so leases issued together do not renew together.</summary>
+    [Range(0.0, 0.3)]
+    public double RenewJitter { get; set; } = 0.1;
+
+    /// <summary>After a rotation, how long the old credentials stay valid before the old lease is revoked (never past its own expiry).</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan RotationOverlap { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long the leases of an ended KeepAlive stream wait to be attached again before they are revoked.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "1.00:00:00")]
+    public TimeSpan GracePeriod { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often every replica looks for leases whose grace period is over.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
+    public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>After a failed renewal or rotation, how long before the broker tries again (while the lease lives).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
+    public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Most renewals, rotations and revocations in flight at once against the backends.</summary>
+    [Range(1, 1024)]
+    public int MaxConcurrentOperations { get; set; } = 32;
+
+    /// <summary>Most leases one KeepAlive stream may hold.</summary>
+    [Range(1, 1_000_000)]
+    public int MaxLeasesPerStream { get; set; } = 10_000;
+}
+
+[OptionsValidator]
+public sealed partial class LeaseOptionsValidator : IValidateOptions<LeaseOptions>;
+
+/// <summary>Rotation detection for static secrets (<c>Broker:Watch</c>).</summary>
+public sealed class WatchOptions
+{
+    public const string SectionName = "Broker:Watch";
+
+    /// <summary>How often watched secrets of a mount are polled for a new version, unless the mount has its own interval.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "1.00:00:00")]
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Poll intervals by mount prefix, for example <c>Broker:Watch:MountIntervals:kv = 00:00:10</c>.</summary>
+    public Dictionary<string, TimeSpan> MountIntervals { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Most paths plus prefixes one WatchSecrets call may name.</summary>
+    [Range(1, 10_000)]
+    public int MaxTargetsPerWatch { get; set; } = 100;
+
+    /// <summary>Most secrets a watched prefix may expand to.</summary>
+    [Range(1, 100_000)]
+    public int MaxSecretsPerPrefix { get; set; } = 1000;
+
+    public TimeSpan IntervalFor(string mount) => MountIntervals.TryGetValue(mount, out var interval) && interval > TimeSpan.Zero ? interval : PollInterval;
+}
+
+[OptionsValidator]
+public sealed partial class WatchOptionsValidator : IValidateOptions<WatchOptions>;

@@ -1,0 +1,184 @@
+using Grpc.Core;
+using SecretsBroker.Broker.Tests.Infrastructure;
+using SecretsBroker.Broker.Tests.Vault;
+using SecretsBroker.V1;
+
+namespace SecretsBroker.Broker.Tests.Leases;
+
+public sealed class WatchSecretsTests
+{
+    [Fact]
+    public async Task A_new_kv_version_produces_exactly_one_event_per_watcher_on_every_replica_and_reads_see_it_right_after()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        await using var vault = await VaultEmulatorHost.StartAsync(LeaseTestEnvironment.Seed);
+        await using var replicaA = await BrokerHost.StartAsync(LeaseTestEnvironment.Broker(vault, redis));
+        await using var replicaB = await BrokerHost.StartAsync(LeaseTestEnvironment.Broker(vault, redis));
+        var clients = new[] { replicaA.CreateClient(), replicaB.CreateClient() };
+        foreach (var client in clients)
+        {
+            Assert.Equal("2", (await client.GetSecretAsync("vault/app/db")).Version);
+        }
+
+        using var cancel = new CancellationTokenSource();
+        var watches = new List<(AsyncServerStreamingCall<SecretEvent> Call, List<SecretEvent> Events, Task Reader)>();
+        foreach (var client in new[] { clients[0], clients[0], clients[1] })
+        {
+            var call = client.Raw.WatchSecrets(new WatchSecretsRequest { Paths = { "vault/app/db" } }, cancellationToken: cancel.Token);
+            await call.ResponseHeadersAsync;
+            var events = new List<SecretEvent>();
+            var reader = Task.Run(async () =>
+            {
+                try
+                {
+                    await foreach (var secretEvent in call.ResponseStream.ReadAllAsync(cancel.Token))
+                    {
+                        lock (events)
+                        {
+                            events.Add(secretEvent);
+                        }
+                    }
+                }
+                catch (Exception ex) when (ex is RpcException or OperationCanceledException)
+                {
+                }
+            });
+            watches.Add((call, events, reader));
+        }
+        int Count(List<SecretEvent> events)
+        {
+            lock (events)
+            {
+                return events.Count;
+            }
+        }
+
+        Assert.Equal(3, await LeaseTestEnvironment.WriteKvAsync(vault, "app/db", "FAKE-watch-v3"));
+        await Eventually.WaitUntilAsync(() => watches.All(w => Count(w.Events) >= 1), TimeSpan.FromSeconds(10), "every watcher hears of version 3");
+        foreach (var client in clients)
+        {
+            var secret = await client.GetSecretAsync("vault/app/db");
+            Assert.Equal("3", secret.Version);
+            Assert.Equal("FAKE-watch-v3", secret.Data["password"]);
+        }
+
+        Assert.Equal(4, await LeaseTestEnvironment.WriteKvAsync(vault, "app/db", "FAKE-watch-v4"));
+        await Eventually.WaitUntilAsync(() => watches.All(w => Count(w.Events) >= 2), TimeSpan.FromSeconds(10), "every watcher hears of version 4");
+        Assert.Equal("4", (await clients[1].GetSecretAsync("vault/app/db")).Version);
+        foreach (var (_, events, _) in watches)
+        {
+            lock (events)
+            {
+                // One event per change per watcher: no duplicates from the two replicas' pollers.
+                Assert.Equal(["3", "4"], events.Select(e => e.Version));
+                Assert.All(events, e => Assert.Equal("vault/app/db", e.Path));
+            }
+        }
+        await cancel.CancelAsync();
+        foreach (var (call, _, reader) in watches)
+        {
+            await reader;
+            call.Dispose();
+        }
+        replicaA.Logs.AssertNoneContain(["FAKE-watch", "app/db"]);
+        foreach (var (_, contents) in await redis.DumpAsync())
+        {
+            Assert.All(contents, c => Assert.DoesNotContain("app/db", System.Text.Encoding.UTF8.GetString(c), StringComparison.Ordinal));
+        }
+    }
+
+    [Fact]
+    public async Task Watching_needs_the_watch_capability_and_a_vault_kv_mount()
+    {
+        await using var vault = await VaultEmulatorHost.StartAsync(LeaseTestEnvironment.Seed);
+        await using var broker = await BrokerHost.StartAsync(LeaseTestEnvironment.Broker(vault));
+        var client = broker.CreateClient().Raw;
+        async Task<StatusCode> StatusOf(WatchSecretsRequest request)
+        {
+            using var call = client.WatchSecrets(request);
+            var ex = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext());
+            return ex.StatusCode;
+        }
+        Assert.Equal(StatusCode.InvalidArgument, await StatusOf(new WatchSecretsRequest()));
+        Assert.Equal(StatusCode.InvalidArgument, await StatusOf(new WatchSecretsRequest { Paths = { "vault//x" } }));
+        Assert.Equal(StatusCode.FailedPrecondition, await StatusOf(new WatchSecretsRequest { Paths = { "db/short" } }));
+    }
+}
+
+public sealed class AwsWatchSecretsTests(SecretsBroker.Broker.Tests.Aws.MotoServer moto) : IClassFixture<SecretsBroker.Broker.Tests.Aws.MotoServer>
+{
+    [Fact]
+    public async Task PutSecretValue_in_aws_produces_one_event_per_watcher_and_reads_see_the_new_version_right_after()
+    {
+        var name = "w" + Guid.NewGuid().ToString("N")[..10] + "/db";
+        var created = await moto.Boto3Async(new { op = "create", name, @string = """{"password":"FAKE-aws-v1"}""" });
+        await using var redis = await RedisServer.StartAsync();
+        var settings = SecretsBroker.Broker.Tests.Caching.CacheTestSettings.WithRedis(redis);
+        foreach (var (key, value) in moto.MountConfiguration())
+        {
+            settings[key] = value;
+        }
+        settings["Broker:Mounts:0:Cache:Ttl"] = "00:10:00";
+        settings["Broker:Watch:PollInterval"] = "00:00:00.200";
+        await using var replicaA = await BrokerHost.StartAsync(settings);
+        await using var replicaB = await BrokerHost.StartAsync(settings);
+        var clients = new[] { replicaA.CreateClient(), replicaB.CreateClient() };
+        foreach (var client in clients)
+        {
+            Assert.Equal((string)created["VersionId"]!, (await client.GetSecretAsync($"aws/{name}")).Version);
+        }
+        using var cancel = new CancellationTokenSource();
+        var received = new[] { new List<SecretEvent>(), new List<SecretEvent>() };
+        var readers = new List<Task>();
+        var calls = new List<AsyncServerStreamingCall<SecretEvent>>();
+        for (var i = 0; i < 2; i++)
+        {
+            var events = received[i];
+            // One watches the exact path, the other the folder it lives in.
+            var request = i == 0 ? new WatchSecretsRequest { Paths = { $"aws/{name}" } } : new WatchSecretsRequest { Prefixes = { $"aws/{name.Split('/')[0]}" } };
+            var call = clients[i].Raw.WatchSecrets(request, cancellationToken: cancel.Token);
+            calls.Add(call);
+            await call.ResponseHeadersAsync;
+            readers.Add(Task.Run(async () =>
+            {
+                try
+                {
+                    await foreach (var e in call.ResponseStream.ReadAllAsync(cancel.Token))
+                    {
+                        lock (events)
+                        {
+                            events.Add(e);
+                        }
+                    }
+                }
+                catch (Exception ex) when (ex is RpcException or OperationCanceledException)
+                {
+                }
+            }));
+        }
+
+        var put = await moto.Boto3Async(new { op = "put", name, @string = """{"password":"FAKE-aws-v2"}""" });
+        var newVersion = (string)put["VersionId"]!;
+        await Eventually.WaitUntilAsync(() => received.All(r => { lock (r) { return r.Count >= 1; } }), TimeSpan.FromSeconds(15), "both watchers hear of the rotation");
+        foreach (var client in clients)
+        {
+            var secret = await client.GetSecretAsync($"aws/{name}");
+            Assert.Equal(newVersion, secret.Version);
+            Assert.Equal("FAKE-aws-v2", secret.Data["password"]);
+        }
+        // Give a later change the chance to show any duplicate of the first one.
+        var second = (string)(await moto.Boto3Async(new { op = "put", name, @string = """{"password":"FAKE-aws-v3"}""" }))["VersionId"]!;
+        await Eventually.WaitUntilAsync(() => received.All(r => { lock (r) { return r.Count >= 2; } }), TimeSpan.FromSeconds(15), "both watchers hear of the second change");
+        foreach (var events in received)
+        {
+            lock (events)
+            {
+                Assert.Equal([newVersion, second], events.Select(e => e.Version));
+                Assert.All(events, e => Assert.Equal($"aws/{name}", e.Path));
+            }
+        }
+        await cancel.CancelAsync();
+        await Task.WhenAll(readers);
+        calls.ForEach(c => c.Dispose());
+    }
+}
