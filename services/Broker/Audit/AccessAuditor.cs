@@ -112,7 +112,7 @@ public sealed class AccessAuditor(AuditRecorder recorder, IOptions<AuditOptions>
     private async Task RecordAsync(AccessContext context, string action, string path, string? mount, ServedSecret? served, Decision decision,
         StatusCode status, string reason, CancellationToken cancellationToken, string? leaseId = null)
     {
-        var eventBytes = BuildEvent(context, action, path, mount, served, decision, status, reason);
+        var eventBytes = BuildEvent(context, action, path, mount, served, decision, status, reason, leaseId);
         try
         {
             await recorder.RecordAsync(eventBytes, cancellationToken).ConfigureAwait(false);
@@ -125,7 +125,7 @@ public sealed class AccessAuditor(AuditRecorder recorder, IOptions<AuditOptions>
 
     /// <summary>The event as it goes to the stream: built, path sealed, serialized (internal for the micro-benchmarks).</summary>
     internal byte[] BuildEvent(AccessContext context, string action, string path, string? mount, ServedSecret? served, Decision decision,
-        StatusCode status, string reason)
+        StatusCode status, string reason, string? leaseId = null)
     {
         var auditEvent = new AuditEvent
         {
