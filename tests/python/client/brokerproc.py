@@ -32,22 +32,27 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def broker_dll() -> pathlib.Path:
-    """The broker dll: $SECRETSBROKER_BROKER_DLL, or the Release build (built here once if missing)."""
-    override = os.environ.get("SECRETSBROKER_BROKER_DLL")
+def built_dll(project: pathlib.Path, dll: pathlib.Path, override_variable: str, what: str) -> pathlib.Path:
+    """A project's Release dll: ``$override_variable`` when set, else its build output (built here once if missing)."""
+    override = os.environ.get(override_variable)
     if override:
         return pathlib.Path(override)
-    if not BROKER_DLL.exists():
+    if not dll.exists():
         result = subprocess.run(
-            ["dotnet", "build", str(BROKER_PROJECT), "-c", "Release", "-nologo", "-v", "quiet"],
+            ["dotnet", "build", str(project), "-c", "Release", "-nologo", "-v", "quiet"],
             cwd=REPO_ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
-        if result.returncode != 0 or not BROKER_DLL.exists():
-            raise RuntimeError(f"dotnet build of the broker failed (exit {result.returncode}):\n{result.stdout[-4000:]}")
-    return BROKER_DLL
+        if result.returncode != 0 or not dll.exists():
+            raise RuntimeError(f"dotnet build of {what} failed (exit {result.returncode}):\n{result.stdout[-4000:]}")
+    return dll
+
+
+def broker_dll() -> pathlib.Path:
+    """The broker dll: $SECRETSBROKER_BROKER_DLL, or the Release build (built here once if missing)."""
+    return built_dll(BROKER_PROJECT, BROKER_DLL, "SECRETSBROKER_BROKER_DLL", "the broker")
 
 
 @dataclass

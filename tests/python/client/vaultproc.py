@@ -22,7 +22,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
-from brokerproc import REPO_ROOT, free_port
+from brokerproc import REPO_ROOT, built_dll, free_port
 
 EMULATOR_PROJECT = REPO_ROOT / "tests" / "VaultEmulator"
 EMULATOR_DLL = EMULATOR_PROJECT / "bin" / "Release" / "net10.0" / "SecretsBroker.VaultEmulator.dll"
@@ -67,20 +67,7 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval
 
 def emulator_dll() -> pathlib.Path:
     """The emulator dll: $SECRETSBROKER_VAULT_EMULATOR_DLL, or the Release build (built here once if missing)."""
-    override = os.environ.get("SECRETSBROKER_VAULT_EMULATOR_DLL")
-    if override:
-        return pathlib.Path(override)
-    if not EMULATOR_DLL.exists():
-        result = subprocess.run(
-            ["dotnet", "build", str(EMULATOR_PROJECT), "-c", "Release", "-nologo", "-v", "quiet"],
-            cwd=REPO_ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        if result.returncode != 0 or not EMULATOR_DLL.exists():
-            raise RuntimeError(f"dotnet build of the Vault emulator failed (exit {result.returncode}):\n{result.stdout[-4000:]}")
-    return EMULATOR_DLL
+    return built_dll(EMULATOR_PROJECT, EMULATOR_DLL, "SECRETSBROKER_VAULT_EMULATOR_DLL", "the Vault emulator")
 
 
 @dataclass
