@@ -70,11 +70,24 @@ public sealed class AuditKey
         return Convert.ToHexStringLower(hash);
     }
 
+    /// <summary>The HMAC of every segment prefix of a path, shortest first, as <see cref="AuditEvent.PathPrefixHmacs"/> holds them.</summary>
+    public string[] PathPrefixHmacs(string path)
+    {
+        var hmacs = new List<string>(4);
+        for (var slash = path.IndexOf('/'); slash > 0; slash = path.IndexOf('/', slash + 1))
+        {
+            hmacs.Add(Hmac(path[..slash]));
+        }
+        hmacs.Add(Hmac(path));
+        return [.. hmacs];
+    }
+
     /// <summary>
     /// Moves <see cref="AuditEvent.Path"/> into <see cref="AuditEvent.SealedPath"/> (AES-256-GCM, event id as
-    /// associated data) and <see cref="AuditEvent.PathPrefixHmacs"/> (one HMAC per segment prefix).
+    /// associated data) and <see cref="AuditEvent.PathPrefixHmacs"/> (one HMAC per segment prefix;
+    /// <paramref name="prefixHmacs"/> when the caller already has <see cref="PathPrefixHmacs"/> of the path).
     /// </summary>
-    public void SealPath(AuditEvent auditEvent)
+    public void SealPath(AuditEvent auditEvent, IEnumerable<string>? prefixHmacs = null)
     {
         var path = auditEvent.Path;
         auditEvent.Path = "";
@@ -84,11 +97,7 @@ public sealed class AuditKey
             auditEvent.SealedPath = ByteString.Empty;
             return;
         }
-        for (var slash = path.IndexOf('/'); slash > 0; slash = path.IndexOf('/', slash + 1))
-        {
-            auditEvent.PathPrefixHmacs.Add(Hmac(path[..slash]));
-        }
-        auditEvent.PathPrefixHmacs.Add(Hmac(path));
+        auditEvent.PathPrefixHmacs.Add(prefixHmacs ?? PathPrefixHmacs(path));
 
         var plaintext = Encoding.UTF8.GetBytes(path);
         var sealedBytes = new byte[NonceSize + plaintext.Length + TagSize];

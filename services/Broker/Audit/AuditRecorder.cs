@@ -58,7 +58,9 @@ public sealed partial class AuditRecorder : BackgroundService
         await _queue.Writer.WriteAsync(pending, cancellationToken).ConfigureAwait(false);
         if (pending.Accepted is { } accepted)
         {
-            await accepted.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            // Not cancellable: the writer settles every group within StreamTimeout (stream, else spool), and
+            // a cancellable wait cost a registration on the call's token for every read.
+            await accepted.Task.ConfigureAwait(false);
         }
     }
 

@@ -28,10 +28,15 @@ public static class ObservabilityExtensions
         CacheMetrics.MeterName,
         AuditMetrics.MeterName,
         "SecretsBroker.*",
-        // ASP.NET Core and Kestrel (AddAspNetCoreInstrumentation adds these too; named for clarity).
-        "Microsoft.AspNetCore.Hosting",
+        // Kestrel's connection metrics. ASP.NET Core's per-request meters (Hosting's http.server.*,
+        // routing, authentication) are left out on purpose: the gRPC metrics above count and time every
+        // call already, and each extra per-request instrument was a measurable share of a cached read
+        // (docs/benchmarks.md, "Read path").
         "Microsoft.AspNetCore.Server.Kestrel",
     ];
+
+    /// <summary>Per-request Kestrel instruments dropped for the same reason (the gRPC metrics cover requests).</summary>
+    private static readonly string[] DroppedInstruments = ["kestrel.queued_requests"];
 
     public static IHostApplicationBuilder AddBrokerObservability(this IHostApplicationBuilder builder)
     {
@@ -77,9 +82,12 @@ public static class ObservabilityExtensions
             {
                 metrics
                     .AddMeter(ExportedMeters)
-                    .AddAspNetCoreInstrumentation()
                     .AddRuntimeInstrumentation()
                     .AddPrometheusExporter();
+                foreach (var instrument in DroppedInstruments)
+                {
+                    metrics.AddView(instrument, MetricStreamConfiguration.Drop);
+                }
                 ((IDeferredMeterProviderBuilder)metrics).Configure((sp, builder) => builder.AddView(OnlyThisHostsMeters(sp.GetRequiredService<IMeterFactory>())));
             })
             .WithTracing(traces =>

@@ -40,7 +40,11 @@ public static class TestEvents
         return auditEvent;
     }
 
-    /// <summary>XADDs each event as the broker does (one field, binary protobuf), pipelined.</summary>
+    /// <summary>XADDs a group of events as one entry, as the broker does: one <c>event</c> field (binary protobuf) per event.</summary>
+    public static Task<RedisValue> AppendGroupAsync(IDatabase database, IEnumerable<AuditEvent> events, string stream = AuditStream.DefaultKey) =>
+        database.StreamAddAsync(stream, [.. events.Select(e => new NameValueEntry(AuditStream.EventField, e.ToByteArray()))]);
+
+    /// <summary>XADDs each event as an entry of its own (one field, binary protobuf), pipelined.</summary>
     public static async Task AppendAsync(IDatabase database, IEnumerable<AuditEvent> events, string stream = AuditStream.DefaultKey)
     {
         var adds = events.Select(e => database.StreamAddAsync(stream, AuditStream.EventField, e.ToByteArray())).ToArray();

@@ -47,6 +47,34 @@ public sealed class IngestionTests : RedisAndStoreTest
     }
 
     [Fact]
+    public async Task Every_event_of_a_multi_event_entry_is_stored_in_order_and_a_bad_one_is_rejected_alone()
+    {
+        await using var service = await AuditServiceProcess.StartAsync(Redis, StorePath);
+        var database = await Redis.DatabaseAsync();
+        var first = Enumerable.Range(0, 100).Select(i => TestEvents.Make("alice", $"kv/teams/alpha/db-{i}")).ToList();
+        var second = Enumerable.Range(0, 3).Select(i => TestEvents.Make("bob", $"kv/teams/beta/db-{i}", Decision.Deny)).ToList();
+
+        await TestEvents.AppendGroupAsync(database, first);
+        // A broken field in the middle of a group: its neighbours are still events.
+        await database.StreamAddAsync(AuditStream.DefaultKey, [
+            new NameValueEntry(AuditStream.EventField, second[0].ToByteArray()),
+            new NameValueEntry(AuditStream.EventField, "not protobuf at all"u8.ToArray()),
+            new NameValueEntry(AuditStream.EventField, second[1].ToByteArray()),
+            new NameValueEntry(AuditStream.EventField, second[2].ToByteArray()),
+        ]);
+        await service.WaitUntilStoredAsync(first.Count + second.Count);
+
+        var stored = await service.QueryAllAsync();
+        Assert.Equal(first.Concat(second).Select(e => e.Id), stored.Select(s => s.Event.Id));
+        Assert.Equal(TestEvents.Key.OpenPath(first[42]), stored[42].Event.Path);
+        await Eventually.WaitUntilAsync(() => service.Scalar<long>("SELECT COUNT(*) FROM audit_rejected_entries WHERE reason = 'not a protobuf AuditEvent'") == 1,
+            because: "the broken field is recorded as rejected");
+        await WaitUntilNothingPendingAsync();
+        var metrics = await WaitForMetricAsync(service, "secretsbroker_audit_events_ingested_total", "decision=\"deny\"", 3);
+        Assert.Equal(100, MetricValue(metrics, "secretsbroker_audit_events_ingested_total", "decision=\"allow\""));
+    }
+
+    [Fact]
     public async Task The_same_event_delivered_twice_is_stored_once()
     {
         await using var service = await AuditServiceProcess.StartAsync(Redis, StorePath);

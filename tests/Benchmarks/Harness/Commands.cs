@@ -103,9 +103,9 @@ internal static class Commands
             {
                 break;
             }
-            foreach (var entry in entries)
+            foreach (var field in entries.SelectMany(entry => entry.Values).Where(field => field.Name == AuditStream.EventField))
             {
-                var auditEvent = AuditEvent.Parser.ParseFrom((byte[])entry[AuditStream.EventField]!);
+                var auditEvent = AuditEvent.Parser.ParseFrom((byte[])field.Value!);
                 if (auditEvent.Decision == Decision.Allow && auditEvent.GrpcStatus == 0)
                 {
                     allowed++;

@@ -60,6 +60,36 @@ public sealed class AuditPipelineTests
         Assert.Equal(new[] { "Secret", "Error", "Error" }, BatchResultCase(batch));
     }
 
+    [Theory]
+    [InlineData(100, 1)]
+    [InlineData(7, 5)]
+    [InlineData(1, 30)]
+    public async Task A_batch_reads_events_share_stream_entries_up_to_EventsPerEntry(int eventsPerEntry, int expectedEntries)
+    {
+        await using var redis = await RedisServer.StartAsync();
+        var memory = new InMemoryBackend();
+        var paths = Enumerable.Range(0, 30).Select(i => $"mem/alpha/db-{i:00}").ToArray();
+        foreach (var path in paths)
+        {
+            memory.Put(path["mem/".Length..], "1", new Dictionary<string, string> { ["password"] = "FAKE-audit-password" });
+        }
+        var directory = new TestDirectory();
+        directory.WriteFile("policy.yaml", Policy);
+        var settings = CacheTestSettings.WithRedis(redis).MemoryMount("mem");
+        settings["Broker:Policy:File"] = "policy.yaml";
+        settings["Broker:Audit:EventsPerEntry"] = eventsPerEntry.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        await using var host = await BrokerHost.StartAsync(settings, directory, memory.Register);
+
+        var batch = await host.CreateClient().BatchGetSecretsAsync(paths);
+
+        Assert.All(batch, result => Assert.Equal("Secret", result.ResultCase.ToString()));
+        var database = await redis.DatabaseAsync();
+        Assert.Equal(expectedEntries, await database.StreamLengthAsync(SecretsBroker.Audit.Contracts.AuditStream.DefaultKey));
+        var events = await AuditStreamReader.ReadAllAsync(redis);
+        Assert.Equal(paths.Order(), events.Select(e => e.Path!).Order());
+        Assert.All(events, e => Assert.Equal(Decision.Allow, e.Event.Decision));
+    }
+
     [Fact]
     public async Task The_stream_holds_no_secret_value_token_or_plaintext_path()
     {

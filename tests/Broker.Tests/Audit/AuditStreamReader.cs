@@ -14,12 +14,11 @@ public static class AuditStreamReader
     {
         var database = await redis.DatabaseAsync();
         var entries = await database.StreamRangeAsync(AuditStream.DefaultKey);
-        return [.. entries.Select(e =>
+        // An entry holds a group of events, one `event` field each.
+        return [.. entries.SelectMany(e => e.Values).Where(field => field.Name == AuditStream.EventField).Select(field =>
         {
-            var auditEvent = AuditEvent.Parser.ParseFrom((byte[])e[AuditStream.EventField]!);
+            var auditEvent = AuditEvent.Parser.ParseFrom((byte[])field.Value!);
             return (auditEvent, Key.OpenPath(auditEvent));
         })];
     }
-
-    public static async Task<long> LengthAsync(RedisServer redis) => await (await redis.DatabaseAsync()).StreamLengthAsync(AuditStream.DefaultKey);
 }

@@ -179,19 +179,21 @@ public sealed partial class AuditStreamConsumer(
                 // XAUTOCLAIM may return an entry that was trimmed from the stream: nothing to store.
                 continue;
             }
-            var (incoming, reject, sealedHere) = decoder.Decode(entries[i]);
-            if (incoming is not null)
+            foreach (var (incoming, reject, sealedHere) in decoder.Decode(entries[i]))
             {
-                events.Add(incoming);
-                if (sealedHere)
+                if (incoming is not null)
                 {
-                    LogSealedOnArrival(logger, incoming.Event.Id);
+                    events.Add(incoming);
+                    if (sealedHere)
+                    {
+                        LogSealedOnArrival(logger, incoming.Event.Id);
+                    }
                 }
-            }
-            else
-            {
-                rejected.Add(reject!);
-                LogRejected(logger, reject!.StreamId, reject.Reason, reject.Size);
+                else
+                {
+                    rejected.Add(reject!);
+                    LogRejected(logger, reject!.StreamId, reject.Reason, reject.Size);
+                }
             }
         }
 

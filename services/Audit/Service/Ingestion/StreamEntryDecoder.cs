@@ -9,24 +9,39 @@ using StackExchange.Redis;
 namespace SecretsBroker.Audit.Service.Ingestion;
 
 /// <summary>
-/// Turns a stream entry into an event to store, or into a rejected entry when it is not one (no
-/// <c>event</c> field, not a protobuf AuditEvent, no id). An event that arrives with a plaintext path
-/// (a broker that did not seal it) is sealed here, so the store never holds a readable path.
+/// Turns a stream entry into the events to store: one per <c>event</c> field (a broker puts a group of
+/// events into one entry), or a rejected entry for a field that is not one (not a protobuf AuditEvent, no
+/// id), or for an entry without any <c>event</c> field. An event that arrives with a plaintext path (a
+/// broker that did not seal it) is sealed here, so the store never holds a readable path.
 /// </summary>
 public sealed class StreamEntryDecoder(AuditKey auditKey)
 {
     public const int MaxEventIdLength = 128;
 
-    public (IncomingEvent? Event, RejectedEntry? Rejected, bool SealedHere) Decode(StreamEntry entry)
+    /// <summary>What one <c>event</c> field of an entry decoded to: an event, or why it was rejected.</summary>
+    public readonly record struct Decoded(IncomingEvent? Event, RejectedEntry? Rejected, bool SealedHere);
+
+    public IReadOnlyList<Decoded> Decode(StreamEntry entry)
     {
         var streamId = entry.Id.ToString();
-        var value = entry[AuditStream.EventField];
-        if (value.IsNull)
+        var decoded = new List<Decoded>(entry.Values.Length);
+        foreach (var field in entry.Values)
+        {
+            if (field.Name == AuditStream.EventField)
+            {
+                decoded.Add(DecodeEvent(streamId, (byte[])field.Value!));
+            }
+        }
+        if (decoded.Count == 0)
         {
             var all = string.Join(',', entry.Values.Select(v => v.Name.ToString()));
-            return (null, Reject(streamId, $"no '{AuditStream.EventField}' field", System.Text.Encoding.UTF8.GetBytes(all)), false);
+            decoded.Add(new(null, Reject(streamId, $"no '{AuditStream.EventField}' field", System.Text.Encoding.UTF8.GetBytes(all)), false));
         }
-        var bytes = (byte[])value!;
+        return decoded;
+    }
+
+    private Decoded DecodeEvent(string streamId, byte[] bytes)
+    {
         AuditEvent auditEvent;
         try
         {
@@ -34,15 +49,15 @@ public sealed class StreamEntryDecoder(AuditKey auditKey)
         }
         catch (InvalidProtocolBufferException)
         {
-            return (null, Reject(streamId, "not a protobuf AuditEvent", bytes), false);
+            return new(null, Reject(streamId, "not a protobuf AuditEvent", bytes), false);
         }
         if (auditEvent.Id.Length == 0)
         {
-            return (null, Reject(streamId, "the event has no id", bytes), false);
+            return new(null, Reject(streamId, "the event has no id", bytes), false);
         }
         if (auditEvent.Id.Length > MaxEventIdLength)
         {
-            return (null, Reject(streamId, $"the event id is longer than {MaxEventIdLength} characters", bytes), false);
+            return new(null, Reject(streamId, $"the event id is longer than {MaxEventIdLength} characters", bytes), false);
         }
         if (auditEvent.Time is null)
         {
@@ -56,7 +71,7 @@ public sealed class StreamEntryDecoder(AuditKey auditKey)
             auditKey.SealPath(auditEvent);
             sealedHere = true;
         }
-        return (new IncomingEvent(streamId, auditEvent), null, sealedHere);
+        return new(new IncomingEvent(streamId, auditEvent), null, sealedHere);
     }
 
     private static RejectedEntry Reject(string streamId, string reason, byte[] bytes) =>
