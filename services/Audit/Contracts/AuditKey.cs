@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
 using Google.Protobuf;
@@ -22,6 +23,13 @@ public sealed class AuditKey
     // context on every call, which was a large share of an audited read (docs/benchmarks.md, "Read path").
     private readonly ThreadLocal<IncrementalHash> _hmac;
     private readonly ThreadLocal<AesGcm> _pathSeal;
+
+    // Path seal nonces: a random 4-byte field and a counter from a random 64-bit start, both drawn per
+    // instance (NIST SP 800-38D's deterministic construction, with random starts because every broker and
+    // the audit service share the key). Unique without a call into the random generator per event.
+    private readonly uint _nonceField = BitConverter.ToUInt32(RandomNumberGenerator.GetBytes(sizeof(uint)));
+    private readonly ulong _nonceStart = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(sizeof(ulong)));
+    private long _nonceCounter;
 
     public AuditKey(ReadOnlySpan<byte> key)
     {
@@ -53,7 +61,7 @@ public sealed class AuditKey
     }
 
     /// <summary>HMAC-SHA256 (lower-case hex) of a token, lease id or path prefix.</summary>
-    public string Hmac(string value)
+    public string Hmac(ReadOnlySpan<char> value)
     {
         var hmac = _hmac.Value!;
         if (value.Length <= 256)
@@ -63,7 +71,7 @@ public sealed class AuditKey
         }
         else
         {
-            hmac.AppendData(Encoding.UTF8.GetBytes(value));
+            hmac.AppendData(Encoding.UTF8.GetBytes(value.ToString()));
         }
         Span<byte> hash = stackalloc byte[32];
         hmac.GetHashAndReset(hash);
@@ -76,7 +84,7 @@ public sealed class AuditKey
         var hmacs = new List<string>(4);
         for (var slash = path.IndexOf('/'); slash > 0; slash = path.IndexOf('/', slash + 1))
         {
-            hmacs.Add(Hmac(path[..slash]));
+            hmacs.Add(Hmac(path.AsSpan(0, slash)));
         }
         hmacs.Add(Hmac(path));
         return [.. hmacs];
@@ -102,7 +110,8 @@ public sealed class AuditKey
         var plaintext = Encoding.UTF8.GetBytes(path);
         var sealedBytes = new byte[NonceSize + plaintext.Length + TagSize];
         var nonce = sealedBytes.AsSpan(0, NonceSize);
-        RandomNumberGenerator.Fill(nonce);
+        BinaryPrimitives.WriteUInt32BigEndian(nonce, _nonceField);
+        BinaryPrimitives.WriteUInt64BigEndian(nonce[sizeof(uint)..], unchecked(_nonceStart + (ulong)Interlocked.Increment(ref _nonceCounter)));
         _pathSeal.Value!.Encrypt(nonce, plaintext, sealedBytes.AsSpan(NonceSize, plaintext.Length), sealedBytes.AsSpan(NonceSize + plaintext.Length),
             Encoding.UTF8.GetBytes(auditEvent.Id));
         auditEvent.SealedPath = ByteString.CopyFrom(sealedBytes);

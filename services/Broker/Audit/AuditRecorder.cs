@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using Microsoft.Extensions.Options;
+using SecretsBroker.Broker.Secrets;
 
 namespace SecretsBroker.Broker.Audit;
 
@@ -19,6 +20,9 @@ public sealed partial class AuditRecorder : BackgroundService
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private AuditSpool? _spool;
+
+    /// <summary>What a strict-mode read is answered (UNAVAILABLE) when its event could not be recorded.</summary>
+    private const string Unrecorded = "the audit trail cannot record this access right now; retry later";
 
     public AuditRecorder(IAuditStream stream, IOptions<AuditOptions> options, IHostEnvironment environment, AuditMetrics metrics,
         TimeProvider time, ILogger<AuditRecorder> logger)
@@ -43,23 +47,33 @@ public sealed partial class AuditRecorder : BackgroundService
 
     /// <summary>
     /// Hands an event to the pipeline. In strict mode the task completes when the event is durable and
-    /// faults with <see cref="AuditUnavailableException"/> when neither the stream nor the spool took it.
+    /// faults with an UNAVAILABLE <see cref="BrokerException"/> when neither the stream nor the spool took it.
     /// </summary>
     public Task RecordAsync(byte[] eventBytes, CancellationToken cancellationToken) => RecordManyAsync([eventBytes], cancellationToken);
 
     /// <summary>
     /// Hands a group of events over at once (a batch read's): one queue entry and, in strict mode, one
-    /// completion for the group, which faults with <see cref="AuditUnavailableException"/> unless every
+    /// completion for the group, which faults with an UNAVAILABLE <see cref="BrokerException"/> unless every
     /// event of the group was accepted by the stream or the spool.
     /// </summary>
-    public async Task RecordManyAsync(byte[][] events, CancellationToken cancellationToken)
+    public Task RecordManyAsync(byte[][] events, CancellationToken cancellationToken)
     {
         var pending = new PendingEvent(events, _options.Strict ? new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously) : null);
+        // Not async unless the queue is full: a read awaits the group's own completion directly. That wait is
+        // not cancellable: the writer settles every group within StreamTimeout (stream, else spool), and a
+        // cancellable wait cost a registration on the call's token for every read.
+        if (!_queue.Writer.TryWrite(pending))
+        {
+            return EnqueueSlowlyAsync(pending, cancellationToken);
+        }
+        return pending.Accepted?.Task ?? Task.CompletedTask;
+    }
+
+    private async Task EnqueueSlowlyAsync(PendingEvent pending, CancellationToken cancellationToken)
+    {
         await _queue.Writer.WriteAsync(pending, cancellationToken).ConfigureAwait(false);
         if (pending.Accepted is { } accepted)
         {
-            // Not cancellable: the writer settles every group within StreamTimeout (stream, else spool), and
-            // a cancellable wait cost a registration on the call's token for every read.
             await accepted.Task.ConfigureAwait(false);
         }
     }
@@ -193,7 +207,7 @@ public sealed partial class AuditRecorder : BackgroundService
             _metrics.Failed(events.Count);
             foreach (var pending in rest)
             {
-                pending.Accepted?.TrySetException(new AuditUnavailableException());
+                pending.Accepted?.TrySetException(new BrokerException(global::Grpc.Core.StatusCode.Unavailable, Unrecorded));
             }
         }
     }
@@ -268,5 +282,3 @@ public sealed partial class AuditRecorder : BackgroundService
     private sealed record PendingEvent(byte[][] Events, TaskCompletionSource? Accepted);
 }
 
-/// <summary>Neither the audit stream nor the spool could take an event; strict mode turns this into UNAVAILABLE.</summary>
-public sealed class AuditUnavailableException() : Exception("the audit trail cannot record this access");

@@ -15,14 +15,25 @@ public sealed record CallerIdentity(string Subject, string AuthMethod, IReadOnly
     /// <summary>Builds the claims principal an authentication handler returns for this identity.</summary>
     public ClaimsPrincipal ToPrincipal(string authenticationType)
     {
-        var claims = new List<Claim> { new(SubjectClaim, Subject), new(AuthMethodClaim, AuthMethod) };
-        claims.AddRange(Attributes.Select(a => new Claim(AttributeClaimPrefix + a.Key, a.Value)));
-        return new ClaimsPrincipal(new ClaimsIdentity(claims, authenticationType, SubjectClaim, null));
+        // Claims are created with their identity as subject: ClaimsIdentity copies every claim that has another.
+        var identity = new CallerClaimsIdentity(this, authenticationType);
+        identity.AddClaim(new Claim(SubjectClaim, Subject, ClaimValueTypes.String, ClaimsIdentity.DefaultIssuer, ClaimsIdentity.DefaultIssuer, identity));
+        identity.AddClaim(new Claim(AuthMethodClaim, AuthMethod, ClaimValueTypes.String, ClaimsIdentity.DefaultIssuer, ClaimsIdentity.DefaultIssuer, identity));
+        foreach (var (name, value) in Attributes)
+        {
+            identity.AddClaim(new Claim(AttributeClaimPrefix + name, value, ClaimValueTypes.String, ClaimsIdentity.DefaultIssuer, ClaimsIdentity.DefaultIssuer, identity));
+        }
+        return new ClaimsPrincipal(identity);
     }
 
     /// <summary>Reads the identity back from an authenticated principal; null when the caller is anonymous.</summary>
     public static CallerIdentity? FromPrincipal(ClaimsPrincipal principal)
     {
+        if (principal.Identity is CallerClaimsIdentity { IsAuthenticated: true } known)
+        {
+            // Built by ToPrincipal in this request: no need to read the claims back.
+            return known.Caller;
+        }
         if (principal.Identity?.IsAuthenticated != true || principal.FindFirst(SubjectClaim)?.Value is not { } subject)
         {
             return null;
@@ -32,4 +43,11 @@ public sealed record CallerIdentity(string Subject, string AuthMethod, IReadOnly
             .ToDictionary(c => c.Type[AttributeClaimPrefix.Length..], c => c.Value, StringComparer.Ordinal);
         return new CallerIdentity(subject, principal.FindFirst(AuthMethodClaim)?.Value ?? "unknown", attributes);
     }
+}
+
+/// <summary>The claims identity <see cref="CallerIdentity.ToPrincipal"/> builds, carrying the identity it was built from.</summary>
+public sealed class CallerClaimsIdentity(CallerIdentity caller, string authenticationType)
+    : ClaimsIdentity(authenticationType, CallerIdentity.SubjectClaim, null)
+{
+    public CallerIdentity Caller { get; } = caller;
 }

@@ -48,7 +48,9 @@ public sealed class DevTokenAuthenticationHandler(
         }
 
         Span<byte> presented = stackalloc byte[SHA256.HashSizeInBytes];
-        SHA256.HashData(Encoding.UTF8.GetBytes(header["Bearer ".Length..].Trim()), presented);
+        var bearer = header.AsSpan("Bearer ".Length).Trim();
+        var utf8 = bearer.Length <= 256 ? stackalloc byte[256 * 3] : new byte[Encoding.UTF8.GetMaxByteCount(bearer.Length)];
+        SHA256.HashData(utf8[..Encoding.UTF8.GetBytes(bearer, utf8)], presented);
         Span<byte> expected = stackalloc byte[SHA256.HashSizeInBytes];
         DevToken? match = null;
         foreach (var token in Options.Tokens)

@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Text;
+using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
 using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Secrets;
@@ -40,6 +41,10 @@ public sealed class CacheKeyRing
     private readonly ThreadLocal<Dictionary<string, AesGcm>> _ciphers = new(() => new Dictionary<string, AesGcm>(StringComparer.Ordinal));
     private readonly ConcurrentDictionary<string, string> _mountTags = new(StringComparer.Ordinal);
 
+    // Entry names depend on the request alone and workloads read the same secrets again and again, so the
+    // HMAC of every read (L1 hits too) is remembered; bounded, so unknown names cost recomputation, not memory.
+    private readonly MemoryCache _entryKeys = new(new MemoryCacheOptions { SizeLimit = 10_000 });
+
     public CacheKeyRing(IOptions<CacheOptions> options)
     {
         var encryption = options.Value.Encryption;
@@ -53,8 +58,16 @@ public sealed class CacheKeyRing
     }
 
     /// <summary>The cache key of one read: an HMAC of mount, name and version selector, so no path is readable in Redis.</summary>
-    public string EntryKey(MountDefinition mount, string name, VersionSelector selector) =>
-        "s:" + Mac($"entry\0{mount.Prefix}\0{name}\0{selector.Version}\0{selector.Stage}");
+    public string EntryKey(MountDefinition mount, string name, VersionSelector selector)
+    {
+        var text = $"entry\0{mount.Prefix}\0{name}\0{selector.Version}\0{selector.Stage}";
+        if (!_entryKeys.TryGetValue(text, out string? key))
+        {
+            key = "s:" + Mac(text);
+            _entryKeys.Set(text, key, new MemoryCacheEntryOptions { Size = 1 });
+        }
+        return key!;
+    }
 
     /// <summary>The tag every entry of a mount carries, to invalidate the whole mount at once.</summary>
     public string MountTag(MountDefinition mount) =>

@@ -21,7 +21,7 @@ public static class CallerContext
 {
     /// <summary>The admitted caller and request facts <see cref="BrokerCallInterceptor"/> recorded for this call.</summary>
     public static AccessContext GetAccess(this ServerCallContext context) =>
-        context.GetHttpContext().Items[typeof(AccessContext)] as AccessContext
+        context.GetHttpContext().Features.Get<AccessContext>()
         ?? throw new InvalidOperationException("no access context: the call did not pass through BrokerCallInterceptor");
 }
 
@@ -81,7 +81,7 @@ public sealed partial class BrokerCallInterceptor(CallerRateLimiter rateLimiter,
         var caller = CallerIdentity.FromPrincipal(httpContext.User);
         string? bearer = httpContext.Request.Headers.Authorization;
         var access = new AccessContext(caller, httpContext.TraceIdentifier, context.Peer, Activity.Current?.TraceId.ToHexString() ?? "",
-            bearer is { Length: > 7 } ? auditor.Hmac(bearer[7..].Trim()) : "", startedAt);
+            bearer is { Length: > 7 } ? auditor.Hmac(bearer.AsSpan(7).Trim()) : "", startedAt);
         if (caller is null)
         {
             // The handler caches its result per request, so this returns the middleware's outcome with its reason.
@@ -97,7 +97,8 @@ public sealed partial class BrokerCallInterceptor(CallerRateLimiter rateLimiter,
                 .ConfigureAwait(false);
             throw limited;
         }
-        httpContext.Items[typeof(AccessContext)] = access;
+        // A request feature rather than HttpContext.Items, which would create the Items dictionary on every call.
+        httpContext.Features.Set(access);
     }
 
     /// <summary>RESOURCE_EXHAUSTED with google.rpc.RetryInfo, which gRPC clients and proxies understand.</summary>

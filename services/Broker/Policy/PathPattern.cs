@@ -56,11 +56,10 @@ public sealed partial class PathPattern
     }
 
     /// <summary>True when <paramref name="path"/> (a validated logical path) matches this pattern for <paramref name="identity"/>.</summary>
-    public bool Matches(string path, CallerIdentity identity)
-    {
-        var pathSegments = path.Split('/');
-        return MatchFrom(0, pathSegments, 0, identity);
-    }
+    public bool Matches(string path, CallerIdentity identity) => Matches(path.Split('/'), identity);
+
+    /// <summary>The same, for a path already split into its segments (a policy check splits once for all its patterns).</summary>
+    public bool Matches(string[] pathSegments, CallerIdentity identity) => MatchFrom(0, pathSegments, 0, identity);
 
     private bool MatchFrom(int patternIndex, string[] path, int pathIndex, CallerIdentity identity)
     {

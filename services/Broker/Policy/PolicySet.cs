@@ -32,6 +32,7 @@ public sealed class PolicySet(IReadOnlyList<CompiledPolicy> policies)
     public bool IsAllowed(CallerIdentity identity, Capability capability, string path)
     {
         var granted = false;
+        string[]? segments = null;
         foreach (var policy in Policies)
         {
             if (!policy.AppliesTo(identity))
@@ -40,7 +41,7 @@ public sealed class PolicySet(IReadOnlyList<CompiledPolicy> policies)
             }
             foreach (var rule in policy.Rules)
             {
-                if ((rule.Capabilities & capability) == 0 || (granted && !rule.Deny) || !rule.Matches(path, identity))
+                if ((rule.Capabilities & capability) == 0 || (granted && !rule.Deny) || !rule.Matches(segments ??= path.Split('/'), identity))
                 {
                     continue;
                 }
@@ -136,7 +137,18 @@ public sealed class PolicySet(IReadOnlyList<CompiledPolicy> policies)
 
 public sealed record CompiledRule(IReadOnlyList<PathPattern> Patterns, Capability Capabilities, bool Deny)
 {
-    public bool Matches(string path, CallerIdentity identity) => Patterns.Any(p => p.Matches(path, identity));
+    // Loops rather than LINQ: this runs for every rule of every read.
+    public bool Matches(string[] pathSegments, CallerIdentity identity)
+    {
+        foreach (var pattern in Patterns)
+        {
+            if (pattern.Matches(pathSegments, identity))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
 }
 
 public sealed record CompiledPolicy(string Name, SubjectMatcher AppliesToMatcher, IReadOnlyList<CompiledRule> Rules)
@@ -162,10 +174,40 @@ public sealed class SubjectMatcher
         new(model?.Subjects is { Count: > 0 } s ? [.. s] : null, model?.AuthMethods is { Count: > 0 } m ? [.. m] : null,
             model?.Attributes is { Count: > 0 } a ? a : null);
 
-    public bool Matches(CallerIdentity identity) =>
-        (_subjects is null || _subjects.Any(s => Glob(s, identity.Subject)))
-        && (_authMethods is null || _authMethods.Contains(identity.AuthMethod, StringComparer.Ordinal))
-        && (_attributes is null || _attributes.All(a => identity.Attributes.TryGetValue(a.Key, out var v) && v == a.Value));
+    public bool Matches(CallerIdentity identity)
+    {
+        if (_subjects is not null && !AnyGlobMatches(_subjects, identity.Subject))
+        {
+            return false;
+        }
+        if (_authMethods is not null && Array.IndexOf(_authMethods, identity.AuthMethod) < 0)
+        {
+            return false;
+        }
+        if (_attributes is not null)
+        {
+            foreach (var (name, expected) in _attributes)
+            {
+                if (!identity.Attributes.TryGetValue(name, out var value) || value != expected)
+                {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+
+    private static bool AnyGlobMatches(string[] patterns, string value)
+    {
+        foreach (var pattern in patterns)
+        {
+            if (Glob(pattern, value))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
 
     /// <summary>'*' matches any run of characters (including '/'), everything else literally.</summary>
     private static bool Glob(string pattern, string value)
