@@ -71,6 +71,8 @@ public static class BrokerHostingExtensions
             options.MaxReceiveMessageSize = maxRequestBytes;
             options.EnableDetailedErrors = false;
         }).AddServiceOptions<SecretsBrokerService>(options => options.Interceptors.Add<BrokerCallInterceptor>());
+        // Stateless over singletons: one instance, instead of one activated for every call.
+        builder.Services.AddSingleton<SecretsBrokerService>();
         builder.Services.AddGrpcHealthChecks();
         builder.Services.AddGrpcReflection();
         return builder;

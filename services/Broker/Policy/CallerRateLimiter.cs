@@ -32,8 +32,9 @@ public sealed partial class RateLimitOptionsValidator : IValidateOptions<RateLim
 public sealed class CallerRateLimiter(IOptions<RateLimitOptions> options) : IDisposable
 {
     private readonly RateLimitOptions _options = options.Value;
-    private readonly PartitionedRateLimiter<string> _limiter = PartitionedRateLimiter.Create<string, string>(subject =>
-        RateLimitPartition.GetTokenBucketLimiter(subject, _ => new TokenBucketRateLimiterOptions
+    // Partitioned by (auth method, subject) as a value tuple: no key string to build on every call.
+    private readonly PartitionedRateLimiter<(string, string)> _limiter = PartitionedRateLimiter.Create<(string, string), (string, string)>(caller =>
+        RateLimitPartition.GetTokenBucketLimiter(caller, _ => new TokenBucketRateLimiterOptions
         {
             TokenLimit = options.Value.TokenLimit,
             TokensPerPeriod = options.Value.TokensPerPeriod,
@@ -49,7 +50,7 @@ public sealed class CallerRateLimiter(IOptions<RateLimitOptions> options) : IDis
         {
             return null;
         }
-        using var lease = _limiter.AttemptAcquire(identity.AuthMethod + ":" + identity.Subject);
+        using var lease = _limiter.AttemptAcquire((identity.AuthMethod, identity.Subject));
         if (lease.IsAcquired)
         {
             return null;

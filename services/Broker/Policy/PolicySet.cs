@@ -27,13 +27,16 @@ public enum Capability
 /// </summary>
 public sealed class PolicySet(IReadOnlyList<CompiledPolicy> policies)
 {
-    public IReadOnlyList<CompiledPolicy> Policies { get; } = policies;
+    // Arrays, so the checks below iterate without allocating an enumerator on every read.
+    private readonly CompiledPolicy[] _policies = [.. policies];
+
+    public IReadOnlyList<CompiledPolicy> Policies => _policies;
 
     public bool IsAllowed(CallerIdentity identity, Capability capability, string path)
     {
         var granted = false;
         string[]? segments = null;
-        foreach (var policy in Policies)
+        foreach (var policy in _policies)
         {
             if (!policy.AppliesTo(identity))
             {
@@ -129,13 +132,13 @@ public sealed class PolicySet(IReadOnlyList<CompiledPolicy> policies)
                     throw new FormatException($"{where}: {ex.Message}");
                 }
             }
-            compiled.Add(new CompiledPolicy(name, SubjectMatcher.Create(policy.AppliesTo), rules));
+            compiled.Add(new CompiledPolicy(name, SubjectMatcher.Create(policy.AppliesTo), [.. rules]));
         }
         return new PolicySet(compiled);
     }
 }
 
-public sealed record CompiledRule(IReadOnlyList<PathPattern> Patterns, Capability Capabilities, bool Deny)
+public sealed record CompiledRule(PathPattern[] Patterns, Capability Capabilities, bool Deny)
 {
     // Loops rather than LINQ: this runs for every rule of every read.
     public bool Matches(string[] pathSegments, CallerIdentity identity)
@@ -151,7 +154,7 @@ public sealed record CompiledRule(IReadOnlyList<PathPattern> Patterns, Capabilit
     }
 }
 
-public sealed record CompiledPolicy(string Name, SubjectMatcher AppliesToMatcher, IReadOnlyList<CompiledRule> Rules)
+public sealed record CompiledPolicy(string Name, SubjectMatcher AppliesToMatcher, CompiledRule[] Rules)
 {
     public bool AppliesTo(CallerIdentity identity) => AppliesToMatcher.Matches(identity);
 }
