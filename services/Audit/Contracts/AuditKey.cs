@@ -107,14 +107,21 @@ public sealed class AuditKey
         }
         auditEvent.PathPrefixHmacs.Add(prefixHmacs ?? PathPrefixHmacs(path));
 
-        var plaintext = Encoding.UTF8.GetBytes(path);
-        var sealedBytes = new byte[NonceSize + plaintext.Length + TagSize];
+        // The sealed bytes are the only allocation: plaintext and associated data are encoded on the stack when short.
+        var plaintextLength = Encoding.UTF8.GetByteCount(path);
+        var plaintext = plaintextLength <= 1024 ? stackalloc byte[plaintextLength] : new byte[plaintextLength];
+        Encoding.UTF8.GetBytes(path, plaintext);
+        var idLength = Encoding.UTF8.GetByteCount(auditEvent.Id);
+        var associatedData = idLength <= 256 ? stackalloc byte[idLength] : new byte[idLength];
+        Encoding.UTF8.GetBytes(auditEvent.Id, associatedData);
+        var sealedBytes = new byte[NonceSize + plaintextLength + TagSize];
         var nonce = sealedBytes.AsSpan(0, NonceSize);
         BinaryPrimitives.WriteUInt32BigEndian(nonce, _nonceField);
         BinaryPrimitives.WriteUInt64BigEndian(nonce[sizeof(uint)..], unchecked(_nonceStart + (ulong)Interlocked.Increment(ref _nonceCounter)));
-        _pathSeal.Value!.Encrypt(nonce, plaintext, sealedBytes.AsSpan(NonceSize, plaintext.Length), sealedBytes.AsSpan(NonceSize + plaintext.Length),
-            Encoding.UTF8.GetBytes(auditEvent.Id));
-        auditEvent.SealedPath = ByteString.CopyFrom(sealedBytes);
+        _pathSeal.Value!.Encrypt(nonce, plaintext, sealedBytes.AsSpan(NonceSize, plaintextLength), sealedBytes.AsSpan(NonceSize + plaintextLength),
+            associatedData);
+        // The array is not kept or changed after this, so the message may wrap it instead of copying it.
+        auditEvent.SealedPath = UnsafeByteOperations.UnsafeWrap(sealedBytes);
     }
 
     /// <summary>The path sealed in <paramref name="auditEvent"/>, or null when it has none or it does not authenticate under this key.</summary>

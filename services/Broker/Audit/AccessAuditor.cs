@@ -139,7 +139,13 @@ public sealed class AccessAuditor(AuditRecorder recorder, IOptions<AuditOptions>
             Decision = decision,
             Reason = reason,
             GrpcStatus = (int)status,
-            CacheSource = served is null ? "" : served.Source.ToString().ToLowerInvariant(),
+            CacheSource = served?.Source switch
+            {
+                null => "",
+                ServingSource.L1 => "l1",
+                ServingSource.L2 => "l2",
+                _ => "backend",
+            },
             Latency = Duration.FromTimeSpan(Stopwatch.GetElapsedTime(context.StartedAt)),
             TokenHmac = context.TokenHmac,
             LeaseIdHmac = leaseId is null ? "" : _key.Hmac(leaseId),

@@ -121,8 +121,9 @@ public sealed partial class SecretCache(
         }
         finally
         {
+            // Closed, not cleared: this async method's change to the ambient trace ends with it (the caller's
+            // execution context is restored), and clearing it would allocate another context on every read.
             trace.Close();
-            CacheReadTrace.Current = null;
         }
     }
 
