@@ -152,9 +152,20 @@ public sealed class AccessAuditor(AuditRecorder recorder, IOptions<AuditOptions>
         };
         if (context.Caller is { } caller)
         {
-            foreach (var (name, value) in caller.Attributes)
+            // Through the concrete type when it is one: enumerating the interface boxes an enumerator per event.
+            if (caller.Attributes is Dictionary<string, string> attributes)
             {
-                auditEvent.CallerAttributes[name] = value;
+                foreach (var (name, value) in attributes)
+                {
+                    auditEvent.CallerAttributes[name] = value;
+                }
+            }
+            else
+            {
+                foreach (var (name, value) in caller.Attributes)
+                {
+                    auditEvent.CallerAttributes[name] = value;
+                }
             }
         }
         _key.SealPath(auditEvent, path.Length == 0 ? null : PrefixHmacs(path));

@@ -21,6 +21,9 @@ public sealed partial class AuditRecorder : BackgroundService
     private readonly ILogger _logger;
     private AuditSpool? _spool;
 
+    // The writer loop's one list of the events it appends (only that loop touches it).
+    private readonly List<byte[]> _batchEvents = [];
+
     /// <summary>What a strict-mode read is answered (UNAVAILABLE) when its event could not be recorded.</summary>
     private const string Unrecorded = "the audit trail cannot record this access right now; retry later";
 
@@ -170,7 +173,12 @@ public sealed partial class AuditRecorder : BackgroundService
         var appended = 0;
         if (_stream.IsConfigured && _spool?.HasPending != true)
         {
-            appended = await AppendToStreamAsync([.. batch.SelectMany(b => b.Events)], cancellationToken).ConfigureAwait(false);
+            _batchEvents.Clear();
+            foreach (var pending in batch)
+            {
+                _batchEvents.AddRange(pending.Events);
+            }
+            appended = await AppendToStreamAsync(_batchEvents, cancellationToken).ConfigureAwait(false);
             // Appends are a prefix: the groups wholly inside it are done.
             for (var covered = 0; accepted < batch.Count && covered + batch[accepted].Events.Length <= appended; accepted++)
             {

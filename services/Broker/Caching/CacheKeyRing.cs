@@ -39,7 +39,7 @@ public sealed class CacheKeyRing
     // call, and every read (L1 hits too) names its entry with an HMAC (docs/benchmarks.md, "Read path").
     private readonly ThreadLocal<IncrementalHash> _nameMac;
     private readonly ThreadLocal<Dictionary<string, AesGcm>> _ciphers = new(() => new Dictionary<string, AesGcm>(StringComparer.Ordinal));
-    private readonly ConcurrentDictionary<string, string> _mountTags = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, string[]> _mountTags = new(StringComparer.Ordinal);
 
     // Entry names depend on the request alone and workloads read the same secrets again and again, so the
     // HMAC of every read (L1 hits too) is remembered; bounded, so unknown names cost recomputation, not memory.
@@ -70,8 +70,11 @@ public sealed class CacheKeyRing
     }
 
     /// <summary>The tag every entry of a mount carries, to invalidate the whole mount at once.</summary>
-    public string MountTag(MountDefinition mount) =>
-        _mountTags.GetOrAdd(mount.Prefix, static (prefix, ring) => "m:" + ring.Mac($"mount\0{prefix}")[..22], this);
+    public string MountTag(MountDefinition mount) => MountTags(mount)[0];
+
+    /// <summary>The tags of an entry of this mount (just its mount tag), as one array per mount for every read to pass.</summary>
+    public string[] MountTags(MountDefinition mount) =>
+        _mountTags.GetOrAdd(mount.Prefix, static (prefix, ring) => ["m:" + ring.Mac($"mount\0{prefix}")[..22]], this);
 
     public byte[] Seal(string redisKey, ReadOnlySpan<byte> plaintext)
     {

@@ -114,7 +114,7 @@ public sealed partial class SecretCache(
                     }
                 },
                 entryOptions,
-                [keys.MountTag(mounted.Mount)],
+                keys.MountTags(mounted.Mount),
                 cancellationToken).ConfigureAwait(false);
             var source = trace.BackendCalled ? ServingSource.Backend : trace.DistributedHit ? ServingSource.L2 : ServingSource.L1;
             return (entry, source);
