@@ -16,6 +16,9 @@ public static class AuthenticationExtensions
     public const string JwtScheme = "Jwt";
     public const string MtlsScheme = "Mtls";
 
+    private const int MaxValidationCacheSize = 1_000_000;
+    private static readonly TimeSpan MaxValidationCacheTtl = TimeSpan.FromHours(1);
+
     /// <summary>
     /// Registers dev tokens, JWT bearer and client certificates behind one policy scheme that picks the
     /// method from what the caller presented: a bearer token shaped like a JWT goes to JWT validation
@@ -37,11 +40,17 @@ public static class AuthenticationExtensions
             .Validate(o => !o.Enabled || o.Audiences.Count > 0, $"{JwtAuthOptions.SectionName}:Audiences needs at least one audience")
             .Validate(o => !o.Enabled || new[] { o.MetadataAddress, o.JwksUrl, o.JwksFile }.Count(s => !string.IsNullOrWhiteSpace(s)) == 1,
                 $"{JwtAuthOptions.SectionName}: set exactly one of MetadataAddress, JwksUrl or JwksFile")
+            .Validate(o => o.ValidationCacheTtl >= TimeSpan.Zero && o.ValidationCacheTtl <= MaxValidationCacheTtl,
+                $"{JwtAuthOptions.SectionName}:ValidationCacheTtl must be between 00:00:00 (no cache) and 01:00:00")
+            .Validate(o => o.ValidationCacheSize is >= 1 and <= MaxValidationCacheSize,
+                $"{JwtAuthOptions.SectionName}:ValidationCacheSize must be between 1 and {MaxValidationCacheSize:D}")
             .ValidateOnStart();
         if (jwt.Enabled)
         {
             authentication.AddJwtBearer(JwtScheme, _ => { });
-            services.AddOptions<JwtBearerOptions>(JwtScheme).Configure<IHostEnvironment>((o, environment) => ConfigureJwt(o, jwt, environment));
+            services.AddSingleton<JwtValidationCache>();
+            services.AddOptions<JwtBearerOptions>(JwtScheme).Configure<IHostEnvironment, JwtValidationCache>(
+                (o, environment, cache) => ConfigureJwt(o, jwt, environment, cache));
         }
 
         services.AddOptions<MtlsAuthOptions>().BindConfiguration(MtlsAuthOptions.SectionName)
@@ -73,7 +82,14 @@ public static class AuthenticationExtensions
         return mtlsEnabled && context.Connection.ClientCertificate is not null ? MtlsScheme : DevTokenAuthenticationHandler.SchemeName;
     }
 
-    private static void ConfigureJwt(JwtBearerOptions options, JwtAuthOptions jwt, IHostEnvironment environment)
+    /// <summary>The token after "Bearer " in the Authorization header, as JwtBearerHandler reads it; empty if none.</summary>
+    private static ReadOnlySpan<char> BearerToken(HttpRequest request)
+    {
+        var authorization = request.Headers.Authorization.ToString();
+        return authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? authorization.AsSpan(7).Trim() : [];
+    }
+
+    private static void ConfigureJwt(JwtBearerOptions options, JwtAuthOptions jwt, IHostEnvironment environment, JwtValidationCache cache)
     {
         options.MapInboundClaims = false;
         options.RequireHttpsMetadata = jwt.RequireHttpsMetadata;
@@ -104,9 +120,26 @@ public static class AuthenticationExtensions
         }
         options.Events = new JwtBearerEvents
         {
+            // A token validated recently (and not expired by now) skips parsing and the signature check:
+            // a result set here is what JwtBearerHandler returns.
+            OnMessageReceived = context =>
+            {
+                if (cache.Enabled && BearerToken(context.Request) is { IsEmpty: false } token && cache.TryGet(token, out var caller))
+                {
+                    context.Principal = caller.ToPrincipal(JwtScheme);
+                    context.Success();
+                }
+                return Task.CompletedTask;
+            },
+            // Only reached when validation succeeded: only successes are remembered.
             OnTokenValidated = context =>
             {
-                context.Principal = IdentityMapping.FromJwt(context.Principal!, jwt.AttributeClaims).ToPrincipal(JwtScheme);
+                var caller = IdentityMapping.FromJwt(context.Principal!, jwt.AttributeClaims);
+                context.Principal = caller.ToPrincipal(JwtScheme);
+                if (cache.Enabled && BearerToken(context.Request) is { IsEmpty: false } token)
+                {
+                    cache.Add(token, caller, context.SecurityToken.ValidTo);
+                }
                 return Task.CompletedTask;
             },
         };

@@ -29,6 +29,16 @@ public sealed class JwtAuthOptions
 
     /// <summary>Identity attributes taken from top-level claims: attribute name -> claim name (e.g. team -> "team").</summary>
     public Dictionary<string, string> AttributeClaims { get; set; } = [];
+
+    /// <summary>
+    /// How long a successfully validated token is accepted again without re-validating it (never beyond its
+    /// <c>exp</c>); <see cref="TimeSpan.Zero"/> validates every call. A token whose signing key is removed from
+    /// the JWKS stays accepted for at most this long. At most one hour.
+    /// </summary>
+    public TimeSpan ValidationCacheTtl { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>The most validated tokens remembered at once (1 to 1,000,000).</summary>
+    public int ValidationCacheSize { get; set; } = 10_000;
 }
 
 /// <summary>Client-certificate settings (<c>Broker:Auth:Mtls</c>).</summary>

@@ -17,8 +17,10 @@ public sealed class TestJwtIssuer : IAsyncDisposable
     public const string Issuer = "https://kubernetes.default.svc.test";
     public const string Audience = "secrets-broker";
 
-    private readonly RSA _key = RSA.Create(2048);
+    private readonly List<RSA> _retiredKeys = [];
     private readonly WebApplication _jwksServer;
+    // Key and key id change together (the JWKS is served from another thread).
+    private volatile CurrentKey _current = new(RSA.Create(2048), "test-key-1");
 
     private TestJwtIssuer(WebApplication jwksServer, string jwksUrl)
     {
@@ -28,7 +30,26 @@ public sealed class TestJwtIssuer : IAsyncDisposable
 
     public string JwksUrl { get; }
 
-    public RsaSecurityKey SigningKey => new(_key) { KeyId = "test-key-1" };
+    public RsaSecurityKey SigningKey
+    {
+        get
+        {
+            var current = _current;
+            return new RsaSecurityKey(current.Key) { KeyId = current.Id };
+        }
+    }
+
+    /// <summary>
+    /// Replaces the signing key with a new one (the next key id): the JWKS then serves only the new key, as
+    /// an issuer does once the old key is retired. Tokens issued before no longer verify once a relying party
+    /// has fetched the JWKS again.
+    /// </summary>
+    public void RotateKey()
+    {
+        var retired = _current;
+        _retiredKeys.Add(retired.Key);
+        _current = new CurrentKey(RSA.Create(2048), $"test-key-{_retiredKeys.Count + 1}");
+    }
 
     public static async Task<TestJwtIssuer> StartAsync()
     {
@@ -75,15 +96,22 @@ public sealed class TestJwtIssuer : IAsyncDisposable
     {
         await _jwksServer.StopAsync();
         await _jwksServer.DisposeAsync();
-        _key.Dispose();
+        _current.Key.Dispose();
+        foreach (var key in _retiredKeys)
+        {
+            key.Dispose();
+        }
     }
 
     private string JwksJson()
     {
-        var jwk = JsonWebKeyConverter.ConvertFromRSASecurityKey(new RsaSecurityKey(_key.ExportParameters(false)) { KeyId = "test-key-1" });
+        var current = _current;
+        var jwk = JsonWebKeyConverter.ConvertFromRSASecurityKey(new RsaSecurityKey(current.Key.ExportParameters(false)) { KeyId = current.Id });
         return JsonSerializer.Serialize(new
         {
             keys = new[] { new { kty = jwk.Kty, kid = jwk.Kid, use = "sig", alg = "RS256", n = jwk.N, e = jwk.E } },
         });
     }
+
+    private sealed record CurrentKey(RSA Key, string Id);
 }
