@@ -30,6 +30,8 @@ BROKER_DLL = os.path.join(ROOT, "services/Broker", BIN, "SecretsBroker.Broker.dl
 BASELINE_DLL = os.path.join(ROOT, "tests/Benchmarks/Baseline", BIN, "SecretsBroker.Benchmarks.Baseline.dll")
 HARNESS_DLL = os.path.join(ROOT, "tests/Benchmarks/Harness", BIN, "SecretsBroker.Benchmarks.Harness.dll")
 TOKEN = "FAKE-bench-token-not-a-secret"
+JWT_ISSUER = "https://kubernetes.default.svc.bench.invalid"
+JWT_AUDIENCE = "secrets-broker"
 STREAM = "secretsbroker:audit"
 SECRETS = 100
 
@@ -144,7 +146,17 @@ class Work:
       - paths: ["bench/break-glass/**"]
         capabilities: [read]
         effect: deny
+  - name: bench-workloads
+    appliesTo: { authMethods: [jwt], attributes: { namespace: bench } }
+    rules:
+      - paths: ["bench/*"]
+        capabilities: [read, list]
 """)
+        # A signing key and a Kubernetes service-account token for the JWT scenarios (the broker reads the JWKS file).
+        self.harness("jwt", self.dir, JWT_ISSUER, JWT_AUDIENCE)
+        shutil.copy(os.path.join(self.dir, "jwks.json"), os.path.join(self.broker_root, "jwks.json"))
+        with open(os.path.join(self.dir, "jwt.txt")) as f:
+            self.jwt = f.read().strip()
         self.cache_keys = {"NameKey": key32(), "Keys": [{"Id": "bench-1", "Secret": key32(), "Active": True}]}
         self.audit_key = key32()
 
@@ -163,18 +175,19 @@ class Work:
                 "Audit": {"Strict": True, "Key": self.audit_key, "SpoolDirectory": "audit-spool"},
                 "Auth": {"DevTokens": {"AllowOutsideDevelopment": True, "Tokens": [{
                     "Subject": "bench-user", "Sha256": hashlib.sha256(TOKEN.encode()).hexdigest(),
-                    "Attributes": {"team": "alpha"}}]}},
+                    "Attributes": {"team": "alpha"}}]},
+                         "Jwt": {"Enabled": True, "Issuer": JWT_ISSUER, "Audiences": [JWT_AUDIENCE], "JwksFile": "jwks.json"}},
                 "RateLimits": {"Enabled": True, "TokenLimit": 1000000, "TokensPerPeriod": 1000000, "ReplenishmentPeriod": "00:00:01"},
             },
         }
 
-    def start_broker(self, name, skip_l1):
+    def start_broker(self, name, skip_l1, extra_args=()):
         port, management = free_port(), free_port()
         settings = self.broker_settings(port, skip_l1)
         settings["Broker"]["Management"] = {"Urls": f"http://127.0.0.1:{management}"}
         with open(os.path.join(self.broker_root, "appsettings.json"), "w") as f:
             json.dump(settings, f, indent=2)
-        process = self.start(name, ["dotnet", BROKER_DLL, "--contentRoot", self.broker_root], cwd=self.broker_root,
+        process = self.start(name, ["dotnet", BROKER_DLL, "--contentRoot", self.broker_root, *extra_args], cwd=self.broker_root,
                              env={"ASPNETCORE_ENVIRONMENT": "Production", "DOTNET_ENVIRONMENT": "Production"})
         wait_port(port, process)
         wait_port(management, process)
@@ -204,8 +217,8 @@ class Work:
         wait_port(port, process)
         return process, f"http://127.0.0.1:{port}"
 
-    def verify(self, address, request, source, save=None):
-        out = self.harness("verify", address, TOKEN, os.path.join(self.dir, request), source, save or os.path.join(self.dir, "last.pb"))
+    def verify(self, address, request, source, save=None, token=TOKEN):
+        out = self.harness("verify", address, token, os.path.join(self.dir, request), source, save or os.path.join(self.dir, "last.pb"))
         print("  " + out, flush=True)
 
     def stream_last_id(self):
@@ -219,13 +232,13 @@ class Work:
 
     # ---- load ------------------------------------------------------------------------------------
 
-    def h2load(self, address, method, request, connections, streams, duration):
+    def h2load(self, address, method, request, connections, streams, duration, token=TOKEN):
         log = os.path.join(self.dir, "h2load-requests.log")
         if os.path.exists(log):
             os.remove(log)  # h2load appends
         argv = ["h2load", "-t", "1", "-c", str(connections), "-m", str(streams), "-D", str(duration),
                 "-d", os.path.join(self.dir, request), "--log-file", log,
-                "-H", "content-type: application/grpc", "-H", "te: trailers", "-H", f"authorization: Bearer {TOKEN}",
+                "-H", "content-type: application/grpc", "-H", "te: trailers", "-H", f"authorization: Bearer {token}",
                 f"{address}/secretsbroker.v1.SecretsBroker/{method}"]
         out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60).stdout
         counts = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout", out)
@@ -251,7 +264,7 @@ class Work:
             "p50_ms": pct(50), "p99_ms": pct(99), "latencies": latencies,
         }
 
-    def measure(self, address, method, request, mode, server_pid, broker=False, per_request=1, source=None):
+    def measure(self, address, method, request, mode, server_pid, broker=False, per_request=1, source=None, token=TOKEN):
         """One h2load run against one server, with its checks; returns counters, latencies and CPU per request."""
         connections, streams = (self.args.connections, self.args.streams) if mode == "load" else (1, 1)
         duration = self.args.duration if mode == "load" else self.args.latency_duration
@@ -270,7 +283,7 @@ class Work:
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         cpu_before = (cpu_seconds(server_pid), cpu_seconds(self.redis.pid))
-        run = self.h2load(address, method, request, connections, streams, duration)
+        run = self.h2load(address, method, request, connections, streams, duration, token)
         cpu_after = (cpu_seconds(server_pid), cpu_seconds(self.redis.pid))
         stop.set()
         sampler.join()
@@ -313,13 +326,14 @@ class Work:
         run["problems"] = problems
         return run
 
-    def pair(self, label, method, request, mode, baseline, broker, per_request=1, source="L1"):
+    def pair(self, label, method, request, mode, baseline, broker, per_request=1, source="L1", token=TOKEN):
         """Baseline and broker in turn, --rounds times, so both see the same machine; the ratio is the median of the rounds' ratios."""
         (baseline_process, baseline_address), (broker_process, broker_address) = baseline, broker
         rounds = []
         for _ in range(self.args.rounds):
-            base = self.measure(baseline_address, method, request, mode, baseline_process.pid)
-            bro = self.measure(broker_address, method, request, mode, broker_process.pid, broker=True, per_request=per_request, source=source)
+            # The same request bytes, token included, go to both servers; the baseline ignores the token.
+            base = self.measure(baseline_address, method, request, mode, baseline_process.pid, token=token)
+            bro = self.measure(broker_address, method, request, mode, broker_process.pid, broker=True, per_request=per_request, source=source, token=token)
             rounds.append((base, bro))
 
         def aggregate(runs):
@@ -379,6 +393,12 @@ class Work:
         broker_l2 = self.start_broker("broker-l2", skip_l1=True)
         self.verify(broker_l2[1], "get.grpc", "L2")
 
+        print("broker with Broker:Auth:Jwt:ValidationCacheTtl=0 (every JWT validated: JSON parse and RS256 check per call):", flush=True)
+        broker_jwt_uncached = self.start_broker("broker-jwt-uncached", skip_l1=False, extra_args=["--Broker:Auth:Jwt:ValidationCacheTtl=00:00:00"])
+        self.verify(broker_jwt_uncached[1], "get.grpc", "L2", token=self.jwt)
+        self.verify(broker_jwt_uncached[1], "get.grpc", "L1", token=self.jwt)
+        self.verify(address, "get.grpc", "L1", token=self.jwt)
+
         baseline = self.start_baseline()
         self.verify(baseline[1], "get.grpc", "L1")
         self.verify(baseline[1], "batch.grpc", "L1")
@@ -390,6 +410,8 @@ class Work:
             self.h2load(server, "GetSecret", "get.grpc", args.connections, args.streams, args.warmup)
         for server in (baseline[1], address):
             self.h2load(server, "BatchGetSecrets", "batch.grpc", args.connections, args.streams, max(2, args.warmup // 2))
+        for server in (address, broker_jwt_uncached[1]):
+            self.h2load(server, "GetSecret", "get.grpc", args.connections, args.streams, max(2, args.warmup // 2), self.jwt)
 
         print(f"rounds of baseline then broker, {args.rounds} per scenario:", flush=True)
         for mode in ("load", "latency"):
@@ -397,6 +419,10 @@ class Work:
             self.pair("BatchGetSecrets(100) cached", "BatchGetSecrets", "batch.grpc", mode, baseline, broker, SECRETS)
             self.pair("GetSecret miss (bypass_cache)", "GetSecret", "miss.grpc", mode, baseline, broker, source="Backend")
             self.pair("GetSecret L2 hit (SkipL1)", "GetSecret", "get.grpc", mode, baseline, broker_l2, source="L2")
+            if mode == "load":
+                # Production authentication: a Kubernetes service-account JWT, with and without the validation cache.
+                self.pair("GetSecret L1 hit, JWT auth", "GetSecret", "get.grpc", mode, baseline, broker, token=self.jwt)
+                self.pair("GetSecret L1 hit, JWT, no validation cache", "GetSecret", "get.grpc", mode, baseline, broker_jwt_uncached, token=self.jwt)
         self.verify(address, "get.grpc", "L1")
         self.verify(address, "miss.grpc", "BACKEND")
         self.verify(broker_l2[1], "get.grpc", "L2")
@@ -418,7 +444,7 @@ class Work:
                          f"{format(r['ratio'], '.2f') + 'x' if ok else '-'} | {k['mean_ms']:.3f} | {k['p50_ms']:.3f} | {k['p99_ms']:.3f} | "
                          f"{b['p50_ms']:.3f} | {k['cpu_us']:.0f} (+{k['redis_cpu_us']:.0f}) / {b['cpu_us']:.0f} | "
                          f"{k['audit_allowed']} / {k['audit_other']} | {k['metrics_ok']:.0f} / {k['metrics_not_ok']:.0f} | {'ok' if ok else '; '.join(b['problems'] + k['problems'])} |")
-        peaks = [r["broker"]["rss_max_kib"] for r in self.results if r["label"] != "GetSecret L2 hit (SkipL1)"]
+        peaks = [r["broker"]["rss_max_kib"] for r in self.results if r["label"] not in ("GetSecret L2 hit (SkipL1)", "GetSecret L1 hit, JWT, no validation cache")]
         lines.append("")
         lines.append(f"Round-to-round spread of the baseline (noise): " + "; ".join(
             f"{r['label']} {r['mode']}: {min(r['baseline']['round_rps'])}-{max(r['baseline']['round_rps'])} req/s" for r in self.results))

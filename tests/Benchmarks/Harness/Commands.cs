@@ -19,9 +19,53 @@ internal static class Commands
               requests DIR MOUNT COUNT                         write h2load bodies: get.grpc, miss.grpc, batch.grpc (MOUNT/s000 .. COUNT paths)
               verify URL TOKEN REQUEST.grpc SOURCE RESPONSE    one real gRPC call of the request; fails unless OK and every secret came from SOURCE (L1, L2, BACKEND); saves the response
               audit REDIS STREAM AFTER_ID                      counts stream entries after AFTER_ID: prints 'last_id allowed not_allowed'
+              jwt DIR ISSUER AUDIENCE                          writes jwks.json (a new RSA key) and jwt.txt: a Kubernetes service-account token (RS256, 2 h) signed with it
             """);
         return 2;
     }
+
+    /// <summary>
+    /// A signing key and one service-account token for the JWT scenario: what a cluster's OIDC issuer and a
+    /// projected token volume would give the broker and a workload. The key exists only in this run.
+    /// </summary>
+    public static int WriteJwt(string directory, string issuer, string audience)
+    {
+        using var key = System.Security.Cryptography.RSA.Create(2048);
+        var parameters = key.ExportParameters(includePrivateParameters: false);
+        const string keyId = "bench-key-1";
+        var jwks = new Dictionary<string, object>
+        {
+            ["keys"] = new[]
+            {
+                new Dictionary<string, string>
+                {
+                    ["kty"] = "RSA", ["use"] = "sig", ["alg"] = "RS256", ["kid"] = keyId,
+                    ["n"] = Base64Url(parameters.Modulus!), ["e"] = Base64Url(parameters.Exponent!),
+                },
+            },
+        };
+        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var header = new Dictionary<string, string> { ["alg"] = "RS256", ["typ"] = "JWT", ["kid"] = keyId };
+        var payload = new Dictionary<string, object>
+        {
+            ["iss"] = issuer, ["aud"] = audience, ["sub"] = "system:serviceaccount:bench:trainer",
+            ["iat"] = now, ["nbf"] = now, ["exp"] = now + 7200,
+            ["kubernetes.io"] = new Dictionary<string, object>
+            {
+                ["namespace"] = "bench",
+                ["serviceaccount"] = new Dictionary<string, string> { ["name"] = "trainer", ["uid"] = "00000000-0000-4000-8000-000000000001" },
+            },
+        };
+        var signingInput = Base64Url(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(header)) + "." + Base64Url(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(payload));
+        var signature = key.SignData(System.Text.Encoding.ASCII.GetBytes(signingInput), System.Security.Cryptography.HashAlgorithmName.SHA256,
+            System.Security.Cryptography.RSASignaturePadding.Pkcs1);
+        Directory.CreateDirectory(directory);
+        File.WriteAllText(Path.Combine(directory, "jwks.json"), System.Text.Json.JsonSerializer.Serialize(jwks));
+        File.WriteAllText(Path.Combine(directory, "jwt.txt"), signingInput + "." + Base64Url(signature));
+        return 0;
+    }
+
+    private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
     /// <summary>h2load sends a file as the body: the gRPC frame is 1 byte flag (0: uncompressed), 4 bytes big-endian length, the message.</summary>
     public static int WriteRequests(string directory, string mount, int count)
