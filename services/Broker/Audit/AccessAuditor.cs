@@ -152,20 +152,12 @@ public sealed class AccessAuditor(AuditRecorder recorder, IOptions<AuditOptions>
         };
         if (context.Caller is { } caller)
         {
-            // Through the concrete type when it is one: enumerating the interface boxes an enumerator per event.
-            if (caller.Attributes is Dictionary<string, string> attributes)
+            // Enumerated as the concrete dictionary it nearly always is: through the interface, every event
+            // would box an enumerator.
+            var attributes = caller.Attributes as Dictionary<string, string> ?? new Dictionary<string, string>(caller.Attributes, StringComparer.Ordinal);
+            foreach (var (name, value) in attributes)
             {
-                foreach (var (name, value) in attributes)
-                {
-                    auditEvent.CallerAttributes[name] = value;
-                }
-            }
-            else
-            {
-                foreach (var (name, value) in caller.Attributes)
-                {
-                    auditEvent.CallerAttributes[name] = value;
-                }
+                auditEvent.CallerAttributes[name] = value;
             }
         }
         _key.SealPath(auditEvent, path.Length == 0 ? null : PrefixHmacs(path));
