@@ -7,6 +7,7 @@ using Microsoft.Extensions.Options;
 using SecretsBroker.Broker.Audit;
 using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Backends.Aws;
+using SecretsBroker.Broker.Backends.Local;
 using SecretsBroker.Broker.Backends.Vault;
 using SecretsBroker.Broker.Caching;
 using SecretsBroker.Broker.Policy;
@@ -81,9 +82,9 @@ public sealed partial class SecretWatcher(
                 LogicalPath.EnsureValid(target);
                 policy.EnsureAllowed(access.Caller!, Capability.Watch, target);
                 var (mounted, _) = mounts.Resolve(target);
-                if (mounted.Backend is not (VaultKvBackend or AwsSecretsManagerBackend))
+                if (mounted.Backend is not (VaultKvBackend or AwsSecretsManagerBackend or LocalFileBackend))
                 {
-                    BrokerException.ThrowFailedPrecondition("watching is supported on vault-kv and aws-sm mounts");
+                    BrokerException.ThrowFailedPrecondition("watching is supported on vault-kv, aws-sm and local mounts");
                 }
             }
         }
@@ -293,6 +294,8 @@ public sealed partial class SecretWatcher(
             {
                 VaultKvBackend kv => (await kv.GetCurrentVersionAsync(name, cancellationToken).ConfigureAwait(false)).ToString(CultureInfo.InvariantCulture),
                 AwsSecretsManagerBackend aws => await aws.GetCurrentVersionIdAsync(name, cancellationToken).ConfigureAwait(false),
+                // The file as the polling replica has loaded it (a reload after every change of the file).
+                LocalFileBackend local => (await local.GetAsync(name, VersionSelector.Latest, cancellationToken).ConfigureAwait(false)).Version,
                 _ => null,
             };
         }

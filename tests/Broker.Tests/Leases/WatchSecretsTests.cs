@@ -1,4 +1,5 @@
 using Grpc.Core;
+using SecretsBroker.Broker.Tests.Caching;
 using SecretsBroker.Broker.Tests.Infrastructure;
 using SecretsBroker.Broker.Tests.Vault;
 using SecretsBroker.V1;
@@ -85,6 +86,74 @@ public sealed class WatchSecretsTests
         {
             Assert.All(contents, c => Assert.DoesNotContain("app/db", System.Text.Encoding.UTF8.GetString(c), StringComparison.Ordinal));
         }
+    }
+
+    [Fact]
+    public async Task A_new_version_in_a_local_file_produces_one_event_for_the_watched_path_and_prefix()
+    {
+        var directory = new TestDirectory();
+        directory.WriteFile("secrets.yaml", """
+            secrets:
+              app/db:
+                data: { password: FAKE-local-watch-v1 }
+              app/cache:
+                data: { password: FAKE-local-cache-v1 }
+            """);
+        var settings = CacheTestSettings.InProcessOnly();
+        settings["Broker:Mounts:0:Prefix"] = "files";
+        settings["Broker:Mounts:0:Type"] = "local";
+        settings["Broker:Mounts:0:File"] = "secrets.yaml";
+        settings["Broker:Watch:PollInterval"] = "00:00:00.200";
+        await using var broker = await BrokerHost.StartAsync(settings, directory);
+        var client = broker.CreateClient();
+        Assert.Equal("1", (await client.GetSecretAsync("files/app/db")).Version);
+
+        using var cancel = new CancellationTokenSource();
+        using var call = client.Raw.WatchSecrets(new WatchSecretsRequest { Paths = { "files/app/db" }, Prefixes = { "files/app" } }, cancellationToken: cancel.Token);
+        await call.ResponseHeadersAsync;
+        var events = new List<SecretEvent>();
+        var reader = Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var secretEvent in call.ResponseStream.ReadAllAsync(cancel.Token))
+                {
+                    lock (events)
+                    {
+                        events.Add(secretEvent);
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is RpcException or OperationCanceledException)
+            {
+            }
+        });
+
+        // Version 2 of app/db only: app/cache is unchanged.
+        directory.WriteFile("secrets.yaml", """
+            secrets:
+              app/db:
+                versions:
+                  - data: { password: FAKE-local-watch-v1 }
+                  - data: { password: FAKE-local-watch-v2 }
+              app/cache:
+                data: { password: FAKE-local-cache-v1 }
+            """);
+        await Eventually.WaitUntilAsync(() => { lock (events) { return events.Count >= 1; } }, TimeSpan.FromSeconds(15), "the watcher hears of version 2");
+        var secret = await client.GetSecretAsync("files/app/db");
+        Assert.Equal("2", secret.Version);
+        Assert.Equal("FAKE-local-watch-v2", secret.Data["password"]);
+
+        await cancel.CancelAsync();
+        await reader;
+        lock (events)
+        {
+            // Watched as a path and through its prefix, the change is still one event.
+            var only = Assert.Single(events);
+            Assert.Equal("files/app/db", only.Path);
+            Assert.Equal("2", only.Version);
+        }
+        broker.Logs.AssertNoneContain(["FAKE-local", "app/db"]);
     }
 
     [Fact]
