@@ -113,7 +113,8 @@ class SecretsBrokerServicer(object):
 
     def WatchSecrets(self, request, context):
         """Pushes a SecretEvent whenever a watched static secret gets a new version (a new KV version, an
-        AWS rotation). Requires the `watch` capability on every path and prefix. The broker polls version
+        AWS rotation, a new version in a local file). Requires the `watch` capability on every path and
+        prefix; other mount types answer FAILED_PRECONDITION. The broker polls version
         metadata per mount interval, so an event follows a change by at most that interval. The stream
         stays open until the client cancels it.
         """
