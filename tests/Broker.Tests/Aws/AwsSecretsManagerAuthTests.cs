@@ -1,6 +1,8 @@
 using System.Text;
 using Grpc.Core;
 using SecretsBroker.Broker.Tests.Infrastructure;
+using SecretsBroker.Broker.Tests.Observability;
+using static Grpc.Health.V1.HealthCheckResponse.Types;
 
 namespace SecretsBroker.Broker.Tests.Aws;
 
@@ -78,6 +80,43 @@ public sealed class AwsSecretsManagerAuthTests(AwsSecretsManagerAuthTests.Authen
         var error = await Assert.ThrowsAsync<RpcException>(() => broker.CreateClient().GetSecretAsync($"aws/{moto.SecretName}"));
 
         Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+    }
+
+    [Fact]
+    public async Task Readiness_is_serving_when_the_probe_is_signed_with_accepted_keys_that_may_not_ListSecrets()
+    {
+        // The reader's policy allows no ListSecrets: moto verifies the signature, then answers AccessDenied.
+        var configuration = moto.Configuration(moto.ReaderKeyId, moto.ReaderSecret);
+        configuration["Broker:Health:ProbeCacheDuration"] = "00:00:00";
+        await using var broker = await BrokerHost.StartAsync(configuration);
+        var health = HealthTests.HealthClient(broker);
+
+        Assert.Equal(ServingStatus.Serving, await HealthTests.StatusAsync(health, "readiness"));
+        Assert.Equal(200, (await broker.GetAsync("/healthz/ready")).Status);
+        // The healthy probe's description is in the log line of the mount's state change.
+        Assert.Contains(broker.Logs.Lines, line => line.Contains("Backend of mount aws (aws-sm) is up: reachable; ListSecrets not permitted", StringComparison.Ordinal));
+        broker.Logs.AssertNoneContain([moto.ReaderSecret, "arn:aws"]);
+    }
+
+    [Theory]
+    [InlineData(false, "SignatureDoesNotMatch")]
+    [InlineData(true, "InvalidClientTokenId")]
+    public async Task Readiness_is_not_serving_when_AWS_refuses_the_probes_credentials(bool unknownKey, string expectedError)
+    {
+        var configuration = unknownKey
+            ? moto.Configuration("AKIAUNKNOWNKEY000000", "FAKE-unknown-secret-key")
+            : moto.Configuration(moto.ReaderKeyId, "FAKE-wrong-secret-key");
+        configuration["Broker:Health:ProbeCacheDuration"] = "00:00:00";
+        await using var broker = await BrokerHost.StartAsync(configuration);
+        var health = HealthTests.HealthClient(broker);
+
+        Assert.Equal(ServingStatus.NotServing, await HealthTests.StatusAsync(health, "readiness"));
+        var (status, body) = await broker.GetAsync("/healthz/ready");
+        Assert.Equal(503, status);
+        Assert.Contains("AWS rejected the broker's credentials (", body, StringComparison.Ordinal);
+        Assert.Contains(expectedError, body, StringComparison.Ordinal);
+        Assert.DoesNotContain("FAKE-", body, StringComparison.Ordinal);
+        broker.Logs.AssertNoneContain(["FAKE-wrong-secret-key", "FAKE-unknown-secret-key"]);
     }
 
     [Fact]

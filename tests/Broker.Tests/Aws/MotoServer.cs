@@ -22,6 +22,9 @@ public sealed class MotoServer : IAsyncLifetime
     /// <summary>The boto3 helper, read from the source tree.</summary>
     public static string HelperScript => Path.Combine(RepositoryLayout.Root, "tests", "Broker.Tests", "Aws", "boto3_helper.py");
 
+    /// <summary>The port to listen on (for a test that points a mount at it before moto runs); default a free one.</summary>
+    public int? RequestedPort { get; init; }
+
     public int Port { get; private set; }
 
     public Uri Url => new($"http://127.0.0.1:{Port}/");
@@ -31,7 +34,7 @@ public sealed class MotoServer : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Port = FreePort.Next();
+        Port = RequestedPort ?? FreePort.Next();
         _process = ExternalProcess.Start(Python, ["-m", "moto.server", "-H", "127.0.0.1", "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture)],
             ProcessEnvironment);
         var process = _process;

@@ -4,6 +4,7 @@ using Grpc.Core;
 using Microsoft.Extensions.Logging.Abstractions;
 using SecretsBroker.Broker.Backends.Aws;
 using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Tests.Infrastructure;
 
 namespace SecretsBroker.Broker.Tests.Aws;
 
@@ -120,6 +121,129 @@ public sealed class SecretsManagerResilienceTests
         Assert.All(results, r => Assert.Equal(StatusCode.PermissionDenied, r.Error!.StatusCode));
     }
 
+    [Fact]
+    public async Task The_health_probe_is_one_ListSecrets_call_for_a_single_entry_and_is_up_when_it_succeeds()
+    {
+        var script = new ScriptedHandler(Ok("""{"SecretList":[{"Name":"team/alpha/db-password"}],"NextToken":"more"}"""));
+        var backend = Backend(script, maxRetries: 3);
+
+        var result = await backend.ProbeAsync(CancellationToken.None);
+
+        Assert.True(result.Healthy, result.Description);
+        Assert.Equal(1, script.Calls);
+        var (target, body) = Assert.Single(script.Requests);
+        Assert.Equal("secretsmanager.ListSecrets", target);
+        Assert.Equal("""{"MaxResults":1}""", body);
+        Assert.DoesNotContain(SecretName, result.Description, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AccessDenied_on_the_health_probe_is_up_because_the_signed_request_was_answered()
+    {
+        var script = new ScriptedHandler(new ScriptedAnswer(HttpStatusCode.BadRequest,
+            $$"""{"__type":"AccessDeniedException","message":"User arn:aws:iam::123456789012:user/broker is not authorized to perform secretsmanager:ListSecrets on {{SecretName}}"}"""));
+        var backend = Backend(script, maxRetries: 3);
+
+        var result = await backend.ProbeAsync(CancellationToken.None);
+
+        Assert.True(result.Healthy, result.Description);
+        Assert.Contains("ListSecrets not permitted", result.Description, StringComparison.Ordinal);
+        Assert.DoesNotContain("arn:aws", result.Description, StringComparison.Ordinal);
+        Assert.DoesNotContain(SecretName, result.Description, StringComparison.Ordinal);
+        Assert.Equal(1, script.Calls);
+    }
+
+    [Theory]
+    [InlineData("UnrecognizedClientException")]
+    [InlineData("InvalidSignatureException")]
+    [InlineData("ExpiredTokenException")]
+    [InlineData("InvalidClientTokenId")]
+    [InlineData("SignatureDoesNotMatch")]
+    public async Task Refused_credentials_make_the_health_probe_down(string errorType)
+    {
+        var script = new ScriptedHandler(new ScriptedAnswer(HttpStatusCode.BadRequest,
+            $$"""{"__type":"{{errorType}}","message":"The security token included in the request (AKIDTEST) is invalid"}"""));
+        var backend = Backend(script, maxRetries: 3);
+
+        var result = await backend.ProbeAsync(CancellationToken.None);
+
+        Assert.False(result.Healthy);
+        Assert.Equal($"AWS rejected the broker's credentials ({errorType})", result.Description);
+        Assert.Equal(1, script.Calls);
+    }
+
+    [Fact]
+    public async Task Throttling_that_outlasts_the_retries_makes_the_health_probe_down()
+    {
+        var script = new ScriptedHandler(Enumerable.Repeat(Error(HttpStatusCode.BadRequest, "ThrottlingException"), 10).ToArray());
+        var backend = Backend(script, maxRetries: 2);
+
+        var result = await backend.ProbeAsync(CancellationToken.None);
+
+        Assert.False(result.Healthy);
+        Assert.Contains("throttling", result.Description, StringComparison.Ordinal);
+        Assert.Equal(3, script.Calls);
+    }
+
+    [Fact]
+    public async Task Server_errors_that_outlast_the_retries_make_the_health_probe_down()
+    {
+        var script = new ScriptedHandler(Enumerable.Repeat(Error(HttpStatusCode.ServiceUnavailable, null), 10).ToArray());
+        var backend = Backend(script, maxRetries: 1);
+
+        var result = await backend.ProbeAsync(CancellationToken.None);
+
+        Assert.False(result.Healthy);
+        Assert.Contains("is failing", result.Description, StringComparison.Ordinal);
+        Assert.Contains("503", result.Description, StringComparison.Ordinal);
+        Assert.Equal(2, script.Calls);
+    }
+
+    [Fact]
+    public async Task A_health_probe_whose_attempts_time_out_is_down()
+    {
+        var script = new ScriptedHandler(Enumerable.Repeat(new ScriptedAnswer(HttpStatusCode.OK, "{}", Delay: TimeSpan.FromSeconds(30)), 5).ToArray());
+        var backend = Backend(script, maxRetries: 0, attemptTimeout: TimeSpan.FromMilliseconds(200));
+
+        var result = await backend.ProbeAsync(CancellationToken.None);
+
+        Assert.False(result.Healthy);
+        Assert.Contains("did not answer", result.Description, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Cancelling_the_health_probe_propagates_as_cancellation_and_is_not_a_result()
+    {
+        var script = new ScriptedHandler(new ScriptedAnswer(HttpStatusCode.OK, "{}", Delay: TimeSpan.FromSeconds(30)));
+        var backend = Backend(script, maxRetries: 3);
+        using var cancellation = new CancellationTokenSource();
+
+        var probe = backend.ProbeAsync(cancellation.Token);
+        await Eventually.WaitUntilAsync(() => script.Calls == 1, TimeSpan.FromSeconds(10), "the probe's request to be sent");
+        await cancellation.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => probe);
+        Assert.Equal(1, script.Calls);
+    }
+
+    [Theory]
+    [InlineData("AccessDeniedException", null, true)]
+    [InlineData("AccessDenied", null, true)]
+    [InlineData("ExpiredTokenException", null, false)]
+    [InlineData("RequestThrottledException", null, false)]
+    [InlineData("Timeout", null, false)]
+    [InlineData("Transport", null, false)]
+    [InlineData("InternalServiceError", 500, false)]
+    [InlineData("UnrecognizedError", 404, false)]
+    [InlineData("MalformedResponse", 200, false)]
+    public void Probe_failures_are_classified_by_the_AWS_error_type(string errorCode, int? httpStatus, bool healthy)
+    {
+        var result = AwsSecretsManagerBackend.ProbeResultFor(new SecretsManagerException("ListSecrets", errorCode, (HttpStatusCode?)httpStatus));
+
+        Assert.Equal(healthy, result.Healthy);
+        Assert.False(string.IsNullOrWhiteSpace(result.Description));
+    }
+
     [Theory]
     [InlineData("""{"user":"u","n":1.50,"arr":[1,"x"],"nul":null}""", "user=u;n=1.50;arr=[1,\"x\"];nul=null")]
     [InlineData("""  {"a":"b"}""", "a=b")]
@@ -162,6 +286,9 @@ public sealed class SecretsManagerResilienceTests
 
         public List<int> AuthorizationHeaderCounts { get; } = [];
 
+        /// <summary>Each request's X-Amz-Target and body, in order.</summary>
+        public List<(string Target, string Body)> Requests { get; } = [];
+
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             var index = Interlocked.Increment(ref _calls) - 1;
@@ -169,7 +296,13 @@ public sealed class SecretsManagerResilienceTests
             {
                 AuthorizationHeaderCounts.Add(request.Headers.TryGetValues("Authorization", out var values) ? values.Count() : 0);
             }
-            Assert.StartsWith("secretsmanager.", request.Headers.GetValues("X-Amz-Target").Single(), StringComparison.Ordinal);
+            var target = request.Headers.GetValues("X-Amz-Target").Single();
+            Assert.StartsWith("secretsmanager.", target, StringComparison.Ordinal);
+            var body = request.Content is null ? "" : await request.Content.ReadAsStringAsync(cancellationToken);
+            lock (Requests)
+            {
+                Requests.Add((target, body));
+            }
             var answer = answers[Math.Min(index, answers.Length - 1)];
             if (answer.Delay > TimeSpan.Zero)
             {

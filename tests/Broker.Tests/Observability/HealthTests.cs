@@ -189,12 +189,12 @@ public sealed class HealthTests
         Assert.Equal(StatusCode.NotFound, failure.StatusCode);
     }
 
-    private static Health.HealthClient HealthClient(BrokerHost host)
+    internal static Health.HealthClient HealthClient(BrokerHost host)
     {
         var channel = GrpcChannel.ForAddress(host.Address);
         return new Health.HealthClient(channel);
     }
 
-    private static async Task<ServingStatus> StatusAsync(Health.HealthClient client, string service) =>
+    internal static async Task<ServingStatus> StatusAsync(Health.HealthClient client, string service) =>
         (await client.CheckAsync(new HealthCheckRequest { Service = service }, deadline: DateTime.UtcNow.AddSeconds(10))).Status;
 }

@@ -9,9 +9,10 @@ namespace SecretsBroker.Broker.Backends.Aws;
 /// A SecretString holding a JSON object becomes the data map (non-string members as their JSON text);
 /// any other SecretString becomes the single field <c>value</c>; a SecretBinary becomes the bytes.
 /// The version selector maps to VersionId, the stage selector to VersionStage.
+/// Its health probe is one signed ListSecrets call asking for a single entry (see <see cref="ProbeAsync"/>).
 /// </summary>
 public sealed partial class AwsSecretsManagerBackend(SecretsManagerClient client, string mountName, ILogger<AwsSecretsManagerBackend> logger)
-    : IBatchSecretBackend
+    : IBatchSecretBackend, IBackendHealthProbe
 {
     /// <summary>The field a non-JSON SecretString is returned under.</summary>
     public const string PlainStringField = "value";
@@ -150,6 +151,56 @@ public sealed partial class AwsSecretsManagerBackend(SecretsManagerClient client
         }
         return new SecretListingPage(entries, nextToken);
     }
+
+    /// <summary>
+    /// Readiness probe: one signed ListSecrets call with MaxResults = 1 (no filter). It reads no secret
+    /// value and its answer (the one entry's metadata) is dropped. Cancellation by the caller propagates.
+    /// </summary>
+    public async Task<BackendProbeResult> ProbeAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await client.ListSecretsAsync(new ListSecretsRequest { MaxResults = 1 }, cancellationToken).ConfigureAwait(false);
+            return BackendProbeResult.Up("AWS Secrets Manager answered ListSecrets");
+        }
+        catch (SecretsManagerException ex)
+        {
+            return ProbeResultFor(ex);
+        }
+    }
+
+    /// <summary>
+    /// Judges a failed probe call. AccessDenied is up: the request was signed with credentials AWS
+    /// accepted and the service answered; the role may simply not list. Refused credentials, throttling
+    /// or server errors that outlasted the retries, timeouts and an unreachable endpoint are down.
+    /// Descriptions hold only AWS's error type (an identifier) or the HTTP status, never a secret name.
+    /// </summary>
+    public static BackendProbeResult ProbeResultFor(SecretsManagerException exception)
+    {
+        var code = exception.ErrorCode;
+        return code switch
+        {
+            "AccessDeniedException" or "AccessDenied" =>
+                BackendProbeResult.Up($"reachable; ListSecrets not permitted ({code}), the credentials were accepted"),
+            "UnrecognizedClientException" or "InvalidSignatureException" or "IncompleteSignature" or "ExpiredTokenException"
+                or "ExpiredToken" or "InvalidClientTokenId" or "MissingAuthenticationToken" or "SignatureDoesNotMatch" or "AuthFailure" =>
+                BackendProbeResult.Down($"AWS rejected the broker's credentials ({code})"),
+            _ when SecretsManagerErrors.IsThrottling(code) => BackendProbeResult.Down($"AWS Secrets Manager kept throttling ListSecrets ({code})"),
+            "Timeout" => BackendProbeResult.Down("AWS Secrets Manager did not answer ListSecrets in time"),
+            "Transport" => BackendProbeResult.Down("the AWS Secrets Manager endpoint could not be reached"),
+            "InternalServiceError" or "InternalFailure" or "ServiceUnavailable" =>
+                BackendProbeResult.Down($"AWS Secrets Manager is failing ({code}{HttpSuffix(exception)})"),
+            _ when exception.HttpStatus is { } http && (int)http >= 500 =>
+                BackendProbeResult.Down($"AWS Secrets Manager is failing (HTTP {(int)http})"),
+            "MalformedResponse" => BackendProbeResult.Down("AWS Secrets Manager answered ListSecrets with a response the broker could not read"),
+            "UnrecognizedError" => BackendProbeResult.Down(
+                $"the endpoint answered HTTP {(int?)exception.HttpStatus ?? 0} without an AWS error type; check the mount's ServiceUrl"),
+            _ => BackendProbeResult.Down($"ListSecrets failed ({code})"),
+        };
+    }
+
+    private static string HttpSuffix(SecretsManagerException exception) =>
+        exception.HttpStatus is { } http ? $", HTTP {(int)http}" : "";
 
     /// <summary>Turns one GetSecretValue / BatchGetSecretValue result into the broker's value.</summary>
     public static SecretValue ToSecretValue(GetSecretValueResponse response)
