@@ -2,6 +2,7 @@ using Grpc.Core;
 using SecretsBroker.Broker.Tests.Caching;
 using SecretsBroker.Broker.Tests.Infrastructure;
 using SecretsBroker.Broker.Tests.Vault;
+using SecretsBroker.Client;
 using SecretsBroker.V1;
 
 namespace SecretsBroker.Broker.Tests.Leases;
@@ -25,26 +26,7 @@ public sealed class WatchSecretsTests
         var watches = new List<(AsyncServerStreamingCall<SecretEvent> Call, List<SecretEvent> Events, Task Reader)>();
         foreach (var client in new[] { clients[0], clients[0], clients[1] })
         {
-            var call = client.Raw.WatchSecrets(new WatchSecretsRequest { Paths = { "vault/app/db" } }, cancellationToken: cancel.Token);
-            await call.ResponseHeadersAsync;
-            var events = new List<SecretEvent>();
-            var reader = Task.Run(async () =>
-            {
-                try
-                {
-                    await foreach (var secretEvent in call.ResponseStream.ReadAllAsync(cancel.Token))
-                    {
-                        lock (events)
-                        {
-                            events.Add(secretEvent);
-                        }
-                    }
-                }
-                catch (Exception ex) when (ex is RpcException or OperationCanceledException)
-                {
-                }
-            });
-            watches.Add((call, events, reader));
+            watches.Add(await WatchAsync(client, new WatchSecretsRequest { Paths = { "vault/app/db" } }, cancel.Token));
         }
         int Count(List<SecretEvent> events)
         {
@@ -109,25 +91,8 @@ public sealed class WatchSecretsTests
         Assert.Equal("1", (await client.GetSecretAsync("files/app/db")).Version);
 
         using var cancel = new CancellationTokenSource();
-        using var call = client.Raw.WatchSecrets(new WatchSecretsRequest { Paths = { "files/app/db" }, Prefixes = { "files/app" } }, cancellationToken: cancel.Token);
-        await call.ResponseHeadersAsync;
-        var events = new List<SecretEvent>();
-        var reader = Task.Run(async () =>
-        {
-            try
-            {
-                await foreach (var secretEvent in call.ResponseStream.ReadAllAsync(cancel.Token))
-                {
-                    lock (events)
-                    {
-                        events.Add(secretEvent);
-                    }
-                }
-            }
-            catch (Exception ex) when (ex is RpcException or OperationCanceledException)
-            {
-            }
-        });
+        var (call, events, reader) = await WatchAsync(client, new WatchSecretsRequest { Paths = { "files/app/db" }, Prefixes = { "files/app" } }, cancel.Token);
+        using var _ = call;
 
         // Version 2 of app/db only: app/cache is unchanged.
         directory.WriteFile("secrets.yaml", """
@@ -154,6 +119,32 @@ public sealed class WatchSecretsTests
             Assert.Equal("2", only.Version);
         }
         broker.Logs.AssertNoneContain(["FAKE-local", "app/db"]);
+    }
+
+    /// <summary>Opens a watch (returns once the baseline is set: the response headers came) and collects its events until cancelled.</summary>
+    private static async Task<(AsyncServerStreamingCall<SecretEvent> Call, List<SecretEvent> Events, Task Reader)> WatchAsync(
+        BrokerClient client, WatchSecretsRequest request, CancellationToken cancellationToken)
+    {
+        var call = client.Raw.WatchSecrets(request, cancellationToken: cancellationToken);
+        await call.ResponseHeadersAsync;
+        var events = new List<SecretEvent>();
+        var reader = Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var secretEvent in call.ResponseStream.ReadAllAsync(cancellationToken))
+                {
+                    lock (events)
+                    {
+                        events.Add(secretEvent);
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is RpcException or OperationCanceledException)
+            {
+            }
+        });
+        return (call, events, reader);
     }
 
     [Fact]
