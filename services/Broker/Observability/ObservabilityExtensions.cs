@@ -2,13 +2,15 @@ using System.Diagnostics.Metrics;
 using System.Reflection;
 using Grpc.AspNetCore.HealthChecks;
 using Microsoft.Extensions.Options;
-using OpenTelemetry;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
+using OpenTelemetry;
 using SecretsBroker.Broker.Audit;
+using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Caching;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Observability;
 
@@ -51,11 +53,6 @@ public static class ObservabilityExtensions
 
         services.AddMetrics();
         services.AddSingleton<BrokerMetrics>();
-        services.AddSingleton<BackendCallObserver>();
-        if (!services.Any(d => d.ServiceType == typeof(TimeProvider)))
-        {
-            services.AddSingleton(TimeProvider.System);
-        }
 
         services.AddHealthChecks()
             .AddCheck<LivenessHealthCheck>("process", tags: [HealthNames.LiveTag])

@@ -23,18 +23,3 @@ public sealed class RedisOptions
 
 [OptionsValidator]
 public sealed partial class RedisOptionsValidator : IValidateOptions<RedisOptions>;
-
-public static class RedisExtensions
-{
-    /// <summary>Registers <see cref="RedisOptions"/> and, when a Redis is configured, the shared <see cref="RedisConnection"/>.</summary>
-    public static IHostApplicationBuilder AddBrokerRedis(this IHostApplicationBuilder builder)
-    {
-        builder.Services.AddOptions<RedisOptions>().Bind(builder.Configuration.GetSection(RedisOptions.SectionName)).ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<RedisOptions>, RedisOptionsValidator>();
-        if (builder.Configuration.GetSection(RedisOptions.SectionName).Get<RedisOptions>()?.IsConfigured == true)
-        {
-            builder.Services.AddSingleton<RedisConnection>();
-        }
-        return builder;
-    }
-}

@@ -3,7 +3,7 @@ using System.Text;
 using Grpc.Core;
 using Microsoft.Extensions.Logging.Abstractions;
 using SecretsBroker.Broker.Backends.Aws;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Core;
 using SecretsBroker.Broker.Tests.Infrastructure;
 
 namespace SecretsBroker.Broker.Tests.Aws;
@@ -45,7 +45,7 @@ public sealed class SecretsManagerResilienceTests
 
         var error = await Assert.ThrowsAsync<BrokerException>(() => backend.GetAsync(SecretName, VersionSelector.Latest, CancellationToken.None));
 
-        Assert.Equal(StatusCode.ResourceExhausted, error.StatusCode);
+        Assert.Equal(BrokerErrorKind.ResourceExhausted, error.Kind);
         Assert.Equal(3, script.Calls);
     }
 
@@ -60,18 +60,18 @@ public sealed class SecretsManagerResilienceTests
 
         var error = await Assert.ThrowsAsync<BrokerException>(() => backend.GetAsync(SecretName, VersionSelector.Latest, CancellationToken.None));
 
-        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+        Assert.Equal(BrokerErrorKind.Unavailable, error.Kind);
         Assert.Equal(3, script.Calls);
     }
 
     [Theory]
-    [InlineData("ResourceNotFoundException", StatusCode.NotFound)]
-    [InlineData("AccessDeniedException", StatusCode.PermissionDenied)]
-    [InlineData("InvalidParameterException", StatusCode.InvalidArgument)]
-    [InlineData("InvalidRequestException", StatusCode.FailedPrecondition)]
-    [InlineData("DecryptionFailure", StatusCode.FailedPrecondition)]
-    [InlineData("UnrecognizedClientException", StatusCode.Unavailable)]
-    public async Task Client_errors_are_not_retried_and_map_to_their_status_without_echoing_the_AWS_message(string errorType, StatusCode expected)
+    [InlineData("ResourceNotFoundException", BrokerErrorKind.NotFound)]
+    [InlineData("AccessDeniedException", BrokerErrorKind.PermissionDenied)]
+    [InlineData("InvalidParameterException", BrokerErrorKind.InvalidArgument)]
+    [InlineData("InvalidRequestException", BrokerErrorKind.FailedPrecondition)]
+    [InlineData("DecryptionFailure", BrokerErrorKind.FailedPrecondition)]
+    [InlineData("UnrecognizedClientException", BrokerErrorKind.Unavailable)]
+    public async Task Client_errors_are_not_retried_and_map_to_their_status_without_echoing_the_AWS_message(string errorType, BrokerErrorKind expected)
     {
         var script = new ScriptedHandler(new ScriptedAnswer(HttpStatusCode.BadRequest,
             $$"""{"__type":"{{errorType}}","message":"Secrets Manager can't find {{SecretName}} with value hunter2"}"""));
@@ -79,7 +79,7 @@ public sealed class SecretsManagerResilienceTests
 
         var error = await Assert.ThrowsAsync<BrokerException>(() => backend.GetAsync(SecretName, VersionSelector.Latest, CancellationToken.None));
 
-        Assert.Equal(expected, error.StatusCode);
+        Assert.Equal(expected, error.Kind);
         Assert.Equal(1, script.Calls);
         Assert.DoesNotContain(SecretName, error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("hunter2", error.ToString(), StringComparison.Ordinal);
@@ -93,7 +93,7 @@ public sealed class SecretsManagerResilienceTests
 
         var error = await Assert.ThrowsAsync<BrokerException>(() => backend.GetAsync(SecretName, VersionSelector.Latest, CancellationToken.None));
 
-        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+        Assert.Equal(BrokerErrorKind.Unavailable, error.Kind);
         Assert.Contains("ServiceUrl", error.Message, StringComparison.Ordinal);
         Assert.Equal(1, script.Calls);
     }
@@ -106,7 +106,7 @@ public sealed class SecretsManagerResilienceTests
 
         var error = await Assert.ThrowsAsync<BrokerException>(() => backend.GetAsync(SecretName, VersionSelector.Latest, CancellationToken.None));
 
-        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+        Assert.Equal(BrokerErrorKind.Unavailable, error.Kind);
         Assert.Equal(2, script.Calls);
     }
 
@@ -118,7 +118,7 @@ public sealed class SecretsManagerResilienceTests
 
         var results = await backend.GetManyAsync(["a", "b"], CancellationToken.None);
 
-        Assert.All(results, r => Assert.Equal(StatusCode.PermissionDenied, r.Error!.StatusCode));
+        Assert.All(results, r => Assert.Equal(BrokerErrorKind.PermissionDenied, r.Error!.Kind));
     }
 
     [Fact]

@@ -41,9 +41,18 @@ public sealed class LeaseBenchmark(ITestOutputHelper output)
         settings["Broker:Leases:RenewJitter"] = "0.1";
         settings["Broker:Audit:Strict"] = "false";
         await using var broker = await BrokerHost.StartAsync(settings, configureServices: b => b.Logging.SetMinimumLevel(LogLevel.Warning));
-        var manager = broker.Services.GetRequiredService<LeaseManager>();
+        // Lateness as the broker exports it (secretsbroker.lease.renewal.lateness), read with a MeterListener.
         var lateness = new ConcurrentQueue<double>();
-        manager.RenewalLatenessObserver = late => lateness.Enqueue(late.TotalMilliseconds);
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name == "secretsbroker.lease.renewal.lateness")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<double>((_, value, _, _) => lateness.Enqueue(value));
+        listener.Start();
         var client = broker.CreateClient().Raw;
 
         var issueClock = Stopwatch.StartNew();

@@ -193,7 +193,7 @@ public sealed class LeaseKeepAliveTests
 
         Assert.Equal(leaseId, keeper.Current.LeaseId);
         Assert.Equal((true, false), LeaseTestEnvironment.LeaseState(vault, leaseId));
-        Assert.True(replicaB.Services.GetRequiredService<SecretsBroker.Broker.Leases.LeaseManager>().AttachedCount == 1);
+        Assert.True(replicaB.Services.GetRequiredService<SecretsBroker.Broker.Leases.LeaseKeeper>().AttachedCount == 1);
         Assert.DoesNotContain(events, e => e.Type is LeaseEventType.Revoked or LeaseEventType.Expired or LeaseEventType.Error);
         await cancel.CancelAsync();
         await listening;

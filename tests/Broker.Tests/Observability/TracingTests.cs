@@ -3,7 +3,7 @@ using System.Diagnostics;
 using Grpc.Core;
 using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Observability;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Core;
 using SecretsBroker.Broker.Tests.Audit;
 using SecretsBroker.Broker.Tests.Caching;
 using SecretsBroker.Broker.Tests.Infrastructure;
@@ -84,7 +84,7 @@ public sealed class TracingTests
     };
 
     /// <summary>A backend that records <see cref="BrokerTelemetry.CurrentTraceId"/> at each read, as the audit recorder would see it.</summary>
-    private sealed class TraceCapturingBackend : ISecretBackend, ISecretBackendFactory
+    private sealed class TraceCapturingBackend : ISecretReading, ISecretListing, ISecretBackendFactory
     {
         public ConcurrentQueue<string?> TraceIds { get; } = new();
 

@@ -1,6 +1,7 @@
-using Amazon;
 using Amazon.Runtime;
+using Amazon;
 using Microsoft.Extensions.Options;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Backends.Aws;
 

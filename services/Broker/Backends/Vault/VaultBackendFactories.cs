@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Backends.Vault;
 
@@ -56,7 +57,7 @@ internal static class VaultMountValidation
 {
     public static void EnsureEnginePath(string enginePath, string mountType)
     {
-        if (Secrets.LogicalPath.Validate(enginePath, "EnginePath") is { } error)
+        if (LogicalPath.Validate(enginePath, "EnginePath") is { } error)
         {
             throw new OptionsValidationException(mountType, typeof(VaultKvMountOptions), [error]);
         }

@@ -3,10 +3,9 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
-using Grpc.Core;
 using Polly.CircuitBreaker;
 using Polly.Timeout;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Backends.Vault;
 
@@ -112,7 +111,7 @@ public sealed partial class VaultClient : IDisposable
         var (status, body) = await SendAuthenticatedAsync(HttpMethod.Get, $"{Escape(engine)}/metadata/{Escape(name)}", null, mount, "kv-metadata", cancellationToken)
             .ConfigureAwait(false);
         return Read(status, body, VaultJsonContext.Default.VaultEnvelopeKvMetadataData, mount, "kv-metadata").Data
-            ?? throw new BrokerException(StatusCode.Unavailable, "vault returned KV metadata without data");
+            ?? throw new BrokerException(BrokerErrorKind.Unavailable, "vault returned KV metadata without data");
     }
 
     /// <summary>Writes a new version; with <paramref name="checkAndSet"/> only if the current version is that number (0: only if new).</summary>
@@ -123,7 +122,7 @@ public sealed partial class VaultClient : IDisposable
         var (status, body) = await SendAuthenticatedAsync(HttpMethod.Post, $"{Escape(engine)}/data/{Escape(name)}",
             () => JsonContent.Create(request, VaultJsonContext.Default.KvWriteRequest), mount, "kv-write", cancellationToken).ConfigureAwait(false);
         return Read(status, body, VaultJsonContext.Default.VaultEnvelopeKvVersionMetadata, mount, "kv-write").Data
-            ?? throw new BrokerException(StatusCode.Unavailable, "vault returned a KV write response without data");
+            ?? throw new BrokerException(BrokerErrorKind.Unavailable, "vault returned a KV write response without data");
     }
 
     // ---- dynamic secrets and leases ------------------------------------------------------------
@@ -192,7 +191,7 @@ public sealed partial class VaultClient : IDisposable
         var (status, body) = await SendRawAsync(HttpMethod.Post, "auth/token/renew-self",
             JsonContent.Create(new RenewSelfRequest(), VaultJsonContext.Default.RenewSelfRequest), token, cancellationToken).ConfigureAwait(false);
         var auth = Read(status, body, VaultJsonContext.Default.VaultEnvelopeEmptyData, "-", "token-renew").Auth;
-        return auth ?? throw new BrokerException(StatusCode.Unavailable, "vault answered renew-self without auth data");
+        return auth ?? throw new BrokerException(BrokerErrorKind.Unavailable, "vault answered renew-self without auth data");
     }
 
     /// <summary>Looks up the token itself; null when Vault says the token is not valid (403).</summary>
@@ -204,7 +203,7 @@ public sealed partial class VaultClient : IDisposable
             return null;
         }
         return Read(status, body, VaultJsonContext.Default.VaultEnvelopeTokenLookupData, "-", "token-lookup").Data
-            ?? throw new BrokerException(StatusCode.Unavailable, "vault answered lookup-self without data");
+            ?? throw new BrokerException(BrokerErrorKind.Unavailable, "vault answered lookup-self without data");
     }
 
     public void Dispose()
@@ -256,17 +255,17 @@ public sealed partial class VaultClient : IDisposable
         catch (BrokenCircuitException ex)
         {
             LogCircuitOpen(ConnectionName);
-            throw new BrokerException(StatusCode.Unavailable, "vault is failing; the broker pauses calls to it briefly", ex);
+            throw new BrokerException(BrokerErrorKind.Unavailable, "vault is failing; the broker pauses calls to it briefly", ex);
         }
         catch (Exception ex) when (ex is TimeoutRejectedException or OperationCanceledException)
         {
             LogTransportFailed(ConnectionName, "timeout");
-            throw new BrokerException(StatusCode.Unavailable, "vault did not answer in time", ex);
+            throw new BrokerException(BrokerErrorKind.Unavailable, "vault did not answer in time", ex);
         }
         catch (HttpRequestException ex)
         {
             LogTransportFailed(ConnectionName, ex.HttpRequestError.ToString());
-            throw new BrokerException(StatusCode.Unavailable, "vault is unreachable", ex);
+            throw new BrokerException(BrokerErrorKind.Unavailable, "vault is unreachable", ex);
         }
     }
 
@@ -277,7 +276,7 @@ public sealed partial class VaultClient : IDisposable
             LogCallFailed(ConnectionName, mount, operation, (int)status);
             VaultErrors.Throw(status, body);
         }
-        return TryDeserialize(body, typeInfo) ?? throw new BrokerException(StatusCode.Unavailable, "vault returned a response the broker cannot read");
+        return TryDeserialize(body, typeInfo) ?? throw new BrokerException(BrokerErrorKind.Unavailable, "vault returned a response the broker cannot read");
     }
 
     private static T? TryDeserialize<T>(byte[] body, JsonTypeInfo<T> typeInfo)

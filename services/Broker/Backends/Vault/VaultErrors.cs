@@ -1,8 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using System.Text.Json;
-using Grpc.Core;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Backends.Vault;
 
@@ -38,22 +37,22 @@ public static class VaultErrors
         bool Has(string phrase) => errors.Any(e => e.Contains(phrase, StringComparison.OrdinalIgnoreCase));
         throw (int)status switch
         {
-            400 when Has(CasMismatch) => new BrokerException(StatusCode.FailedPrecondition,
+            400 when Has(CasMismatch) => new BrokerException(BrokerErrorKind.FailedPrecondition,
                 "check-and-set failed: the secret's current version is not the one the write expected"),
-            400 when Has(CasRequired) => new BrokerException(StatusCode.FailedPrecondition,
+            400 when Has(CasRequired) => new BrokerException(BrokerErrorKind.FailedPrecondition,
                 "this secret requires check-and-set writes: pass the expected current version"),
-            400 when Has("lease is not renewable") => new BrokerException(StatusCode.FailedPrecondition, "the lease is not renewable"),
-            400 when Has("lease not found") || Has("invalid lease") => new BrokerException(StatusCode.NotFound, "the lease does not exist or has expired"),
-            400 when Has("unknown role") || Has("not found") => new BrokerException(StatusCode.NotFound, "vault has no such role"),
-            400 => new BrokerException(StatusCode.InvalidArgument, "vault rejected the request as invalid"),
-            401 or 403 => new BrokerException(StatusCode.PermissionDenied, "vault denied the broker access to this secret"),
-            404 => new BrokerException(StatusCode.NotFound, "secret not found"),
-            405 => new BrokerException(StatusCode.FailedPrecondition, "vault does not support this operation here"),
-            429 => new BrokerException(StatusCode.ResourceExhausted, "vault is rate limiting requests; retry later"),
-            503 when Has("sealed") => new BrokerException(StatusCode.Unavailable, "vault is sealed"),
-            503 => new BrokerException(StatusCode.Unavailable, "vault is unavailable (standby or maintenance)"),
-            412 or 500 or 502 or 504 => new BrokerException(StatusCode.Unavailable, $"vault failed to answer (HTTP {(int)status})"),
-            _ => new BrokerException(StatusCode.Unavailable, $"vault answered with unexpected HTTP {(int)status}"),
+            400 when Has("lease is not renewable") => new BrokerException(BrokerErrorKind.FailedPrecondition, "the lease is not renewable"),
+            400 when Has("lease not found") || Has("invalid lease") => new BrokerException(BrokerErrorKind.NotFound, "the lease does not exist or has expired"),
+            400 when Has("unknown role") || Has("not found") => new BrokerException(BrokerErrorKind.NotFound, "vault has no such role"),
+            400 => new BrokerException(BrokerErrorKind.InvalidArgument, "vault rejected the request as invalid"),
+            401 or 403 => new BrokerException(BrokerErrorKind.PermissionDenied, "vault denied the broker access to this secret"),
+            404 => new BrokerException(BrokerErrorKind.NotFound, "secret not found"),
+            405 => new BrokerException(BrokerErrorKind.FailedPrecondition, "vault does not support this operation here"),
+            429 => new BrokerException(BrokerErrorKind.ResourceExhausted, "vault is rate limiting requests; retry later"),
+            503 when Has("sealed") => new BrokerException(BrokerErrorKind.Unavailable, "vault is sealed"),
+            503 => new BrokerException(BrokerErrorKind.Unavailable, "vault is unavailable (standby or maintenance)"),
+            412 or 500 or 502 or 504 => new BrokerException(BrokerErrorKind.Unavailable, $"vault failed to answer (HTTP {(int)status})"),
+            _ => new BrokerException(BrokerErrorKind.Unavailable, $"vault answered with unexpected HTTP {(int)status}"),
         };
     }
 }

@@ -1,6 +1,5 @@
 using System.Net.Http.Json;
-using Grpc.Core;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Backends.Vault;
 
@@ -78,7 +77,7 @@ public sealed partial class VaultTokenSource : IDisposable
         if (!CanLogin)
         {
             // A configured token cannot be replaced: this is the broker's problem, not the caller's.
-            throw new BrokerException(StatusCode.Unavailable, "vault no longer accepts the broker's configured token");
+            throw new BrokerException(BrokerErrorKind.Unavailable, "vault no longer accepts the broker's configured token");
         }
         await RefreshAsync(token, forceLogin: true, cancellationToken).ConfigureAwait(false);
         return true;
@@ -117,7 +116,7 @@ public sealed partial class VaultTokenSource : IDisposable
             catch (BrokerException ex)
             {
                 // Vault is down or refuses the login: keep the current token while it lasts and try again soon.
-                LogBackgroundRefreshFailed(_client.ConnectionName, ex.StatusCode.ToString());
+                LogBackgroundRefreshFailed(_client.ConnectionName, ex.Kind.ToString());
                 Schedule(TimeSpan.FromSeconds(1));
             }
             finally
@@ -180,10 +179,10 @@ public sealed partial class VaultTokenSource : IDisposable
         {
             renewed = await _client.RenewSelfAsync(state.Token, cancellationToken).ConfigureAwait(false);
         }
-        catch (BrokerException ex) when (ex.StatusCode is StatusCode.PermissionDenied or StatusCode.FailedPrecondition or StatusCode.InvalidArgument
-            or StatusCode.NotFound)
+        catch (BrokerException ex) when (ex.Kind is BrokerErrorKind.PermissionDenied or BrokerErrorKind.FailedPrecondition or BrokerErrorKind.InvalidArgument
+            or BrokerErrorKind.NotFound)
         {
-            LogRenewRefused(_client.ConnectionName, ex.StatusCode.ToString());
+            LogRenewRefused(_client.ConnectionName, ex.Kind.ToString());
             return !CanLogin && KeepUntilExpiry(state);
         }
         Interlocked.Increment(ref _renewals);
@@ -228,10 +227,10 @@ public sealed partial class VaultTokenSource : IDisposable
         var token = state?.Token ?? ReadSecret(_auth.Token, _auth.TokenFile);
         if (state is not null && !IsUsable(state, _time.GetUtcNow()))
         {
-            throw new BrokerException(StatusCode.Unavailable, "the broker's configured Vault token has expired");
+            throw new BrokerException(BrokerErrorKind.Unavailable, "the broker's configured Vault token has expired");
         }
         var lookup = await _client.LookupSelfAsync(token, cancellationToken).ConfigureAwait(false)
-            ?? throw new BrokerException(StatusCode.Unavailable, "vault does not accept the broker's configured token");
+            ?? throw new BrokerException(BrokerErrorKind.Unavailable, "vault does not accept the broker's configured token");
         var ttl = TimeSpan.FromSeconds(lookup.Ttl);
         var expires = lookup.Ttl > 0 ? _time.GetUtcNow() + ttl : (DateTimeOffset?)null;
         SetState(new TokenState(token, expires, expires is null || !lookup.Renewable ? null : RenewAtFor(ttl), lookup.Renewable, ttl), schedule: true);
@@ -260,7 +259,7 @@ public sealed partial class VaultTokenSource : IDisposable
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new BrokerException(StatusCode.Unavailable, "the broker cannot read its Vault credential file", ex);
+            throw new BrokerException(BrokerErrorKind.Unavailable, "the broker cannot read its Vault credential file", ex);
         }
     }
 

@@ -1,7 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Options;
 
-namespace SecretsBroker.Broker.Secrets;
+namespace SecretsBroker.Broker.Core;
 
 /// <summary>Request limits of the read API, bound from the <c>Broker</c> section and validated at start.</summary>
 public sealed class BrokerOptions

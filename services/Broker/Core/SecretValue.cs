@@ -1,4 +1,4 @@
-namespace SecretsBroker.Broker.Secrets;
+namespace SecretsBroker.Broker.Core;
 
 /// <summary>Which version of a secret to read. Both null means the latest (current) version.</summary>
 public sealed record VersionSelector(string? Version = null, string? Stage = null)

@@ -1,8 +1,9 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Text;
+using SecretsBroker.Broker.Core;
 
-namespace SecretsBroker.Broker.Secrets;
+namespace SecretsBroker.Broker.Reading;
 
 /// <summary>
 /// Opaque ListSecrets page tokens: a backend cursor bound to the listed prefix, so a token cannot be

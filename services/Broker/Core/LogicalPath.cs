@@ -1,6 +1,6 @@
 using System.Buffers;
 
-namespace SecretsBroker.Broker.Secrets;
+namespace SecretsBroker.Broker.Core;
 
 /// <summary>
 /// The one place that decides whether a logical path (or a secret name inside a mount) is well formed.

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace SecretsBroker.Broker.Observability;
+namespace SecretsBroker.Broker.Core;
 
 /// <summary>The broker's activity source: spans around backend calls, children of the ASP.NET Core request span.</summary>
 public static class BrokerTelemetry
