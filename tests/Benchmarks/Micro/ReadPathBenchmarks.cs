@@ -1,18 +1,19 @@
 using BenchmarkDotNet.Attributes;
 using Google.Protobuf;
+using Grpc.Core;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Grpc.Core;
 using SecretsBroker.Audit.V1;
-using SecretsBroker.Broker;
 using SecretsBroker.Broker.Audit;
 using SecretsBroker.Broker.Auth;
-using SecretsBroker.Broker.Grpc;
 using SecretsBroker.Broker.Core;
+using SecretsBroker.Broker.Grpc;
+using SecretsBroker.Broker.Reading;
+using SecretsBroker.Broker;
 using SecretsBroker.V1;
 
 namespace SecretsBroker.Benchmarks.Micro;
