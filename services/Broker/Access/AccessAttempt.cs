@@ -1,5 +1,6 @@
 using SecretsBroker.Broker.Audit;
 using SecretsBroker.Broker.Auth;
+using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Access;
@@ -34,4 +35,7 @@ public sealed class AccessAttempt(AccessContext access, string action, string pa
 }
 
 /// <summary>What an authorized request may use: the mount's capability and the name inside the mount.</summary>
-public readonly record struct Authorized<T>(T Capability, MountDefinition Mount, string Name) where T : class;
+public readonly record struct Authorized<T>(T Capability, MountedBackend Mounted, string Name) where T : class
+{
+    public MountDefinition Mount => Mounted.Mount;
+}

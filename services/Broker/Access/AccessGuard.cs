@@ -23,7 +23,7 @@ public sealed class AccessGuard(MountTable mounts, PolicyEvaluator policy, Acces
         LogicalPath.EnsureValid(path);
         policy.EnsureAllowed(caller, capability, path);
         var (resolved, mounted, name) = mounts.Resolve<T>(path, unsupported, allowMountRoot);
-        return new Authorized<T>(resolved, mounted.Mount, name);
+        return new Authorized<T>(resolved, mounted, name);
     }
 
     /// <summary>Like <see cref="Authorize{T}(CallerIdentity, Capability, string, string, bool)"/> for the attempt's path; the attempt learns the mount.</summary>
@@ -43,7 +43,7 @@ public sealed class AccessGuard(MountTable mounts, PolicyEvaluator policy, Acces
     {
         var (listing, mounted, folder) = mounts.Resolve<ISecretListing>(attempt.Path, unsupported, allowMountRoot: true);
         attempt.Mount = mounted.Mount.Prefix;
-        return new Authorized<ISecretListing>(listing, mounted.Mount, folder);
+        return new Authorized<ISecretListing>(listing, mounted, folder);
     }
 
     /// <summary>Whether the caller holds <paramref name="capability"/> on a path (for filtering what a caller may see).</summary>

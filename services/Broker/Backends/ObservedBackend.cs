@@ -5,7 +5,8 @@ namespace SecretsBroker.Broker.Backends;
 /// <summary>
 /// The one observing decorator: implements every capability by forwarding to the wrapped backend through
 /// <see cref="BackendCallObserver"/>. <see cref="MountedBackend.Capability{T}"/> hands it out only for capabilities
-/// the wrapped backend has, so the casts below never fail.
+/// the wrapped backend has, so the casts below never fail. Never type-test an instance of it (it implements every
+/// capability); ask <see cref="MountedBackend.Capability{T}"/> instead.
 /// </summary>
 internal sealed class ObservedBackend(MountDefinition mount, ISecretBackend inner, BackendCallObserver? observer)
     : ISecretBatchReading, ISecretListing, ISecretVersionProbe, ICredentialIssuing, ISecretChangeNotifying

@@ -135,7 +135,7 @@ public sealed class SecretReader(AccessGuard guard, SecretCache cache, IOptions<
     {
         var results = new BatchItem[items.Length];
         var mount = items[0].Target.Mount;
-        if (items[0].Target.Capability is ISecretBatchReading batch)
+        if (items[0].Target.Mounted.Capability<ISecretBatchReading>() is { } batch)
         {
             // A native multi-read is one backend call for the group; it is not cached item by item.
             var read = await batch.GetManyAsync([.. items.Select(i => i.Target.Name)], cancellationToken).ConfigureAwait(false);
