@@ -14,7 +14,7 @@ public static class CachingExtensions
     public static IHostApplicationBuilder AddBrokerCaching(this IHostApplicationBuilder builder)
     {
         var services = builder.Services;
-        services.AddOptions<CacheOptions>().Bind(builder.Configuration.GetSection(CacheOptions.SectionName)).ValidateOnStart();
+        services.AddOptionsWithValidateOnStart<CacheOptions>().BindConfiguration(CacheOptions.SectionName);
         services.AddSingleton<IValidateOptions<CacheOptions>, CacheOptionsValidator>();
         services.AddMetrics();
         services.AddSingleton<CacheMetrics>();

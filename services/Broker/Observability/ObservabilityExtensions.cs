@@ -43,12 +43,12 @@ public static class ObservabilityExtensions
     public static IHostApplicationBuilder AddBrokerObservability(this IHostApplicationBuilder builder)
     {
         var services = builder.Services;
-        services.AddOptions<ManagementOptions>().Bind(builder.Configuration.GetSection(ManagementOptions.SectionName)).ValidateOnStart();
+        services.AddOptionsWithValidateOnStart<ManagementOptions>().BindConfiguration(ManagementOptions.SectionName);
         services.AddSingleton<IValidateOptions<ManagementOptions>, ManagementOptionsValidator>();
         services.AddSingleton<IValidateOptions<ManagementOptions>, ManagementUrlsValidator>();
-        services.AddOptions<TracingOptions>().Bind(builder.Configuration.GetSection(TracingOptions.SectionName)).ValidateOnStart();
+        services.AddOptionsWithValidateOnStart<TracingOptions>().BindConfiguration(TracingOptions.SectionName);
         services.AddSingleton<IValidateOptions<TracingOptions>, TracingOptionsValidator>();
-        services.AddOptions<BrokerHealthOptions>().Bind(builder.Configuration.GetSection(BrokerHealthOptions.SectionName)).ValidateOnStart();
+        services.AddOptionsWithValidateOnStart<BrokerHealthOptions>().BindConfiguration(BrokerHealthOptions.SectionName);
         services.AddSingleton<IValidateOptions<BrokerHealthOptions>, BrokerHealthOptionsValidator>();
 
         services.AddMetrics();
