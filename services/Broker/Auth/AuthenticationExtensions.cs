@@ -1,3 +1,4 @@
+using SecretsBroker.Audit.Contracts;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Certificate;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
@@ -76,7 +77,7 @@ public static class AuthenticationExtensions
         string? header = context.Request.Headers.Authorization;
         if (!string.IsNullOrEmpty(header))
         {
-            var token = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header.AsSpan(7).Trim() : [];
+            var token = BearerTokens.Parse(header);
             return jwtEnabled && token.Count('.') == 2 ? JwtScheme : DevTokenAuthenticationHandler.SchemeName;
         }
         return mtlsEnabled && context.Connection.ClientCertificate is not null ? MtlsScheme : DevTokenAuthenticationHandler.SchemeName;
@@ -85,8 +86,7 @@ public static class AuthenticationExtensions
     /// <summary>The token after "Bearer " in the Authorization header, as JwtBearerHandler reads it; empty if none.</summary>
     private static ReadOnlySpan<char> BearerToken(HttpRequest request)
     {
-        var authorization = request.Headers.Authorization.ToString();
-        return authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? authorization.AsSpan(7).Trim() : [];
+        return BearerTokens.Parse(request.Headers.Authorization.ToString());
     }
 
     private static void ConfigureJwt(JwtBearerOptions options, JwtAuthOptions jwt, IHostEnvironment environment, JwtValidationCache cache)

@@ -1,3 +1,4 @@
+using SecretsBroker.Audit.Contracts;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Status = Grpc.Core.Status;
@@ -73,7 +74,7 @@ public sealed partial class BrokerCallInterceptor(CallerRateLimiter rateLimiter,
         var caller = CallerIdentity.FromPrincipal(httpContext.User);
         string? bearer = httpContext.Request.Headers.Authorization;
         var access = new AccessContext(caller, httpContext.TraceIdentifier, context.Peer, Activity.Current?.TraceId.ToHexString() ?? "",
-            bearer is { Length: > 7 } ? auditor.Hmac(bearer.AsSpan(7).Trim()) : "", startedAt);
+            BearerTokens.Parse(bearer) is { IsEmpty: false } token ? auditor.Hmac(token) : "", startedAt);
         if (caller is null)
         {
             // The handler caches its result per request, so this returns the middleware's outcome with its reason.
