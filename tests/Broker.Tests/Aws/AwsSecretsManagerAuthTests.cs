@@ -134,9 +134,8 @@ public sealed class AwsSecretsManagerAuthTests(AwsSecretsManagerAuthTests.Authen
                     capabilities: [read]
             """);
         const string token = "FAKE-aws-process-token";
-        var port = FreePort.Next();
         await using var broker = ExternalProcess.Start(RepositoryLayout.DotNet,
-            [RepositoryLayout.BrokerDll, "--contentRoot", directory.Path, "--urls", $"http://127.0.0.1:{port}",
+            [RepositoryLayout.BrokerDll, "--contentRoot", directory.Path, "--urls", "http://127.0.0.1:0", "--Broker:Management:Urls=http://127.0.0.1:0",
              "--Kestrel:EndpointDefaults:Protocols=Http2",
              "--Broker:Auth:DevTokens:Tokens:0:Subject=aws-reader", $"--Broker:Auth:DevTokens:Tokens:0:Sha256={BrokerHost.Sha256Hex(token)}",
              "--Broker:Policy:File=policy.yaml", $"--Broker:Audit:Key={BrokerHost.TestAuditKey}",
@@ -154,10 +153,10 @@ public sealed class AwsSecretsManagerAuthTests(AwsSecretsManagerAuthTests.Authen
                 ["AWS_SHARED_CREDENTIALS_FILE"] = "/nonexistent/credentials",
                 ["AWS_CONFIG_FILE"] = "/nonexistent/config",
             });
-        await broker.WaitForOutputAsync(line => line.Contains("Now listening on", StringComparison.Ordinal));
+        var address = await broker.WaitForListeningAddressAsync();
         var (client, channel) = SecretsBroker.Client.BrokerClientServiceCollectionExtensions.CreateClient(new SecretsBroker.Client.BrokerClientOptions
         {
-            Address = new Uri($"http://127.0.0.1:{port}"),
+            Address = address,
             Token = token,
         });
         using var _ = channel;

@@ -309,8 +309,9 @@ public sealed class AwsSecretsManagerMountTests(MotoServer moto) : IClassFixture
     [Fact]
     public async Task An_unreachable_endpoint_is_UNAVAILABLE_after_the_retries()
     {
+        using var closed = FreePort.Reserve();
         var configuration = moto.MountConfiguration(maxRetries: 2);
-        configuration["Broker:Mounts:0:ServiceUrl"] = $"http://127.0.0.1:{FreePort.Next()}/";
+        configuration["Broker:Mounts:0:ServiceUrl"] = closed.Url.ToString();
         await using var broker = await BrokerHost.StartAsync(configuration);
 
         var error = await Assert.ThrowsAsync<RpcException>(() => broker.CreateClient().GetSecretAsync($"aws/{_run}/anything"));

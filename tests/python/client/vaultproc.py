@@ -1,6 +1,6 @@
 """The Vault emulator (tests/VaultEmulator) as a process, and helpers for the lease and watch tests.
 
-The emulator runs from its Release build on a free 127.0.0.1 port with a seed file: KV secret
+The emulator runs from its Release build on a 127.0.0.1 port it picks itself (port 0, read from its log) with a seed file: KV secret
 ``app/db`` (versions 1 and 2) on engine ``secret`` and database roles with short TTLs. Tests talk to
 it over its HTTP API the way another Vault client would (root token), and read its view of leases
 from ``GET /__emulator/leases``. A :class:`TcpProxy` stands between a client and the broker so a test
@@ -22,7 +22,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
-from brokerproc import REPO_ROOT, built_dll, free_port
+from brokerproc import REPO_ROOT, built_dll, wait_for_listening_port
 
 EMULATOR_PROJECT = REPO_ROOT / "tests" / "VaultEmulator"
 EMULATOR_DLL = EMULATOR_PROJECT / "bin" / "Release" / "net10.0" / "SecretsBroker.VaultEmulator.dll"
@@ -75,8 +75,8 @@ class VaultEmulator:
     """A running emulator; ``address`` is ``http://127.0.0.1:<port>``."""
 
     process: subprocess.Popen
-    port: int
     log_path: pathlib.Path
+    port: int = 0
 
     @property
     def address(self) -> str:
@@ -123,33 +123,29 @@ class VaultEmulator:
 
 
 def start_vault_emulator(root: pathlib.Path, seed: Dict[str, Any] = SEED, startup_timeout: float = 60.0) -> VaultEmulator:
-    """Starts the emulator and returns once it says it is listening."""
+    """Starts the emulator on port 0 and returns once it says which port it listens on."""
     dll = emulator_dll()
     root.mkdir(parents=True, exist_ok=True)
     seed_file = root / "seed.json"
     seed_file.write_text(json.dumps(seed), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ASPNETCORE_", "DOTNET_ENVIRONMENT", "Kestrel__"))}
     env.update({"DOTNET_NOLOGO": "1", "DOTNET_CLI_TELEMETRY_OPTOUT": "1", "Logging__LogLevel__Default": "Warning"})
-    port = free_port()
     log_path = root / "emulator.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            ["dotnet", str(dll), "--urls", f"http://127.0.0.1:{port}", "--root-token", ROOT_TOKEN, "--seed", str(seed_file)],
+            ["dotnet", str(dll), "--urls", "http://127.0.0.1:0", "--root-token", ROOT_TOKEN, "--seed", str(seed_file)],
             cwd=root,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    emulator = VaultEmulator(process=process, port=port, log_path=log_path)
-    deadline = time.monotonic() + startup_timeout
-    while "vault emulator listening on" not in emulator.log():
-        if process.poll() is not None:
-            raise RuntimeError(f"the Vault emulator exited with code {process.returncode} before listening; its log:\n{emulator.log()}")
-        if time.monotonic() > deadline:
-            emulator.stop()
-            raise RuntimeError(f"the Vault emulator did not listen within {startup_timeout}s; its log:\n{emulator.log()}")
-        time.sleep(0.05)
+    emulator = VaultEmulator(process=process, log_path=log_path)
+    try:
+        emulator.port = wait_for_listening_port(emulator.log, "vault emulator listening on", process, startup_timeout, "the Vault emulator")
+    except RuntimeError:
+        emulator.stop()
+        raise
     return emulator
 
 
