@@ -11,6 +11,7 @@ namespace SecretsBroker.Audit.Tests.EndToEnd;
 /// The real broker (Development demo mount and policy, audit to a real Redis) and the real audit service,
 /// both as processes sharing one audit key: what callers do is what the audit store holds.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class BrokerToAuditTests : IAsyncLifetime
 {
     private const string DevToken = "dev-only-token";

@@ -9,6 +9,7 @@ namespace SecretsBroker.Audit.Tests.EndToEnd;
 /// redis-server killed and restarted while a broker process serves reads and the audit service ingests:
 /// the broker spools and replays, the audit service stores every served read exactly once.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class RedisOutageEndToEndTests
 {
     [Fact]

@@ -8,6 +8,7 @@ namespace SecretsBroker.Broker.Tests.Aws;
 /// Readiness with an aws-sm mount: its probe is one signed ListSecrets call (MaxResults 1) against moto,
 /// so a reachable Secrets Manager keeps the broker SERVING and an unreachable one makes it NOT_SERVING.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class AwsSecretsManagerHealthTests(MotoServer moto) : IClassFixture<MotoServer>
 {
     private static Dictionary<string, string?> WithHealthSettings(Dictionary<string, string?> configuration)

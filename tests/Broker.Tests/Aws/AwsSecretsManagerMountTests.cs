@@ -10,6 +10,7 @@ namespace SecretsBroker.Broker.Tests.Aws;
 /// The aws-sm mount end to end: secrets created in moto's Secrets Manager (with boto3 or the project's
 /// client), read through the real broker over gRPC.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class AwsSecretsManagerMountTests(MotoServer moto) : IClassFixture<MotoServer>
 {
     private readonly string _run = "t" + Guid.NewGuid().ToString("N")[..10];

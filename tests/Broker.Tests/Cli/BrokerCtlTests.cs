@@ -6,6 +6,7 @@ namespace SecretsBroker.Broker.Tests.Cli;
 
 /// <summary>brokerctl run as a real process against the real broker.</summary>
 [Collection(LocalMountCollection.Name)]
+[Trait("Category", "Integration")]
 public sealed class BrokerCtlTests(LocalMountFixture fixture)
 {
     [Fact]

@@ -9,6 +9,7 @@ namespace SecretsBroker.Broker.Tests.Leases;
 
 public sealed class WatchSecretsTests
 {
+    [Trait("Category", "Integration")]
     [Fact]
     public async Task A_new_kv_version_produces_exactly_one_event_per_watcher_on_every_replica_and_reads_see_it_right_after()
     {
@@ -199,6 +200,7 @@ public sealed class WatchSecretsTests
     }
 }
 
+[Trait("Category", "Integration")]
 public sealed class AwsWatchSecretsTests(SecretsBroker.Broker.Tests.Aws.MotoServer moto) : IClassFixture<SecretsBroker.Broker.Tests.Aws.MotoServer>
 {
     [Fact]

@@ -3,6 +3,7 @@ using SecretsBroker.Broker.Tests.Infrastructure;
 namespace SecretsBroker.Broker.Tests.Observability;
 
 /// <summary>The broker as a process, composed by Program.cs: its management port serves metrics and health as configured.</summary>
+[Trait("Category", "Integration")]
 public sealed class BrokerProcessTests
 {
     [Fact]

@@ -10,6 +10,7 @@ namespace SecretsBroker.Broker.Tests.Observability;
 /// (deploy/prometheus/prometheus.yml, its targets pointed at the test's ports), and promtool reading
 /// the broker's /metrics.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class PrometheusScrapeTests
 {
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(30) };

@@ -4,6 +4,7 @@ using SecretsBroker.Broker.Tests.Infrastructure;
 namespace SecretsBroker.Broker.Tests.Vault;
 
 /// <summary>The emulator as a real process, started the way CI and developers start it, crashed and restarted.</summary>
+[Trait("Category", "Integration")]
 public sealed class VaultProcessTests
 {
     private const string RootToken = "FAKE-process-root-token";

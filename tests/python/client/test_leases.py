@@ -1,6 +1,6 @@
 """client.lease(): dynamic database credentials from the Vault emulator, kept alive by a real broker.
 
-Role ``db/steady`` (TTL 3 s, max TTL 1 h) is renewed every ~2 s; role ``db/short`` (TTL 2 s, max TTL
+Role ``db/steady`` (TTL 3 s, max TTL 1 h) is renewed every ~1 s; role ``db/short`` (TTL 2 s, max TTL
 6 s) is renewed until its max TTL caps it, then rotated (~4-5 s after issue). Every wait is bounded.
 """
 

@@ -29,8 +29,9 @@ EMULATOR_DLL = EMULATOR_PROJECT / "bin" / "Release" / "net10.0" / "SecretsBroker
 
 ROOT_TOKEN = "FAKE-py-vault-root-token"
 
-#: Role ``short``: TTL 2 s, max TTL 6 s (renewed twice, then rotated). Role ``steady``: TTL 3 s, max TTL 1 h
-#: (renewed every ~2 s, leaving ~1 s of slack on a loaded machine).
+#: Role ``short``: TTL 2 s, max TTL 6 s (renewed until the max TTL caps it, then rotated). Role ``steady``: TTL 3 s,
+#: max TTL 1 h. The broker renews at a third of the TTL (see :func:`lease_broker_settings`), leaving two thirds
+#: (1.3 s and 2 s) of slack for a renewal that starts late on a loaded machine.
 SEED: Dict[str, Any] = {
     "kv": {
         "secret": {
@@ -151,7 +152,8 @@ def start_vault_emulator(root: pathlib.Path, seed: Dict[str, Any] = SEED, startu
 
 def lease_broker_settings(vault: VaultEmulator, grace: str = "00:00:05") -> Dict[str, str]:
     """Broker environment for the lease tests, as tests/Broker.Tests/Leases/LeaseTestEnvironment.cs sets it:
-    a token login to the emulator, renewal without jitter, a short rotation overlap and fast watch polling."""
+    a token login to the emulator, renewal at a third of the TTL without jitter, a short rotation overlap and
+    fast watch polling."""
     return {
         "Broker__Vault__Connections__default__Address": vault.address,
         "Broker__Vault__Connections__default__Auth__Method": "token",
@@ -161,6 +163,7 @@ def lease_broker_settings(vault: VaultEmulator, grace: str = "00:00:05") -> Dict
         "Broker__Vault__Connections__default__RetryMaxDelay": "00:00:00.050",
         "Broker__RateLimits__Enabled": "false",
         "Broker__Leases__RenewJitter": "0",
+        "Broker__Leases__RenewAtFraction": "0.34",
         "Broker__Leases__RotationOverlap": "00:00:00.500",
         "Broker__Leases__GracePeriod": grace,
         "Broker__Leases__SweepInterval": "00:00:00.100",
