@@ -37,22 +37,34 @@ SECRETS = 100
 
 
 def free_port():
+    """A port that was free a moment ago: only for redis-server, which cannot bind port 0 (see start_redis)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def wait_port(port, process, seconds=60):
+def wait_log(path, process, marker, seconds=60):
+    """The first line of the process's log that contains ``marker`` (its own word that it is ready, so another
+    process on the same port cannot pass for it), or None when the process exited first."""
     deadline = time.time() + seconds
     while time.time() < deadline:
+        with open(path, errors="replace") as f:
+            for line in f:
+                if marker in line:
+                    return line
         if process.poll() is not None:
-            raise RuntimeError(f"process {process.args[:2]} exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {seconds} s")
+            return None
+        time.sleep(0.2)
+    raise RuntimeError(f"{process.args[:2]} did not log {marker!r} within {seconds} s")
+
+
+def wait_address(path, process, marker, seconds=60):
+    """The address a child started on port 0 reports on its ``marker`` line (Kestrel: "Now listening on: http://...")."""
+    line = wait_log(path, process, marker, seconds)
+    match = re.search(r"http://127\.0\.0\.1:[0-9]+", line or "")
+    if not match:
+        raise RuntimeError(f"process {process.args[:2]} exited with {process.returncode} before it listened (see {path})")
+    return match.group(0)
 
 
 def key32():
@@ -118,10 +130,17 @@ class Work:
     # ---- setup -----------------------------------------------------------------------------------
 
     def start_redis(self):
-        self.redis_port = free_port()
-        self.redis = self.start("redis", ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
-                                          "--save", "", "--appendonly", "no"])
-        wait_port(self.redis_port, self.redis)
+        # redis-server cannot listen on port 0: a candidate port, and another one when something took it meanwhile.
+        for _ in range(5):
+            self.redis_port = free_port()
+            self.redis = self.start("redis", ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
+                                              "--save", "", "--appendonly", "no"])
+            if wait_log(os.path.join(self.dir, "redis.log"), self.redis, "Ready to accept connections"):
+                return
+            with open(os.path.join(self.dir, "redis.log"), errors="replace") as f:
+                if "Address already in use" not in f.read():
+                    break
+        raise RuntimeError(f"redis-server did not start (see {os.path.join(self.dir, 'redis.log')})")
 
     def write_broker_files(self):
         self.broker_root = os.path.join(self.dir, "broker")
@@ -160,11 +179,12 @@ class Work:
         self.cache_keys = {"NameKey": key32(), "Keys": [{"Id": "bench-1", "Secret": key32(), "Active": True}]}
         self.audit_key = key32()
 
-    def broker_settings(self, port, skip_l1):
+    def broker_settings(self, skip_l1):
         return {
             "Logging": {"LogLevel": {"Default": "Information", "Microsoft.AspNetCore": "Warning",
                                      "ZiggyCreatures.Caching.Fusion": "Warning", "Microsoft.Hosting.Lifetime": "Information"}},
-            "Urls": f"http://127.0.0.1:{port}",
+            # Port 0 for the gRPC and the management listener: each reports the port it got in the log.
+            "Urls": "http://127.0.0.1:0",
             "Kestrel": {"EndpointDefaults": {"Protocols": "Http2"}},
             "Broker": {
                 "MaxBatchSize": 100,
@@ -182,17 +202,16 @@ class Work:
         }
 
     def start_broker(self, name, skip_l1, extra_args=()):
-        port, management = free_port(), free_port()
-        settings = self.broker_settings(port, skip_l1)
-        settings["Broker"]["Management"] = {"Urls": f"http://127.0.0.1:{management}"}
+        settings = self.broker_settings(skip_l1)
+        settings["Broker"]["Management"] = {"Urls": "http://127.0.0.1:0"}
         with open(os.path.join(self.broker_root, "appsettings.json"), "w") as f:
             json.dump(settings, f, indent=2)
         process = self.start(name, ["dotnet", BROKER_DLL, "--contentRoot", self.broker_root, *extra_args], cwd=self.broker_root,
                              env={"ASPNETCORE_ENVIRONMENT": "Production", "DOTNET_ENVIRONMENT": "Production"})
-        wait_port(port, process)
-        wait_port(management, process)
-        self.management[process.pid] = f"http://127.0.0.1:{management}"
-        return process, f"http://127.0.0.1:{port}"
+        log = os.path.join(self.dir, f"{name}.log")
+        address = wait_address(log, process, "Now listening on")
+        self.management[process.pid] = wait_address(log, process, "Management server listening on")
+        return process, address
 
     def metrics(self, pid):
         """The broker's own counters from its Prometheus endpoint: gRPC calls by (method, status) and cache reads by source."""
@@ -209,13 +228,11 @@ class Work:
         return calls, reads
 
     def start_baseline(self):
-        port = free_port()
-        process = self.start("baseline", ["dotnet", BASELINE_DLL, "--urls", f"http://127.0.0.1:{port}",
+        process = self.start("baseline", ["dotnet", BASELINE_DLL, "--urls", "http://127.0.0.1:0",
                                           "--Baseline:GetSecretResponse", os.path.join(self.dir, "get.pb"),
                                           "--Baseline:BatchResponse", os.path.join(self.dir, "batch.pb")],
                              cwd=os.path.dirname(BASELINE_DLL), env={"ASPNETCORE_ENVIRONMENT": "Production"})
-        wait_port(port, process)
-        return process, f"http://127.0.0.1:{port}"
+        return process, wait_address(os.path.join(self.dir, "baseline.log"), process, "Now listening on")
 
     def verify(self, address, request, source, save=None, token=TOKEN):
         out = self.harness("verify", address, token, os.path.join(self.dir, request), source, save or os.path.join(self.dir, "last.pb"))

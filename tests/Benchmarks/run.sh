@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Read-path benchmarks of the broker (docs/benchmarks.md): builds Release, loads a bare gRPC baseline and
-# the real broker side by side with h2load (tests/Benchmarks/load.py), then runs the BenchmarkDotNet
-# micro-benchmarks (tests/Benchmarks/Micro). Loopback only; every run is bounded in time.
-#   bash tests/Benchmarks/run.sh                 # everything (about 8 minutes on 2 cores)
+# Benchmarks of the broker (docs/benchmarks.md): builds Release, loads a bare gRPC baseline and
+# the real broker side by side with h2load (tests/Benchmarks/load.py), runs the BenchmarkDotNet
+# micro-benchmarks (tests/Benchmarks/Micro), then the lease scenario (tests/Benchmarks/Leases: 10,000
+# leases on one stream, about 2 minutes). Loopback only; every run is bounded in time.
+#   bash tests/Benchmarks/run.sh                 # everything (about 10 minutes on 2 cores)
 #   BENCH_DURATION=10 bash tests/Benchmarks/run.sh --keep   # options after the script go to load.py
-#   BENCH_SKIP_MICRO=1 / BENCH_SKIP_LOAD=1       # one half only
+#   BENCH_SKIP_MICRO=1 / BENCH_SKIP_LOAD=1 / BENCH_SKIP_LEASES=1   # leave a part out
 #   BENCH_MICRO_FILTER='*ReadPath*'              # a subset of the micro-benchmarks
+#   BENCH_LEASES_COUNT=N                         # leases in the lease scenario (default 10000)
 # Needs h2load (apt-get install -y nghttp2-client), redis-server and python3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,7 +18,7 @@ for tool in h2load redis-server redis-cli python3; do
   command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install -y nghttp2-client redis-server python3" >&2; exit 1; }
 done
 
-for project in services/Broker tests/Benchmarks/Baseline tests/Benchmarks/Harness tests/Benchmarks/Micro; do
+for project in services/Broker tests/Benchmarks/Baseline tests/Benchmarks/Harness tests/Benchmarks/Micro tests/Benchmarks/Leases; do
   dotnet build "$project" -c Release -nologo -v quiet
 done
 
@@ -29,5 +31,8 @@ if [[ "${BENCH_SKIP_MICRO:-0}" != 1 ]]; then
   (cd tests/Benchmarks/Micro && dotnet run -c Release --no-build -- --filter "${BENCH_MICRO_FILTER:-*}" --artifacts "../artifacts/micro") || status=$?
   cat "$out"/micro/results/*-report-github.md 2>/dev/null || true
 fi
-echo "results: $out/load.md, $out/micro/results/"
+if [[ "${BENCH_SKIP_LEASES:-0}" != 1 ]]; then
+  (cd tests/Benchmarks/Leases && dotnet run -c Release --no-build -- --count "${BENCH_LEASES_COUNT:-10000}" --out "../artifacts/leases-memory.txt") || status=$?
+fi
+echo "results: $out/load.md, $out/micro/results/, $out/leases-memory.txt"
 exit $status

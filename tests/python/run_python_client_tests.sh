@@ -3,7 +3,7 @@
 #
 #   tests/python/run_python_client_tests.sh [extra pytest args]
 #
-# Needs (Debian): python3-grpcio python3-protobuf python3-pytest protobuf-compiler
+# Needs (Debian): python3-grpcio python3-protobuf python3-pytest python3-pytest-timeout protobuf-compiler
 # protobuf-compiler-grpc, and the .NET SDK (dotnet) for the broker and the Vault emulator (tests/VaultEmulator,
 # which the lease and watch tests run as a process). Optional: openssl (TLS tests) and
 # python3-setuptools (wheel test); without them those tests are skipped, with a warning here. Uses /usr/bin/python3
@@ -18,9 +18,9 @@ PYTHON="${PYTHON:-/usr/bin/python3}"
 step() { printf '\n== %s\n' "$*"; }
 
 step "python: $PYTHON"
-if ! "$PYTHON" -c 'import grpc, google.protobuf, pytest' 2>/dev/null; then
-  echo "run_python_client_tests: $PYTHON lacks grpc, protobuf or pytest;" \
-       "install Debian's python3-grpcio python3-protobuf python3-pytest (and use /usr/bin/python3)" >&2
+if ! "$PYTHON" -c 'import grpc, google.protobuf, pytest, pytest_timeout' 2>/dev/null; then
+  echo "run_python_client_tests: $PYTHON lacks grpc, protobuf, pytest or pytest-timeout;" \
+       "install Debian's python3-grpcio python3-protobuf python3-pytest python3-pytest-timeout (and use /usr/bin/python3)" >&2
   exit 2
 fi
 "$PYTHON" -c 'import sys, grpc, google.protobuf, pytest; print(f"python {sys.version.split()[0]}, grpcio {grpc.__version__}, protobuf {google.protobuf.__version__}, pytest {pytest.__version__}")'

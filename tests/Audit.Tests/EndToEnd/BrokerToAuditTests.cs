@@ -11,6 +11,7 @@ namespace SecretsBroker.Audit.Tests.EndToEnd;
 /// The real broker (Development demo mount and policy, audit to a real Redis) and the real audit service,
 /// both as processes sharing one audit key: what callers do is what the audit store holds.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class BrokerToAuditTests : IAsyncLifetime
 {
     private const string DevToken = "dev-only-token";
@@ -18,20 +19,20 @@ public sealed class BrokerToAuditTests : IAsyncLifetime
     private readonly TestDirectory _directory = new();
     private RedisServer _redis = null!;
     private ExternalProcess _broker = null!;
-    private int _brokerPort;
+    private Uri _brokerAddress = null!;
 
     public async Task InitializeAsync()
     {
         _redis = await RedisServer.StartAsync();
-        _brokerPort = FreePort.Next();
         _broker = ExternalProcess.Start(RepositoryLayout.DotNet,
-            [RepositoryLayout.BrokerDll, "--contentRoot", Path.Combine(RepositoryLayout.Root, "services", "Broker"), "--urls", $"http://127.0.0.1:{_brokerPort}",
+            [RepositoryLayout.BrokerDll, "--contentRoot", Path.Combine(RepositoryLayout.Root, "services", "Broker"), "--urls", "http://127.0.0.1:0",
+             "--Broker:Management:Urls=http://127.0.0.1:0",
              $"--Broker:Redis:Configuration={_redis.ConnectionString}", $"--Broker:Audit:Key={TestEvents.KeyBase64}",
              $"--Broker:Cache:Encryption:NameKey={TestKey("names")}", "--Broker:Cache:Encryption:Keys:0:Id=k1",
              $"--Broker:Cache:Encryption:Keys:0:Secret={TestKey("k1")}", "--Broker:Cache:Encryption:Keys:0:Active=true",
              $"--Broker:Audit:SpoolDirectory={Path.Combine(_directory.Path, "spool")}"],
             new Dictionary<string, string?> { ["ASPNETCORE_ENVIRONMENT"] = "Development" });
-        await _broker.WaitForOutputAsync(line => line.Contains("Now listening on", StringComparison.Ordinal));
+        _brokerAddress = await _broker.WaitForListeningAddressAsync();
     }
 
     public async Task DisposeAsync()
@@ -47,7 +48,7 @@ public sealed class BrokerToAuditTests : IAsyncLifetime
         await using var audit = await AuditServiceProcess.StartAsync(_redis, Path.Combine(_directory.Path, "audit.db"));
         var (client, channel) = BrokerClientServiceCollectionExtensions.CreateClient(new BrokerClientOptions
         {
-            Address = new Uri($"http://127.0.0.1:{_brokerPort}"),
+            Address = _brokerAddress,
             Token = DevToken,
             MaxAttempts = 1,
         });

@@ -9,6 +9,7 @@ namespace SecretsBroker.Audit.Tests.EndToEnd;
 /// redis-server killed and restarted while a broker process serves reads and the audit service ingests:
 /// the broker spools and replays, the audit service stores every served read exactly once.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class RedisOutageEndToEndTests
 {
     [Fact]
@@ -17,19 +18,19 @@ public sealed class RedisOutageEndToEndTests
         using var directory = new TestDirectory();
         var redisData = Directory.CreateDirectory(Path.Combine(directory.Path, "redis")).FullName;
         await using var redis = await RedisServer.StartAsync(durableIn: redisData);
-        var port = FreePort.Next();
         await using var broker = ExternalProcess.Start(RepositoryLayout.DotNet,
-            [RepositoryLayout.BrokerDll, "--contentRoot", Path.Combine(RepositoryLayout.Root, "services", "Broker"), "--urls", $"http://127.0.0.1:{port}",
+            [RepositoryLayout.BrokerDll, "--contentRoot", Path.Combine(RepositoryLayout.Root, "services", "Broker"), "--urls", "http://127.0.0.1:0",
+             "--Broker:Management:Urls=http://127.0.0.1:0",
              $"--Broker:Redis:Configuration={redis.ConnectionString}", $"--Broker:Audit:Key={TestEvents.KeyBase64}",
              $"--Broker:Cache:Encryption:NameKey={TestKey("names")}", "--Broker:Cache:Encryption:Keys:0:Id=k1",
              $"--Broker:Cache:Encryption:Keys:0:Secret={TestKey("k1")}", "--Broker:Cache:Encryption:Keys:0:Active=true",
              $"--Broker:Audit:SpoolDirectory={Path.Combine(directory.Path, "spool")}", "--Broker:RateLimits:Enabled=false"],
             new Dictionary<string, string?> { ["ASPNETCORE_ENVIRONMENT"] = "Development" });
-        await broker.WaitForOutputAsync(line => line.Contains("Now listening on", StringComparison.Ordinal));
+        var address = await broker.WaitForListeningAddressAsync();
         await using var audit = await AuditServiceProcess.StartAsync(redis, Path.Combine(directory.Path, "audit.db"));
         var (client, channel) = BrokerClientServiceCollectionExtensions.CreateClient(new BrokerClientOptions
         {
-            Address = new Uri($"http://127.0.0.1:{port}"),
+            Address = address,
             Token = "dev-only-token",
             MaxAttempts = 1,
         });

@@ -10,6 +10,7 @@ namespace SecretsBroker.Audit.Tests.Grpc;
 /// AuditLog over one store of 60 known events (one per minute from T0): 3 callers, 3 actions, 3 decisions,
 /// paths under two teams. One service process for the whole class.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class QueryTests(QueryTests.StoreFixture store) : IClassFixture<QueryTests.StoreFixture>
 {
     private static readonly DateTimeOffset T0 = new(2026, 11, 1, 12, 0, 0, TimeSpan.Zero);

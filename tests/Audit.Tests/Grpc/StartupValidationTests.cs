@@ -4,6 +4,7 @@ using SecretsBroker.Broker.Tests.Infrastructure;
 namespace SecretsBroker.Audit.Tests.Grpc;
 
 /// <summary>A bad configuration stops the service at start with a message that says what to fix.</summary>
+[Trait("Category", "Integration")]
 public sealed class StartupValidationTests : RedisAndStoreTest
 {
     [Theory]

@@ -12,7 +12,8 @@ namespace SecretsBroker.Audit.Tests.Infrastructure;
 /// <summary>
 /// The audit service as a real process (its own build output, its own appsettings.json as content root),
 /// configured on the command line against a test Redis and a store file in a test folder. It can be
-/// killed (SIGKILL) and started again on the same store.
+/// killed (SIGKILL) and started again on the same store. Both its endpoints listen on port 0; the ports
+/// it got are read from its log each time it starts.
 /// </summary>
 public sealed class AuditServiceProcess : IAsyncDisposable
 {
@@ -25,14 +26,12 @@ public sealed class AuditServiceProcess : IAsyncDisposable
     public AuditServiceProcess(RedisServer redis, string storePath, string consumerName = "audit-test", IEnumerable<string>? extraArguments = null)
     {
         StorePath = storePath;
-        GrpcPort = FreePort.Next();
-        MetricsPort = FreePort.Next();
         _arguments =
         [
             RepositoryLayout.BuildOutput("services/Audit/Service", "SecretsBroker.Audit.dll"),
             "--contentRoot", Path.GetDirectoryName(RepositoryLayout.BuildOutput("services/Audit/Service", "appsettings.json"))!,
-            $"--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:{GrpcPort}",
-            $"--Kestrel:Endpoints:Metrics:Url=http://127.0.0.1:{MetricsPort}",
+            "--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:0",
+            "--Kestrel:Endpoints:Metrics:Url=http://127.0.0.1:0",
             $"--Audit:Key={TestEvents.KeyBase64}",
             $"--Audit:Ingestion:Redis={redis.ConnectionString}",
             $"--Audit:Ingestion:ConsumerName={consumerName}",
@@ -48,9 +47,11 @@ public sealed class AuditServiceProcess : IAsyncDisposable
 
     public string StorePath { get; }
 
-    public int GrpcPort { get; }
+    /// <summary>The gRPC port of the running process (known once <see cref="StartAsync()"/> returned).</summary>
+    public int GrpcPort { get; private set; }
 
-    public int MetricsPort { get; }
+    /// <summary>The metrics port (HTTP/1.1) of the running process.</summary>
+    public int MetricsPort { get; private set; }
 
     /// <summary>The command line, for running the same build in another mode (export).</summary>
     public static string Dll => RepositoryLayout.BuildOutput("services/Audit/Service", "SecretsBroker.Audit.dll");
@@ -87,11 +88,14 @@ public sealed class AuditServiceProcess : IAsyncDisposable
         return service;
     }
 
-    /// <summary>Starts the process (again) and waits until it listens and its consumer runs.</summary>
+    /// <summary>Starts the process (again), finds its two ports and waits until its consumer runs.</summary>
     public async Task StartAsync()
     {
         StartWithoutWaiting();
-        await _process!.WaitForOutputAsync(line => line.Contains("Now listening on", StringComparison.Ordinal));
+        var (metrics, grpc) = await _process!.WaitForTwoEndpointsAsync("/metrics");
+        (MetricsPort, GrpcPort) = (metrics.Port, grpc.Port);
+        _channel?.Dispose();
+        _channel = null;
         await _process.WaitForOutputAsync(line => line.Contains("Consuming audit stream", StringComparison.Ordinal));
     }
 

@@ -8,6 +8,7 @@ using StackExchange.Redis;
 namespace SecretsBroker.Audit.Tests.Ingestion;
 
 /// <summary>The audit service reading a real redis-server's stream into its store, as a real process.</summary>
+[Trait("Category", "Integration")]
 public sealed class IngestionTests : RedisAndStoreTest
 {
     private const string Group = "secretsbroker-audit";

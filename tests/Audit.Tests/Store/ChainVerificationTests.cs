@@ -6,6 +6,7 @@ using SecretsBroker.Broker.Tests.Infrastructure;
 namespace SecretsBroker.Audit.Tests.Store;
 
 /// <summary>Tampering with the SQLite file directly, as someone with access to the disk would, and what Verify says.</summary>
+[Trait("Category", "Integration")]
 public sealed class ChainVerificationTests : IAsyncLifetime
 {
     private readonly TestDirectory _directory = new();

@@ -6,6 +6,7 @@ using SecretsBroker.Broker.Tests.Infrastructure;
 namespace SecretsBroker.Audit.Tests.Store;
 
 /// <summary>Scans every byte the service and the stream hold for the paths, the token and a secret value in play.</summary>
+[Trait("Category", "Integration")]
 public sealed class NoPlaintextTests : RedisAndStoreTest
 {
     private const string PathMarker = "zq-plaintext-path-marker";

@@ -6,6 +6,7 @@ using SecretsBroker.Broker.Tests.Infrastructure;
 
 namespace SecretsBroker.Audit.Tests.Store;
 
+[Trait("Category", "Integration")]
 public sealed class RetentionAndExportTests : RedisAndStoreTest
 {
     [Fact]

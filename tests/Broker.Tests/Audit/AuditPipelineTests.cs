@@ -7,6 +7,7 @@ using SecretsBroker.Broker.Tests.Infrastructure;
 namespace SecretsBroker.Broker.Tests.Audit;
 
 /// <summary>The broker's side of the audit trail, against a real redis-server.</summary>
+[Trait("Category", "Integration")]
 public sealed class AuditPipelineTests
 {
     private const string Policy = """

@@ -8,6 +8,7 @@ namespace SecretsBroker.Broker.Tests.Aws;
 /// Readiness with an aws-sm mount: its probe is one signed ListSecrets call (MaxResults 1) against moto,
 /// so a reachable Secrets Manager keeps the broker SERVING and an unreachable one makes it NOT_SERVING.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class AwsSecretsManagerHealthTests(MotoServer moto) : IClassFixture<MotoServer>
 {
     private static Dictionary<string, string?> WithHealthSettings(Dictionary<string, string?> configuration)
@@ -41,10 +42,11 @@ public sealed class AwsSecretsManagerHealthTests(MotoServer moto) : IClassFixtur
     [Fact]
     public async Task Readiness_is_not_serving_while_the_aws_sm_endpoint_is_unreachable_and_serving_once_it_answers()
     {
-        // Nothing listens on the port yet; a dedicated moto starts on it later and is stopped at the end.
-        var port = FreePort.Next();
+        // The port is reserved (bound, not listening): connections are refused, and no other process can take it.
+        // Later the same port starts listening and forwards to a dedicated moto, which is stopped at the end.
+        using var port = FreePort.Reserve();
         var configuration = WithHealthSettings(moto.MountConfiguration());
-        configuration["Broker:Mounts:0:ServiceUrl"] = $"http://127.0.0.1:{port}/";
+        configuration["Broker:Mounts:0:ServiceUrl"] = port.Url.ToString();
         configuration["Broker:Health:ProbeTimeout"] = "00:00:05";
         await using var broker = await BrokerHost.StartAsync(configuration);
         var health = HealthTests.HealthClient(broker);
@@ -56,13 +58,16 @@ public sealed class AwsSecretsManagerHealthTests(MotoServer moto) : IClassFixtur
         Assert.Contains("aws (aws-sm): the AWS Secrets Manager endpoint could not be reached", body, StringComparison.Ordinal);
         Assert.Equal(ServingStatus.Serving, await HealthTests.StatusAsync(health, ""));
 
-        var dedicated = new MotoServer { RequestedPort = port };
+        var dedicated = new MotoServer();
         try
         {
             await dedicated.InitializeAsync();
-            await Eventually.WaitUntilAsync(async () => await HealthTests.StatusAsync(health, "readiness") == ServingStatus.Serving,
-                TimeSpan.FromSeconds(30), "readiness SERVING once moto answers at the aws-sm endpoint");
-            Assert.Equal(200, (await broker.GetAsync("/healthz/ready")).Status);
+            await using (new TcpProxy(dedicated.Url, port))
+            {
+                await Eventually.WaitUntilAsync(async () => await HealthTests.StatusAsync(health, "readiness") == ServingStatus.Serving,
+                    TimeSpan.FromSeconds(30), "readiness SERVING once moto answers at the aws-sm endpoint");
+                Assert.Equal(200, (await broker.GetAsync("/healthz/ready")).Status);
+            }
         }
         finally
         {

@@ -11,6 +11,7 @@ namespace SecretsBroker.Broker.Tests.Aws;
 /// The aws-sm mount end to end: secrets created in moto's Secrets Manager (with boto3 or the project's
 /// client), read through the real broker over gRPC.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class AwsSecretsManagerMountTests(MotoServer moto) : IClassFixture<MotoServer>
 {
     private readonly string _run = "t" + Guid.NewGuid().ToString("N")[..10];
@@ -310,8 +311,9 @@ public sealed class AwsSecretsManagerMountTests(MotoServer moto) : IClassFixture
     [Fact]
     public async Task An_unreachable_endpoint_is_UNAVAILABLE_after_the_retries()
     {
+        using var closed = FreePort.Reserve();
         var configuration = moto.MountConfiguration(maxRetries: 2);
-        configuration["Broker:Mounts:0:ServiceUrl"] = $"http://127.0.0.1:{FreePort.Next()}/";
+        configuration["Broker:Mounts:0:ServiceUrl"] = closed.Url.ToString();
         await using var broker = await BrokerHost.StartAsync(configuration);
 
         var error = await Assert.ThrowsAsync<RpcException>(() => broker.CreateClient().GetSecretAsync($"aws/{_run}/anything"));

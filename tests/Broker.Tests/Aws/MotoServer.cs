@@ -5,7 +5,7 @@ using SecretsBroker.Broker.Tests.Infrastructure;
 namespace SecretsBroker.Broker.Tests.Aws;
 
 /// <summary>
-/// moto's Secrets Manager in server mode on a free loopback port (<c>python3 -m moto.server</c>; set
+/// moto's Secrets Manager in server mode on a loopback port it picks itself (port 0) (<c>python3 -m moto.server</c>; set
 /// MOTO_PYTHON to use another interpreter), shared by the tests of one class, plus the boto3 helper
 /// script for cross-checks. Tests keep apart by giving their secrets unique names.
 /// </summary>
@@ -22,9 +22,6 @@ public sealed class MotoServer : IAsyncLifetime
     /// <summary>The boto3 helper, read from the source tree.</summary>
     public static string HelperScript => Path.Combine(RepositoryLayout.Root, "tests", "Broker.Tests", "Aws", "boto3_helper.py");
 
-    /// <summary>The port to listen on (for a test that points a mount at it before moto runs); default a free one.</summary>
-    public int? RequestedPort { get; init; }
-
     public int Port { get; private set; }
 
     public Uri Url => new($"http://127.0.0.1:{Port}/");
@@ -34,27 +31,18 @@ public sealed class MotoServer : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Port = RequestedPort ?? FreePort.Next();
-        _process = ExternalProcess.Start(Python, ["-m", "moto.server", "-H", "127.0.0.1", "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture)],
-            ProcessEnvironment);
-        var process = _process;
-        await Eventually.WaitUntilAsync(async () =>
+        // moto's server (werkzeug) binds port 0 and prints the port it got (" * Running on http://127.0.0.1:PORT").
+        _process = ExternalProcess.Start(Python, ["-m", "moto.server", "-H", "127.0.0.1", "-p", "0"], ProcessEnvironment);
+        Uri address;
+        try
         {
-            if (process.HasExited)
-            {
-                Assert.Fail($"moto exited before listening (is moto[server] installed for '{Python}'? set MOTO_PYTHON); output:\n{string.Join('\n', process.Output)}");
-            }
-            using var probe = new System.Net.Sockets.TcpClient();
-            try
-            {
-                await probe.ConnectAsync(System.Net.IPAddress.Loopback, Port);
-                return true;
-            }
-            catch (System.Net.Sockets.SocketException)
-            {
-                return false;
-            }
-        }, TimeSpan.FromSeconds(60), $"moto to listen on port {Port}");
+            address = await _process.WaitForListeningAddressAsync("Running on");
+        }
+        catch (Xunit.Sdk.XunitException ex)
+        {
+            throw new InvalidOperationException($"moto did not start (is moto[server] installed for '{Python}'? set MOTO_PYTHON): {ex.Message}", ex);
+        }
+        Port = address.Port;
         // Listening is not serving yet: wait until moto answers an HTTP request.
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         await Eventually.WaitUntilAsync(async () =>

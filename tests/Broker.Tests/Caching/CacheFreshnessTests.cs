@@ -1,5 +1,6 @@
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
+using Microsoft.Extensions.Time.Testing;
 using SecretsBroker.Broker.Tests.Infrastructure;
 using SecretsBroker.V1;
 
@@ -15,16 +16,25 @@ public sealed class CacheFreshnessTests
     {
         var memory = new InMemoryBackend();
         memory.Put("db", "1", Db);
-        await using var host = await BrokerHost.StartAsync(CacheTestSettings.InProcessOnly().MemoryMount(), configureServices: memory.Register);
+        // The broker's clock is fake, so the age it reports is exactly the time advanced. FusionCache's own
+        // expiry runs on the real clock; the 10 minute TTL keeps the value in L1 for the whole test.
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var host = await BrokerHost.StartAsync(CacheTestSettings.InProcessOnly().MemoryMount(ttl: "00:10:00"),
+            configureServices: builder =>
+            {
+                memory.Register(builder);
+                builder.Services.AddSingleton<TimeProvider>(time);
+            });
         var client = host.CreateClient();
 
         var first = await client.GetSecretAsync("mem/db");
+        time.Advance(TimeSpan.FromSeconds(42));
         var second = await client.GetSecretAsync("mem/db");
 
         Assert.Equal(ValueSource.Backend, first.Serving.Source);
         Assert.Equal(TimeSpan.Zero, first.Serving.Age.ToTimeSpan());
         Assert.Equal(ValueSource.L1, second.Serving.Source);
-        Assert.True(second.Serving.Age.ToTimeSpan() >= TimeSpan.Zero);
+        Assert.Equal(TimeSpan.FromSeconds(42), second.Serving.Age.ToTimeSpan());
         Assert.False(second.Serving.Stale);
         Assert.Equal(1, memory.ReadsOf("db"));
     }
@@ -117,11 +127,31 @@ public sealed class CacheFreshnessTests
     public async Task NOT_FOUND_from_the_backend_is_never_hidden_behind_a_cached_value()
     {
         var memory = new InMemoryBackend();
-        await using var host = await BrokerHost.StartAsync(CacheTestSettings.InProcessOnly().MemoryMount(ttl: "00:00:00.100"), configureServices: memory.Register);
+        memory.Put("db", "1", Db);
+        // Fail-safe is on (max staleness far above the TTL): an outage now would be answered with the cached value.
+        await using var host = await BrokerHost.StartAsync(
+            CacheTestSettings.InProcessOnly().MemoryMount(ttl: "00:00:00.100", maxStaleness: "01:00:00"), configureServices: memory.Register);
         var client = host.CreateClient();
+        Assert.Equal(ValueSource.Backend, (await client.GetSecretAsync("mem/db")).Serving.Source);
 
-        var missing = await Assert.ThrowsAsync<RpcException>(() => client.GetSecretAsync("mem/nothing"));
+        memory.Remove("db");
 
-        Assert.Equal(StatusCode.NotFound, missing.StatusCode);
+        // Until the TTL passes L1 answers; after it, the backend's NOT_FOUND is the answer, not the stale value.
+        RpcException? missing = null;
+        await Eventually.WaitUntilAsync(async () =>
+        {
+            try
+            {
+                var served = await client.GetSecretAsync("mem/db");
+                Assert.False(served.Serving.Stale, "the deleted secret was answered with its stale cached value instead of NOT_FOUND");
+                return false;
+            }
+            catch (RpcException ex)
+            {
+                missing = ex;
+                return true;
+            }
+        }, because: "the TTL to pass and the backend to be read again");
+        Assert.Equal(StatusCode.NotFound, missing!.StatusCode);
     }
 }

@@ -8,6 +8,7 @@ using StackExchange.Redis;
 namespace SecretsBroker.Broker.Tests.Caching;
 
 /// <summary>The shared cache against a real redis-server: ciphertext only, tampering, replicas, stampedes, outages.</summary>
+[Trait("Category", "Integration")]
 public sealed class SharedCacheTests
 {
     private static readonly Dictionary<string, string> Db = new() { ["username"] = "FAKE-cache-user", ["password"] = "FAKE-cache-password-1" };

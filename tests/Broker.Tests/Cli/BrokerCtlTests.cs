@@ -6,6 +6,7 @@ namespace SecretsBroker.Broker.Tests.Cli;
 
 /// <summary>brokerctl run as a real process against the real broker.</summary>
 [Collection(LocalMountCollection.Name)]
+[Trait("Category", "Integration")]
 public sealed class BrokerCtlTests(LocalMountFixture fixture)
 {
     [Fact]
@@ -66,7 +67,8 @@ public sealed class BrokerCtlTests(LocalMountFixture fixture)
     [Fact]
     public async Task An_unreachable_broker_exits_with_the_unavailable_code()
     {
-        var (exitCode, _, stderr) = await RunAsync(["get", "team/ml/db", "--address", $"http://127.0.0.1:{FreePort.Next()}", "--timeout", "5"],
+        using var closed = FreePort.Reserve();
+        var (exitCode, _, stderr) = await RunAsync(["get", "team/ml/db", "--address", $"http://127.0.0.1:{closed.Port}", "--timeout", "5"],
             token: BrokerHost.TestToken, address: null);
 
         Assert.Equal(6, exitCode);

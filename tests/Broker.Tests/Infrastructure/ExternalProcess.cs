@@ -7,7 +7,7 @@ namespace SecretsBroker.Broker.Tests.Infrastructure;
 /// A real child process (redis-server, moto, the broker, brokerctl) with its output captured line by
 /// line, killed with its whole tree at dispose.
 /// </summary>
-public sealed class ExternalProcess : IAsyncDisposable
+public sealed partial class ExternalProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _output = new();
@@ -82,6 +82,67 @@ public sealed class ExternalProcess : IAsyncDisposable
         return found!;
     }
 
+    /// <summary>
+    /// Waits for a line with <paramref name="marker"/> and an address on it, such as Kestrel's
+    /// "Now listening on: http://127.0.0.1:40123", and returns that address: a child started on port 0
+    /// reports the port it bound, so no port is picked for it in advance (and none can be taken meanwhile).
+    /// </summary>
+    public async Task<Uri> WaitForListeningAddressAsync(string marker = "Now listening on", TimeSpan? timeout = null) =>
+        ListeningAddress(await WaitForOutputAsync(line => line.Contains(marker, StringComparison.Ordinal) && ListeningAddress(line) is not null, timeout))!;
+
+    /// <summary>Every address announced so far on lines with <paramref name="marker"/>, in order.</summary>
+    public IReadOnlyList<Uri> ListeningAddresses(string marker = "Now listening on") =>
+        [.. _output.Where(line => line.Contains(marker, StringComparison.Ordinal)).Select(ListeningAddress).OfType<Uri>()];
+
+    /// <summary>
+    /// For a Kestrel child with two endpoints on port 0 (Kestrel's log names no endpoint): waits for both
+    /// addresses and tells them apart by which one answers GET <paramref name="http1Path"/> over HTTP/1.1;
+    /// the other is the HTTP/2-only (gRPC) one.
+    /// </summary>
+    public async Task<(Uri Http1, Uri Other)> WaitForTwoEndpointsAsync(string http1Path)
+    {
+        await Eventually.WaitUntilAsync(() =>
+        {
+            Assert.False(HasExited, "the process exited before listening; output:\n" + string.Join('\n', _output));
+            return ListeningAddresses().Count >= 2;
+        }, TimeSpan.FromSeconds(60), "the process to listen on its two endpoints");
+        var addresses = ListeningAddresses();
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var answering = new List<Uri>();
+        foreach (var address in addresses)
+        {
+            try
+            {
+                using var response = await http.GetAsync(new Uri(address, http1Path));
+                if (response.IsSuccessStatusCode)
+                {
+                    answering.Add(address);
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // The HTTP/2-only endpoint does not speak HTTP/1.1.
+            }
+        }
+        var http1 = Assert.Single(answering);
+        return (http1, Assert.Single(addresses, a => a != http1));
+    }
+
+    /// <summary>Waits until the process exits by itself and returns its exit code; fails the test if it is still running after <paramref name="timeout"/>.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan? timeout = null)
+    {
+        using var cancellation = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
+        try
+        {
+            await _process.WaitForExitAsync(cancellation.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            Assert.Fail($"process still running after {(timeout ?? TimeSpan.FromSeconds(60)).TotalSeconds:0}s; output:\n{string.Join('\n', _output)}");
+        }
+        return _process.ExitCode;
+    }
+
     /// <summary>Kills the process tree (SIGKILL), as a crash would.</summary>
     public void Kill()
     {
@@ -124,6 +185,12 @@ public sealed class ExternalProcess : IAsyncDisposable
         }
         return startInfo;
     }
+
+    private static Uri? ListeningAddress(string line) =>
+        ListeningUrl().Match(line) is { Success: true } match ? new Uri(match.Value) : null;
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"https?://[0-9.]+:[0-9]+")]
+    private static partial System.Text.RegularExpressions.Regex ListeningUrl();
 
     private void Record(string? line)
     {

@@ -29,6 +29,9 @@ public sealed class InMemoryBackend : ISecretReading, ISecretListing, ISecretVer
     public void Put(string name, string version, IReadOnlyDictionary<string, string> data) =>
         _secrets[name] = new SecretValue { Version = version, Data = data, CreatedAt = DateTimeOffset.UnixEpoch };
 
+    /// <summary>Deletes a secret, as another client of the real backend would; later reads of it are NOT_FOUND.</summary>
+    public void Remove(string name) => _secrets.TryRemove(name, out _);
+
     public int ReadsOf(string name) => _reads.GetValueOrDefault(name);
 
     public ISecretBackend Create(MountDefinition mount, IConfigurationSection settings) => this;

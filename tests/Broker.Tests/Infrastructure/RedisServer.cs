@@ -3,7 +3,7 @@ using StackExchange.Redis;
 namespace SecretsBroker.Broker.Tests.Infrastructure;
 
 /// <summary>
-/// A real redis-server on a free loopback port, without persistence, started per test. It can be
+/// A real redis-server on a loopback port, without persistence, started per test. It can be
 /// killed (SIGKILL, as a crash) and started again on the same port; <see cref="Admin"/> reads what
 /// the broker stored.
 /// </summary>
@@ -28,23 +28,51 @@ public sealed class RedisServer : IAsyncDisposable
     /// <summary>
     /// Starts a server. With <paramref name="durableIn"/> it keeps an append-only file there, fsynced on
     /// every write, so its data survives <see cref="KillAsync"/> and <see cref="RestartAsync"/>.
+    /// redis-server cannot listen on port 0 and report its port, so it gets a candidate port and, when
+    /// another process bound that port first, is started again on a new one.
     /// </summary>
     public static async Task<RedisServer> StartAsync(string? durableIn = null)
     {
-        var server = new RedisServer(FreePort.Next(), durableIn);
-        await server.RestartAsync();
-        return server;
+        for (var attempt = 1; ; attempt++)
+        {
+            var server = new RedisServer(FreePort.Candidate(), durableIn);
+            var output = await server.TryStartAsync();
+            if (output is null)
+            {
+                return server;
+            }
+            Assert.True(attempt < 5, $"redis-server found its port taken {attempt} times; last output:\n{output}");
+        }
     }
 
-    /// <summary>Starts redis-server (again) on <see cref="Port"/> and waits until it accepts connections; empty unless durable.</summary>
+    /// <summary>Starts redis-server again on <see cref="Port"/> (clients reconnect to the same address) and waits until it is ready; empty unless durable.</summary>
     public async Task RestartAsync()
+    {
+        var output = await TryStartAsync();
+        Assert.True(output is null, $"redis-server could not listen on its port {Port} again (another process took it meanwhile); output:\n{output}");
+    }
+
+    /// <summary>Null once this process says it accepts connections; its output when it could not bind its port (any other exit fails the test).</summary>
+    private async Task<string?> TryStartAsync()
     {
         string[] persistence = _dataDirectory is null
             ? ["--save", "", "--appendonly", "no"]
             : ["--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", _dataDirectory];
-        _process = ExternalProcess.Start("redis-server",
+        var process = ExternalProcess.Start("redis-server",
             ["--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", .. persistence]);
-        await FreePort.WaitUntilListeningAsync(Port);
+        // Its own "Ready" line, not a TCP connect: another server on the same port would accept connections too.
+        await Eventually.WaitUntilAsync(() => process.HasExited || process.Output.Any(line => line.Contains("Ready to accept connections", StringComparison.Ordinal)),
+            TimeSpan.FromSeconds(60), $"redis-server to be ready on port {Port}");
+        if (!process.HasExited)
+        {
+            _process = process;
+            return null;
+        }
+        await process.WaitForExitAsync();
+        var output = string.Join('\n', process.Output);
+        await process.DisposeAsync();
+        Assert.True(output.Contains("Address already in use", StringComparison.Ordinal), $"redis-server exited before it was ready; output:\n{output}");
+        return output;
     }
 
     /// <summary>Kills redis-server as a crash would; its data is gone unless it is durable.</summary>

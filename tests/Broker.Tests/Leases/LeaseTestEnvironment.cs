@@ -13,7 +13,9 @@ namespace SecretsBroker.Broker.Tests.Leases;
 /// <summary>
 /// Seed and broker settings for the lease tests: database roles with short TTLs on the Vault emulator
 /// (<c>short</c>: ttl 2 s, max ttl 6 s; <c>steady</c>: ttl 4 s, max ttl 1 h), a KV mount with the cache on,
-/// renewal without jitter so the timeline is predictable, and fast polling for watches.
+/// renewal without jitter so the timeline is predictable, and fast polling for watches. Leases are renewed at
+/// a third of their TTL (the default is two thirds), so a renewal that starts late on a loaded machine still
+/// has two thirds of the TTL (1.3 s for <c>short</c>) before the lease would expire in Vault.
 /// </summary>
 public static class LeaseTestEnvironment
 {
@@ -40,6 +42,7 @@ public static class LeaseTestEnvironment
         settings["Broker:Mounts:0:Cache:Enabled"] = "true";
         settings["Broker:Mounts:0:Cache:Ttl"] = "00:10:00";
         settings["Broker:Leases:RenewJitter"] = "0";
+        settings["Broker:Leases:RenewAtFraction"] = "0.34";
         settings["Broker:Leases:RotationOverlap"] = "00:00:00.500";
         settings["Broker:Leases:GracePeriod"] = grace;
         settings["Broker:Leases:SweepInterval"] = "00:00:00.100";

@@ -9,6 +9,7 @@ namespace SecretsBroker.Broker.Tests.Leases;
 
 public sealed class WatchSecretsTests
 {
+    [Trait("Category", "Integration")]
     [Fact]
     public async Task A_new_kv_version_produces_exactly_one_event_per_watcher_on_every_replica_and_reads_see_it_right_after()
     {
@@ -150,21 +151,56 @@ public sealed class WatchSecretsTests
     [Fact]
     public async Task Watching_needs_the_watch_capability_and_a_vault_kv_mount()
     {
+        const string readerToken = "FAKE-test-token-reader";
+        var directory = new TestDirectory();
+        directory.WriteFile("watch-policy.yaml", """
+            policies:
+              - name: alpha-everything
+                appliesTo: { subjects: [test-alpha] }
+                rules:
+                  - paths: ["**"]
+                    capabilities: [read, list, issue, renew, revoke, watch]
+              - name: reader-without-watch
+                appliesTo: { subjects: [test-reader] }
+                rules:
+                  - paths: ["vault/**"]
+                    capabilities: [read, list]
+            """);
         await using var vault = await VaultEmulatorHost.StartAsync(LeaseTestEnvironment.Seed);
-        await using var broker = await BrokerHost.StartAsync(LeaseTestEnvironment.Broker(vault));
+        var settings = LeaseTestEnvironment.Broker(vault);
+        settings["Broker:Policy:File"] = "watch-policy.yaml";
+        settings["Broker:Auth:DevTokens:Tokens:1:Subject"] = "test-reader";
+        settings["Broker:Auth:DevTokens:Tokens:1:Sha256"] = BrokerHost.Sha256Hex(readerToken);
+        await using var broker = await BrokerHost.StartAsync(settings, directory);
         var client = broker.CreateClient().Raw;
-        async Task<StatusCode> StatusOf(WatchSecretsRequest request)
+        var reader = broker.CreateClient(readerToken);
+        static async Task<StatusCode> StatusOf(SecretsBroker.V1.SecretsBroker.SecretsBrokerClient caller, WatchSecretsRequest request)
         {
-            using var call = client.WatchSecrets(request);
+            using var call = caller.WatchSecrets(request);
             var ex = await Assert.ThrowsAsync<RpcException>(() => call.ResponseStream.MoveNext());
             return ex.StatusCode;
         }
-        Assert.Equal(StatusCode.InvalidArgument, await StatusOf(new WatchSecretsRequest()));
-        Assert.Equal(StatusCode.InvalidArgument, await StatusOf(new WatchSecretsRequest { Paths = { "vault//x" } }));
-        Assert.Equal(StatusCode.FailedPrecondition, await StatusOf(new WatchSecretsRequest { Paths = { "db/short" } }));
+        Assert.Equal(StatusCode.InvalidArgument, await StatusOf(client, new WatchSecretsRequest()));
+        Assert.Equal(StatusCode.InvalidArgument, await StatusOf(client, new WatchSecretsRequest { Paths = { "vault//x" } }));
+        Assert.Equal(StatusCode.FailedPrecondition, await StatusOf(client, new WatchSecretsRequest { Paths = { "db/short" } }));
+
+        // The reader may read the secret but not watch it, as a path or through its folder.
+        Assert.Equal("2", (await reader.GetSecretAsync("vault/app/db")).Version);
+        Assert.Equal(StatusCode.PermissionDenied, await StatusOf(reader.Raw, new WatchSecretsRequest { Paths = { "vault/app/db" } }));
+        Assert.Equal(StatusCode.PermissionDenied, await StatusOf(reader.Raw, new WatchSecretsRequest { Prefixes = { "vault/app" } }));
+
+        // The same request from a caller with watch is accepted: the watch opens (its baseline is set).
+        using var cancel = new CancellationTokenSource();
+        var (call, _, watching) = await WatchAsync(broker.CreateClient(), new WatchSecretsRequest { Paths = { "vault/app/db" } }, cancel.Token);
+        using (call)
+        {
+            await cancel.CancelAsync();
+            await watching;
+        }
     }
 }
 
+[Trait("Category", "Integration")]
 public sealed class AwsWatchSecretsTests(SecretsBroker.Broker.Tests.Aws.MotoServer moto) : IClassFixture<SecretsBroker.Broker.Tests.Aws.MotoServer>
 {
     [Fact]

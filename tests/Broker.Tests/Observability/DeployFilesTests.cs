@@ -8,6 +8,7 @@ namespace SecretsBroker.Broker.Tests.Observability;
 /// <summary>deploy/ and docker-compose.yml checked by the tools that consume them (promtool, docker-compose) and for structure.</summary>
 public sealed partial class DeployFilesTests
 {
+    [Trait("Category", "Integration")]
     [Theory]
     [InlineData("prometheus.yml")]
     [InlineData("prometheus-kubernetes.yml")]
@@ -18,6 +19,7 @@ public sealed partial class DeployFilesTests
         Assert.Contains("rule files found", output, StringComparison.Ordinal);
     }
 
+    [Trait("Category", "Integration")]
     [Fact]
     public async Task Promtool_accepts_the_alert_rules()
     {
@@ -25,6 +27,7 @@ public sealed partial class DeployFilesTests
         Assert.True(exitCode == 0, output);
     }
 
+    [Trait("Category", "Integration")]
     [Fact]
     public async Task The_alert_rules_fire_as_their_unit_tests_expect()
     {
@@ -47,6 +50,7 @@ public sealed partial class DeployFilesTests
         }
     }
 
+    [Trait("Category", "Integration")]
     [Fact]
     public async Task Docker_compose_accepts_the_compose_file()
     {

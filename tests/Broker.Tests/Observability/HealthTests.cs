@@ -69,6 +69,7 @@ public sealed class HealthTests
         Assert.Equal(200, (await host.GetAsync("/healthz/ready")).Status);
     }
 
+    [Trait("Category", "Integration")]
     [Fact]
     public async Task Readiness_follows_redis_when_redis_is_required()
     {
@@ -94,6 +95,7 @@ public sealed class HealthTests
             TimeSpan.FromSeconds(60), "readiness SERVING again after Redis is back (the connection reconnects by itself)");
     }
 
+    [Trait("Category", "Integration")]
     [Fact]
     public async Task Redis_that_is_not_required_only_degrades_readiness()
     {
@@ -151,6 +153,7 @@ public sealed class HealthTests
         Assert.Contains("audit: Unhealthy", (await host.GetAsync("/healthz/ready")).Body, StringComparison.Ordinal);
     }
 
+    [Trait("Category", "Integration")]
     [Fact]
     public async Task Events_waiting_in_the_audit_spool_degrade_readiness_until_redis_takes_them()
     {

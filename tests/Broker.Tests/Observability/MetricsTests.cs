@@ -129,6 +129,7 @@ public sealed class MetricsTests
         }, TimeSpan.FromSeconds(30), "runtime, Kestrel and cache metrics, without the per-request ASP.NET Core duplicates");
     }
 
+    [Trait("Category", "Integration")]
     [Fact]
     public async Task Every_broker_metric_the_alerts_and_the_dashboard_use_is_exported()
     {

@@ -33,8 +33,9 @@ public static class OpsTools
     }
 
     /// <summary>
-    /// Starts a process that listens on ports picked with <see cref="FreePort"/> and waits until
-    /// <paramref name="ready"/> says it serves. A free port can be taken by another test between the
+    /// Starts a process that listens on ports picked with <see cref="FreePort.Candidate"/> and waits until
+    /// <paramref name="ready"/> says it serves: for tools that cannot bind port 0 and report the port
+    /// (Prometheus, whose own config names its address). A free port can be taken by another test between the
     /// pick and the bind; when the process exits because an address was in use, it is started again
     /// on fresh ports (at most three times). Any other early exit fails the test with its output.
     /// </summary>
@@ -43,7 +44,7 @@ public static class OpsTools
     {
         for (var attempt = 1; ; attempt++)
         {
-            var ports = Enumerable.Range(0, portCount).Select(_ => FreePort.Next()).ToArray();
+            var ports = Enumerable.Range(0, portCount).Select(_ => FreePort.Candidate()).ToArray();
             var process = start(ports);
             var started = false;
             await Eventually.WaitUntilAsync(async () => process.HasExited || (started = await ready(process, ports)),

@@ -10,6 +10,7 @@ namespace SecretsBroker.Broker.Tests.Observability;
 /// (deploy/prometheus/prometheus.yml, its targets pointed at the test's ports), and promtool reading
 /// the broker's /metrics.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class PrometheusScrapeTests
 {
     private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(30) };
@@ -82,11 +83,11 @@ public sealed class PrometheusScrapeTests
 
         using var store = new TestDirectory();
         var auditDll = RepositoryLayout.BuildOutput("services/Audit/Service", "SecretsBroker.Audit.dll");
-        var (audit, auditPorts) = await OpsTools.StartOnFreePortsAsync(2, ports => ExternalProcess.Start(RepositoryLayout.DotNet,
+        await using var audit = ExternalProcess.Start(RepositoryLayout.DotNet,
             [
                 auditDll, "--contentRoot", Path.GetDirectoryName(auditDll)!,
-                $"--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:{ports[0]}",
-                $"--Kestrel:Endpoints:Metrics:Url=http://127.0.0.1:{ports[1]}",
+                "--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:0",
+                "--Kestrel:Endpoints:Metrics:Url=http://127.0.0.1:0",
                 $"--Audit:Key={BrokerHost.TestAuditKey}",
                 $"--Audit:Ingestion:Redis={redis.ConnectionString}",
                 "--Audit:Ingestion:PollInterval=00:00:00.050",
@@ -94,11 +95,8 @@ public sealed class PrometheusScrapeTests
                 $"--Audit:Store:Path={Path.Combine(store.Path, "audit.db")}",
                 "--Audit:Auth:Tokens:0:Name=prometheus-test",
                 $"--Audit:Auth:Tokens:0:Sha256={new string('a', 64)}",
-            ], new Dictionary<string, string?> { ["ASPNETCORE_ENVIRONMENT"] = "Production" }),
-            (process, _) => Task.FromResult(process.Output.Any(line => line.Contains("Now listening on", StringComparison.Ordinal))),
-            "the audit service");
-        await using var _ = audit;
-        var auditMetricsPort = auditPorts[1];
+            ], new Dictionary<string, string?> { ["ASPNETCORE_ENVIRONMENT"] = "Production" });
+        var auditMetricsPort = (await audit.WaitForTwoEndpointsAsync("/metrics")).Http1.Port;
 
         await using var prometheus = await PrometheusProcess.StartAsync(broker.ManagementAddress().Port, auditMetricsPort);
         await Eventually.WaitUntilAsync(async () => await prometheus.QueryScalarAsync("""sum(up{job=~"secretsbroker-broker|secretsbroker-audit"})""") == 2,
@@ -188,6 +186,7 @@ public sealed class PrometheusScrapeTests
     {
         private readonly ExternalProcess _process;
         private readonly TestDirectory _directory;
+        private ReservedPort? _closed;
 
         private PrometheusProcess(ExternalProcess process, TestDirectory directory, Uri address)
         {
@@ -201,14 +200,15 @@ public sealed class PrometheusScrapeTests
         public static async Task<PrometheusProcess> StartAsync(int brokerManagementPort, int? auditMetricsPort = null)
         {
             var directory = new TestDirectory();
+            var closed = auditMetricsPort is null ? FreePort.Reserve() : null;
             var template = await File.ReadAllTextAsync(OpsTools.DeployPath("prometheus", "prometheus.yml"));
             directory.WriteFile("alerts.yml", await File.ReadAllTextAsync(OpsTools.DeployPath("prometheus", "alerts.yml")));
             var (process, ports) = await OpsTools.StartOnFreePortsAsync(1, ports =>
                 {
                     var port = ports[0];
                     var config = Replace(template, "\"broker:9464\"", $"\"127.0.0.1:{brokerManagementPort}\"");
-                    // Without an audit service its target points at a closed port and is simply down.
-                    config = Replace(config, "\"audit:9161\"", $"\"127.0.0.1:{auditMetricsPort ?? FreePort.Next()}\"");
+                    // Without an audit service its target points at a reserved port where nothing listens, and is simply down.
+                    config = Replace(config, "\"audit:9161\"", $"\"127.0.0.1:{auditMetricsPort ?? closed!.Port}\"");
                     config = Replace(config, "\"localhost:9090\"", $"\"127.0.0.1:{port}\"");
                     config = Replace(config, "scrape_interval: 15s", "scrape_interval: 1s");
                     config = Replace(config, "scrape_timeout: 10s", "scrape_timeout: 1s");
@@ -241,7 +241,7 @@ public sealed class PrometheusScrapeTests
                     }
                 },
                 "prometheus");
-            return new PrometheusProcess(process, directory, new Uri($"http://127.0.0.1:{ports[0]}"));
+            return new PrometheusProcess(process, directory, new Uri($"http://127.0.0.1:{ports[0]}")) { _closed = closed };
         }
 
         public async Task<JsonDocument> GetAsync(string pathAndQuery)
@@ -266,6 +266,7 @@ public sealed class PrometheusScrapeTests
         {
             await _process.DisposeAsync();
             _directory.Dispose();
+            _closed?.Dispose();
         }
 
         private static string Replace(string text, string from, string to)

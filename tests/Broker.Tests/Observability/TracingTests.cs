@@ -34,6 +34,7 @@ public sealed class TracingTests
         Assert.NotEqual(TraceId, backend.TraceIds.Last());
     }
 
+    [Trait("Category", "Integration")]
     [Fact]
     public async Task Audit_events_carry_the_callers_trace_id()
     {

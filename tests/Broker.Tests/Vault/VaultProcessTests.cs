@@ -4,19 +4,20 @@ using SecretsBroker.Broker.Tests.Infrastructure;
 namespace SecretsBroker.Broker.Tests.Vault;
 
 /// <summary>The emulator as a real process, started the way CI and developers start it, crashed and restarted.</summary>
+[Trait("Category", "Integration")]
 public sealed class VaultProcessTests
 {
     private const string RootToken = "FAKE-process-root-token";
 
-    private static async Task<ExternalProcess> StartEmulatorAsync(int port, string seedFile)
+    /// <summary>Starts the emulator on <paramref name="port"/> (0: a port it picks) and returns it with the address it reports.</summary>
+    private static async Task<(ExternalProcess Process, Uri Address)> StartEmulatorAsync(int port, string seedFile)
     {
         var process = ExternalProcess.Start(RepositoryLayout.DotNet,
         [
             RepositoryLayout.BuildOutput("tests/VaultEmulator", "SecretsBroker.VaultEmulator.dll"),
             "--urls", $"http://127.0.0.1:{port}", "--root-token", RootToken, "--seed", seedFile,
         ]);
-        await process.WaitForOutputAsync(line => line.Contains($"vault emulator listening on http://127.0.0.1:{port}", StringComparison.Ordinal));
-        return process;
+        return (process, await process.WaitForListeningAddressAsync("vault emulator listening on"));
     }
 
     [Fact]
@@ -24,9 +25,8 @@ public sealed class VaultProcessTests
     {
         using var directory = new TestDirectory();
         var seedFile = directory.WriteFile("seed.json", """{ "kv": { "secret": { "app/db": { "password": "FAKE-process-password" } } } }""");
-        var port = FreePort.Next();
-        var emulator = await StartEmulatorAsync(port, seedFile);
-        var configuration = VaultFixture.BrokerConfiguration(new Uri($"http://127.0.0.1:{port}"), new Dictionary<string, string?>
+        var (emulator, address) = await StartEmulatorAsync(0, seedFile);
+        var configuration = VaultFixture.BrokerConfiguration(address, new Dictionary<string, string?>
         {
             ["Broker:Vault:Connections:default:Auth:Method"] = "token",
             ["Broker:Vault:Connections:default:Auth:Token"] = RootToken,
@@ -37,7 +37,9 @@ public sealed class VaultProcessTests
         var before = await client.GetSecretAsync("vault/app/db");
         await emulator.DisposeAsync(); // SIGKILL, as a crash
         var down = await Assert.ThrowsAsync<RpcException>(() => client.GetSecretAsync("vault/app/db"));
-        await using var restarted = await StartEmulatorAsync(port, seedFile);
+        // Back on the port the crashed process had bound, where the broker is configured to find it.
+        var (restarted, _) = await StartEmulatorAsync(address.Port, seedFile);
+        await using var _ = restarted;
         var after = await client.GetSecretAsync("vault/app/db");
 
         Assert.Equal("FAKE-process-password", before.Data["password"]);

@@ -2,20 +2,23 @@
 
 The broker runs with ASPNETCORE_ENVIRONMENT=Development (dev tokens are allowed there), a temporary
 content root (so the repository's appsettings*.json and demo mount are not loaded) and its whole
-configuration as environment variables, listening on a free 127.0.0.1 port with HTTP/2 only.
+configuration as environment variables, listening with HTTP/2 only on a 127.0.0.1 port it picks itself
+(port 0) and reports in its log, so no port is chosen for it in advance that another process could take.
 """
 
 from __future__ import annotations
 
 import hashlib
+import contextlib
 import os
 import pathlib
+import re
 import signal
 import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[3]
 BROKER_PROJECT = REPO_ROOT / "services" / "Broker"
@@ -26,10 +29,35 @@ def sha256_hex(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def free_port() -> int:
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A loopback port where nothing listens, for "unreachable" tests: bound without listening, so
+    connections to it are refused and no other process can start listening on it while the block runs."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        yield sock.getsockname()[1]
+
+
+_LISTENING_URL = re.compile(r"https?://[0-9.]+:([0-9]+)")
+
+
+def wait_for_listening_port(
+    log: Callable[[], str], marker: str, process: subprocess.Popen, timeout: float, what: str
+) -> int:
+    """The port a child started on port 0 reports: the first log line with ``marker`` and an address on it
+    (Kestrel: ``Now listening on: http://127.0.0.1:40123``). Fails when the child exits first or takes too long."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for line in log().splitlines():
+            if marker in line:
+                match = _LISTENING_URL.search(line)
+                if match:
+                    return int(match.group(1))
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {process.returncode} before listening; its log:\n{log()}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not listen within {timeout:g}s; its log:\n{log()}")
+        time.sleep(0.05)
 
 
 def built_dll(project: pathlib.Path, dll: pathlib.Path, override_variable: str, what: str) -> pathlib.Path:
@@ -57,11 +85,11 @@ def broker_dll() -> pathlib.Path:
 
 @dataclass
 class BrokerProcess:
-    """A running broker; ``target`` is ``127.0.0.1:<port>``."""
+    """A running broker; ``target`` is ``127.0.0.1:<port>`` (the port it reported once it listened)."""
 
     process: subprocess.Popen
-    port: int
     log_path: pathlib.Path
+    port: int = 0
     scheme: str = "http"
     extra: Dict[str, str] = field(default_factory=dict)
 
@@ -94,7 +122,7 @@ def start_broker(
     startup_timeout: float = 60.0,
     policy: Optional[str] = None,
 ) -> BrokerProcess:
-    """Starts the broker and returns once its port accepts connections.
+    """Starts the broker on port 0 and returns once it says which port it listens on.
 
     ``mounts``: list of mount sections (Prefix, Type, File ...; nested keys as ``Cache__Ttl``).
     ``tokens``: subject -> plaintext dev token (only its SHA-256 is configured). ``policy``: the policy
@@ -143,12 +171,11 @@ def start_broker(
     env["Broker__Audit__Key"] = "RkFLRS1weXRlc3QtYXVkaXQta2V5LTMyLWJ5dGVzISE="
     env.update(extra_env or {})
 
-    port = free_port()
     log_path = content_root / "broker.log"
     log = open(log_path, "wb")
     try:
         process = subprocess.Popen(
-            ["dotnet", str(dll), "--urls", f"{scheme}://127.0.0.1:{port}", "--contentRoot", str(content_root)],
+            ["dotnet", str(dll), "--urls", f"{scheme}://127.0.0.1:0", "--contentRoot", str(content_root)],
             cwd=content_root,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -157,17 +184,11 @@ def start_broker(
         )
     finally:
         log.close()
-    broker = BrokerProcess(process=process, port=port, log_path=log_path, scheme=scheme)
-
-    deadline = time.monotonic() + startup_timeout
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"the broker exited with code {process.returncode} before listening; its log:\n{broker.log()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return broker
-        except OSError:
-            if time.monotonic() > deadline:
-                broker.stop()
-                raise RuntimeError(f"the broker did not listen on port {port} within {startup_timeout}s; its log:\n{broker.log()}")
-            time.sleep(0.05)
+    broker = BrokerProcess(process=process, log_path=log_path, scheme=scheme)
+    try:
+        # Kestrel's own line is the gRPC port's alone (the management server logs "Management server listening").
+        broker.port = wait_for_listening_port(broker.log, "Now listening on", process, startup_timeout, "the broker")
+    except RuntimeError:
+        broker.stop()
+        raise
+    return broker

@@ -8,7 +8,6 @@ on the generated servicer base class. Everything else is tested against the real
 from __future__ import annotations
 
 import threading
-import time
 from concurrent import futures
 from typing import Callable, Iterator, List, Tuple
 
@@ -135,14 +134,20 @@ def test_max_attempts_of_one_disables_retries(scripted: Tuple[ScriptedBroker, st
 def test_a_slow_answer_raises_deadline_exceeded(scripted: Tuple[ScriptedBroker, str]) -> None:
     servicer, target = scripted
 
+    released = threading.Event()
+
     def slow(request: pb.GetSecretRequest, context: grpc.ServicerContext) -> pb.GetSecretResponse:
-        time.sleep(1.0)
+        # Answers only after the client gave up, however slow the machine: no race between a sleep and the deadline.
+        released.wait(timeout=60)
         return _ok(request, context)
 
     servicer.handlers.append(slow)
-    with secretsbroker.Client(target, token="FAKE", timeout=0.2) as client:
-        with pytest.raises(secretsbroker.DeadlineExceeded):
-            client.get_secret("x/y")
+    try:
+        with secretsbroker.Client(target, token="FAKE", timeout=0.2) as client:
+            with pytest.raises(secretsbroker.DeadlineExceeded):
+                client.get_secret("x/y")
+    finally:
+        released.set()
 
 
 def test_every_call_sends_the_bearer_token_and_a_user_agent(scripted: Tuple[ScriptedBroker, str]) -> None:

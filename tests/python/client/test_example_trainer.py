@@ -13,7 +13,7 @@ import threading
 from typing import List
 
 
-from brokerproc import REPO_ROOT, BrokerProcess, free_port
+from brokerproc import REPO_ROOT, BrokerProcess, closed_port
 from testdata import MOUNT, WRONG_TOKEN
 from vaultproc import VaultEmulator, wait_until
 
@@ -74,7 +74,8 @@ def test_trainer_with_a_rejected_token_exits_not_allowed(broker: BrokerProcess, 
 
 
 def test_trainer_without_a_broker_exits_unavailable(token_file: pathlib.Path) -> None:
-    result = run_trainer(f"127.0.0.1:{free_port()}", token_file)
+    with closed_port() as port:
+        result = run_trainer(f"127.0.0.1:{port}", token_file)
 
     assert result.returncode == 4
     assert "unavailable" in result.stderr

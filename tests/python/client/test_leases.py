@@ -1,6 +1,6 @@
 """client.lease(): dynamic database credentials from the Vault emulator, kept alive by a real broker.
 
-Role ``db/steady`` (TTL 3 s, max TTL 1 h) is renewed every ~2 s; role ``db/short`` (TTL 2 s, max TTL
+Role ``db/steady`` (TTL 3 s, max TTL 1 h) is renewed every ~1 s; role ``db/short`` (TTL 2 s, max TTL
 6 s) is renewed until its max TTL caps it, then rotated (~4-5 s after issue). Every wait is bounded.
 """
 
@@ -12,7 +12,7 @@ from typing import Iterator, List, Tuple
 import pytest
 
 import secretsbroker
-from brokerproc import BrokerProcess, free_port
+from brokerproc import BrokerProcess, closed_port
 from secretsbroker import LeaseEventType, LeaseLost
 from testdata import READ_ONLY_TOKEN, TOKEN
 from vaultproc import TcpProxy, VaultEmulator, wait_until
@@ -250,6 +250,6 @@ def test_events_can_be_followed_from_another_thread_until_the_lease_ends(lease_c
 
 
 def test_a_lease_from_an_unreachable_broker_raises_unavailable() -> None:
-    with secretsbroker.Client(f"127.0.0.1:{free_port()}", token=TOKEN, timeout=5, max_attempts=1) as client:
+    with closed_port() as port, secretsbroker.Client(f"127.0.0.1:{port}", token=TOKEN, timeout=5, max_attempts=1) as client:
         with pytest.raises(secretsbroker.Unavailable):
             client.lease("db/steady")

@@ -7,7 +7,7 @@ import time
 import pytest
 
 import secretsbroker
-from brokerproc import BrokerProcess, free_port
+from brokerproc import BrokerProcess, closed_port
 from testdata import MOUNT, TOKEN
 
 PATH = f"{MOUNT}/ml/training-db"
@@ -17,12 +17,12 @@ def test_a_deadline_that_passes_while_waiting_for_the_broker_raises_deadline_exc
     # The local broker answers in well under a millisecond, so a deadline cannot reliably pass during a
     # real call (a slow handler is covered in test_client_behaviour.py); waiting for a broker that is
     # not there until the deadline is deterministic.
-    port = free_port()
     started = time.monotonic()
-    with secretsbroker.Client(f"127.0.0.1:{port}", token=TOKEN, timeout=0.3, wait_for_ready=True) as client:
+    with closed_port() as port, secretsbroker.Client(f"127.0.0.1:{port}", token=TOKEN, timeout=0.3, wait_for_ready=True) as client:
         with pytest.raises(secretsbroker.DeadlineExceeded):
             client.get_secret(PATH)
-    assert time.monotonic() - started < 3
+    # The deadline (0.3 s) ends the wait, not anything slower: a generous bound for a loaded machine.
+    assert time.monotonic() - started < 10
 
 
 def test_a_request_larger_than_the_broker_accepts_raises_resource_exhausted(client: secretsbroker.Client) -> None:
@@ -34,15 +34,13 @@ def test_a_request_larger_than_the_broker_accepts_raises_resource_exhausted(clie
 
 
 def test_a_broker_that_is_not_listening_raises_unavailable_after_bounded_retries() -> None:
-    port = free_port()  # nothing listens here
-    started = time.monotonic()
-    with secretsbroker.Client(f"127.0.0.1:{port}", token=TOKEN, timeout=5, max_attempts=3, initial_backoff=0.05, max_backoff=0.2) as client:
-        with pytest.raises(secretsbroker.Unavailable) as caught:
-            client.get_secret(PATH)
-    elapsed = time.monotonic() - started
+    with closed_port() as port:  # nothing listens here
+        with secretsbroker.Client(f"127.0.0.1:{port}", token=TOKEN, timeout=30, max_attempts=3, initial_backoff=0.05, max_backoff=0.2) as client:
+            with pytest.raises(secretsbroker.Unavailable) as caught:
+                client.get_secret(PATH)
 
+    # Had the retries gone on until the deadline, the error would be DEADLINE_EXCEEDED.
     assert caught.value.code.name == "UNAVAILABLE"
-    assert elapsed < 5, "UNAVAILABLE must come from the bounded retries, not from the deadline"
 
 
 def test_a_target_with_an_http_scheme_is_accepted(broker: BrokerProcess) -> None:

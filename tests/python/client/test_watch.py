@@ -12,7 +12,7 @@ from typing import List
 import pytest
 
 import secretsbroker
-from brokerproc import BrokerProcess, free_port
+from brokerproc import BrokerProcess, closed_port
 from testdata import READ_ONLY_TOKEN, TOKEN
 from vaultproc import TcpProxy, VaultEmulator
 
@@ -88,7 +88,7 @@ def test_closing_the_client_closes_its_watches(lease_broker: BrokerProcess) -> N
 
 
 def test_watching_an_unreachable_broker_raises_unavailable() -> None:
-    with secretsbroker.Client(f"127.0.0.1:{free_port()}", token=TOKEN, timeout=5, max_attempts=1) as client:
+    with closed_port() as port, secretsbroker.Client(f"127.0.0.1:{port}", token=TOKEN, timeout=5, max_attempts=1) as client:
         with pytest.raises(secretsbroker.Unavailable):
             client.watch(paths=["vault/app/db"])
 

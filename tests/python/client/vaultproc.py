@@ -1,6 +1,6 @@
 """The Vault emulator (tests/VaultEmulator) as a process, and helpers for the lease and watch tests.
 
-The emulator runs from its Release build on a free 127.0.0.1 port with a seed file: KV secret
+The emulator runs from its Release build on a 127.0.0.1 port it picks itself (port 0, read from its log) with a seed file: KV secret
 ``app/db`` (versions 1 and 2) on engine ``secret`` and database roles with short TTLs. Tests talk to
 it over its HTTP API the way another Vault client would (root token), and read its view of leases
 from ``GET /__emulator/leases``. A :class:`TcpProxy` stands between a client and the broker so a test
@@ -22,15 +22,16 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional
 
-from brokerproc import REPO_ROOT, built_dll, free_port
+from brokerproc import REPO_ROOT, built_dll, wait_for_listening_port
 
 EMULATOR_PROJECT = REPO_ROOT / "tests" / "VaultEmulator"
 EMULATOR_DLL = EMULATOR_PROJECT / "bin" / "Release" / "net10.0" / "SecretsBroker.VaultEmulator.dll"
 
 ROOT_TOKEN = "FAKE-py-vault-root-token"
 
-#: Role ``short``: TTL 2 s, max TTL 6 s (renewed twice, then rotated). Role ``steady``: TTL 3 s, max TTL 1 h
-#: (renewed every ~2 s, leaving ~1 s of slack on a loaded machine).
+#: Role ``short``: TTL 2 s, max TTL 6 s (renewed until the max TTL caps it, then rotated). Role ``steady``: TTL 3 s,
+#: max TTL 1 h. The broker renews at a third of the TTL (see :func:`lease_broker_settings`), leaving two thirds
+#: (1.3 s and 2 s) of slack for a renewal that starts late on a loaded machine.
 SEED: Dict[str, Any] = {
     "kv": {
         "secret": {
@@ -75,8 +76,8 @@ class VaultEmulator:
     """A running emulator; ``address`` is ``http://127.0.0.1:<port>``."""
 
     process: subprocess.Popen
-    port: int
     log_path: pathlib.Path
+    port: int = 0
 
     @property
     def address(self) -> str:
@@ -123,39 +124,36 @@ class VaultEmulator:
 
 
 def start_vault_emulator(root: pathlib.Path, seed: Dict[str, Any] = SEED, startup_timeout: float = 60.0) -> VaultEmulator:
-    """Starts the emulator and returns once it says it is listening."""
+    """Starts the emulator on port 0 and returns once it says which port it listens on."""
     dll = emulator_dll()
     root.mkdir(parents=True, exist_ok=True)
     seed_file = root / "seed.json"
     seed_file.write_text(json.dumps(seed), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ASPNETCORE_", "DOTNET_ENVIRONMENT", "Kestrel__"))}
     env.update({"DOTNET_NOLOGO": "1", "DOTNET_CLI_TELEMETRY_OPTOUT": "1", "Logging__LogLevel__Default": "Warning"})
-    port = free_port()
     log_path = root / "emulator.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            ["dotnet", str(dll), "--urls", f"http://127.0.0.1:{port}", "--root-token", ROOT_TOKEN, "--seed", str(seed_file)],
+            ["dotnet", str(dll), "--urls", "http://127.0.0.1:0", "--root-token", ROOT_TOKEN, "--seed", str(seed_file)],
             cwd=root,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    emulator = VaultEmulator(process=process, port=port, log_path=log_path)
-    deadline = time.monotonic() + startup_timeout
-    while "vault emulator listening on" not in emulator.log():
-        if process.poll() is not None:
-            raise RuntimeError(f"the Vault emulator exited with code {process.returncode} before listening; its log:\n{emulator.log()}")
-        if time.monotonic() > deadline:
-            emulator.stop()
-            raise RuntimeError(f"the Vault emulator did not listen within {startup_timeout}s; its log:\n{emulator.log()}")
-        time.sleep(0.05)
+    emulator = VaultEmulator(process=process, log_path=log_path)
+    try:
+        emulator.port = wait_for_listening_port(emulator.log, "vault emulator listening on", process, startup_timeout, "the Vault emulator")
+    except RuntimeError:
+        emulator.stop()
+        raise
     return emulator
 
 
 def lease_broker_settings(vault: VaultEmulator, grace: str = "00:00:05") -> Dict[str, str]:
     """Broker environment for the lease tests, as tests/Broker.Tests/Leases/LeaseTestEnvironment.cs sets it:
-    a token login to the emulator, renewal without jitter, a short rotation overlap and fast watch polling."""
+    a token login to the emulator, renewal at a third of the TTL without jitter, a short rotation overlap and
+    fast watch polling."""
     return {
         "Broker__Vault__Connections__default__Address": vault.address,
         "Broker__Vault__Connections__default__Auth__Method": "token",
@@ -165,6 +163,7 @@ def lease_broker_settings(vault: VaultEmulator, grace: str = "00:00:05") -> Dict
         "Broker__Vault__Connections__default__RetryMaxDelay": "00:00:00.050",
         "Broker__RateLimits__Enabled": "false",
         "Broker__Leases__RenewJitter": "0",
+        "Broker__Leases__RenewAtFraction": "0.34",
         "Broker__Leases__RotationOverlap": "00:00:00.500",
         "Broker__Leases__GracePeriod": grace,
         "Broker__Leases__SweepInterval": "00:00:00.100",

@@ -1,24 +1,35 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace SecretsBroker.Broker.Tests.Leases;
+namespace SecretsBroker.Broker.Tests.Infrastructure;
 
 /// <summary>
 /// A loopback TCP proxy standing in for a load balancer: it forwards each connection to <see cref="Target"/>,
-/// which can be switched to another replica, and <see cref="DropAll"/> cuts every open connection.
+/// which can be switched to another replica, and <see cref="DropAll"/> cuts every open connection. It can also
+/// open a port reserved earlier (<see cref="FreePort.Reserve"/>), so an address that refused connections starts to answer.
 /// </summary>
 public sealed class TcpProxy : IAsyncDisposable
 {
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly Socket _listener;
     private readonly CancellationTokenSource _stop = new();
     private readonly List<TcpClient> _open = [];
     private readonly Task _accepting;
 
-    public TcpProxy(Uri target)
+    /// <summary>A proxy on a new loopback port, or on <paramref name="reserved"/> (which it then owns).</summary>
+    public TcpProxy(Uri target, ReservedPort? reserved = null)
     {
         Target = target;
-        _listener.Start();
-        Address = new Uri($"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}");
+        if (reserved is null)
+        {
+            _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            _listener.Listen();
+        }
+        else
+        {
+            _listener = reserved.Listen();
+        }
+        Address = new Uri($"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndPoint!).Port}");
         _accepting = AcceptAsync();
     }
 
@@ -47,7 +58,7 @@ public sealed class TcpProxy : IAsyncDisposable
             TcpClient inbound;
             try
             {
-                inbound = await _listener.AcceptTcpClientAsync(_stop.Token);
+                inbound = new TcpClient { Client = await _listener.AcceptAsync(_stop.Token) };
             }
             catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException)
             {
@@ -91,10 +102,9 @@ public sealed class TcpProxy : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync();
-        _listener.Stop();
+        _listener.Dispose();
         DropAll();
         await _accepting;
-        _listener.Dispose();
         _stop.Dispose();
     }
 }
