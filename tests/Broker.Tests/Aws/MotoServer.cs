@@ -22,41 +22,39 @@ public sealed class MotoServer : IAsyncLifetime
     /// <summary>The boto3 helper, read from the source tree.</summary>
     public static string HelperScript => Path.Combine(RepositoryLayout.Root, "tests", "Broker.Tests", "Aws", "boto3_helper.py");
 
-    /// <summary>The port to listen on (for a test that points a mount at it before moto runs); default a free one.</summary>
+    /// <summary>The port to listen on (for a test that points a mount at it before moto runs); default: moto binds port 0 and reports it.</summary>
     public int? RequestedPort { get; init; }
+
+    /// <summary>
+    /// Certificate (chain) and key files in PEM: moto then serves HTTPS (<c>--ssl-cert</c>, <c>--ssl-key</c>; Python's
+    /// ssl module sends every certificate of the file, so a leaf + intermediate file presents both).
+    /// </summary>
+    public (string CertificateFile, string KeyFile)? Tls { get; init; }
 
     public int Port { get; private set; }
 
-    public Uri Url => new($"http://127.0.0.1:{Port}/");
+    public Uri Url => new($"{(Tls is null ? "http" : "https")}://127.0.0.1:{Port}/");
 
     /// <summary>Extra environment for the moto process (for example INITIAL_NO_AUTH_ACTION_COUNT).</summary>
     public IReadOnlyDictionary<string, string?> ProcessEnvironment { get; init; } = new Dictionary<string, string?>();
 
+    /// <summary>An HttpClient for talking to moto outside the broker (it trusts any certificate of a TLS moto: loopback test server only).</summary>
+    public HttpClient CreateHttpClient() => new(new SocketsHttpHandler
+    {
+        SslOptions = { RemoteCertificateValidationCallback = (_, _, _, _) => Tls is not null },
+    }) { Timeout = TimeSpan.FromSeconds(5) };
+
     public async Task InitializeAsync()
     {
-        Port = RequestedPort ?? FreePort.Next();
-        _process = ExternalProcess.Start(Python, ["-m", "moto.server", "-H", "127.0.0.1", "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture)],
+        string[] tls = Tls is { } files ? ["--ssl-cert", files.CertificateFile, "--ssl-key", files.KeyFile] : [];
+        var port = RequestedPort ?? 0;
+        _process = ExternalProcess.Start(Python, ["-m", "moto.server", "-H", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), .. tls],
             ProcessEnvironment);
-        var process = _process;
-        await Eventually.WaitUntilAsync(async () =>
-        {
-            if (process.HasExited)
-            {
-                Assert.Fail($"moto exited before listening (is moto[server] installed for '{Python}'? set MOTO_PYTHON); output:\n{string.Join('\n', process.Output)}");
-            }
-            using var probe = new System.Net.Sockets.TcpClient();
-            try
-            {
-                await probe.ConnectAsync(System.Net.IPAddress.Loopback, Port);
-                return true;
-            }
-            catch (System.Net.Sockets.SocketException)
-            {
-                return false;
-            }
-        }, TimeSpan.FromSeconds(60), $"moto to listen on port {Port}");
+        // werkzeug logs the port it bound ("Running on http://127.0.0.1:43287"), so no free port has to be guessed.
+        var running = await _process.WaitForOutputAsync(line => line.Contains("Running on http", StringComparison.Ordinal), TimeSpan.FromSeconds(60));
+        Port = int.Parse(running[(running.LastIndexOf(':') + 1)..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
         // Listening is not serving yet: wait until moto answers an HTTP request.
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        using var http = CreateHttpClient();
         await Eventually.WaitUntilAsync(async () =>
         {
             try

@@ -8,6 +8,7 @@ public static class AwsHostingExtensions
     public static IHostApplicationBuilder AddAwsBackends(this IHostApplicationBuilder builder)
     {
         builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.TryAddSingleton(AwsEnvironment.Process);
         builder.Services.AddSingleton<ISecretBackendFactory, AwsBackendFactory>();
         return builder;
     }
