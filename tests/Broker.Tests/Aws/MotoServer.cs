@@ -31,6 +31,9 @@ public sealed class MotoServer : IAsyncLifetime
     /// </summary>
     public (string CertificateFile, string KeyFile)? Tls { get; init; }
 
+    /// <summary>The CA bundle boto3 verifies a TLS moto with (AWS_CA_BUNDLE), so botocore checks the same chain the broker does.</summary>
+    public string? Boto3CaBundle { get; init; }
+
     public int Port { get; private set; }
 
     public Uri Url => new($"{(Tls is null ? "http" : "https")}://127.0.0.1:{Port}/");
@@ -88,7 +91,7 @@ public sealed class MotoServer : IAsyncLifetime
     /// <summary>Runs one boto3 helper command; exit code 3 means an AWS error whose code is on stderr.</summary>
     public Task<(int ExitCode, string StandardOutput, string StandardError)> TryBoto3Async(object command) =>
         ExternalProcess.RunAsync(Python, [HelperScript, JsonSerializer.Serialize(command)],
-            new Dictionary<string, string?> { ["MOTO_URL"] = Url.ToString(), ["MOTO_REGION"] = Region }, TimeSpan.FromSeconds(60));
+            new Dictionary<string, string?> { ["MOTO_URL"] = Url.ToString(), ["MOTO_REGION"] = Region, ["AWS_CA_BUNDLE"] = Boto3CaBundle }, TimeSpan.FromSeconds(60));
 
     /// <summary>Configuration of an aws-sm mount pointing at this server with fixed emulator keys.</summary>
     public Dictionary<string, string?> MountConfiguration(string prefix = "aws", int index = 0, int maxRetries = 1) => new()
