@@ -1,17 +1,15 @@
 using System.Net;
-using System.Text;
 using Grpc.Core;
-using Microsoft.Extensions.Logging.Abstractions;
 using SecretsBroker.Broker.Backends.Aws;
 using SecretsBroker.Broker.Core;
 using SecretsBroker.Broker.Tests.Infrastructure;
+using static SecretsBroker.Broker.Tests.Aws.ScriptedSecretsManager;
 
 namespace SecretsBroker.Broker.Tests.Aws;
 
 /// <summary>
 /// Retries and error mapping of the Secrets Manager client, with scripted HTTP answers in place of the
-/// network (moto cannot be made to throttle). Everything above the socket is the production pipeline:
-/// resilience handler, signing handler, client and backend.
+/// network (moto cannot be made to throttle); see <see cref="ScriptedSecretsManager"/>.
 /// </summary>
 public sealed class SecretsManagerResilienceTests
 {
@@ -31,7 +29,7 @@ public sealed class SecretsManagerResilienceTests
 
         Assert.Equal("v", value.Data!["k"]);
         Assert.Equal(3, script.Calls);
-        Assert.Equal(["1:throttled", "2:throttled"], retries);
+        Assert.Equal(["1:ThrottlingException", "2:ThrottlingException"], retries);
         Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(1_700_000_000), value.CreatedAt);
         // Every attempt is signed afresh: one Authorization header per attempt, never two.
         Assert.All(script.AuthorizationHeaderCounts, count => Assert.Equal(1, count));
@@ -254,61 +252,5 @@ public sealed class SecretsManagerResilienceTests
     {
         var data = AwsSecretsManagerBackend.ParseSecretString(secretString);
         Assert.Equal(expected, string.Join(';', data.Select(p => $"{p.Key}={p.Value}")));
-    }
-
-    private static AwsSecretsManagerBackend Backend(ScriptedHandler script, int maxRetries, SecretsManagerHttp.RetryObserver? onRetry = null,
-        TimeSpan? attemptTimeout = null)
-    {
-        var options = new AwsSecretsManagerOptions
-        {
-            MaxRetries = maxRetries,
-            RetryBaseDelay = TimeSpan.FromMilliseconds(5),
-            AttemptTimeout = attemptTimeout ?? TimeSpan.FromSeconds(10),
-        };
-        var http = SecretsManagerHttp.CreateClient(options, "eu-west-1", new StaticAwsCredentialSource(new AwsCredentials("AKIDTEST", "secret")),
-            TimeProvider.System, onRetry, script);
-        return new AwsSecretsManagerBackend(new SecretsManagerClient(http, new Uri("https://secretsmanager.eu-west-1.amazonaws.com/")), "aws",
-            NullLogger<AwsSecretsManagerBackend>.Instance);
-    }
-
-    private static ScriptedAnswer Ok(string body) => new(HttpStatusCode.OK, body);
-
-    private static ScriptedAnswer Error(HttpStatusCode status, string? type) =>
-        new(status, type is null ? "" : $$"""{"__type":"{{type}}","message":"Rate exceeded"}""");
-
-    private sealed record ScriptedAnswer(HttpStatusCode Status, string Body, TimeSpan Delay = default);
-
-    private sealed class ScriptedHandler(params ScriptedAnswer[] answers) : HttpMessageHandler
-    {
-        private int _calls;
-
-        public int Calls => _calls;
-
-        public List<int> AuthorizationHeaderCounts { get; } = [];
-
-        /// <summary>Each request's X-Amz-Target and body, in order.</summary>
-        public List<(string Target, string Body)> Requests { get; } = [];
-
-        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            var index = Interlocked.Increment(ref _calls) - 1;
-            lock (AuthorizationHeaderCounts)
-            {
-                AuthorizationHeaderCounts.Add(request.Headers.TryGetValues("Authorization", out var values) ? values.Count() : 0);
-            }
-            var target = request.Headers.GetValues("X-Amz-Target").Single();
-            Assert.StartsWith("secretsmanager.", target, StringComparison.Ordinal);
-            var body = request.Content is null ? "" : await request.Content.ReadAsStringAsync(cancellationToken);
-            lock (Requests)
-            {
-                Requests.Add((target, body));
-            }
-            var answer = answers[Math.Min(index, answers.Length - 1)];
-            if (answer.Delay > TimeSpan.Zero)
-            {
-                await Task.Delay(answer.Delay, cancellationToken);
-            }
-            return new HttpResponseMessage(answer.Status) { Content = new StringContent(answer.Body, Encoding.UTF8, "application/x-amz-json-1.1") };
-        }
     }
 }

@@ -111,8 +111,10 @@ public sealed partial class AwsSecretsManagerBackend(SecretsManagerClient client
         List<SecretsManagerFilter>? filters = folderPrefix.Length == 0 ? null : [new SecretsManagerFilter { Key = "name", Values = [folderPrefix] }];
         var entries = new List<SecretListingEntry>(Math.Min(pageSize, MaxListResults));
         var nextToken = continuation;
-        // AWS's name filter is a looser prefix match (it ignores case); the exact folder test happens here.
-        // Each call asks only for what the page still lacks, so NextToken never skips an entry.
+        // AWS documents the name filter as a case-sensitive prefix match (API reference, Filter), which is
+        // exactly the folder; names are still checked here so an endpoint that filters differently cannot put
+        // another folder's secrets in a listing authorized for this one. Each call asks only for what the page
+        // still lacks, so NextToken never skips an entry.
         for (var calls = 0; calls < MaxListCallsPerPage && entries.Count < pageSize; calls++)
         {
             ListSecretsResponse response;

@@ -22,10 +22,8 @@ public sealed class SecretsManagerException(string operation, string errorCode, 
 /// <summary>Maps Secrets Manager error types to the broker's gRPC statuses (DESIGN.md), with messages that name no secret.</summary>
 public static class SecretsManagerErrors
 {
-    /// <summary>Error types that mean "slow down"; retried with backoff, then RESOURCE_EXHAUSTED.</summary>
-    public static bool IsThrottling(string? errorCode) =>
-        errorCode is "ThrottlingException" or "Throttling" or "TooManyRequestsException" or "RequestLimitExceeded"
-            or "ProvisionedThroughputExceededException" or "RequestThrottledException";
+    /// <summary>Error types that mean "slow down" (botocore's list, see <see cref="SecretsManagerRetryRules"/>); retried with backoff, then RESOURCE_EXHAUSTED.</summary>
+    public static bool IsThrottling(string? errorCode) => SecretsManagerRetryRules.IsThrottlingCode(errorCode);
 
     /// <summary>Normalizes <c>__type</c> values like <c>com.amazonaws.secretsmanager#ResourceNotFoundException</c> or <c>X:http://...</c>.</summary>
     public static string? NormalizeErrorType(string? type)
@@ -72,6 +70,7 @@ public static class SecretsManagerErrors
             "UnrecognizedClientException" or "InvalidSignatureException" or "IncompleteSignature" or "ExpiredTokenException"
                 or "InvalidClientTokenId" or "MissingAuthenticationToken" or "SignatureDoesNotMatch" =>
                 (BrokerErrorKind.Unavailable, $"AWS rejected the broker's credentials ({code}); check the mount's credential configuration"),
+            _ when SecretsManagerRetryRules.IsTransientCode(code) => (BrokerErrorKind.Unavailable, $"AWS Secrets Manager did not complete the request in time ({code}); retry later"),
             "Timeout" => (BrokerErrorKind.Unavailable, "AWS Secrets Manager did not answer in time"),
             "Transport" => (BrokerErrorKind.Unavailable, "AWS Secrets Manager could not be reached"),
             "InternalServiceError" or "InternalFailure" or "ServiceUnavailable" =>
@@ -79,6 +78,8 @@ public static class SecretsManagerErrors
             _ when exception.HttpStatus is { } http && (int)http >= 500 =>
                 (BrokerErrorKind.Unavailable, $"AWS Secrets Manager is failing (HTTP {(int)http}); retry later"),
             "MalformedResponse" => (BrokerErrorKind.Unavailable, "AWS Secrets Manager answered with a response the broker could not read"),
+            "UnrecognizedError" when exception.HttpStatus == HttpStatusCode.TooManyRequests =>
+                (BrokerErrorKind.ResourceExhausted, "the Secrets Manager endpoint answered HTTP 429 (too many requests); retry later"),
             "UnrecognizedError" => (BrokerErrorKind.Unavailable,
                 $"the Secrets Manager endpoint answered HTTP {(int?)exception.HttpStatus ?? 0} without an AWS error type; check the mount's ServiceUrl"),
             _ => (BrokerErrorKind.FailedPrecondition, $"AWS Secrets Manager refused the request ({code})"),
