@@ -22,6 +22,8 @@ public sealed class FaultState
     public int RateLimited { get; private set; }
     public int Dropped { get; private set; }
     public int Requests { get; private set; }
+    /// <summary>Delay, after Vault handled a call under <see cref="PathPrefix"/>, before the answer goes out (a slow way back).</summary>
+    public int LatencyAfterMs { get; private set; }
     public int LostResponseRemaining { get; private set; }
 
     /// <summary>0: a lost response drops the connection; otherwise it is answered with this status (a gateway that gave up on the answer).</summary>
@@ -50,6 +52,7 @@ public sealed class FaultState
             DropRemaining = body["drop_count"]?.GetValue<int>() ?? DropRemaining;
             ErrorRemaining = body["error_count"]?.GetValue<int>() ?? ErrorRemaining;
             ErrorStatus = body["error_status"]?.GetValue<int>() ?? ErrorStatus;
+            LatencyAfterMs = body["latency_after_ms"]?.GetValue<int>() ?? LatencyAfterMs;
             LostResponseRemaining = body["lost_response_count"]?.GetValue<int>() ?? LostResponseRemaining;
             LostResponseStatus = body["lost_response_status"]?.GetValue<int>() ?? LostResponseStatus;
             RejectListVerb = body["reject_list_verb"]?.GetValue<bool>() ?? RejectListVerb;
@@ -57,6 +60,7 @@ public sealed class FaultState
             {
                 state.ExpiredLeases = body["expired_leases"]?.GetValue<string>();
             }
+            state.TokenErrorsBefore117 = body["token_errors_before_1_17"]?.GetValue<bool>() ?? state.TokenErrorsBefore117;
             state.Sealed = body["sealed"]?.GetValue<bool>() ?? state.Sealed;
             state.RenewSelfRefused = body["renew_self_refused"]?.GetValue<bool>() ?? state.RenewSelfRefused;
         }
@@ -73,10 +77,12 @@ public sealed class FaultState
             DropRemaining = 0;
             ErrorRemaining = 0;
             ErrorStatus = 500;
+            LatencyAfterMs = 0;
             LostResponseRemaining = 0;
             LostResponseStatus = 0;
             RejectListVerb = false;
             state.ExpiredLeases = null;
+            state.TokenErrorsBefore117 = false;
             state.Sealed = false;
             state.RenewSelfRefused = false;
         }
@@ -110,6 +116,15 @@ public sealed class FaultState
                 return Action.Error;
             }
             return Action.None;
+        }
+    }
+
+    /// <summary>How long to hold the answer to a handled call to <paramref name="path"/>.</summary>
+    public int DelayAfterHandling(string path)
+    {
+        lock (_lock)
+        {
+            return path.StartsWith(PathPrefix, StringComparison.Ordinal) ? LatencyAfterMs : 0;
         }
     }
 
@@ -148,10 +163,12 @@ public sealed class FaultState
                 ["drop_count"] = DropRemaining,
                 ["error_count"] = ErrorRemaining,
                 ["error_status"] = ErrorStatus,
+                ["latency_after_ms"] = LatencyAfterMs,
                 ["lost_response_count"] = LostResponseRemaining,
                 ["lost_response_status"] = LostResponseStatus,
                 ["reject_list_verb"] = RejectListVerb,
                 ["expired_leases"] = state.ExpiredLeases,
+                ["token_errors_before_1_17"] = state.TokenErrorsBefore117,
                 ["stats"] = new JsonObject
                 {
                     ["requests"] = Requests,

@@ -158,6 +158,10 @@ public static partial class VaultEmulatorApp
                 request.Query.ToDictionary(q => q.Key, q => q.Value.ToString(), StringComparer.Ordinal));
             var result = state.Handle(vaultRequest);
             LogCall(logger, vaultRequest.Method, result.Status);
+            if (faults.DelayAfterHandling(path) is > 0 and var delay)
+            {
+                await Task.Delay(delay, CancellationToken.None);
+            }
             switch (faults.AfterHandling(path))
             {
                 case 0:

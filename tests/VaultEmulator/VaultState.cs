@@ -46,6 +46,12 @@ public sealed partial class VaultState(TimeProvider time, string rootToken)
     /// </summary>
     public string? ExpiredLeases { get; set; }
 
+    /// <summary>
+    /// Set by the fault switches: answer a dead token as Vault before 1.17 did, 403 "permission denied" alone
+    /// (vault/request_handling.go, fetchACLTokenEntryAndEntity: te == nil returned logical.ErrPermissionDenied).
+    /// </summary>
+    public bool TokenErrorsBefore117 { get; set; }
+
     public void Initialize()
     {
         lock (_lock)
@@ -254,7 +260,7 @@ public sealed partial class VaultState(TimeProvider time, string rootToken)
     {
         if (r.Token is null || !_tokens.TryGetValue(r.Token, out var token) || !token.IsLive(Now))
         {
-            throw new VaultErrorException(VaultResult.InvalidToken());
+            throw new VaultErrorException(TokenErrorsBefore117 ? VaultResult.PermissionDenied() : VaultResult.InvalidToken());
         }
         var inScope = token.Namespace.Length == 0 || ns.Name == token.Namespace || ns.Name.StartsWith(token.Namespace + "/", StringComparison.Ordinal);
         if (!inScope)

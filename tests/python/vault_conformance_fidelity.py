@@ -172,6 +172,9 @@ class FidelityChecks:
         assert dead.status_code == 403 and dead.json() == {"errors": INVALID_TOKEN}, dead.text
         denied = requests.get(self.url + "/v1/secret/data/other/hidden", headers={"X-Vault-Token": "creds-token"}, timeout=10)
         assert denied.status_code == 403 and denied.json() == {"errors": POLICY_DENIED}, denied.text
+        self.faults(token_errors_before_1_17=True)
+        old = requests.get(self.url + "/v1/secret/data/app/seeded", headers={"X-Vault-Token": "bad"}, timeout=10)
+        assert old.status_code == 403 and old.json() == {"errors": ["permission denied"]}, old.text
 
     # The emulator's fault that fires after Vault did the work: the lease exists, the caller never hears of it.
     def lost_response_after_handling(self):
@@ -185,6 +188,12 @@ class FidelityChecks:
         self.raises(hx.BadGateway, creds.generate_credentials, name="readonly")
         assert len(set(self.leases()) - before) == 2
         assert self.emulator("GET", "/__emulator/faults")["stats"]["lost_responses"] >= 2
+        # A slow way back: the lease exists before the answer arrives, and a client that gives up first never sees it.
+        self.reset_faults()
+        self.faults(latency_after_ms=1500, path_prefix="database/creds/")
+        slow = hvac.Client(url=self.url, token="creds-token", timeout=0.5).secrets.database
+        self.raises(requests.exceptions.Timeout, slow.generate_credentials, name="readonly")
+        assert len(set(self.leases()) - before) == 3
 
     def list_verb_rejected_by_a_proxy(self):
         self.faults(reject_list_verb=True)
