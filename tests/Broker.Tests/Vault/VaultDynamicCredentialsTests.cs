@@ -116,6 +116,6 @@ public sealed class VaultDynamicCredentialsTests
 
         var error = await Assert.ThrowsAnyAsync<Exception>(async () => await (await BrokerHost.StartAsync(configuration)).DisposeAsync());
 
-        Assert.Contains("StsTtl must be between 15 minutes", error.ToString(), StringComparison.Ordinal);
+        Assert.Contains("'StsTtl' must be between 15 minutes", error.ToString(), StringComparison.Ordinal);
     }
 }

@@ -14,6 +14,7 @@ public static class VaultBackendExtensions
         builder.Services.AddOptions<VaultOptions>().Bind(builder.Configuration.GetSection(VaultOptions.SectionName)).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<VaultOptions>, VaultOptionsValidator>();
         builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<VaultMetrics>();
         builder.Services.AddSingleton<VaultConnections>();
         builder.Services.AddSingleton<ISecretBackendFactory, VaultKvBackendFactory>();
         builder.Services.AddSingleton<ISecretBackendFactory, VaultDynamicBackendFactory>();

@@ -10,6 +10,11 @@ namespace SecretsBroker.Broker.Backends.Vault;
 /// </summary>
 public sealed class VaultDynamicBackend(VaultClient client, VaultDynamicMountOptions options, string mount) : ISecretBackend, IBackendHealthProbe
 {
+    /// <summary>AWS STS's DurationSeconds range (AssumeRole and GetFederationToken take at least 900 s; federation tokens at most 129,600 s).</summary>
+    public static readonly TimeSpan MinimumStsTtl = TimeSpan.FromMinutes(15);
+
+    public static readonly TimeSpan MaximumStsTtl = TimeSpan.FromHours(36);
+
     public VaultDynamicMountOptions Options { get; } = options;
 
     public Task<SecretValue> GetAsync(string name, VersionSelector selector, CancellationToken cancellationToken) =>
@@ -26,6 +31,10 @@ public sealed class VaultDynamicBackend(VaultClient client, VaultDynamicMountOpt
         if (role.Length == 0 || role.Contains('/', StringComparison.Ordinal))
         {
             BrokerException.ThrowInvalidArgument("a vault-dynamic path names one role directly beneath the mount");
+        }
+        if (ttl is { } requested && (requested < MinimumStsTtl || requested > MaximumStsTtl))
+        {
+            BrokerException.ThrowInvalidArgument("the credentials' TTL must be between 15 minutes and 36 hours");
         }
         var sts = Options.CredentialEndpoint == "sts";
         return client.IssueCredentialsAsync($"{Options.EnginePath}/{Options.CredentialEndpoint}/{role}", ttl ?? Options.StsTtl, post: sts, mount, cancellationToken);
