@@ -18,7 +18,8 @@ public sealed partial class VaultTokenSource
     {
         var credential = _auth.Method == "approle" ? ReadSecret(_auth.SecretId, _auth.SecretIdFile) : ReadSecret(_auth.Jwt, _auth.JwtFile);
         var fingerprint = SHA256.HashData(Encoding.UTF8.GetBytes(credential));
-        if (_refusal is { } refused && CryptographicOperations.FixedTimeEquals(fingerprint, refused.Fingerprint) && _time.GetUtcNow() < refused.Since + RefusedCredentialRetry)
+        if (_refusal is { } refused && _refusedFingerprint is { } refusedFingerprint && CryptographicOperations.FixedTimeEquals(fingerprint, refusedFingerprint)
+            && _time.GetUtcNow() < refused.Since + RefusedCredentialRetry)
         {
             // The same credential was refused moments ago and the platform has not replaced it yet.
             throw new BrokerException(StatusCode.Unavailable, RefusedMessage());
@@ -41,7 +42,8 @@ public sealed partial class VaultTokenSource
         }
         if (auth is null)
         {
-            _refusal = new Refusal(CredentialDescription(), _time.GetUtcNow(), refusedStatus, fingerprint);
+            _refusedFingerprint = fingerprint;
+            _refusal = new Refusal(CredentialDescription(), _time.GetUtcNow(), refusedStatus);
             _metrics.Login(_client.ConnectionName, _auth.Method, "refused");
             LogLoginRefused(_client.ConnectionName, _auth.Method, refusedStatus, CredentialDescription());
             throw new BrokerException(StatusCode.Unavailable, RefusedMessage());
@@ -50,6 +52,7 @@ public sealed partial class VaultTokenSource
         {
             LogLoginAcceptedAgain(_client.ConnectionName, _auth.Method);
             _refusal = null;
+            _refusedFingerprint = null;
         }
         _metrics.Login(_client.ConnectionName, _auth.Method, "ok");
         Interlocked.Increment(ref _logins);

@@ -29,6 +29,7 @@ public sealed partial class VaultTokenSource : IDisposable
     private readonly CancellationTokenSource _stopping = new();
     private volatile TokenState? _state;
     private volatile Refusal? _refusal;
+    private volatile byte[]? _refusedFingerprint; // SHA-256 of the refused credential, in memory only, to notice a replaced file
     private ITimer? _timer;
     private int _backgroundRefreshRunning;
     private int _logins;
@@ -46,8 +47,8 @@ public sealed partial class VaultTokenSource : IDisposable
 
     private sealed record TokenState(string Token, DateTimeOffset? ExpiresAt, DateTimeOffset? RenewAt, bool Renewable, TimeSpan GrantedTtl, bool CanLookupSelf);
 
-    /// <summary>Vault refused the login credential: which one (never its value) and since when. Only its hash is kept, in memory.</summary>
-    public sealed record Refusal(string Credential, DateTimeOffset Since, int Status, byte[] Fingerprint);
+    /// <summary>Vault refused the login credential: which one (the setting, never the value), since when, with which HTTP status.</summary>
+    public sealed record Refusal(string Credential, DateTimeOffset Since, int Status);
 
     /// <summary>How many logins this connection made (for tests and diagnostics).</summary>
     public int LoginCount => Volatile.Read(ref _logins);
