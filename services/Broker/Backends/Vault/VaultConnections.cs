@@ -64,9 +64,10 @@ public sealed class VaultConnections(IOptions<VaultOptions> options, TimeProvide
         };
         if (connection.CaCertificateFile is { Length: > 0 } caFile)
         {
-            // The chain is built from the certificate and the intermediates the server sends (SslStream puts them in
-            // the policy's ExtraStore) up to a root of the CA file only, as curl, hvac and Vault's Go client do. The
-            // host name is still checked. Building from the leaf alone would fail for leaf + intermediate servers.
+            // The chain is built from the certificate and the intermediates the server sends (SslStream adds them to
+            // the ExtraStore of its per-handshake copy of this policy) up to a root of the CA file only, as curl, hvac
+            // and Vault's Go client do. The host name is still checked. A chain built from the leaf alone, as before,
+            // failed for servers that present leaf + intermediate with only the root configured.
             var authorities = new X509Certificate2Collection();
             authorities.ImportFromPemFile(caFile);
             var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
