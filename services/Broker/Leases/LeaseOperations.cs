@@ -36,12 +36,13 @@ public sealed partial class LeaseOperations(AccessGuard guard, LeaseRecords reco
             await guard.AllowedAsync(attempt.Access, attempt.ToEntry(), cancellationToken).ConfigureAwait(false);
             attempt.AllowedRecorded = true;
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (Exception ex)
         {
+            // Cancellation included: the caller will not receive these credentials either.
             await TryRevokeAsync(target.Capability, issued.LeaseId, target.Mount.Prefix).ConfigureAwait(false);
             await records.TryDeleteAsync(issued.LeaseId, target.Mount.Prefix).ConfigureAwait(false);
             attempt.LeaseId = null;
-            if (ex is BrokerException)
+            if (ex is BrokerException or OperationCanceledException)
             {
                 throw;
             }

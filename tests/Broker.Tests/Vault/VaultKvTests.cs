@@ -109,6 +109,16 @@ public sealed class VaultKvTests(VaultFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task Listing_works_behind_a_proxy_that_rejects_the_LIST_verb()
+    {
+        fixture.Vault.SetFaults("""{ "reject_list_verb": true }""");
+
+        var page = await fixture.Host.CreateClient().ListSecretsPageAsync("vault/app/list", pageSize: 10);
+
+        Assert.Equal(["vault/app/list/api-gateway", "vault/app/list/api/key", "vault/app/list/db", "vault/app/list/z"], page.Secrets.Select(s => s.Path));
+    }
+
+    [Fact]
     public async Task Listing_an_empty_folder_returns_nothing()
     {
         var page = await fixture.Host.CreateClient().ListSecretsPageAsync("vault/nothing-here");

@@ -13,6 +13,7 @@ public static class VaultBackendExtensions
     {
         builder.Services.AddOptionsWithValidateOnStart<VaultOptions>().BindConfiguration(VaultOptions.SectionName);
         builder.Services.AddSingleton<IValidateOptions<VaultOptions>, VaultOptionsValidator>();
+        builder.Services.AddSingleton<VaultMetrics>();
         builder.Services.AddSingleton<VaultConnections>();
         builder.Services.AddSingleton<ISecretBackendFactory, VaultKvBackendFactory>();
         builder.Services.AddSingleton<ISecretBackendFactory, VaultDynamicBackendFactory>();

@@ -9,6 +9,11 @@ namespace SecretsBroker.Broker.Backends.Vault;
 /// </summary>
 public sealed class VaultDynamicBackend(VaultClient client, VaultDynamicMountOptions options, string mount) : ICredentialIssuing, IBackendHealthProbe
 {
+    /// <summary>AWS STS's DurationSeconds range (AssumeRole and GetFederationToken take at least 900 s; federation tokens at most 129,600 s).</summary>
+    public static readonly TimeSpan MinimumStsTtl = TimeSpan.FromMinutes(15);
+
+    public static readonly TimeSpan MaximumStsTtl = TimeSpan.FromHours(36);
+
     public VaultDynamicMountOptions Options { get; } = options;
 
     public async Task<IssuedCredentials> IssueAsync(string role, CancellationToken cancellationToken)
