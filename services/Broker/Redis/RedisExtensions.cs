@@ -14,6 +14,7 @@ public static class RedisExtensions
     {
         builder.Services.AddOptionsWithValidateOnStart<RedisOptions>().BindConfiguration(RedisOptions.SectionName);
         builder.Services.AddSingleton<IValidateOptions<RedisOptions>, RedisOptionsValidator>();
+        builder.Services.AddSingleton<IValidateOptions<RedisOptions>, RedisTlsOptionsValidator>();
         if (builder.HasBrokerRedis())
         {
             builder.Services.AddSingleton<RedisConnection>();

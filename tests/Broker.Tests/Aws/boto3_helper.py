@@ -156,9 +156,9 @@ def main():
         # moto lists every version, deprecated (unlabelled) ones included.
         response = sm.list_secret_version_ids(SecretId=command["name"], IncludeDeprecated=True)
         result = {"Versions": [{"VersionId": v["VersionId"], "VersionStages": v.get("VersionStages", [])} for v in response["Versions"]]}
-    elif op == "setup_iam_user":
-        # An IAM user whose only permissions are the given actions (on every resource), for checking that a
-        # documented policy is enough; moto enforces it once authentication is switched on.
+    elif op == "setup_iam_users":
+        # IAM users whose only permissions are the given actions (on every resource), for checking that a
+        # documented policy is enough; moto enforces them once authentication is switched on.
         iam = boto3.client(
             "iam",
             endpoint_url=os.environ["MOTO_URL"],
@@ -166,18 +166,20 @@ def main():
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
-        iam.create_user(UserName=command["user"])
-        if command["actions"]:
-            iam.put_user_policy(
-                UserName=command["user"],
-                PolicyName="documented",
-                PolicyDocument=json.dumps({
-                    "Version": "2012-10-17",
-                    "Statement": [{"Effect": "Allow", "Action": command["actions"], "Resource": "*"}],
-                }),
-            )
-        key = iam.create_access_key(UserName=command["user"])["AccessKey"]
-        result = {"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}
+        result = {}
+        for user in command["users"]:
+            iam.create_user(UserName=user["user"])
+            if user["actions"]:
+                iam.put_user_policy(
+                    UserName=user["user"],
+                    PolicyName="documented",
+                    PolicyDocument=json.dumps({
+                        "Version": "2012-10-17",
+                        "Statement": [{"Effect": "Allow", "Action": user["actions"], "Resource": "*"}],
+                    }),
+                )
+            key = iam.create_access_key(UserName=user["user"])["AccessKey"]
+            result[user["user"]] = {"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}
     elif op == "describe":
         response = sm.describe_secret(SecretId=command["name"])
         result = {"VersionIdsToStages": response.get("VersionIdsToStages", {})}

@@ -21,6 +21,9 @@ public sealed record AwsEndpoint(Uri Url, string Source);
 /// <c>use_fips_endpoint</c>) and dual-stack likewise. A region of no known partition is refused (the SDKs would
 /// guess "aws").</item>
 /// </list>
+/// A custom endpoint with FIPS or dual-stack asked for in the mount is refused (the rule set's first branch); from the
+/// environment or profile the custom endpoint wins with a warning, as botocore does (args.py drops UseFIPS then).
+/// Checked against botocore's own resolution by AwsEndpointResolverTests.
 /// </summary>
 public static class AwsEndpointResolver
 {
