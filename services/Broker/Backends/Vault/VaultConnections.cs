@@ -1,9 +1,9 @@
 using System.Net;
-using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.Timeout;
+using SecretsBroker.Broker.Tls;
 
 namespace SecretsBroker.Broker.Backends.Vault;
 
@@ -64,15 +64,9 @@ public sealed class VaultConnections(IOptions<VaultOptions> options, TimeProvide
         };
         if (connection.CaCertificateFile is { Length: > 0 } caFile)
         {
-            // The chain is built from the certificate and the intermediates the server sends (SslStream adds them to
-            // the ExtraStore of its per-handshake copy of this policy) up to a root of the CA file only, as curl, hvac
-            // and Vault's Go client do. The host name is still checked. A chain built from the leaf alone, as before,
-            // failed for servers that present leaf + intermediate with only the root configured.
-            var authorities = new X509Certificate2Collection();
-            authorities.ImportFromPemFile(caFile);
-            var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
-            policy.CustomTrustStore.AddRange(authorities);
-            transport.SslOptions.CertificateChainPolicy = policy;
+            // The one CA-file check of every TLS client: the chain is built through the intermediates the server sent up to a
+            // root of the file only, as curl, hvac and Vault's Go client do; the host name is still checked.
+            CustomCaValidator.FromPemFile(caFile, "Vault connection CaCertificateFile").ApplyTo(transport);
         }
         return new ResilienceHandler(BuildPipeline(connection, timeProvider)) { InnerHandler = transport };
     }
