@@ -119,7 +119,7 @@ public sealed partial class ExternalProcess : IAsyncDisposable
                     answering.Add(address);
                 }
             }
-            catch (HttpRequestException)
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
             {
                 // The HTTP/2-only endpoint does not speak HTTP/1.1.
             }

@@ -22,7 +22,7 @@ public sealed class LeaseKeepAliveTests
         Assert.NotEmpty(lease.Credentials["username"]);
         await using var stream = await KeepAliveStream.OpenAsync(client, lease.LeaseId);
 
-        await Eventually.WaitUntilAsync(() => stream.OfType(LeaseEventType.Rotated).Any(), TimeSpan.FromSeconds(20), "the lease is rotated near its max TTL");
+        await Eventually.WaitUntilAsync(() => stream.OfType(LeaseEventType.Rotated).Any(), TimeSpan.FromSeconds(40), "the lease is rotated near its max TTL");
         var rotated = stream.Events.First(e => e.Event.Type == LeaseEventType.Rotated);
         var newState = LeaseTestEnvironment.LeaseState(vault, rotated.Event.RotatedTo.LeaseId);
         var timeline = stream.Describe(lease.LeaseId);
@@ -138,7 +138,7 @@ public sealed class LeaseKeepAliveTests
         await using var keeper = await LeaseKeeper.StartAsync(broker.CreateClient(), "db/short",
             new LeaseKeeperOptions { InitialBackoff = TimeSpan.FromMilliseconds(50) });
         var first = keeper.Current;
-        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         var seen = new List<LeaseEventType>();
         await foreach (var change in keeper.ChangesAsync(cancel.Token))
         {

@@ -77,7 +77,7 @@ public sealed class LeasePolicyAndAuditTests
         string rotatedTo;
         await using (var stream = await KeepAliveStream.OpenAsync(alpha, lease.LeaseId))
         {
-            await Eventually.WaitUntilAsync(() => stream.OfType(LeaseEventType.Revoked).Any(e => e.LeaseId == lease.LeaseId), TimeSpan.FromSeconds(20),
+            await Eventually.WaitUntilAsync(() => stream.OfType(LeaseEventType.Revoked).Any(e => e.LeaseId == lease.LeaseId), TimeSpan.FromSeconds(40),
                 "renewed, rotated, and the old lease revoked");
             rotatedTo = stream.OfType(LeaseEventType.Rotated).Single().RotatedTo.LeaseId;
             await alpha.RevokeLeaseAsync(new RevokeLeaseRequest { LeaseId = rotatedTo });

@@ -12,10 +12,10 @@ namespace SecretsBroker.Broker.Tests.Leases;
 
 /// <summary>
 /// Seed and broker settings for the lease tests: database roles with short TTLs on the Vault emulator
-/// (<c>short</c>: ttl 2 s, max ttl 6 s; <c>steady</c>: ttl 4 s, max ttl 1 h), a KV mount with the cache on,
+/// (<c>short</c>: ttl 4 s, max ttl 12 s; <c>steady</c>: ttl 4 s, max ttl 1 h), a KV mount with the cache on,
 /// renewal without jitter so the timeline is predictable, and fast polling for watches. Leases are renewed at
 /// a third of their TTL (the default is two thirds), so a renewal that starts late on a loaded machine still
-/// has two thirds of the TTL (1.3 s for <c>short</c>) before the lease would expire in Vault.
+/// has two thirds of the TTL (2.6 s) before the lease would expire in Vault.
 /// </summary>
 public static class LeaseTestEnvironment
 {
@@ -23,7 +23,7 @@ public static class LeaseTestEnvironment
         {
           "kv": { "secret": { "app/db": [ { "password": "FAKE-watch-v1" }, { "password": "FAKE-watch-v2" } ] } },
           "database": { "roles": {
-            "short": { "default_ttl": "2s", "max_ttl": "6s" },
+            "short": { "default_ttl": "4s", "max_ttl": "12s" },
             "steady": { "default_ttl": "4s", "max_ttl": "1h" } } }
         }
         """;

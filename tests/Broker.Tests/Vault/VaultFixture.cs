@@ -70,8 +70,10 @@ public sealed class VaultFixture : IAsyncLifetime
             ["Broker:Vault:Connections:default:MaxRetries"] = "3",
             ["Broker:Vault:Connections:default:RetryBaseDelay"] = "00:00:00.010",
             ["Broker:Vault:Connections:default:RetryMaxDelay"] = "00:00:00.050",
-            ["Broker:Vault:Connections:default:RequestTimeout"] = "00:00:05",
-            ["Broker:Vault:Connections:default:TotalTimeout"] = "00:00:20",
+            // Generous: an in-process emulator can take seconds to answer on a loaded 2-core machine. Tests of
+            // the timeouts set their own.
+            ["Broker:Vault:Connections:default:RequestTimeout"] = "00:00:30",
+            ["Broker:Vault:Connections:default:TotalTimeout"] = "00:01:00",
             ["Broker:Mounts:0:Prefix"] = "vault",
             ["Broker:Mounts:0:Type"] = "vault-kv",
             ["Broker:Mounts:0:EnginePath"] = "secret",

@@ -92,7 +92,7 @@ def test_trainer_holds_a_database_lease_follows_its_rotation_and_revokes_it_when
             "SECRETSBROKER_TOKEN_FILE": str(token_file),
             "TRAINER_DB_SECRET": "vault/ml/training-db",
             "TRAINER_STORAGE_SECRET": "vault/ml/checkpoint-bucket",
-            "TRAINER_DB_ROLE": "db/short",  # TTL 2 s, max TTL 6 s: rotated a few seconds in
+            "TRAINER_DB_ROLE": "db/short",  # TTL 4 s, max TTL 12 s: rotated about ten seconds in
         }
     )
     # Trains for up to a minute; the test stops it (SIGTERM, as a preempting scheduler would) once the
@@ -116,7 +116,7 @@ def test_trainer_holds_a_database_lease_follows_its_rotation_and_revokes_it_when
 
     try:
         wait_until(lambda: saw("training started") or process.poll() is not None, 20, "the trainer starts")
-        wait_until(lambda: saw("credentials rotated") or process.poll() is not None, 20, "the trainer reconnects after a rotation")
+        wait_until(lambda: saw("credentials rotated") or process.poll() is not None, 40, "the trainer reconnects after a rotation")
         assert process.poll() is None, "".join(stdout) + process.stderr.read()  # type: ignore[union-attr]
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=15)

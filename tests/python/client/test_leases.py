@@ -1,7 +1,7 @@
 """client.lease(): dynamic database credentials from the Vault emulator, kept alive by a real broker.
 
-Role ``db/steady`` (TTL 3 s, max TTL 1 h) is renewed every ~1 s; role ``db/short`` (TTL 2 s, max TTL
-6 s) is renewed until its max TTL caps it, then rotated (~4-5 s after issue). Every wait is bounded.
+Role ``db/steady`` (TTL 3 s, max TTL 1 h) is renewed every ~1 s; role ``db/short`` (TTL 4 s, max TTL
+12 s) is renewed until its max TTL caps it, then rotated (~9-10 s after issue). Every wait is bounded.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def test_a_lease_is_issued_with_credentials_and_attached(lease_client: secretsbr
         assert lease.expires_at is not None and lease.expires_at.tzinfo is not None
         assert lease.active and lease.lost_reason is None
 
-        attached = lease.wait_for(LeaseEventType.ATTACHED, timeout=10)
+        attached = lease.wait_for(LeaseEventType.ATTACHED, timeout=30)
         assert attached.lease_id == lease.lease_id
         state = vault.leases()[lease.lease_id]
         assert (state["live"], state["revoked"]) == (True, False)
@@ -57,8 +57,8 @@ def test_renewals_are_observed_and_move_the_expiry_forward(lease_client: secrets
         issued_expiry = lease.expires_at
         first_id = lease.lease_id
 
-        renewed = lease.wait_for(LeaseEventType.RENEWED, timeout=10)
-        second = lease.wait_for(lambda e: e.type == LeaseEventType.RENEWED and e is not renewed, timeout=10)
+        renewed = lease.wait_for(LeaseEventType.RENEWED, timeout=30)
+        second = lease.wait_for(lambda e: e.type == LeaseEventType.RENEWED and e is not renewed, timeout=30)
 
         assert renewed.lease_id == first_id == lease.lease_id
         assert issued_expiry is not None and renewed.expires_at is not None and second.expires_at is not None
@@ -82,7 +82,7 @@ def test_rotation_replaces_the_credentials_fires_the_callback_and_the_old_lease_
     with lease_client.lease("db/short", on_rotate=on_rotate) as lease:
         old_id, old_credentials = lease.lease_id, lease.credentials
 
-        rotated = lease.wait_for(LeaseEventType.ROTATED, timeout=20)
+        rotated = lease.wait_for(LeaseEventType.ROTATED, timeout=40)
         assert called.wait(5), "on_rotate was not called"
 
         new = rotated.rotated_to
@@ -98,11 +98,11 @@ def test_rotation_replaces_the_credentials_fires_the_callback_and_the_old_lease_
 
         # After the overlap the broker revokes the old lease: an event about the old lease, which does
         # not make the current one unusable.
-        lease.wait_for(lambda e: e.type == LeaseEventType.REVOKED and e.lease_id == old_id, timeout=10)
+        lease.wait_for(lambda e: e.type == LeaseEventType.REVOKED and e.lease_id == old_id, timeout=30)
         assert vault.lease_state(old_id) == (False, True)
         assert lease.active
         assert vault.lease_state(lease.lease_id) == (True, False)
-        lease.wait_for(lambda e: e.type == LeaseEventType.RENEWED and e.lease_id == new.lease_id, timeout=10)
+        lease.wait_for(lambda e: e.type == LeaseEventType.RENEWED and e.lease_id == new.lease_id, timeout=30)
         current_id = lease.lease_id
 
     assert vault.lease_state(current_id) == (False, True)
@@ -113,7 +113,7 @@ def test_leaving_the_block_revokes_the_lease_and_the_credentials_become_unusable
 ) -> None:
     with lease_client.lease("db/steady") as lease:
         lease_id = lease.lease_id
-        lease.wait_for(LeaseEventType.ATTACHED, timeout=10)
+        lease.wait_for(LeaseEventType.ATTACHED, timeout=30)
         assert vault.lease_state(lease_id) == (True, False)
 
     # RevokeLease ran before the block was left: Vault has already revoked the lease.
@@ -136,10 +136,10 @@ def test_leaving_the_block_revokes_the_lease_and_the_credentials_become_unusable
 
 def test_a_lease_revoked_elsewhere_becomes_unusable_with_a_clear_error(lease_client: secretsbroker.Client, vault: VaultEmulator) -> None:
     with lease_client.lease("db/steady") as lease:
-        lease.wait_for(LeaseEventType.ATTACHED, timeout=10)
+        lease.wait_for(LeaseEventType.ATTACHED, timeout=30)
         lease_client.revoke_lease(lease.lease_id)  # as an operator or another process holding the id would
 
-        revoked = lease.wait_for(LeaseEventType.REVOKED, timeout=10)
+        revoked = lease.wait_for(LeaseEventType.REVOKED, timeout=30)
 
         assert not lease.active and lease.lost_reason == "revoked"
         with pytest.raises(LeaseLost, match="revoked") as raised:
@@ -154,27 +154,27 @@ def test_a_lease_revoked_elsewhere_becomes_unusable_with_a_clear_error(lease_cli
 
 def test_an_error_event_does_not_end_the_lease(lease_client: secretsbroker.Client, renew_faults: VaultEmulator) -> None:
     with lease_client.lease("db/steady") as lease:
-        lease.wait_for(LeaseEventType.ATTACHED, timeout=10)
+        lease.wait_for(LeaseEventType.ATTACHED, timeout=30)
         # The next renewal fails in Vault (a 500 on a write is not retried by the broker's Vault client).
         renew_faults.request("POST", "/__emulator/faults", {"path_prefix": "sys/leases/renew", "error_count": 1, "error_status": 500})
 
-        error = lease.wait_for(LeaseEventType.ERROR, timeout=10)
+        error = lease.wait_for(LeaseEventType.ERROR, timeout=30)
         assert isinstance(error.error, secretsbroker.Unavailable)
         assert error.error.path == "db/steady"
         assert lease.active
         assert lease.credentials["password"]
 
         # The broker retries the renewal, and the keeper goes on.
-        lease.wait_for(lambda e: e.type == LeaseEventType.RENEWED and e.time is not None and error.time is not None and e.time > error.time, timeout=10)
+        lease.wait_for(lambda e: e.type == LeaseEventType.RENEWED and e.time is not None and error.time is not None and e.time > error.time, timeout=30)
         assert lease.active and lease.connections == 1
 
 
 def test_a_lease_that_cannot_be_renewed_expires_and_becomes_unusable(lease_client: secretsbroker.Client, renew_faults: VaultEmulator) -> None:
     with lease_client.lease("db/steady") as lease:
-        lease.wait_for(LeaseEventType.ATTACHED, timeout=10)
+        lease.wait_for(LeaseEventType.ATTACHED, timeout=30)
         renew_faults.request("POST", "/__emulator/faults", {"path_prefix": "sys/leases/renew", "error_count": 1000, "error_status": 500})
 
-        lease.wait_for(LeaseEventType.EXPIRED, timeout=10)
+        lease.wait_for(LeaseEventType.EXPIRED, timeout=30)
 
         assert lease.lost_reason == "expired"
         with pytest.raises(LeaseLost, match="expired"):
@@ -187,19 +187,19 @@ def test_the_keeper_reconnects_and_reattaches_when_the_stream_drops(lease_broker
         with secretsbroker.Client(proxy.target, token=TOKEN, timeout=10) as client:
             with client.lease("db/steady", initial_backoff=0.05, max_backoff=0.5) as lease:
                 lease_id = lease.lease_id
-                first_attach = lease.wait_for(LeaseEventType.ATTACHED, timeout=10)
+                first_attach = lease.wait_for(LeaseEventType.ATTACHED, timeout=30)
 
                 proxy.drop_all()  # as a network failure or a load balancer restart would
 
-                disconnected = lease.wait_for(LeaseEventType.DISCONNECTED, timeout=10)
+                disconnected = lease.wait_for(LeaseEventType.DISCONNECTED, timeout=30)
                 assert isinstance(disconnected.error, secretsbroker.SecretsBrokerError)
-                reattached = lease.wait_for(lambda e: e.type == LeaseEventType.ATTACHED and e is not first_attach, timeout=10)
+                reattached = lease.wait_for(lambda e: e.type == LeaseEventType.ATTACHED and e is not first_attach, timeout=30)
                 assert reattached.lease_id == lease_id
                 assert lease.connections == 2
                 # Same lease, same credentials, still renewed after the re-attach, never revoked.
                 lease.wait_for(
                     lambda e: e.type == LeaseEventType.RENEWED and e.time is not None and reattached.time is not None and e.time > reattached.time,
-                    timeout=10,
+                    timeout=30,
                 )
                 assert lease.active and lease.lease_id == lease_id
                 assert vault.lease_state(lease_id) == (True, False)
@@ -211,7 +211,7 @@ def test_the_keeper_reconnects_and_reattaches_when_the_stream_drops(lease_broker
 def test_closing_the_client_revokes_the_leases_it_keeps(lease_broker: BrokerProcess, vault: VaultEmulator) -> None:
     client = secretsbroker.Client(lease_broker.target, token=TOKEN, timeout=10)
     lease = client.lease("db/steady")
-    lease.wait_for(LeaseEventType.ATTACHED, timeout=10)
+    lease.wait_for(LeaseEventType.ATTACHED, timeout=30)
     lease_id = lease.lease_id
 
     client.close()
@@ -240,7 +240,7 @@ def test_events_can_be_followed_from_another_thread_until_the_lease_ends(lease_c
     follower = threading.Thread(target=lambda: types.extend(e.type for e in lease.events()), daemon=True)
     follower.start()
     try:
-        lease.wait_for(LeaseEventType.RENEWED, timeout=10)
+        lease.wait_for(LeaseEventType.RENEWED, timeout=30)
         wait_until(lambda: LeaseEventType.RENEWED in types, 5, "the follower sees the renewal")
     finally:
         lease.close()

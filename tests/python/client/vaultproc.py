@@ -29,9 +29,9 @@ EMULATOR_DLL = EMULATOR_PROJECT / "bin" / "Release" / "net10.0" / "SecretsBroker
 
 ROOT_TOKEN = "FAKE-py-vault-root-token"
 
-#: Role ``short``: TTL 2 s, max TTL 6 s (renewed until the max TTL caps it, then rotated). Role ``steady``: TTL 3 s,
+#: Role ``short``: TTL 4 s, max TTL 12 s (renewed until the max TTL caps it, then rotated). Role ``steady``: TTL 3 s,
 #: max TTL 1 h. The broker renews at a third of the TTL (see :func:`lease_broker_settings`), leaving two thirds
-#: (1.3 s and 2 s) of slack for a renewal that starts late on a loaded machine.
+#: (2.6 s and 2 s) of slack for a renewal that starts late on a loaded machine.
 SEED: Dict[str, Any] = {
     "kv": {
         "secret": {
@@ -47,7 +47,7 @@ SEED: Dict[str, Any] = {
     },
     "database": {
         "roles": {
-            "short": {"default_ttl": "2s", "max_ttl": "6s"},
+            "short": {"default_ttl": "4s", "max_ttl": "12s"},
             "steady": {"default_ttl": "3s", "max_ttl": "1h"},
         }
     },
