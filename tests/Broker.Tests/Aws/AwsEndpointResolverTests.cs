@@ -13,6 +13,7 @@ namespace SecretsBroker.Broker.Tests.Aws;
 /// AWS_IGNORE_CONFIGURED_ENDPOINT_URLS. Where the broker deliberately differs (it refuses what botocore guesses),
 /// the test says so.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class AwsEndpointResolverTests(MotoServer moto) : IClassFixture<MotoServer>
 {
     private static readonly string[] Regions =

@@ -15,6 +15,7 @@ namespace SecretsBroker.Broker.Tests.Aws;
 /// one of them is missing. moto checks only the action of each call, so the per-secret GetSecretValue check
 /// that AWS makes inside BatchGetSecretValue cannot be removed here (it comes from AWS's API reference).
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class AwsIamPolicyTests(AwsIamPolicyTests.IamMoto moto) : IClassFixture<AwsIamPolicyTests.IamMoto>
 {
     public static TheoryData<string> Features => [.. DocumentedPolicy.Features];

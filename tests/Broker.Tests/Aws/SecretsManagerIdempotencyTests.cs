@@ -10,6 +10,7 @@ namespace SecretsBroker.Broker.Tests.Aws;
 /// idempotency-token autopopulation), so a write whose answer is lost after moto acted is retried with
 /// the same token and moto, which implements AWS's token rules, makes one version, not two.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class SecretsManagerIdempotencyTests(MotoServer moto) : IClassFixture<MotoServer>
 {
     private readonly string _run = "idem" + Guid.NewGuid().ToString("N")[..10];

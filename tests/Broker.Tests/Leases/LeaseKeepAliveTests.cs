@@ -8,6 +8,7 @@ using SecretsBroker.V1;
 
 namespace SecretsBroker.Broker.Tests.Leases;
 
+[Trait("Category", "Integration")]
 public sealed class LeaseKeepAliveTests
 {
     [Fact]

@@ -12,6 +12,7 @@ using SecretsBroker.V1;
 namespace SecretsBroker.Broker.Tests.Observability;
 
 /// <summary>Trace ids: taken from the caller's traceparent, available to the read path (for audit events), exported over OTLP when configured.</summary>
+[Trait("Category", "Integration")]
 public sealed class TracingTests
 {
     private const string TraceId = "4bf92f3577b34da6a3ce929d0e0e4736";

@@ -9,6 +9,7 @@ namespace SecretsBroker.Broker.Tests.Tls;
 /// CA while the mount's CaCertificateFile holds only the root. boto3 seeds the secret through the same
 /// server with AWS_CA_BUNDLE = the root, so botocore accepts the chain the broker must accept.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class AwsEndpointTlsTests(AwsEndpointTlsTests.TlsMoto moto) : IClassFixture<AwsEndpointTlsTests.TlsMoto>
 {
     [Fact]

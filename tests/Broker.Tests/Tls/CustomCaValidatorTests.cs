@@ -10,6 +10,7 @@ namespace SecretsBroker.Broker.Tests.Tls;
 /// chain, cross-checked with curl <c>--cacert</c> (OpenSSL): whatever curl accepts with the same CA file the
 /// broker's clients accept, and whatever curl refuses they refuse.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class CustomCaValidatorTests
 {
     [Fact]

@@ -14,6 +14,7 @@ namespace SecretsBroker.Broker.Tests.Tls;
 /// with its own CA): Kestrel presents leaf + intermediate, <c>Broker:Auth:Jwt:CaCertificateFile</c> holds only
 /// the root. Both ways of finding keys are covered: a JWKS URL and OIDC discovery (MetadataAddress).
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class JwksTlsTests : IAsyncLifetime
 {
     private const string Issuer = "https://oidc.private-ca.test";

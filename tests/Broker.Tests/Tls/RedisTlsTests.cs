@@ -10,6 +10,7 @@ namespace SecretsBroker.Broker.Tests.Tls;
 /// holds leaf + intermediate (Redis loads it with SSL_CTX_use_certificate_chain_file and sends both) while
 /// <c>Broker:Redis:CaCertificateFile</c> holds only the root; redis-cli with the same CA file is the cross-check.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class RedisTlsTests : IAsyncLifetime
 {
     private readonly TestCertificateChain _pki = new();

@@ -9,6 +9,7 @@ namespace SecretsBroker.Broker.Tests.Vault;
 /// it must not be retried once Vault may have acted, and credentials the caller will not receive are
 /// revoked. Each test counts the leases Vault holds for the role.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class VaultDynamicCredentialsTests
 {
     private const string Seed = """

@@ -6,6 +6,7 @@ using SecretsBroker.Broker.Core;
 namespace SecretsBroker.Broker.Tests.Vault;
 
 [Collection(VaultCollection.Name)]
+[Trait("Category", "Integration")]
 public sealed class VaultKvTests(VaultFixture fixture) : IDisposable
 {
     public void Dispose() => fixture.Vault.ResetFaults();

@@ -11,6 +11,7 @@ namespace SecretsBroker.Broker.Tests.Vault;
 /// Vault's 400 answers to sys/leases/renew that mean the lease is gone (vault/expiration.go) are NOT_FOUND
 /// for the lease, so a kept-alive lease is rotated, never INVALID_ARGUMENT.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class VaultLeaseErrorTests
 {
     private const string Seed = """

@@ -8,6 +8,7 @@ using SecretsBroker.V1;
 namespace SecretsBroker.Broker.Tests.Vault;
 
 /// <summary>Auth methods and engines mounted at non-default paths in Vault: Auth:MountPath and EnginePath are honoured.</summary>
+[Trait("Category", "Integration")]
 public sealed class VaultMountPathTests
 {
     private const string Seed = """

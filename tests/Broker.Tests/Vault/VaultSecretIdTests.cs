@@ -12,6 +12,7 @@ namespace SecretsBroker.Broker.Tests.Vault;
 /// writes a new one to the broker's SecretIdFile. The broker says which credential Vault refused (never
 /// its value), in its answer, its log, its readiness and a metric, and picks up the new file.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class VaultSecretIdTests
 {
     private const string FirstSecretId = "FAKE-secret-id-first";

@@ -11,6 +11,7 @@ namespace SecretsBroker.Broker.Tests.Vault;
 /// trusted when Vault presents leaf + intermediate while the CA file holds only the root (as curl, hvac
 /// and Vault's Go client accept).
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class VaultTlsTests
 {
     private const string Seed = """

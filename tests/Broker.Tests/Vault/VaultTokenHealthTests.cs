@@ -8,6 +8,7 @@ namespace SecretsBroker.Broker.Tests.Vault;
 /// A 403 on a secret is a policy decision unless Vault says the token is invalid; tokens without Vault's
 /// default policy (token_no_default_policy) cannot call lookup-self, and the broker copes with that.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class VaultTokenHealthTests
 {
     private const string Seed = """
