@@ -56,9 +56,9 @@ public static class BrokerCtl
                 return Usage("--max-age must be a positive number of seconds");
             }
             var secret = parse.GetValue(stage) is { } stageName
-                ? await client.GetSecretAtStageAsync(parse.GetValue(path)!, stageName, deadline, ct)
-                : await client.GetSecretAsync(parse.GetValue(path)!, parse.GetValue(version), deadline, ct,
-                    parse.GetValue(maxAge) is { } seconds ? TimeSpan.FromSeconds(seconds) : null, parse.GetValue(bypassCache));
+                ? await client.GetSecretAtStageAsync(parse.GetValue(path)!, stageName, deadline, ct).ConfigureAwait(false)
+                : await client.GetSecretAsync(parse.GetValue(path)!, parse.GetValue(version), deadline,
+                    parse.GetValue(maxAge) is { } seconds ? TimeSpan.FromSeconds(seconds) : null, parse.GetValue(bypassCache), ct).ConfigureAwait(false);
             Console.Out.WriteLine(Json.Format(secret));
             return ExitCodes.Ok;
         }));
@@ -67,7 +67,7 @@ public static class BrokerCtl
         var batchGet = new Command("batch-get", $"Read several secrets in one call (exit {ExitCodes.PartialBatch} when some items failed)") { paths };
         batchGet.SetAction((parse, ct) => RunAsync(parse, address, tokenFile, timeout, async (client, deadline) =>
         {
-            var results = await client.BatchGetSecretsAsync(parse.GetValue(paths)!, deadline, ct);
+            var results = await client.BatchGetSecretsAsync(parse.GetValue(paths)!, deadline, ct).ConfigureAwait(false);
             var response = new V1.BatchGetSecretsResponse();
             response.Results.Add(results);
             Console.Out.WriteLine(Json.Format(response));
@@ -81,10 +81,10 @@ public static class BrokerCtl
         var list = new Command("list", "List secret paths beneath a prefix (never values)") { prefix, pageSize, pageToken, all };
         list.SetAction((parse, ct) => RunAsync(parse, address, tokenFile, timeout, async (client, deadline) =>
         {
-            var response = await client.ListSecretsPageAsync(parse.GetValue(prefix)!, parse.GetValue(pageSize), parse.GetValue(pageToken), deadline, ct);
+            var response = await client.ListSecretsPageAsync(parse.GetValue(prefix)!, parse.GetValue(pageSize), parse.GetValue(pageToken), deadline, ct).ConfigureAwait(false);
             while (parse.GetValue(all) && response.NextPageToken.Length > 0)
             {
-                var next = await client.ListSecretsPageAsync(parse.GetValue(prefix)!, parse.GetValue(pageSize), response.NextPageToken, deadline, ct);
+                var next = await client.ListSecretsPageAsync(parse.GetValue(prefix)!, parse.GetValue(pageSize), response.NextPageToken, deadline, ct).ConfigureAwait(false);
                 response.Secrets.Add(next.Secrets);
                 response.NextPageToken = next.NextPageToken;
             }
@@ -122,7 +122,7 @@ public static class BrokerCtl
         {
             try
             {
-                return await action(client, DateTime.UtcNow.AddSeconds(parse.GetValue(timeout)));
+                return await action(client, DateTime.UtcNow.AddSeconds(parse.GetValue(timeout))).ConfigureAwait(false);
             }
             catch (RpcException ex)
             {

@@ -1,3 +1,3 @@
 using SecretsBroker.Cli;
 
-return await BrokerCtl.BuildRootCommand().Parse(args).InvokeAsync();
+return await BrokerCtl.BuildRootCommand().Parse(args).InvokeAsync().ConfigureAwait(false);

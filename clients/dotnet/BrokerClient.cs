@@ -19,8 +19,8 @@ public sealed class BrokerClient(V1Client client, TimeSpan? defaultTimeout = nul
     /// Reads the latest version of a secret, or the given version id. <paramref name="maxAge"/> refuses cached
     /// values older than that; <paramref name="bypassCache"/> reads the backend whatever the cache holds.
     /// </summary>
-    public async Task<Secret> GetSecretAsync(string path, string? version = null, DateTime? deadline = null, CancellationToken cancellationToken = default,
-        TimeSpan? maxAge = null, bool bypassCache = false)
+    public async Task<Secret> GetSecretAsync(string path, string? version = null, DateTime? deadline = null, TimeSpan? maxAge = null, bool bypassCache = false,
+        CancellationToken cancellationToken = default)
     {
         var request = new GetSecretRequest { Path = path, BypassCache = bypassCache };
         if (version is not null)

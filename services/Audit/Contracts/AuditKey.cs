@@ -11,7 +11,7 @@ namespace SecretsBroker.Audit.Contracts;
 /// the audit service) and what it is used for. Separate subkeys are derived with HKDF-SHA256 so that the
 /// HMACs operators search by never reveal the key that seals paths.
 /// </summary>
-public sealed class AuditKey
+public sealed class AuditKey : IDisposable
 {
     private const int NonceSize = 12;
     private const int TagSize = 16;
@@ -48,7 +48,7 @@ public sealed class AuditKey
     {
         try
         {
-            _ = FromBase64(base64);
+            using var _ = FromBase64(base64);
             return null;
         }
         catch (ArgumentException e)
@@ -158,5 +158,11 @@ public sealed class AuditKey
         {
             return null;
         }
+    }
+
+    public void Dispose()
+    {
+        _hmac.Dispose();
+        _pathSeal.Dispose();
     }
 }

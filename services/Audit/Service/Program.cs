@@ -3,7 +3,7 @@ using SecretsBroker.Audit.Service.Export;
 
 if (args is ["export", .. var exportArgs])
 {
-    return await ExportCommand.RunAsync(exportArgs);
+    return await ExportCommand.RunAsync(exportArgs).ConfigureAwait(false);
 }
 
 var builder = WebApplication.CreateBuilder(args);
@@ -11,5 +11,5 @@ builder.AddAuditService();
 
 var app = builder.Build();
 app.MapAuditService();
-await app.RunAsync();
+await app.RunAsync().ConfigureAwait(false);
 return 0;

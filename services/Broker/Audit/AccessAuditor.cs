@@ -16,7 +16,7 @@ namespace SecretsBroker.Broker.Audit;
 /// Turns access decisions into audit events and hands them to the <see cref="AuditRecorder"/>. Paths are
 /// sealed with the audit key before they leave the process; tokens appear only as HMACs.
 /// </summary>
-public sealed class AccessAuditor(AuditRecorder recorder, IOptions<AuditOptions> options, TimeProvider time)
+public sealed class AccessAuditor(AuditRecorder recorder, IOptions<AuditOptions> options, TimeProvider time) : IDisposable
 {
     private readonly AuditKey _key = AuditKey.FromBase64(options.Value.Key);
     private readonly string _instance = $"{Environment.MachineName}/{Environment.ProcessId}";
@@ -134,5 +134,11 @@ public sealed class AccessAuditor(AuditRecorder recorder, IOptions<AuditOptions>
             _prefixHmacs.Set(path, hmacs, new MemoryCacheEntryOptions { Size = 1 });
         }
         return hmacs!;
+    }
+
+    public void Dispose()
+    {
+        _prefixHmacs.Dispose();
+        _key.Dispose();
     }
 }

@@ -25,7 +25,7 @@ public enum UnsealFailure
 /// associated data is the envelope header followed by the Redis key, so a value moved to another key,
 /// re-labelled with another key id or altered in any byte fails authentication.
 /// </summary>
-public sealed class CacheKeyRing
+public sealed class CacheKeyRing : IDisposable
 {
     private const byte Format = 1;
     private const int NonceSize = 12;
@@ -160,5 +160,12 @@ public sealed class CacheKeyRing
         Span<byte> hash = stackalloc byte[32];
         mac.GetHashAndReset(hash);
         return Base64Url.EncodeToString(hash);
+    }
+
+    public void Dispose()
+    {
+        _nameMac.Dispose();
+        _ciphers.Dispose();
+        _entryKeys.Dispose();
     }
 }

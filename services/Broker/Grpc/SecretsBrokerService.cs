@@ -12,13 +12,13 @@ internal sealed class SecretsBrokerService(SecretReader reader, LeaseOperations 
 {
     public override async Task<GetSecretResponse> GetSecret(GetSecretRequest request, ServerCallContext context)
     {
-        var served = await reader.GetAsync(context.GetAccess(), request.Path, request.ToSelector(), context.CancellationToken, request.ToFreshness());
+        var served = await reader.GetAsync(context.GetAccess(), request.Path, request.ToSelector(), context.CancellationToken, request.ToFreshness()).ConfigureAwait(false);
         return new GetSecretResponse { Secret = served.ToProto() };
     }
 
     public override async Task<BatchGetSecretsResponse> BatchGetSecrets(BatchGetSecretsRequest request, ServerCallContext context)
     {
-        var items = await reader.GetManyAsync(context.GetAccess(), request.Paths, context.CancellationToken);
+        var items = await reader.GetManyAsync(context.GetAccess(), request.Paths, context.CancellationToken).ConfigureAwait(false);
         var response = new BatchGetSecretsResponse();
         response.Results.Add(items.Select(i => i.ToProto()));
         return response;
@@ -26,18 +26,18 @@ internal sealed class SecretsBrokerService(SecretReader reader, LeaseOperations 
 
     public override async Task<ListSecretsResponse> ListSecrets(ListSecretsRequest request, ServerCallContext context)
     {
-        var page = await reader.ListAsync(context.GetAccess(), request.Prefix, request.PageSize, request.PageToken, context.CancellationToken);
+        var page = await reader.ListAsync(context.GetAccess(), request.Prefix, request.PageSize, request.PageToken, context.CancellationToken).ConfigureAwait(false);
         var response = new ListSecretsResponse { NextPageToken = page.NextPageToken };
         response.Secrets.Add(page.Entries.Select(e => e.ToProto()));
         return response;
     }
 
     public override async Task<Lease> IssueCredentials(IssueCredentialsRequest request, ServerCallContext context) =>
-        (await leases.IssueAsync(context.GetAccess(), request.Path, context.CancellationToken)).ToProto();
+        (await leases.IssueAsync(context.GetAccess(), request.Path, context.CancellationToken).ConfigureAwait(false)).ToProto();
 
     public override async Task<RevokeLeaseResponse> RevokeLease(RevokeLeaseRequest request, ServerCallContext context)
     {
-        await leases.RevokeAsync(context.GetAccess(), request.LeaseId, context.CancellationToken);
+        await leases.RevokeAsync(context.GetAccess(), request.LeaseId, context.CancellationToken).ConfigureAwait(false);
         return new RevokeLeaseResponse();
     }
 
@@ -45,20 +45,20 @@ internal sealed class SecretsBrokerService(SecretReader reader, LeaseOperations 
         ServerCallContext context)
     {
         var session = new KeepAliveSession(context.GetAccess());
-        await context.WriteResponseHeadersAsync([]);
+        await context.WriteResponseHeadersAsync([]).ConfigureAwait(false);
         var writer = WriteEventsAsync(session, responseStream, context.CancellationToken);
         try
         {
-            while (await requestStream.MoveNext(context.CancellationToken))
+            while (await requestStream.MoveNext(context.CancellationToken).ConfigureAwait(false))
             {
                 var request = requestStream.Current;
                 foreach (var leaseId in request.DetachLeaseIds)
                 {
-                    await keeper.DetachAsync(session, leaseId);
+                    await keeper.DetachAsync(session, leaseId).ConfigureAwait(false);
                 }
                 foreach (var leaseId in request.AttachLeaseIds)
                 {
-                    await keeper.AttachAsync(session, leaseId);
+                    await keeper.AttachAsync(session, leaseId).ConfigureAwait(false);
                 }
             }
         }
@@ -68,8 +68,8 @@ internal sealed class SecretsBrokerService(SecretReader reader, LeaseOperations 
         }
         finally
         {
-            await keeper.StreamEndedAsync(session);
-            await writer;
+            await keeper.StreamEndedAsync(session).ConfigureAwait(false);
+            await writer.ConfigureAwait(false);
         }
     }
 
@@ -77,9 +77,9 @@ internal sealed class SecretsBrokerService(SecretReader reader, LeaseOperations 
     {
         try
         {
-            await foreach (var notice in session.Events.Reader.ReadAllAsync(cancellationToken))
+            await foreach (var notice in session.Events.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
-                await responseStream.WriteAsync(notice.ToProto(), cancellationToken);
+                await responseStream.WriteAsync(notice.ToProto(), cancellationToken).ConfigureAwait(false);
             }
         }
         catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException or IOException)
@@ -90,14 +90,14 @@ internal sealed class SecretsBrokerService(SecretReader reader, LeaseOperations 
 
     public override async Task WatchSecrets(WatchSecretsRequest request, IServerStreamWriter<SecretEvent> responseStream, ServerCallContext context)
     {
-        var subscription = await watcher.SubscribeAsync(context.GetAccess(), request.Paths, request.Prefixes, context.CancellationToken);
+        var subscription = await watcher.SubscribeAsync(context.GetAccess(), request.Paths, request.Prefixes, context.CancellationToken).ConfigureAwait(false);
         try
         {
             // Headers tell the client the watch is in place: changes from now on produce events.
-            await context.WriteResponseHeadersAsync([]);
-            await foreach (var message in subscription.Events.Reader.ReadAllAsync(context.CancellationToken))
+            await context.WriteResponseHeadersAsync([]).ConfigureAwait(false);
+            await foreach (var message in subscription.Events.Reader.ReadAllAsync(context.CancellationToken).ConfigureAwait(false))
             {
-                await responseStream.WriteAsync(message.ToProto(), context.CancellationToken);
+                await responseStream.WriteAsync(message.ToProto(), context.CancellationToken).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)

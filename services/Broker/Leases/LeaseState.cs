@@ -19,7 +19,7 @@ public sealed class LeaseState(string leaseId, string path, string subject, ICre
     public DateTimeOffset ExpiresAt { get; set; }
 
     /// <summary>Bumped whenever scheduled work for this lease must be skipped (detached, rotated, revoked).</summary>
-    public long Generation;
+    internal long Generation;
 
     public override string ToString() => $"LeaseState {{ Mount = {Mount}, Ttl = {Ttl} }}";
 }

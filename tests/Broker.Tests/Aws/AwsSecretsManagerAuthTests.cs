@@ -234,7 +234,7 @@ public sealed class AwsSecretsManagerAuthTests(AwsSecretsManagerAuthTests.Authen
             ReaderSecret = (string)keys["SecretAccessKey"]!;
             SessionKeyId = (string)keys["SessionAccessKeyId"]!;
             SessionSecret = (string)keys["SessionSecretAccessKey"]!;
-            SessionToken = (string)keys["SessionToken"]!;
+            SessionToken = (string)keys[nameof(SessionToken)]!;
             await _moto.Boto3Async(new { op = "create", name = SecretName, @string = """{"password":"s3cr3t-under-auth"}""" });
             using var http = new HttpClient();
             using var response = await http.PostAsync(new Uri(_moto.Url, "moto-api/reset-auth"), new StringContent("0", Encoding.UTF8));

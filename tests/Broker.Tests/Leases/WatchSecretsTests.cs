@@ -145,7 +145,7 @@ public sealed class WatchSecretsTests
             catch (Exception ex) when (ex is RpcException or OperationCanceledException)
             {
             }
-        });
+        }, CancellationToken.None);
         return (call, events, reader);
     }
 

@@ -102,7 +102,7 @@ public sealed partial class DeployFilesTests
         foreach (var file in new[] { "broker.Dockerfile", "audit.Dockerfile" })
         {
             var text = File.ReadAllText(OpsTools.DeployPath("docker", file));
-            Assert.Equal(2, Regex.Matches(text, "^FROM ", RegexOptions.Multiline).Count);
+            Assert.Equal(2, Regex.Count(text, "^FROM ", RegexOptions.Multiline));
             Assert.Contains("COPY --from=build", text, StringComparison.Ordinal);
             var user = Regex.Match(text, @"^USER (\d+)", RegexOptions.Multiline);
             Assert.True(user.Success && user.Groups[1].Value != "0", $"{file} must switch to a numeric non-root USER");

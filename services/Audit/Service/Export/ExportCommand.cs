@@ -26,7 +26,7 @@ public static class ExportCommand
         var output = builder.Configuration["out"];
         if (string.IsNullOrWhiteSpace(output))
         {
-            await Console.Error.WriteLineAsync("usage: SecretsBroker.Audit export --out FILE|- [--open-paths true] [--Audit:Store:Path=PATH]");
+            await Console.Error.WriteLineAsync("usage: SecretsBroker.Audit export --out FILE|- [--open-paths true] [--Audit:Store:Path=PATH]").ConfigureAwait(false);
             return 2;
         }
         var openPaths = builder.Configuration.GetValue("open-paths", false);
@@ -37,7 +37,7 @@ public static class ExportCommand
             var storePath = AuditStore.ResolvePath(host.Services.GetRequiredService<IOptions<StoreOptions>>().Value, builder.Environment);
             if (!File.Exists(storePath))
             {
-                await Console.Error.WriteLineAsync($"no audit store at {storePath} (set Audit:Store:Path)");
+                await Console.Error.WriteLineAsync($"no audit store at {storePath} (set Audit:Store:Path)").ConfigureAwait(false);
                 return 1;
             }
             store = host.Services.GetRequiredService<AuditStore>();
@@ -45,12 +45,14 @@ public static class ExportCommand
         }
         catch (Exception exception) when (exception is OptionsValidationException or ArgumentException)
         {
-            await Console.Error.WriteLineAsync($"export: {exception.Message}");
+            await Console.Error.WriteLineAsync($"export: {exception.Message}").ConfigureAwait(false);
             return 1;
         }
 
-        await using var stream = output == "-" ? Console.OpenStandardOutput() : File.Create(output);
-        await using var writer = new StreamWriter(stream, new UTF8Encoding(false));
+        var stream = output == "-" ? Console.OpenStandardOutput() : File.Create(output);
+        await using var streamScope = stream.ConfigureAwait(false);
+        var writer = new StreamWriter(stream, new UTF8Encoding(false));
+        await using var writerScope = writer.ConfigureAwait(false);
         var formatter = new JsonFormatter(JsonFormatter.Settings.Default.WithFormatDefaultValues(false));
         long count = 0;
         var anchor = store.ReadAnchor();
@@ -69,12 +71,12 @@ public static class ExportCommand
                 .Append(",\"record\":\"").Append(Convert.ToBase64String(record.Record)).Append('"')
                 .Append(",\"event\":").Append(formatter.Format(auditEvent))
                 .Append('}');
-            await writer.WriteLineAsync(line.ToString());
+            await writer.WriteLineAsync(line.ToString()).ConfigureAwait(false);
             count++;
         }
-        await writer.FlushAsync();
+        await writer.FlushAsync().ConfigureAwait(false);
         await Console.Error.WriteLineAsync(
-            $"exported {count} records{(anchor is null ? "" : $" (retention anchor: sequence {anchor.Sequence}, hash {anchor.Hash})")}");
+            $"exported {count} records{(anchor is null ? "" : $" (retention anchor: sequence {anchor.Sequence}, hash {anchor.Hash})")}").ConfigureAwait(false);
         return 0;
     }
 }

@@ -25,7 +25,7 @@ public sealed class AuditLogService(AuditStore store, AuditKey auditKey) : Audit
                 Event = auditEvent,
                 PreviousHash = record.PreviousHash,
                 Hash = record.Hash,
-            });
+            }).ConfigureAwait(false);
         }
     }
 

@@ -33,7 +33,7 @@ public sealed class RedisHealthCheck(IConnectionMultiplexer redis, AuditStreamCo
         }
         try
         {
-            await redis.GetDatabase().PingAsync();
+            await redis.GetDatabase().PingAsync().ConfigureAwait(false);
         }
         catch (RedisException)
         {

@@ -45,13 +45,13 @@ public sealed partial class AuditStreamConsumer(
                 var database = redis.GetDatabase();
                 if (!groupReady)
                 {
-                    await EnsureGroupAsync(database, key);
+                    await EnsureGroupAsync(database, key).ConfigureAwait(false);
                     groupReady = true;
                 }
                 var worked = false;
                 if (readOwnPending)
                 {
-                    var own = await database.StreamReadGroupAsync(key, _options.Group, _options.ConsumerName, StreamPosition.Beginning, _options.BatchSize);
+                    var own = await database.StreamReadGroupAsync(key, _options.Group, _options.ConsumerName, StreamPosition.Beginning, _options.BatchSize).ConfigureAwait(false);
                     if (own.Length == 0)
                     {
                         readOwnPending = false;
@@ -59,7 +59,7 @@ public sealed partial class AuditStreamConsumer(
                     else
                     {
                         LogOwnPending(logger, own.Length);
-                        await StoreAndAcknowledgeAsync(database, key, own, stoppingToken);
+                        await StoreAndAcknowledgeAsync(database, key, own, stoppingToken).ConfigureAwait(false);
                         worked = true;
                     }
                 }
@@ -68,19 +68,19 @@ public sealed partial class AuditStreamConsumer(
                     var now = time.GetUtcNow();
                     if (now >= nextClaim)
                     {
-                        worked |= await ClaimIdleAsync(database, key, stoppingToken);
-                        await DeleteIdleConsumersAsync(database, key);
+                        worked |= await ClaimIdleAsync(database, key, stoppingToken).ConfigureAwait(false);
+                        await DeleteIdleConsumersAsync(database, key).ConfigureAwait(false);
                         nextClaim = now + _options.ClaimInterval;
                     }
-                    var entries = await database.StreamReadGroupAsync(key, _options.Group, _options.ConsumerName, StreamPosition.NewMessages, _options.BatchSize);
+                    var entries = await database.StreamReadGroupAsync(key, _options.Group, _options.ConsumerName, StreamPosition.NewMessages, _options.BatchSize).ConfigureAwait(false);
                     if (entries.Length > 0)
                     {
-                        await StoreAndAcknowledgeAsync(database, key, entries, stoppingToken);
+                        await StoreAndAcknowledgeAsync(database, key, entries, stoppingToken).ConfigureAwait(false);
                         worked = true;
                     }
                     if (now >= nextLag)
                     {
-                        await ReadLagAsync(database, key);
+                        await ReadLagAsync(database, key).ConfigureAwait(false);
                         nextLag = now + _options.LagInterval;
                     }
                 }
@@ -90,7 +90,7 @@ public sealed partial class AuditStreamConsumer(
                 }
                 if (!worked)
                 {
-                    await Task.Delay(_options.PollInterval, time, stoppingToken);
+                    await Task.Delay(_options.PollInterval, time, stoppingToken).ConfigureAwait(false);
                 }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -108,7 +108,7 @@ public sealed partial class AuditStreamConsumer(
                 LogFailed(logger, exception.GetType().Name, exception.Message, delay.TotalMilliseconds);
                 try
                 {
-                    await Task.Delay(delay, time, stoppingToken);
+                    await Task.Delay(delay, time, stoppingToken).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException)
                 {
@@ -123,7 +123,7 @@ public sealed partial class AuditStreamConsumer(
         try
         {
             // From the start of the stream, so events appended before the first audit service ran are kept.
-            await database.StreamCreateConsumerGroupAsync(key, _options.Group, StreamPosition.Beginning, createStream: true);
+            await database.StreamCreateConsumerGroupAsync(key, _options.Group, StreamPosition.Beginning, createStream: true).ConfigureAwait(false);
             LogGroupCreated(logger, _options.Group);
         }
         catch (RedisServerException exception) when (exception.Message.StartsWith("BUSYGROUP", StringComparison.Ordinal))
@@ -139,11 +139,11 @@ public sealed partial class AuditStreamConsumer(
         do
         {
             var result = await database.StreamAutoClaimAsync(key, _options.Group, _options.ConsumerName,
-                (long)_options.ClaimMinIdle.TotalMilliseconds, start, _options.BatchSize);
+                (long)_options.ClaimMinIdle.TotalMilliseconds, start, _options.BatchSize).ConfigureAwait(false);
             if (result.ClaimedEntries.Length > 0)
             {
                 LogClaimed(logger, result.ClaimedEntries.Length);
-                await StoreAndAcknowledgeAsync(database, key, result.ClaimedEntries, cancellationToken);
+                await StoreAndAcknowledgeAsync(database, key, result.ClaimedEntries, cancellationToken).ConfigureAwait(false);
                 claimedAny = true;
             }
             start = result.NextStartId;
@@ -154,13 +154,13 @@ public sealed partial class AuditStreamConsumer(
 
     private async Task DeleteIdleConsumersAsync(IDatabase database, RedisKey key)
     {
-        foreach (var consumer in await database.StreamConsumerInfoAsync(key, _options.Group))
+        foreach (var consumer in await database.StreamConsumerInfoAsync(key, _options.Group).ConfigureAwait(false))
         {
             // Nothing pending: deleting it loses nothing (a live consumer of that name is simply re-created by its next read).
             if (consumer.Name != _options.ConsumerName && consumer.PendingMessageCount == 0
                 && consumer.IdleTimeInMilliseconds >= (long)_options.DeleteIdleConsumersAfter.TotalMilliseconds)
             {
-                await database.StreamDeleteConsumerAsync(key, _options.Group, consumer.Name);
+                await database.StreamDeleteConsumerAsync(key, _options.Group, consumer.Name).ConfigureAwait(false);
                 LogDeletedConsumer(logger, consumer.Name, consumer.IdleTimeInMilliseconds);
             }
         }
@@ -197,9 +197,9 @@ public sealed partial class AuditStreamConsumer(
             }
         }
 
-        var result = await store.AppendAsync(events, rejected, cancellationToken);
+        var result = await store.AppendAsync(events, rejected, cancellationToken).ConfigureAwait(false);
         // Only now is the batch durable; acknowledge it.
-        await database.StreamAcknowledgeAsync(key, _options.Group, ids);
+        await database.StreamAcknowledgeAsync(key, _options.Group, ids).ConfigureAwait(false);
 
         foreach (var incoming in result.Stored)
         {
@@ -219,7 +219,7 @@ public sealed partial class AuditStreamConsumer(
 
     private async Task ReadLagAsync(IDatabase database, RedisKey key)
     {
-        foreach (var group in await database.StreamGroupInfoAsync(key))
+        foreach (var group in await database.StreamGroupInfoAsync(key).ConfigureAwait(false))
         {
             if (group.Name == _options.Group)
             {

@@ -21,7 +21,7 @@ public sealed partial class RetentionService(AuditStore store, IOptions<StoreOpt
             try
             {
                 var cutoff = time.GetUtcNow() - TimeSpan.FromDays(settings.RetentionDays);
-                var deleted = await store.DeleteOlderThanAsync(cutoff, stoppingToken);
+                var deleted = await store.DeleteOlderThanAsync(cutoff, stoppingToken).ConfigureAwait(false);
                 if (deleted > 0)
                 {
                     LogDeleted(logger, deleted, settings.RetentionDays, store.ReadAnchor()?.Sequence ?? 0);
@@ -33,7 +33,7 @@ public sealed partial class RetentionService(AuditStore store, IOptions<StoreOpt
             }
             try
             {
-                await Task.Delay(settings.RetentionInterval, time, stoppingToken);
+                await Task.Delay(settings.RetentionInterval, time, stoppingToken).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
