@@ -1,17 +1,16 @@
-using Microsoft.Extensions.Options;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using SecretsBroker.Broker.Access;
 using SecretsBroker.Broker.Audit;
 using SecretsBroker.Broker.Auth;
 using SecretsBroker.Broker.Backends;
-using SecretsBroker.Broker.Backends.Aws;
-using SecretsBroker.Broker.Backends.Local;
-using SecretsBroker.Broker.Backends.Vault;
 using SecretsBroker.Broker.Caching;
 using SecretsBroker.Broker.Grpc;
 using SecretsBroker.Broker.Leases;
 using SecretsBroker.Broker.Observability;
 using SecretsBroker.Broker.Policy;
+using SecretsBroker.Broker.Reading;
 using SecretsBroker.Broker.Redis;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Watching;
 
 namespace SecretsBroker.Broker;
 
@@ -20,12 +19,18 @@ public static class BrokerHostingExtensions
 {
     public static WebApplicationBuilder AddBroker(this WebApplicationBuilder builder)
     {
+        // One clock for everything; test hosts register a FakeTimeProvider first.
+        builder.Services.TryAddSingleton(TimeProvider.System);
         builder.AddBrokerAuthentication();
         builder.AddBrokerBackends();
+        builder.AddBrokerPolicy();
         builder.AddBrokerRedis();
         builder.AddBrokerCaching();
         builder.AddBrokerAudit();
+        builder.AddBrokerAccess();
+        builder.AddBrokerReading();
         builder.AddBrokerLeases();
+        builder.AddBrokerWatching();
         builder.AddBrokerGrpc();
         builder.AddBrokerObservability();
         return builder;
@@ -38,43 +43,7 @@ public static class BrokerHostingExtensions
         _ = app.Services.GetRequiredService<PolicyEvaluator>();
         app.MapBrokerObservability();
         app.UseAuthentication();
-        app.MapGrpcService<SecretsBrokerService>();
-        app.MapGrpcHealthChecksService();
-        if (app.Configuration.GetValue("Broker:EnableReflection", defaultValue: true))
-        {
-            app.MapGrpcReflectionService();
-        }
+        app.MapBrokerGrpc();
         return app;
-    }
-
-    public static IHostApplicationBuilder AddBrokerBackends(this IHostApplicationBuilder builder)
-    {
-        builder.Services.AddOptions<BrokerOptions>().Bind(builder.Configuration.GetSection(BrokerOptions.SectionName)).ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<BrokerOptions>, BrokerOptionsValidator>();
-        builder.Services.AddSingleton<ISecretBackendFactory, LocalBackendFactory>();
-        builder.AddAwsBackends();
-        builder.AddVaultBackends();
-        builder.Services.AddSingleton<MountTable>();
-        builder.Services.AddSingleton<PolicyEvaluator>();
-        builder.Services.AddOptions<RateLimitOptions>().Bind(builder.Configuration.GetSection(RateLimitOptions.SectionName)).ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<RateLimitOptions>, RateLimitOptionsValidator>();
-        builder.Services.AddSingleton<CallerRateLimiter>();
-        builder.Services.AddSingleton<SecretReader>();
-        return builder;
-    }
-
-    public static IHostApplicationBuilder AddBrokerGrpc(this IHostApplicationBuilder builder)
-    {
-        var maxRequestBytes = builder.Configuration.GetValue($"{BrokerOptions.SectionName}:{nameof(BrokerOptions.MaxRequestBytes)}", new BrokerOptions().MaxRequestBytes);
-        builder.Services.AddGrpc(options =>
-        {
-            options.MaxReceiveMessageSize = maxRequestBytes;
-            options.EnableDetailedErrors = false;
-        }).AddServiceOptions<SecretsBrokerService>(options => options.Interceptors.Add<BrokerCallInterceptor>());
-        // Stateless over singletons: one instance, instead of one activated for every call.
-        builder.Services.AddSingleton<SecretsBrokerService>();
-        builder.Services.AddGrpcHealthChecks();
-        builder.Services.AddGrpcReflection();
-        return builder;
     }
 }

@@ -85,13 +85,51 @@ public sealed class AuthRole
     public long TokenTtl { get; init; }
     public long TokenMaxTtl { get; init; }
     public long TokenPeriod { get; init; }
+
+    /// <summary>
+    /// token_no_default_policy: tokens of this role do not get Vault's "default" policy, so they may not
+    /// call auth/token/lookup-self or renew-self unless another policy grants it
+    /// (sdk/helper/tokenutil/tokenutil.go, TokenNoDefaultPolicy).
+    /// </summary>
+    public bool NoDefaultPolicy { get; init; }
     public string? RoleId { get; init; }
-    public string[] SecretIds { get; init; } = [];
+
+    /// <summary>AppRole: the role's secret_id_num_uses and secret_id_ttl, the defaults of every secret_id issued for it (0: unlimited).</summary>
+    public long SecretIdNumUses { get; init; }
+    public long SecretIdTtl { get; init; }
+    public List<SecretIdEntry> SecretIds { get; } = [];
     public string[] BoundServiceAccountNames { get; init; } = [];
     public string[] BoundServiceAccountNamespaces { get; init; } = [];
     public string[] BoundAudiences { get; init; } = [];
     public string? BoundSubject { get; init; }
     public string UserClaim { get; init; } = "sub";
+}
+
+/// <summary>An AppRole secret_id with its remaining uses (0: unlimited) and expiry, as builtin/credential/approle/validation.go stores it.</summary>
+public sealed class SecretIdEntry
+{
+    public required string Value { get; init; }
+    public required string Accessor { get; init; }
+    public int NumUses { get; set; }
+    public long Ttl { get; init; }
+    public DateTimeOffset? ExpireAt { get; init; }
+}
+
+/// <summary>An auth method mounted at auth/&lt;path&gt;: its type (approle, kubernetes, jwt) and configuration.</summary>
+public sealed class AuthMount(string type)
+{
+    public string Type { get; } = type;
+    public Dictionary<string, AuthRole> Roles { get; } = new(StringComparer.Ordinal);
+    public List<string> PemKeys { get; } = [];
+    public List<string> JwtValidationKeys { get; } = [];
+    public string? BoundIssuer { get; set; }
+}
+
+/// <summary>A database or aws secrets engine mounted at some path, with its roles.</summary>
+public sealed class DynamicEngine(string type)
+{
+    public string Type { get; } = type;
+    public Dictionary<string, DynamicRole> Roles { get; } = new(StringComparer.Ordinal);
 }
 
 /// <summary>Everything that lives in one namespace ("" is the root namespace).</summary>
@@ -100,12 +138,28 @@ public sealed class NamespaceState(string name)
     public string Name { get; } = name;
     public Dictionary<string, PolicyRule[]> Policies { get; } = new(StringComparer.Ordinal);
     public Dictionary<string, KvMount> KvMounts { get; } = new(StringComparer.Ordinal) { ["secret"] = new KvMount() };
-    public Dictionary<string, DynamicRole> DatabaseRoles { get; } = new(StringComparer.Ordinal);
-    public Dictionary<string, DynamicRole> AwsRoles { get; } = new(StringComparer.Ordinal);
-    public Dictionary<string, AuthRole> AppRoles { get; } = new(StringComparer.Ordinal);
-    public Dictionary<string, AuthRole> KubernetesRoles { get; } = new(StringComparer.Ordinal);
-    public List<string> KubernetesPemKeys { get; } = [];
-    public Dictionary<string, AuthRole> JwtRoles { get; } = new(StringComparer.Ordinal);
-    public List<string> JwtValidationKeys { get; } = [];
-    public string? JwtBoundIssuer { get; set; }
+
+    /// <summary>Secrets engines of type database or aws, by mount path ("database", "aws", "db-prod", ...).</summary>
+    public Dictionary<string, DynamicEngine> Engines { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Auth methods by mount path (without "auth/"): "approle", "kubernetes", "k8s/prod", ...</summary>
+    public Dictionary<string, AuthMount> AuthMounts { get; } = new(StringComparer.Ordinal);
+
+    public DynamicEngine Engine(string path, string type)
+    {
+        if (!Engines.TryGetValue(path, out var engine))
+        {
+            engine = Engines[path] = new DynamicEngine(type);
+        }
+        return engine;
+    }
+
+    public AuthMount Auth(string path, string type)
+    {
+        if (!AuthMounts.TryGetValue(path, out var mount))
+        {
+            mount = AuthMounts[path] = new AuthMount(type);
+        }
+        return mount;
+    }
 }

@@ -4,12 +4,16 @@ namespace SecretsBroker.VaultEmulator;
 public sealed record PolicyRule(string Path, IReadOnlySet<string> Capabilities);
 
 /// <summary>
-/// Vault's ACL evaluation, reduced to what the emulator needs: exact rules beat glob rules, a longer
-/// glob beats a shorter one, '+' matches one segment, a trailing '*' matches any suffix, "deny" wins.
+/// Vault's ACL evaluation (vault/acl.go, ACL.AllowOperation), reduced to what the emulator needs: an exact
+/// rule wins; for LIST the exact rule without the trailing slash also counts (Vault adds the slash to a
+/// list request's path, then looks the rule up with and without it); otherwise a longer glob beats a
+/// shorter one, '+' matches one segment, a trailing '*' matches any suffix, "deny" wins. Capabilities are
+/// checked as asked: create and update are separate (vault/request_handling.go, checkToken, turns a write
+/// into a create or an update from the backend's existence check).
 /// </summary>
 public static class Acl
 {
-    /// <summary>The rules Vault's built-in "default" policy grants for the endpoints the emulator serves.</summary>
+    /// <summary>The rules Vault's built-in "default" policy grants for the endpoints the emulator serves (vault/policy_store.go, defaultPolicy).</summary>
     public static readonly PolicyRule[] DefaultPolicy =
     [
         new("auth/token/lookup-self", new HashSet<string> { "read" }),
@@ -24,6 +28,10 @@ public static class Acl
     {
         PolicyRule[] all = [.. rules];
         var exact = all.Where(r => !IsGlob(r.Path) && r.Path == path).ToArray();
+        if (exact.Length == 0 && capability == "list" && path.EndsWith('/'))
+        {
+            exact = [.. all.Where(r => !IsGlob(r.Path) && r.Path == path[..^1])];
+        }
         var chosen = exact;
         if (chosen.Length == 0)
         {
@@ -36,16 +44,7 @@ public static class Acl
             chosen = [.. globs.Where(r => Priority(r.Path) == best)];
         }
         var capabilities = chosen.SelectMany(r => r.Capabilities).ToHashSet(StringComparer.Ordinal);
-        if (capabilities.Contains("deny"))
-        {
-            return false;
-        }
-        if (capabilities.Contains(capability))
-        {
-            return true;
-        }
-        // Vault checks create-or-update writes against whichever applies; the emulator accepts either.
-        return capability is "create" or "update" && (capabilities.Contains("create") || capabilities.Contains("update"));
+        return !capabilities.Contains("deny") && capabilities.Contains(capability);
     }
 
     private static bool IsGlob(string pattern) => pattern.EndsWith('*') || pattern.Contains('+');

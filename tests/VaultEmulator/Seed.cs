@@ -33,13 +33,13 @@ public static class Seed
         }
         if (seed["kv"] is JsonObject kv)
         {
-            foreach (var (mountName, secrets) in kv)
+            foreach (var (mountName, kvSecrets) in kv)
             {
                 if (!ns.KvMounts.TryGetValue(mountName, out var mount))
                 {
                     mount = ns.KvMounts[mountName] = new KvMount();
                 }
-                foreach (var (path, versions) in secrets!.AsObject())
+                foreach (var (path, versions) in kvSecrets!.AsObject())
                 {
                     var list = versions is JsonArray array ? [.. array] : new List<JsonNode?> { versions };
                     foreach (var version in list)
@@ -70,8 +70,21 @@ public static class Seed
                 }
             }
         }
-        ReadDynamicRoles(seed["database"]?["roles"], ns.DatabaseRoles);
-        ReadDynamicRoles(seed["aws"]?["roles"], ns.AwsRoles);
+        // Engines at their default paths ("database", "aws"), or at "path"; "secrets" mounts engines anywhere.
+        foreach (var type in new[] { "database", "aws" })
+        {
+            if (seed[type] is JsonObject engine)
+            {
+                ReadDynamicRoles(engine["roles"], ns.Engine(engine["path"]?.GetValue<string>().Trim('/') ?? type, type).Roles);
+            }
+        }
+        if (seed["secrets"] is JsonObject secrets)
+        {
+            foreach (var (path, engine) in secrets)
+            {
+                ReadDynamicRoles(engine!["roles"], ns.Engine(path.Trim('/'), engine["type"]!.GetValue<string>()).Roles);
+            }
+        }
         if (seed["tokens"] is JsonArray tokens)
         {
             foreach (var token in tokens)
@@ -79,17 +92,21 @@ public static class Seed
                 state.CreateToken(ns.Name, token!["id"]?.GetValue<string>(), Formats.ReadStrings(token["policies"]),
                     Formats.ParseDuration(token["ttl"]) ?? 0, Formats.ParseDuration(token["explicit_max_ttl"]) ?? 0,
                     Formats.ParseDuration(token["period"]) ?? 0, token["renewable"]?.GetValue<bool>() ?? true,
-                    "token", "auth/token/create", []);
+                    "token", "auth/token/create", [], token["no_default_policy"]?.GetValue<bool>() ?? false);
             }
         }
         if (seed["auth"] is JsonObject auth)
         {
-            ReadAuthRoles(auth["approle"]?["roles"], ns.AppRoles);
-            ReadAuthRoles(auth["kubernetes"]?["roles"], ns.KubernetesRoles);
-            ns.KubernetesPemKeys.AddRange(Formats.ReadStrings(auth["kubernetes"]?["pem_keys"]));
-            ReadAuthRoles(auth["jwt"]?["roles"], ns.JwtRoles);
-            ns.JwtValidationKeys.AddRange(Formats.ReadStrings(auth["jwt"]?["jwt_validation_pubkeys"]));
-            ns.JwtBoundIssuer = auth["jwt"]?["bound_issuer"]?.GetValue<string>();
+            // Keyed by mount path; "type" defaults to the path for the methods' default mounts (approle, kubernetes, jwt).
+            foreach (var (path, node) in auth)
+            {
+                var config = node!.AsObject();
+                var mount = ns.Auth(path.Trim('/'), config["type"]?.GetValue<string>() ?? path.Trim('/'));
+                ReadAuthRoles(state, config["roles"], mount.Roles);
+                mount.PemKeys.AddRange(Formats.ReadStrings(config["pem_keys"]));
+                mount.JwtValidationKeys.AddRange(Formats.ReadStrings(config["jwt_validation_pubkeys"]));
+                mount.BoundIssuer = config["bound_issuer"]?.GetValue<string>() ?? mount.BoundIssuer;
+            }
         }
     }
 
@@ -111,7 +128,7 @@ public static class Seed
         }
     }
 
-    private static void ReadAuthRoles(JsonNode? roles, Dictionary<string, AuthRole> into)
+    private static void ReadAuthRoles(VaultState state, JsonNode? roles, Dictionary<string, AuthRole> into)
     {
         if (roles is not JsonObject obj)
         {
@@ -120,21 +137,36 @@ public static class Seed
         foreach (var (name, role) in obj)
         {
             var r = role!.AsObject();
-            into[name] = new AuthRole
+            var entry = into[name] = new AuthRole
             {
                 Name = name,
                 Policies = Formats.ReadStrings(r["token_policies"] ?? r["policies"]),
                 TokenTtl = Formats.ParseDuration(r["token_ttl"]) ?? 0,
                 TokenMaxTtl = Formats.ParseDuration(r["token_max_ttl"]) ?? 0,
                 TokenPeriod = Formats.ParseDuration(r["token_period"]) ?? 0,
+                NoDefaultPolicy = r["token_no_default_policy"]?.GetValue<bool>() ?? false,
                 RoleId = r["role_id"]?.GetValue<string>(),
-                SecretIds = Formats.ReadStrings(r["secret_ids"]),
+                SecretIdNumUses = Formats.ParseDuration(r["secret_id_num_uses"]) ?? 0,
+                SecretIdTtl = Formats.ParseDuration(r["secret_id_ttl"]) ?? 0,
                 BoundServiceAccountNames = Formats.ReadStrings(r["bound_service_account_names"]),
                 BoundServiceAccountNamespaces = Formats.ReadStrings(r["bound_service_account_namespaces"]),
                 BoundAudiences = Formats.ReadStrings(r["bound_audiences"]),
                 BoundSubject = r["bound_subject"]?.GetValue<string>(),
                 UserClaim = r["user_claim"]?.GetValue<string>() ?? "sub",
             };
+            // "secret_ids": ["s"] takes the role's num_uses and ttl; {"secret_id": "s", "num_uses": 1, "ttl": "60s"} sets its own.
+            foreach (var secretId in r["secret_ids"] as JsonArray ?? [])
+            {
+                if (secretId is JsonObject custom)
+                {
+                    state.AddSecretId(entry, custom["secret_id"]!.GetValue<string>(),
+                        (int)(Formats.ParseDuration(custom["num_uses"]) ?? entry.SecretIdNumUses), Formats.ParseDuration(custom["ttl"]) ?? entry.SecretIdTtl);
+                }
+                else
+                {
+                    state.AddSecretId(entry, secretId!.GetValue<string>(), (int)entry.SecretIdNumUses, entry.SecretIdTtl);
+                }
+            }
         }
     }
 }

@@ -35,9 +35,18 @@ public static partial class VaultEmulatorApp
         }
         if (configuration["tls-cert-file"] is { Length: > 0 } certFile)
         {
-            // PEM certificate and key for https:// URLs, so clients can be tested against a private CA.
+            // PEM certificate and key for https:// URLs, so clients can be tested against a private CA. Like Vault's
+            // tls_cert_file (docs: "the primary certificate, followed by any intermediates"), certificates after
+            // the first are sent as the chain.
             var certificate = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(certFile, configuration["tls-key-file"]);
-            builder.WebHost.ConfigureKestrel(kestrel => kestrel.ConfigureHttpsDefaults(https => https.ServerCertificate = certificate));
+            var chain = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+            chain.ImportFromPemFile(certFile);
+            chain.RemoveAt(0);
+            builder.WebHost.ConfigureKestrel(kestrel => kestrel.ConfigureHttpsDefaults(https =>
+            {
+                https.ServerCertificate = certificate;
+                https.ServerCertificateChain = chain;
+            }));
         }
         builder.Services.AddSingleton(state);
         builder.Services.AddSingleton<FaultState>();
@@ -90,6 +99,11 @@ public static partial class VaultEmulatorApp
             if (faults.LatencyMs > 0)
             {
                 await Task.Delay(faults.LatencyMs, context.RequestAborted);
+            }
+            if (faults.RejectListVerb && request.Method == "LIST")
+            {
+                await WriteAsync(context.Response, VaultResult.Error(405, "method LIST is not allowed"));
+                return;
             }
             switch (faults.Next(path))
             {
@@ -144,6 +158,21 @@ public static partial class VaultEmulatorApp
                 request.Query.ToDictionary(q => q.Key, q => q.Value.ToString(), StringComparer.Ordinal));
             var result = state.Handle(vaultRequest);
             LogCall(logger, vaultRequest.Method, result.Status);
+            if (faults.DelayAfterHandling(path) is > 0 and var delay)
+            {
+                await Task.Delay(delay, CancellationToken.None);
+            }
+            switch (faults.AfterHandling(path))
+            {
+                case 0:
+                    LogDropped(logger, request.Method);
+                    context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+                    context.Abort();
+                    return;
+                case { } status:
+                    await WriteAsync(context.Response, VaultResult.Error(status, "the response was lost after the request was handled"));
+                    return;
+            }
             await WriteAsync(context.Response, result);
         });
         return app;

@@ -18,7 +18,14 @@ public sealed record VaultResult(int Status, JsonObject? Body, IReadOnlyDictiona
         return new VaultResult(status, new JsonObject { ["errors"] = array });
     }
 
+    /// <summary>A login or backend refusal: logical.ErrPermissionDenied on its own.</summary>
     public static VaultResult PermissionDenied() => Error(403, "permission denied");
+
+    /// <summary>An ACL denial for a valid token: checkToken appends ErrPermissionDenied to a go-multierror (vault/request_handling.go).</summary>
+    public static VaultResult PolicyDenied() => Error(403, "1 error occurred:\n\t* permission denied\n\n");
+
+    /// <summary>A missing, expired or revoked token (Vault 1.17+, hashicorp/vault#25953: "invalid token" next to "permission denied").</summary>
+    public static VaultResult InvalidToken() => Error(403, "2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n");
 
     public static VaultResult BadRequest(string error) => Error(400, error);
 }

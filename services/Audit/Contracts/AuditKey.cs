@@ -43,6 +43,21 @@ public sealed class AuditKey
         _pathSeal = new ThreadLocal<AesGcm>(() => new AesGcm(_pathSealKey, TagSize));
     }
 
+    /// <summary>Why <paramref name="base64"/> is not a usable audit key, or null when it is (the one check brokers and the audit service share).</summary>
+    public static string? Problem(string? base64)
+    {
+        try
+        {
+            _ = FromBase64(base64);
+            return null;
+        }
+        catch (ArgumentException e)
+        {
+            // The message never contains the key itself.
+            return e.Message;
+        }
+    }
+
     /// <summary>Parses the configured base64 key; throws <see cref="ArgumentException"/> with a clear message when it is not 32 bytes.</summary>
     public static AuditKey FromBase64(string? base64)
     {

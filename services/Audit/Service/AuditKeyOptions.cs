@@ -13,17 +13,6 @@ public sealed class AuditKeyOptions
 
 public sealed class AuditKeyOptionsValidator : IValidateOptions<AuditKeyOptions>
 {
-    public ValidateOptionsResult Validate(string? name, AuditKeyOptions options)
-    {
-        try
-        {
-            _ = AuditKey.FromBase64(options.Key);
-            return ValidateOptionsResult.Success;
-        }
-        catch (ArgumentException e)
-        {
-            // The message never contains the key itself.
-            return ValidateOptionsResult.Fail($"Audit:Key: {e.Message}");
-        }
-    }
+    public ValidateOptionsResult Validate(string? name, AuditKeyOptions options) =>
+        AuditKey.Problem(options.Key) is { } problem ? ValidateOptionsResult.Fail($"Audit:Key: {problem}") : ValidateOptionsResult.Success;
 }

@@ -34,10 +34,10 @@ public static class AuditServiceExtensions
     public static IHostApplicationBuilder AddAuditStore(this IHostApplicationBuilder builder)
     {
         builder.Services.TryAddTimeProvider();
-        builder.Services.AddOptions<AuditKeyOptions>().BindConfiguration(AuditKeyOptions.SectionName).ValidateOnStart();
+        builder.Services.AddOptionsWithValidateOnStart<AuditKeyOptions>().BindConfiguration(AuditKeyOptions.SectionName);
         builder.Services.AddSingleton<IValidateOptions<AuditKeyOptions>, AuditKeyOptionsValidator>();
         builder.Services.AddSingleton(services => AuditKey.FromBase64(services.GetRequiredService<IOptions<AuditKeyOptions>>().Value.Key));
-        builder.Services.AddOptions<StoreOptions>().BindConfiguration(StoreOptions.SectionName).ValidateOnStart();
+        builder.Services.AddOptionsWithValidateOnStart<StoreOptions>().BindConfiguration(StoreOptions.SectionName);
         builder.Services.AddSingleton<IValidateOptions<StoreOptions>, StoreOptionsValidator>();
         builder.Services.AddSingleton<AuditStore>();
         return builder;
@@ -45,7 +45,7 @@ public static class AuditServiceExtensions
 
     public static IHostApplicationBuilder AddAuditIngestion(this IHostApplicationBuilder builder)
     {
-        builder.Services.AddOptions<IngestionOptions>().BindConfiguration(IngestionOptions.SectionName).ValidateOnStart();
+        builder.Services.AddOptionsWithValidateOnStart<IngestionOptions>().BindConfiguration(IngestionOptions.SectionName);
         builder.Services.AddSingleton<IValidateOptions<IngestionOptions>, IngestionOptionsValidator>();
         builder.Services.AddSingleton<IConnectionMultiplexer>(services =>
         {
@@ -64,7 +64,7 @@ public static class AuditServiceExtensions
 
     public static IHostApplicationBuilder AddAuditGrpc(this IHostApplicationBuilder builder)
     {
-        builder.Services.AddOptions<OperatorAuthOptions>().BindConfiguration(OperatorAuthOptions.SectionName).ValidateOnStart();
+        builder.Services.AddOptionsWithValidateOnStart<OperatorAuthOptions>().BindConfiguration(OperatorAuthOptions.SectionName);
         builder.Services.AddSingleton<IValidateOptions<OperatorAuthOptions>, OperatorAuthOptionsValidator>();
         builder.Services.AddSingleton<OperatorAuthInterceptor>();
         builder.Services.AddGrpc(options => options.EnableDetailedErrors = false)

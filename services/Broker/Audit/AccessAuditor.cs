@@ -3,36 +3,14 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
-using Grpc.Core;
 using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
 using SecretsBroker.Audit.Contracts;
 using SecretsBroker.Audit.V1;
 using SecretsBroker.Broker.Auth;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Audit;
-
-/// <summary>Who is asking, from where, in which request: everything an audit event says besides the decision.</summary>
-public sealed record AccessContext(CallerIdentity? Caller, string RequestId, string SourceAddress, string TraceId, string TokenHmac, long StartedAt)
-{
-    /// <summary>A context for code paths outside a gRPC call (tests, background work).</summary>
-    public static AccessContext ForCaller(CallerIdentity caller) => new(caller, "", "", "", "", Stopwatch.GetTimestamp());
-}
-
-/// <summary>The actions audit events name.</summary>
-public static class AuditActions
-{
-    public const string Authenticate = "authenticate";
-    public const string Read = "read";
-    public const string RateLimit = "rate-limit";
-    public const string List = "list";
-    public const string Issue = "issue";
-    public const string Renew = "renew";
-    public const string Revoke = "revoke";
-    public const string Rotate = "rotate";
-    public const string Watch = "watch";
-}
 
 /// <summary>
 /// Turns access decisions into audit events and hands them to the <see cref="AuditRecorder"/>. Paths are
@@ -56,30 +34,11 @@ public sealed class AccessAuditor(AuditRecorder recorder, IOptions<AuditOptions>
     public string Hmac(ReadOnlySpan<char> value) => _key.Hmac(value);
 
     /// <summary>
-    /// Records an allowed access that returns <paramref name="served"/>. In strict mode this completes only
-    /// once the event is durable and throws UNAVAILABLE when it cannot be, so the value is never returned unaudited.
+    /// Records an allowed access. In strict mode this completes only once the event is durable and throws UNAVAILABLE
+    /// when it cannot be, so a value is never returned unaudited.
     /// </summary>
-    public Task AllowedAsync(AccessContext context, string action, string path, ServedSecret? served, string? mount, CancellationToken cancellationToken) =>
-        RecordAsync(context, action, path, mount ?? served?.Mount.Prefix, served, Decision.Allow, StatusCode.OK, "", cancellationToken);
-
-    /// <summary>Records an allowed lease action (issue, renew, rotate, revoke); the lease id appears only as its HMAC.</summary>
-    public Task LeaseAllowedAsync(AccessContext context, string action, string path, string mount, string leaseId, CancellationToken cancellationToken) =>
-        RecordAsync(context, action, path, mount, null, Decision.Allow, StatusCode.OK, "", cancellationToken, leaseId);
-
-    /// <summary>Records a refused or failed lease action; like <see cref="RefusedAsync"/>, never throws for an unrecordable event.</summary>
-    public async Task LeaseRefusedAsync(AccessContext context, string action, string path, string? mount, string? leaseId, StatusCode status, string reason,
-        CancellationToken cancellationToken)
-    {
-        var decision = status is StatusCode.PermissionDenied or StatusCode.Unauthenticated or StatusCode.ResourceExhausted ? Decision.Deny : Decision.Error;
-        try
-        {
-            await RecordAsync(context, action, path, mount, null, decision, status, reason, cancellationToken, leaseId).ConfigureAwait(false);
-        }
-        catch (BrokerException ex) when (ex.StatusCode == StatusCode.Unavailable)
-        {
-            // Already counted as failed by the recorder; the refusal stands.
-        }
-    }
+    public Task AllowedAsync(AccessContext context, AuditEntry entry, CancellationToken cancellationToken) =>
+        recorder.RecordAsync(BuildEvent(context, entry, null, ""), cancellationToken);
 
     /// <summary>
     /// Records the allowed reads of a batch as one group (one hand-over and, in strict mode, one wait);
@@ -90,38 +49,33 @@ public sealed class AccessAuditor(AuditRecorder recorder, IOptions<AuditOptions>
         var events = new byte[served.Count][];
         for (var i = 0; i < served.Count; i++)
         {
-            events[i] = BuildEvent(context, action, served[i].Path, served[i].Mount.Prefix, served[i], Decision.Allow, StatusCode.OK, "");
+            events[i] = BuildEvent(context, AuditEntry.ForServed(action, served[i]), null, "");
         }
         return recorder.RecordManyAsync(events, cancellationToken);
     }
 
     /// <summary>
-    /// Records a refused or failed access; the status decides between deny and error. The caller gets its
-    /// refusal whether or not the event could be recorded (the recorder counts events it loses).
+    /// Records a refused or failed access; the error's kind decides between deny and error. The caller gets its
+    /// refusal whether or not the event could be recorded (the recorder counts the events it loses).
     /// </summary>
-    public async Task RefusedAsync(AccessContext context, string action, string path, string? mount, StatusCode status, string reason,
-        CancellationToken cancellationToken)
+    public async Task RefusedAsync(AccessContext context, AuditEntry entry, BrokerException error, CancellationToken cancellationToken)
     {
-        var decision = status is StatusCode.PermissionDenied or StatusCode.Unauthenticated or StatusCode.ResourceExhausted ? Decision.Deny : Decision.Error;
         try
         {
-            await RecordAsync(context, action, path, mount, null, decision, status, reason, cancellationToken).ConfigureAwait(false);
+            await recorder.RecordAsync(BuildEvent(context, entry, error.Kind, error.Message), cancellationToken).ConfigureAwait(false);
         }
-        catch (BrokerException ex) when (ex.StatusCode == StatusCode.Unavailable)
+        catch (BrokerException ex) when (ex.Kind == BrokerErrorKind.Unavailable)
         {
             // Already counted as failed by the recorder; the refusal stands.
         }
     }
 
-    // Not async: the read awaits the recorder's own task (one suspended frame less per audited read).
-    private Task RecordAsync(AccessContext context, string action, string path, string? mount, ServedSecret? served, Decision decision,
-        StatusCode status, string reason, CancellationToken cancellationToken, string? leaseId = null) =>
-        recorder.RecordAsync(BuildEvent(context, action, path, mount, served, decision, status, reason, leaseId), cancellationToken);
-
     /// <summary>The event as it goes to the stream: built, path sealed, serialized (internal for the micro-benchmarks).</summary>
-    internal byte[] BuildEvent(AccessContext context, string action, string path, string? mount, ServedSecret? served, Decision decision,
-        StatusCode status, string reason, string? leaseId = null)
+    internal byte[] BuildEvent(AccessContext context, AuditEntry entry, BrokerErrorKind? error, string reason)
     {
+        // A malformed path (any length, any bytes) is left out; the reason says what was wrong with it.
+        var path = entry.Path.Length == 0 || LogicalPath.Validate(entry.Path) is not null ? "" : entry.Path;
+        var served = entry.Served;
         var auditEvent = new AuditEvent
         {
             Id = NextEventId(),
@@ -132,13 +86,13 @@ public sealed class AccessAuditor(AuditRecorder recorder, IOptions<AuditOptions>
             Caller = context.Caller?.Subject ?? "",
             AuthMethod = context.Caller?.AuthMethod ?? "",
             SourceAddress = context.SourceAddress,
-            Action = action,
+            Action = entry.Action,
             Path = path,
-            Mount = mount ?? "",
-            Version = served?.Value.Version ?? "",
-            Decision = decision,
+            Mount = entry.Mount ?? served?.Mount.Prefix ?? "",
+            Version = served?.Value.Version ?? entry.Version ?? "",
+            Decision = error switch { null => Decision.Allow, { } kind when kind.IsDenial() => Decision.Deny, _ => Decision.Error },
             Reason = reason,
-            GrpcStatus = (int)status,
+            GrpcStatus = (int?)error ?? 0,
             CacheSource = served?.Source switch
             {
                 null => "",
@@ -148,7 +102,7 @@ public sealed class AccessAuditor(AuditRecorder recorder, IOptions<AuditOptions>
             },
             Latency = Duration.FromTimeSpan(Stopwatch.GetElapsedTime(context.StartedAt)),
             TokenHmac = context.TokenHmac,
-            LeaseIdHmac = leaseId is null ? "" : _key.Hmac(leaseId),
+            LeaseIdHmac = entry.LeaseId is { Length: > 0 } leaseId ? _key.Hmac(leaseId) : "",
         };
         if (context.Caller is { } caller)
         {

@@ -8,10 +8,9 @@ public static class AuditExtensions
     public static IHostApplicationBuilder AddBrokerAudit(this IHostApplicationBuilder builder)
     {
         var services = builder.Services;
-        services.AddOptions<AuditOptions>().Bind(builder.Configuration.GetSection(AuditOptions.SectionName))
-            .Validate(o => IsAuditKey(o.Key), $"{AuditOptions.SectionName}:Key must be base64 of exactly 32 bytes (openssl rand -base64 32)")
-            .ValidateOnStart();
+        services.AddOptionsWithValidateOnStart<AuditOptions>().BindConfiguration(AuditOptions.SectionName);
         services.AddSingleton<IValidateOptions<AuditOptions>, AuditOptionsValidator>();
+        services.AddSingleton<IValidateOptions<AuditOptions>, AuditKeyValidator>();
         services.AddMetrics();
         services.AddSingleton<AuditMetrics>();
         services.AddSingleton<IAuditStream, RedisAuditStream>();
@@ -19,11 +18,5 @@ public static class AuditExtensions
         services.AddHostedService(sp => sp.GetRequiredService<AuditRecorder>());
         services.AddSingleton<AccessAuditor>();
         return builder;
-    }
-
-    private static bool IsAuditKey(string? key)
-    {
-        Span<byte> bytes = stackalloc byte[48];
-        return key is not null && Convert.TryFromBase64String(key, bytes, out var length) && length == 32;
     }
 }

@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Options;
+using SecretsBroker.Audit.Contracts;
 
 namespace SecretsBroker.Broker.Audit;
 
@@ -54,3 +55,10 @@ public sealed class AuditOptions
 
 [OptionsValidator]
 public sealed partial class AuditOptionsValidator : IValidateOptions<AuditOptions>;
+
+/// <summary>The audit key check shared with the audit service (<see cref="AuditKey.Problem"/>).</summary>
+public sealed class AuditKeyValidator : IValidateOptions<AuditOptions>
+{
+    public ValidateOptionsResult Validate(string? name, AuditOptions options) =>
+        AuditKey.Problem(options.Key) is { } problem ? ValidateOptionsResult.Fail($"{AuditOptions.SectionName}:Key: {problem}") : ValidateOptionsResult.Success;
+}

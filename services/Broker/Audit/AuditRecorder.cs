@@ -1,6 +1,6 @@
 using System.Threading.Channels;
 using Microsoft.Extensions.Options;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Audit;
 
@@ -215,7 +215,7 @@ public sealed partial class AuditRecorder : BackgroundService
             _metrics.Failed(events.Count);
             foreach (var pending in rest)
             {
-                pending.Accepted?.TrySetException(new BrokerException(global::Grpc.Core.StatusCode.Unavailable, Unrecorded));
+                pending.Accepted?.TrySetException(new BrokerException(BrokerErrorKind.Unavailable, Unrecorded));
             }
         }
     }

@@ -1,3 +1,4 @@
+using SecretsBroker.Audit.Contracts;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Certificate;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
@@ -6,6 +7,7 @@ using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.Protocols;
 using Microsoft.IdentityModel.Protocols.OpenIdConnect;
 using Microsoft.IdentityModel.Tokens;
+using SecretsBroker.Broker.Tls;
 
 namespace SecretsBroker.Broker.Auth;
 
@@ -44,6 +46,8 @@ public static class AuthenticationExtensions
                 $"{JwtAuthOptions.SectionName}:ValidationCacheTtl must be between 00:00:00 (no cache) and 01:00:00")
             .Validate(o => o.ValidationCacheSize is >= 1 and <= MaxValidationCacheSize,
                 $"{JwtAuthOptions.SectionName}:ValidationCacheSize must be between 1 and {MaxValidationCacheSize:D}")
+            .Validate<IHostEnvironment>((o, environment) => !o.Enabled || string.IsNullOrWhiteSpace(o.CaCertificateFile) || TryLoadCa(o, environment),
+                $"{JwtAuthOptions.SectionName}:CaCertificateFile must be a readable PEM file holding the root CA of the metadata/JWKS server")
             .ValidateOnStart();
         if (jwt.Enabled)
         {
@@ -76,7 +80,7 @@ public static class AuthenticationExtensions
         string? header = context.Request.Headers.Authorization;
         if (!string.IsNullOrEmpty(header))
         {
-            var token = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header.AsSpan(7).Trim() : [];
+            var token = BearerTokens.Parse(header);
             return jwtEnabled && token.Count('.') == 2 ? JwtScheme : DevTokenAuthenticationHandler.SchemeName;
         }
         return mtlsEnabled && context.Connection.ClientCertificate is not null ? MtlsScheme : DevTokenAuthenticationHandler.SchemeName;
@@ -85,8 +89,7 @@ public static class AuthenticationExtensions
     /// <summary>The token after "Bearer " in the Authorization header, as JwtBearerHandler reads it; empty if none.</summary>
     private static ReadOnlySpan<char> BearerToken(HttpRequest request)
     {
-        var authorization = request.Headers.Authorization.ToString();
-        return authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? authorization.AsSpan(7).Trim() : [];
+        return BearerTokens.Parse(request.Headers.Authorization.ToString());
     }
 
     private static void ConfigureJwt(JwtBearerOptions options, JwtAuthOptions jwt, IHostEnvironment environment, JwtValidationCache cache)
@@ -104,14 +107,20 @@ public static class AuthenticationExtensions
             RequireSignedTokens = true,
             ClockSkew = jwt.ClockSkew,
         };
+        // With a CA file, the discovery document and the JWKS are fetched through one handler that trusts only it.
+        var backchannel = string.IsNullOrWhiteSpace(jwt.CaCertificateFile)
+            ? null
+            : LoadCa(jwt, environment).ApplyTo(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) });
         if (!string.IsNullOrWhiteSpace(jwt.MetadataAddress))
         {
             options.MetadataAddress = jwt.MetadataAddress;
+            options.BackchannelHttpHandler = backchannel;
         }
         else if (!string.IsNullOrWhiteSpace(jwt.JwksUrl))
         {
-            options.ConfigurationManager = new ConfigurationManager<OpenIdConnectConfiguration>(
-                jwt.JwksUrl, new JwksRetriever(), new HttpDocumentRetriever { RequireHttps = jwt.RequireHttpsMetadata });
+            var retriever = backchannel is null ? new HttpDocumentRetriever() : new HttpDocumentRetriever(new HttpClient(backchannel));
+            retriever.RequireHttps = jwt.RequireHttpsMetadata;
+            options.ConfigurationManager = new ConfigurationManager<OpenIdConnectConfiguration>(jwt.JwksUrl, new JwksRetriever(), retriever);
         }
         else
         {
@@ -143,6 +152,22 @@ public static class AuthenticationExtensions
                 return Task.CompletedTask;
             },
         };
+    }
+
+    private static CustomCaValidator LoadCa(JwtAuthOptions jwt, IHostEnvironment environment) =>
+        CustomCaValidator.FromPemFile(Path.Combine(environment.ContentRootPath, jwt.CaCertificateFile!), $"{JwtAuthOptions.SectionName}:CaCertificateFile");
+
+    private static bool TryLoadCa(JwtAuthOptions jwt, IHostEnvironment environment)
+    {
+        try
+        {
+            LoadCa(jwt, environment);
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
     }
 
     private static void ConfigureMtls(CertificateAuthenticationOptions options, MtlsAuthOptions mtls, IHostEnvironment environment)

@@ -22,6 +22,13 @@ public sealed class JwtAuthOptions
     /// <summary>Signing keys from a JWKS file (relative to the content root).</summary>
     public string? JwksFile { get; set; }
 
+    /// <summary>
+    /// PEM file of the CA(s) that issued the metadata/JWKS server's certificate (relative to the content root), checked
+    /// instead of the machine's store; the server may present intermediates. In Kubernetes:
+    /// /var/run/secrets/kubernetes.io/serviceaccount/ca.crt for https://kubernetes.default.svc.
+    /// </summary>
+    public string? CaCertificateFile { get; set; }
+
     /// <summary>Whether metadata and JWKS URLs must be https. Only loopback development should turn this off.</summary>
     public bool RequireHttpsMetadata { get; set; } = true;
 

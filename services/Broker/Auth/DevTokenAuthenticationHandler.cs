@@ -1,5 +1,4 @@
-using System.Security.Cryptography;
-using System.Text;
+using SecretsBroker.Audit.Contracts;
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.Extensions.Options;
@@ -22,7 +21,20 @@ public sealed class DevToken
     public string Subject { get; set; } = "";
 
     /// <summary>Hex SHA-256 of the token's UTF-8 bytes (<c>printf %s TOKEN | sha256sum</c>).</summary>
-    public string Sha256 { get; set; } = "";
+    public string Sha256
+    {
+        get;
+        set
+        {
+            field = value;
+            _hash = null;
+        }
+    } = "";
+
+    private byte[]? _hash;
+
+    /// <summary><see cref="Sha256"/> as bytes (validated at start to be 64 hex digits).</summary>
+    internal byte[] Hash => _hash ??= Convert.FromHexString(Sha256);
 
     /// <summary>Attributes for policy templates (namespace, team, ...).</summary>
     public Dictionary<string, string> Attributes { get; set; } = [];
@@ -42,30 +54,17 @@ public sealed class DevTokenAuthenticationHandler(
         {
             return Task.FromResult(AuthenticateResult.NoResult());
         }
-        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length == "Bearer ".Length)
+        if (!BearerTokens.TryParse(header, out var bearer) || bearer.IsEmpty)
         {
             return Task.FromResult(AuthenticateResult.Fail("the authorization header must be 'Bearer <token>'"));
         }
-
-        Span<byte> presented = stackalloc byte[SHA256.HashSizeInBytes];
-        var bearer = header.AsSpan("Bearer ".Length).Trim();
-        var utf8 = bearer.Length <= 256 ? stackalloc byte[256 * 3] : new byte[Encoding.UTF8.GetMaxByteCount(bearer.Length)];
-        SHA256.HashData(utf8[..Encoding.UTF8.GetBytes(bearer, utf8)], presented);
-        Span<byte> expected = stackalloc byte[SHA256.HashSizeInBytes];
-        DevToken? match = null;
-        foreach (var token in Options.Tokens)
-        {
-            // Every configured hash is compared, so the time taken does not reveal which one matched.
-            Convert.FromHexString(token.Sha256, expected, out _, out _);
-            if (CryptographicOperations.FixedTimeEquals(presented, expected))
-            {
-                match = token;
-            }
-        }
-        if (match is null)
+        var tokens = Options.Tokens;
+        var index = BearerTokens.Match(bearer, tokens, static token => token.Hash);
+        if (index < 0)
         {
             return Task.FromResult(AuthenticateResult.Fail("the bearer token is not valid"));
         }
+        var match = tokens[index];
         var identity = new CallerIdentity(match.Subject, AuthMethod, match.Attributes);
         return Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(identity.ToPrincipal(SchemeName), SchemeName)));
     }

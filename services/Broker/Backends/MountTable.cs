@@ -1,14 +1,7 @@
 using Microsoft.Extensions.Options;
-using SecretsBroker.Broker.Observability;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Backends;
-
-/// <summary>A configured mount: a logical path prefix served by one backend instance.</summary>
-public sealed record MountDefinition(string Prefix, string Type);
-
-/// <summary>A mount with its backend, and the name inside the mount that a logical path resolved to.</summary>
-public sealed partial record MountedBackend(MountDefinition Mount, ISecretBackend Backend);
 
 /// <summary>
 /// Routes logical paths to backends: the longest configured prefix that matches whole segments wins.
@@ -50,7 +43,7 @@ public sealed class MountTable
             var definition = new MountDefinition(prefix!, type);
             try
             {
-                mounts.Add(new MountedBackend(definition, factory.Create(definition, section)) { Observer = observer });
+                mounts.Add(new MountedBackend(definition, factory.Create(definition, section), observer));
             }
             catch (Exception ex) when (ex is OptionsValidationException or InvalidOperationException or ArgumentException or IOException or FormatException)
             {
@@ -94,5 +87,26 @@ public sealed class MountTable
         }
         BrokerException.ThrowNotFound("no mount is configured for this path");
         return default;
+    }
+
+    /// <summary>
+    /// Resolves a validated logical path to a capability of its mount's backend (every call observed) and the name
+    /// inside the mount; FAILED_PRECONDITION with <paramref name="unsupported"/> when the backend lacks it, and
+    /// INVALID_ARGUMENT when the path names the mount itself and <paramref name="allowMountRoot"/> is false.
+    /// </summary>
+    public (T Capability, MountedBackend Mounted, string Name) Resolve<T>(string path, string unsupported, bool allowMountRoot = false)
+        where T : class, ISecretBackend
+    {
+        var (mounted, name) = Resolve(path);
+        if (mounted.Capability<T>() is not { } capability)
+        {
+            BrokerException.ThrowFailedPrecondition(unsupported);
+            return default;
+        }
+        if (!allowMountRoot && name.Length == 0)
+        {
+            BrokerException.ThrowInvalidArgument("path names a mount, not a secret or role; add the name after the mount prefix");
+        }
+        return (capability, mounted, name);
     }
 }

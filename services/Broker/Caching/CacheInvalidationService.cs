@@ -1,42 +1,37 @@
 using SecretsBroker.Broker.Backends;
-using SecretsBroker.Broker.Backends.Local;
-using SecretsBroker.Broker.Redis;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Caching;
 
 /// <summary>
-/// Turns backend change signals into cache invalidation on every replica: a local file reload expires
-/// all entries of its mount (through the backplane, so other replicas do not wait for the TTL). Also
-/// opens the Redis connection at start, so the first read does not pay for it.
+/// Turns backend change signals into cache invalidation on every replica: a backend that changes by other means
+/// than the broker (a local file edited) expires all entries of its mount, through the backplane, so other
+/// replicas do not wait for the TTL.
 /// </summary>
-public sealed partial class CacheInvalidationService(MountTable mounts, SecretCache cache, IServiceProvider services, ILogger<CacheInvalidationService> logger)
-    : IHostedService
+public sealed partial class CacheInvalidationService(MountTable mounts, SecretCache cache, ILogger<CacheInvalidationService> logger) : IHostedService
 {
-    private readonly List<(LocalFileBackend Backend, Action Handler)> _subscriptions = [];
+    private readonly List<(ISecretChangeNotifying Backend, Action Handler)> _subscriptions = [];
 
-    public async Task StartAsync(CancellationToken cancellationToken)
+    public Task StartAsync(CancellationToken cancellationToken)
     {
         foreach (var mounted in mounts.Mounts)
         {
-            if (mounted.Backend is LocalFileBackend local)
+            if (mounted.Capability<ISecretChangeNotifying>() is { } notifying)
             {
                 var mount = mounted.Mount;
                 Action handler = () => _ = InvalidateAsync(mount);
-                local.Reloaded += handler;
-                _subscriptions.Add((local, handler));
+                notifying.Changed += handler;
+                _subscriptions.Add((notifying, handler));
             }
         }
-        if (services.GetService<RedisConnection>() is { } redis)
-        {
-            await redis.GetAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
-        }
+        return Task.CompletedTask;
     }
 
     public Task StopAsync(CancellationToken cancellationToken)
     {
         foreach (var (backend, handler) in _subscriptions)
         {
-            backend.Reloaded -= handler;
+            backend.Changed -= handler;
         }
         _subscriptions.Clear();
         return Task.CompletedTask;

@@ -14,7 +14,7 @@ public static class CachingExtensions
     public static IHostApplicationBuilder AddBrokerCaching(this IHostApplicationBuilder builder)
     {
         var services = builder.Services;
-        services.AddOptions<CacheOptions>().Bind(builder.Configuration.GetSection(CacheOptions.SectionName)).ValidateOnStart();
+        services.AddOptionsWithValidateOnStart<CacheOptions>().BindConfiguration(CacheOptions.SectionName);
         services.AddSingleton<IValidateOptions<CacheOptions>, CacheOptionsValidator>();
         services.AddMetrics();
         services.AddSingleton<CacheMetrics>();
@@ -22,7 +22,6 @@ public static class CachingExtensions
         services.AddSingleton<MountCachePolicies>();
         services.AddSingleton<SecretCache>();
         services.AddHostedService<CacheInvalidationService>();
-        services.TryAddTimeProvider();
 
         var settings = builder.Configuration.GetSection(CacheOptions.SectionName).Get<CacheOptions>() ?? new CacheOptions();
         var fusion = services.AddFusionCache()
@@ -37,7 +36,7 @@ public static class CachingExtensions
                 // Keys are HMACs already; FusionCache's own prefix advice does not apply.
                 options.MissingCacheKeyPrefixWarningLogLevel = LogLevel.Debug;
             });
-        if (builder.Configuration.GetSection(RedisOptions.SectionName).Get<RedisOptions>()?.IsConfigured != true)
+        if (!builder.HasBrokerRedis())
         {
             return builder;
         }
@@ -59,13 +58,5 @@ public static class CachingExtensions
                 Options.Create(new RedisBackplaneOptions { ConnectionMultiplexerFactory = sp.GetRequiredService<RedisConnection>().GetAsync }),
                 sp.GetRequiredService<ILogger<RedisBackplane>>()));
         return builder;
-    }
-
-    private static void TryAddTimeProvider(this IServiceCollection services)
-    {
-        if (!services.Any(d => d.ServiceType == typeof(TimeProvider)))
-        {
-            services.AddSingleton(TimeProvider.System);
-        }
     }
 }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Options;
 using SecretsBroker.Broker.Backends;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Caching;
 

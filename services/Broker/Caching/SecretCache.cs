@@ -1,9 +1,8 @@
 using System.Collections.Concurrent;
-using Grpc.Core;
 using Microsoft.Extensions.Options;
 using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Redis;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Core;
 using ZiggyCreatures.Caching.Fusion;
 
 namespace SecretsBroker.Broker.Caching;
@@ -35,27 +34,27 @@ public sealed partial class SecretCache(
 {
     private readonly ConcurrentDictionary<MountCachePolicy, FusionCacheEntryOptions> _entryOptions = new();
 
-    public async Task<ServedSecret> GetAsync(string path, MountedBackend mounted, string name, VersionSelector selector, ReadFreshness freshness,
-        CancellationToken cancellationToken)
+    public async Task<ServedSecret> GetAsync(ResolvedSecret secret, VersionSelector selector, ReadFreshness freshness, CancellationToken cancellationToken)
     {
-        var policy = policies.For(mounted.Mount);
+        var (path, mount, name, reader) = secret;
+        var policy = policies.For(mount);
         if (!policy.Enabled)
         {
-            var value = await mounted.GetAsync(name, selector, cancellationToken).ConfigureAwait(false);
-            return Served(path, mounted, new CachedSecret(value, time.GetUtcNow()), ServingSource.Backend, policy);
+            var value = await reader.GetAsync(name, selector, cancellationToken).ConfigureAwait(false);
+            return Served(path, mount, new CachedSecret(value, time.GetUtcNow()), ServingSource.Backend, policy);
         }
 
-        var key = keys.EntryKey(mounted.Mount, name, selector);
+        var key = keys.EntryKey(mount, name, selector);
         var entryOptions = _entryOptions.GetOrAdd(policy, CreateEntryOptions);
         if (!freshness.BypassCache)
         {
-            var (entry, source) = await ReadThroughAsync(key, mounted, name, selector, entryOptions, cancellationToken).ConfigureAwait(false);
+            var (entry, source) = await ReadThroughAsync(key, secret, selector, entryOptions, cancellationToken).ConfigureAwait(false);
             var age = source == ServingSource.Backend ? TimeSpan.Zero : Age(entry);
             if (age <= policy.MaxStaleness && (freshness.MaxAge is not { } maxAge || age <= maxAge))
             {
-                return Served(path, mounted, entry, source, policy);
+                return Served(path, mount, entry, source, policy);
             }
-            LogRefreshingOldValue(mounted.Mount.Prefix);
+            LogRefreshingOldValue(mount.Prefix);
         }
 
         // Bypass, or the cached value is older than this read accepts: only the backend will do, and a
@@ -63,13 +62,13 @@ public sealed partial class SecretCache(
         var refreshOptions = entryOptions.Duplicate()
             .SetSkipMemoryCacheRead()
             .SetSkipDistributedCacheRead(true);
-        var (fresh, freshSource) = await ReadThroughAsync(key, mounted, name, selector, refreshOptions, cancellationToken).ConfigureAwait(false);
+        var (fresh, freshSource) = await ReadThroughAsync(key, secret, selector, refreshOptions, cancellationToken).ConfigureAwait(false);
         if (freshSource != ServingSource.Backend)
         {
             // With both reads skipped FusionCache has no stale value to fall back on; this is a guard.
             BrokerException.ThrowUnavailable("the backend is unavailable and the cached value is older than this read accepts");
         }
-        return Served(path, mounted, fresh, ServingSource.Backend, policy);
+        return Served(path, mount, fresh, ServingSource.Backend, policy);
     }
 
     /// <summary>Expires every entry of a mount on every replica (tag expiry travels through Redis and the backplane).</summary>
@@ -80,16 +79,16 @@ public sealed partial class SecretCache(
     }
 
     /// <summary>Drops the cached latest value of one secret here, in Redis and (through the backplane) on every replica.</summary>
-    public async Task InvalidateLatestAsync(MountedBackend mounted, string name)
+    public async Task InvalidateLatestAsync(MountDefinition mount, string name)
     {
-        if (!policies.For(mounted.Mount).Enabled)
+        if (!policies.For(mount).Enabled)
         {
             return;
         }
-        await cache.RemoveAsync(keys.EntryKey(mounted.Mount, name, VersionSelector.Latest)).ConfigureAwait(false);
+        await cache.RemoveAsync(keys.EntryKey(mount, name, VersionSelector.Latest)).ConfigureAwait(false);
     }
 
-    private async Task<(CachedSecret Entry, ServingSource Source)> ReadThroughAsync(string key, MountedBackend mounted, string name, VersionSelector selector,
+    private async Task<(CachedSecret Entry, ServingSource Source)> ReadThroughAsync(string key, ResolvedSecret secret, VersionSelector selector,
         FusionCacheEntryOptions entryOptions, CancellationToken cancellationToken)
     {
         var trace = new CacheReadTrace(key);
@@ -102,11 +101,11 @@ public sealed partial class SecretCache(
                 {
                     try
                     {
-                        var value = await mounted.GetAsync(name, selector, ct).ConfigureAwait(false);
+                        var value = await secret.Reader.GetAsync(secret.Name, selector, ct).ConfigureAwait(false);
                         trace.MarkBackendCalled();
                         return new CachedSecret(value, time.GetUtcNow());
                     }
-                    catch (BrokerException ex) when (ex.StatusCode is not (StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.ResourceExhausted))
+                    catch (BrokerException ex) when (!ex.Kind.IsTransient())
                     {
                         // An answer, not an outage: never hide it behind a stale value.
                         context.Options.IsFailSafeEnabled = false;
@@ -114,7 +113,7 @@ public sealed partial class SecretCache(
                     }
                 },
                 entryOptions,
-                keys.MountTags(mounted.Mount),
+                keys.MountTags(secret.Mount),
                 cancellationToken).ConfigureAwait(false);
             var source = trace.BackendCalled ? ServingSource.Backend : trace.DistributedHit ? ServingSource.L2 : ServingSource.L1;
             return (entry, source);
@@ -127,16 +126,16 @@ public sealed partial class SecretCache(
         }
     }
 
-    private ServedSecret Served(string path, MountedBackend mounted, CachedSecret entry, ServingSource source, MountCachePolicy policy)
+    private ServedSecret Served(string path, MountDefinition mount, CachedSecret entry, ServingSource source, MountCachePolicy policy)
     {
         var age = source == ServingSource.Backend ? TimeSpan.Zero : Age(entry);
         var stale = age > policy.Ttl;
-        metrics.Read(mounted.Mount.Prefix, source.ToString(), stale);
+        metrics.Read(mount.Prefix, source.ToString(), stale);
         if (stale)
         {
-            LogServedStale(mounted.Mount.Prefix, (long)age.TotalMilliseconds);
+            LogServedStale(mount.Prefix, (long)age.TotalMilliseconds);
         }
-        return new ServedSecret(path, mounted.Mount, entry.Value, source, age, stale);
+        return new ServedSecret(path, mount, entry.Value, source, age, stale);
     }
 
     private TimeSpan Age(CachedSecret entry)

@@ -1,3 +1,4 @@
+using SecretsBroker.Audit.Contracts;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Status = Grpc.Core.Status;
@@ -8,7 +9,7 @@ using System.Diagnostics;
 using SecretsBroker.Broker.Audit;
 using SecretsBroker.Broker.Auth;
 using SecretsBroker.Broker.Policy;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Grpc;
 
@@ -17,14 +18,6 @@ namespace SecretsBroker.Broker.Grpc;
 /// failures into the status codes of DESIGN.md. Unknown exceptions become INTERNAL with a generic
 /// message; their type and stack (never their message, which may quote backend data) are logged.
 /// </summary>
-public static class CallerContext
-{
-    /// <summary>The admitted caller and request facts <see cref="BrokerCallInterceptor"/> recorded for this call.</summary>
-    public static AccessContext GetAccess(this ServerCallContext context) =>
-        context.GetHttpContext().Features.Get<AccessContext>()
-        ?? throw new InvalidOperationException("no access context: the call did not pass through BrokerCallInterceptor");
-}
-
 public sealed partial class BrokerCallInterceptor(CallerRateLimiter rateLimiter, AccessAuditor auditor, ILogger<BrokerCallInterceptor> logger) : Interceptor
 {
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
@@ -81,20 +74,20 @@ public sealed partial class BrokerCallInterceptor(CallerRateLimiter rateLimiter,
         var caller = CallerIdentity.FromPrincipal(httpContext.User);
         string? bearer = httpContext.Request.Headers.Authorization;
         var access = new AccessContext(caller, httpContext.TraceIdentifier, context.Peer, Activity.Current?.TraceId.ToHexString() ?? "",
-            bearer is { Length: > 7 } ? auditor.Hmac(bearer.AsSpan(7).Trim()) : "", startedAt);
+            BearerTokens.Parse(bearer) is { IsEmpty: false } token ? auditor.Hmac(token) : "", startedAt);
         if (caller is null)
         {
             // The handler caches its result per request, so this returns the middleware's outcome with its reason.
             var reason = AuthenticationFailures.Describe((await httpContext.AuthenticateAsync().ConfigureAwait(false)).Failure);
-            await auditor.RefusedAsync(access, AuditActions.Authenticate, "", null, StatusCode.Unauthenticated, reason, context.CancellationToken)
-                .ConfigureAwait(false);
+            await auditor.RefusedAsync(access, new AuditEntry(AuditActions.Authenticate), new BrokerException(BrokerErrorKind.Unauthenticated, reason),
+                context.CancellationToken).ConfigureAwait(false);
             throw new RpcException(new Status(StatusCode.Unauthenticated, reason));
         }
         if (rateLimiter.TryAcquire(caller) is { } retryAfter)
         {
             var limited = RateLimited(retryAfter);
-            await auditor.RefusedAsync(access, AuditActions.RateLimit, "", null, StatusCode.ResourceExhausted, limited.Status.Detail, context.CancellationToken)
-                .ConfigureAwait(false);
+            await auditor.RefusedAsync(access, new AuditEntry(AuditActions.RateLimit), new BrokerException(BrokerErrorKind.ResourceExhausted, limited.Status.Detail),
+                context.CancellationToken).ConfigureAwait(false);
             throw limited;
         }
         // A request feature rather than HttpContext.Items, which would create the Items dictionary on every call.
@@ -118,7 +111,7 @@ public sealed partial class BrokerCallInterceptor(CallerRateLimiter rateLimiter,
         switch (exception)
         {
             case BrokerException broker:
-                return new RpcException(new Status(broker.StatusCode, broker.Message));
+                return new RpcException(new Status(ErrorStatus.ToStatusCode(broker.Kind), broker.Message));
             case OperationCanceledException when context.Deadline <= DateTime.UtcNow:
                 return new RpcException(new Status(StatusCode.DeadlineExceeded, "the call's deadline passed"));
             case OperationCanceledException when context.CancellationToken.IsCancellationRequested:

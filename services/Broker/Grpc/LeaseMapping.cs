@@ -1,5 +1,7 @@
 using Google.Protobuf.WellKnownTypes;
+using SecretsBroker.Broker.Core;
 using SecretsBroker.Broker.Leases;
+using SecretsBroker.Broker.Watching;
 using SecretsBroker.V1;
 
 namespace SecretsBroker.Broker.Grpc;
@@ -50,7 +52,7 @@ internal static class LeaseMapping
         }
         if (notice.Type == LeaseNoticeType.Error)
         {
-            leaseEvent.Error = new ItemError { Code = (int)notice.ErrorCode, Message = notice.ErrorMessage ?? "" };
+            leaseEvent.Error = new ItemError { Code = (int)ErrorStatus.ToStatusCode(notice.ErrorCode ?? BrokerErrorKind.Unavailable), Message = notice.ErrorMessage ?? "" };
         }
         return leaseEvent;
     }

@@ -1,7 +1,8 @@
-using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
+using Google.Protobuf;
 using SecretsBroker.Broker.Caching;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Core;
+using SecretsBroker.Broker.Reading;
 using SecretsBroker.V1;
 
 namespace SecretsBroker.Broker.Grpc;
@@ -51,7 +52,7 @@ internal static class ProtoMapping
 
     public static BatchGetSecretsResult ToProto(this BatchItem item) => item.Secret is { } secret
         ? new BatchGetSecretsResult { Path = item.Path, Secret = secret.ToProto() }
-        : new BatchGetSecretsResult { Path = item.Path, Error = new ItemError { Code = (int)item.Error!.StatusCode, Message = item.Error.Message } };
+        : new BatchGetSecretsResult { Path = item.Path, Error = new ItemError { Code = (int)ErrorStatus.ToStatusCode(item.Error!.Kind), Message = item.Error.Message } };
 
     public static SecretListing ToProto(this SecretListingEntry entry)
     {
@@ -68,7 +69,7 @@ internal static class ProtoMapping
         GetSecretRequest.SelectorOneofCase.Version when request.Version.Length > 0 => new VersionSelector(Version: request.Version),
         GetSecretRequest.SelectorOneofCase.Stage when request.Stage.Length > 0 => new VersionSelector(Stage: request.Stage),
         GetSecretRequest.SelectorOneofCase.None => VersionSelector.Latest,
-        _ => throw new BrokerException(global::Grpc.Core.StatusCode.InvalidArgument, "version and stage, when set, must not be empty"),
+        _ => throw new BrokerException(BrokerErrorKind.InvalidArgument, "version and stage, when set, must not be empty"),
     };
 
     public static ReadFreshness ToFreshness(this GetSecretRequest request)
@@ -78,7 +79,7 @@ internal static class ProtoMapping
         {
             if (duration.Seconds < 0 || duration.Nanos < 0 || duration.Nanos >= Duration.NanosecondsPerSecond)
             {
-                throw new BrokerException(global::Grpc.Core.StatusCode.InvalidArgument, "max_age must be a non-negative duration");
+                throw new BrokerException(BrokerErrorKind.InvalidArgument, "max_age must be a non-negative duration");
             }
             if (duration.Seconds > 0 || duration.Nanos > 0)
             {

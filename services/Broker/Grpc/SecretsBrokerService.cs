@@ -1,12 +1,14 @@
 using Grpc.Core;
+using SecretsBroker.Broker.Core;
 using SecretsBroker.Broker.Leases;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Watching;
+using SecretsBroker.Broker.Reading;
 using SecretsBroker.V1;
 
 namespace SecretsBroker.Broker.Grpc;
 
 /// <summary>The v1 SecretsBroker gRPC surface: protobuf in, read path, protobuf out.</summary>
-internal sealed class SecretsBrokerService(SecretReader reader, LeaseManager leases, SecretWatcher watcher) : V1.SecretsBroker.SecretsBrokerBase
+internal sealed class SecretsBrokerService(SecretReader reader, LeaseOperations leases, LeaseKeeper keeper, SecretWatcher watcher) : V1.SecretsBroker.SecretsBrokerBase
 {
     public override async Task<GetSecretResponse> GetSecret(GetSecretRequest request, ServerCallContext context)
     {
@@ -52,11 +54,11 @@ internal sealed class SecretsBrokerService(SecretReader reader, LeaseManager lea
                 var request = requestStream.Current;
                 foreach (var leaseId in request.DetachLeaseIds)
                 {
-                    await leases.DetachAsync(session, leaseId);
+                    await keeper.DetachAsync(session, leaseId);
                 }
                 foreach (var leaseId in request.AttachLeaseIds)
                 {
-                    await leases.AttachAsync(session, leaseId);
+                    await keeper.AttachAsync(session, leaseId);
                 }
             }
         }
@@ -66,7 +68,7 @@ internal sealed class SecretsBrokerService(SecretReader reader, LeaseManager lea
         }
         finally
         {
-            await leases.StreamEndedAsync(session);
+            await keeper.StreamEndedAsync(session);
             await writer;
         }
     }

@@ -3,17 +3,15 @@ using SecretsBroker.Broker.Redis;
 
 namespace SecretsBroker.Broker.Leases;
 
-/// <summary>Registers lease keeping and rotation watching: the registry in Redis when one is configured, in process otherwise.</summary>
 public static class LeaseExtensions
 {
+    /// <summary>Registers the lease API and keeper: the registry in Redis when one is configured, in process otherwise.</summary>
     public static IHostApplicationBuilder AddBrokerLeases(this IHostApplicationBuilder builder)
     {
         var services = builder.Services;
-        services.AddOptions<LeaseOptions>().Bind(builder.Configuration.GetSection(LeaseOptions.SectionName)).ValidateOnStart();
+        services.AddOptionsWithValidateOnStart<LeaseOptions>().BindConfiguration(LeaseOptions.SectionName);
         services.AddSingleton<IValidateOptions<LeaseOptions>, LeaseOptionsValidator>();
-        services.AddOptions<WatchOptions>().Bind(builder.Configuration.GetSection(WatchOptions.SectionName)).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<WatchOptions>, WatchOptionsValidator>();
-        if (builder.Configuration.GetSection(RedisOptions.SectionName).Get<RedisOptions>()?.IsConfigured == true)
+        if (builder.HasBrokerRedis())
         {
             services.AddSingleton<ILeaseRegistry, RedisLeaseRegistry>();
         }
@@ -21,10 +19,12 @@ public static class LeaseExtensions
         {
             services.AddSingleton<ILeaseRegistry, InMemoryLeaseRegistry>();
         }
-        services.AddSingleton<LeaseManager>();
-        services.AddHostedService(sp => sp.GetRequiredService<LeaseManager>());
-        services.AddSingleton<SecretWatcher>();
-        services.AddHostedService(sp => sp.GetRequiredService<SecretWatcher>());
+        services.AddSingleton<LeaseRecords>();
+        services.AddSingleton<LeaseMetrics>();
+        services.AddSingleton<LeaseOperations>();
+        services.AddSingleton<LeaseKeeper>();
+        services.AddHostedService(sp => sp.GetRequiredService<LeaseKeeper>());
+        services.AddHostedService<OrphanLeaseSweeper>();
         return builder;
     }
 }

@@ -137,7 +137,6 @@ public enum JobKind
     Renew,
     Rotate,
     RevokeRotated,
-    Sweep,
 }
 
 /// <summary>A unit of scheduled work: a value in the queue, not a timer or task.</summary>

@@ -61,10 +61,10 @@ public sealed partial class BackendsHealthCheck(
                 data[mount.Prefix] = "down: " + result.Description;
                 (settings.IsRequired(mount.Prefix) ? unhealthy : degraded).Add($"{label}: {result.Description}");
             }
-            else if (calls.LooksDown(mount))
+            else if (calls.ConsecutiveFailures(mount) is var failures && failures >= settings.DegradedAfterConsecutiveFailures)
             {
-                data[mount.Prefix] = $"degraded: {calls.ConsecutiveFailures(mount)} consecutive failed calls";
-                degraded.Add($"{label}: {calls.ConsecutiveFailures(mount)} consecutive failed calls");
+                data[mount.Prefix] = $"degraded: {failures} consecutive failed calls";
+                degraded.Add($"{label}: {failures} consecutive failed calls");
             }
             else
             {
@@ -84,7 +84,7 @@ public sealed partial class BackendsHealthCheck(
 
     private async Task<BackendProbeResult?> ProbeAsync(MountedBackend mounted, BrokerHealthOptions settings, CancellationToken cancellationToken)
     {
-        if (mounted.Backend is not IBackendHealthProbe probe)
+        if (mounted.HealthProbe is not { } probe)
         {
             return null;
         }

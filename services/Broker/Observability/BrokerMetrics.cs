@@ -20,8 +20,6 @@ public sealed class BrokerMetrics : IDisposable
     private readonly Meter _meter;
     private readonly Counter<long> _grpcRequests;
     private readonly Histogram<double> _grpcDuration;
-    private readonly Counter<long> _backendCalls;
-    private readonly Histogram<double> _backendDuration;
 
     public BrokerMetrics(IMeterFactory meterFactory)
     {
@@ -31,10 +29,6 @@ public sealed class BrokerMetrics : IDisposable
             description: "gRPC calls handled, by service, method and final status code");
         _grpcDuration = _meter.CreateHistogram("secretsbroker.grpc.server.duration", unit: "s",
             description: "gRPC call duration (whole stream for streaming calls), by service, method and status code", tags: null, advice: latency);
-        _backendCalls = _meter.CreateCounter<long>("secretsbroker.backend.calls", unit: "{call}",
-            description: "Calls from the broker to secret backends, by mount, mount type, operation and outcome");
-        _backendDuration = _meter.CreateHistogram("secretsbroker.backend.duration", unit: "s",
-            description: "Backend call duration, by mount, mount type, operation and outcome", tags: null, advice: latency);
     }
 
     public void GrpcCallCompleted(string service, string method, StatusCode status, TimeSpan duration)
@@ -47,19 +41,6 @@ public sealed class BrokerMetrics : IDisposable
         };
         _grpcRequests.Add(1, tags);
         _grpcDuration.Record(duration.TotalSeconds, tags);
-    }
-
-    public void BackendCallCompleted(string mount, string mountType, string operation, string outcome, TimeSpan duration)
-    {
-        var tags = new TagList
-        {
-            { "mount", mount },
-            { "mount_type", mountType },
-            { "operation", operation },
-            { "outcome", outcome },
-        };
-        _backendCalls.Add(1, tags);
-        _backendDuration.Record(duration.TotalSeconds, tags);
     }
 
     /// <summary>The canonical upper-case name of a status code (OK, NOT_FOUND, ...), as gRPC's own tooling writes it.</summary>

@@ -2,13 +2,15 @@ using System.Diagnostics.Metrics;
 using System.Reflection;
 using Grpc.AspNetCore.HealthChecks;
 using Microsoft.Extensions.Options;
-using OpenTelemetry;
 using OpenTelemetry.Exporter;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
+using OpenTelemetry;
 using SecretsBroker.Broker.Audit;
+using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Caching;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Observability;
 
@@ -41,21 +43,16 @@ public static class ObservabilityExtensions
     public static IHostApplicationBuilder AddBrokerObservability(this IHostApplicationBuilder builder)
     {
         var services = builder.Services;
-        services.AddOptions<ManagementOptions>().Bind(builder.Configuration.GetSection(ManagementOptions.SectionName)).ValidateOnStart();
+        services.AddOptionsWithValidateOnStart<ManagementOptions>().BindConfiguration(ManagementOptions.SectionName);
         services.AddSingleton<IValidateOptions<ManagementOptions>, ManagementOptionsValidator>();
         services.AddSingleton<IValidateOptions<ManagementOptions>, ManagementUrlsValidator>();
-        services.AddOptions<TracingOptions>().Bind(builder.Configuration.GetSection(TracingOptions.SectionName)).ValidateOnStart();
+        services.AddOptionsWithValidateOnStart<TracingOptions>().BindConfiguration(TracingOptions.SectionName);
         services.AddSingleton<IValidateOptions<TracingOptions>, TracingOptionsValidator>();
-        services.AddOptions<BrokerHealthOptions>().Bind(builder.Configuration.GetSection(BrokerHealthOptions.SectionName)).ValidateOnStart();
+        services.AddOptionsWithValidateOnStart<BrokerHealthOptions>().BindConfiguration(BrokerHealthOptions.SectionName);
         services.AddSingleton<IValidateOptions<BrokerHealthOptions>, BrokerHealthOptionsValidator>();
 
         services.AddMetrics();
         services.AddSingleton<BrokerMetrics>();
-        services.AddSingleton<BackendCallObserver>();
-        if (!services.Any(d => d.ServiceType == typeof(TimeProvider)))
-        {
-            services.AddSingleton(TimeProvider.System);
-        }
 
         services.AddHealthChecks()
             .AddCheck<LivenessHealthCheck>("process", tags: [HealthNames.LiveTag])

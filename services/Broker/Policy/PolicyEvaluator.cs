@@ -1,6 +1,6 @@
 using SecretsBroker.Broker.Auth;
 using SecretsBroker.Broker.Files;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Policy;
 
@@ -42,7 +42,7 @@ public sealed class PolicyEvaluator : IDisposable
 
     /// <summary>The one denial every caller sees, whether or not the secret exists.</summary>
     public static BrokerException Denied(Capability capability) =>
-        new(global::Grpc.Core.StatusCode.PermissionDenied, $"permission denied: no policy grants {capability.ToString().ToLowerInvariant()} on this path");
+        new(BrokerErrorKind.PermissionDenied, $"permission denied: no policy grants {capability.ToString().ToLowerInvariant()} on this path");
 
     public void Dispose() => _file.Dispose();
 }

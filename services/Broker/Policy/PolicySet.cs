@@ -7,19 +7,6 @@ using YamlDotNet.Serialization.NamingConventions;
 
 namespace SecretsBroker.Broker.Policy;
 
-/// <summary>What a rule grants or denies on the paths it matches.</summary>
-[Flags]
-public enum Capability
-{
-    None = 0,
-    Read = 1,
-    List = 2,
-    Issue = 4,
-    Renew = 8,
-    Revoke = 16,
-    Watch = 32,
-}
-
 /// <summary>
 /// The parsed policy file. Every policy names who it applies to and rules of capabilities on path
 /// patterns. A request is allowed when some applicable rule grants the capability on the path and no

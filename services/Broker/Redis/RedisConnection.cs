@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using SecretsBroker.Broker.Tls;
 using StackExchange.Redis;
 
 namespace SecretsBroker.Broker.Redis;
@@ -8,9 +9,9 @@ namespace SecretsBroker.Broker.Redis;
 /// never blocks a read: commands fail fast while Redis is unreachable (the cache goes on without Redis,
 /// audit events go to the spool), and the multiplexer reconnects by itself.
 /// </summary>
-public sealed partial class RedisConnection(IOptions<RedisOptions> options, ILogger<RedisConnection> logger) : IAsyncDisposable
+public sealed partial class RedisConnection(IOptions<RedisOptions> options, IHostEnvironment environment, ILogger<RedisConnection> logger) : IAsyncDisposable
 {
-    private readonly Lazy<Task<IConnectionMultiplexer>> _connection = new(() => ConnectAsync(options.Value, logger));
+    private readonly Lazy<Task<IConnectionMultiplexer>> _connection = new(() => ConnectAsync(options.Value, LoadCaValidator(options.Value, environment), logger));
 
     public Task<IConnectionMultiplexer> GetAsync() => _connection.Value;
 
@@ -22,9 +23,19 @@ public sealed partial class RedisConnection(IOptions<RedisOptions> options, ILog
         }
     }
 
-    private static async Task<IConnectionMultiplexer> ConnectAsync(RedisOptions options, ILogger logger)
+    /// <summary>The validator of <see cref="RedisOptions.CaCertificateFile"/>, or null to use the machine's trust store.</summary>
+    public static CustomCaValidator? LoadCaValidator(RedisOptions options, IHostEnvironment environment) =>
+        string.IsNullOrWhiteSpace(options.CaCertificateFile)
+            ? null
+            : CustomCaValidator.FromPemFile(Path.Combine(environment.ContentRootPath, options.CaCertificateFile), $"{RedisOptions.SectionName}:CaCertificateFile");
+
+    private static async Task<IConnectionMultiplexer> ConnectAsync(RedisOptions options, CustomCaValidator? caValidator, ILogger logger)
     {
         var configuration = ConfigurationOptions.Parse(options.Configuration!);
+        if (caValidator is not null)
+        {
+            configuration.CertificateValidation += caValidator.ValidateServerCertificate;
+        }
         configuration.AbortOnConnectFail = false;
         configuration.BacklogPolicy = BacklogPolicy.FailFast;
         configuration.ConnectTimeout = 2000;

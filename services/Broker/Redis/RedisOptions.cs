@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Options;
+using StackExchange.Redis;
 
 namespace SecretsBroker.Broker.Redis;
 
@@ -18,23 +19,51 @@ public sealed class RedisOptions
     [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// PEM file of the CA(s) that issued Redis's TLS certificate (relative to the content root), checked instead of
+    /// the machine's store; Redis may present intermediates. Needs <c>ssl=true</c> in <see cref="Configuration"/>.
+    /// </summary>
+    public string? CaCertificateFile { get; set; }
+
     public bool IsConfigured => !string.IsNullOrWhiteSpace(Configuration);
 }
 
 [OptionsValidator]
 public sealed partial class RedisOptionsValidator : IValidateOptions<RedisOptions>;
 
-public static class RedisExtensions
+/// <summary>Checks at start that the configuration string parses and that a CA file is readable and goes with ssl=true.</summary>
+public sealed class RedisTlsOptionsValidator(IHostEnvironment environment) : IValidateOptions<RedisOptions>
 {
-    /// <summary>Registers <see cref="RedisOptions"/> and, when a Redis is configured, the shared <see cref="RedisConnection"/>.</summary>
-    public static IHostApplicationBuilder AddBrokerRedis(this IHostApplicationBuilder builder)
+    public ValidateOptionsResult Validate(string? name, RedisOptions options)
     {
-        builder.Services.AddOptions<RedisOptions>().Bind(builder.Configuration.GetSection(RedisOptions.SectionName)).ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<RedisOptions>, RedisOptionsValidator>();
-        if (builder.Configuration.GetSection(RedisOptions.SectionName).Get<RedisOptions>()?.IsConfigured == true)
+        if (string.IsNullOrWhiteSpace(options.CaCertificateFile))
         {
-            builder.Services.AddSingleton<RedisConnection>();
+            return ValidateOptionsResult.Success;
         }
-        return builder;
+        if (!options.IsConfigured)
+        {
+            return ValidateOptionsResult.Fail($"{RedisOptions.SectionName}:CaCertificateFile is set but {RedisOptions.SectionName}:Configuration is empty");
+        }
+        try
+        {
+            if (!ConfigurationOptions.Parse(options.Configuration!).Ssl)
+            {
+                return ValidateOptionsResult.Fail($"{RedisOptions.SectionName}:CaCertificateFile needs ssl=true in {RedisOptions.SectionName}:Configuration");
+            }
+        }
+        catch (ArgumentException)
+        {
+            // The message can quote the string (a password): only say where.
+            return ValidateOptionsResult.Fail($"{RedisOptions.SectionName}:Configuration is not a valid StackExchange.Redis configuration string");
+        }
+        try
+        {
+            RedisConnection.LoadCaValidator(options, environment);
+        }
+        catch (InvalidOperationException ex)
+        {
+            return ValidateOptionsResult.Fail(ex.Message);
+        }
+        return ValidateOptionsResult.Success;
     }
 }

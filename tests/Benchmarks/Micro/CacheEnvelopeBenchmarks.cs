@@ -3,7 +3,7 @@ using BenchmarkDotNet.Attributes;
 using Microsoft.Extensions.Options;
 using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Caching;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Benchmarks.Micro;
 

@@ -1,18 +1,19 @@
 using BenchmarkDotNet.Attributes;
 using Google.Protobuf;
+using Grpc.Core;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Grpc.Core;
 using SecretsBroker.Audit.V1;
-using SecretsBroker.Broker;
 using SecretsBroker.Broker.Audit;
 using SecretsBroker.Broker.Auth;
+using SecretsBroker.Broker.Core;
 using SecretsBroker.Broker.Grpc;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Reading;
+using SecretsBroker.Broker;
 using SecretsBroker.V1;
 
 namespace SecretsBroker.Benchmarks.Micro;
@@ -106,7 +107,7 @@ public class ReadPathBenchmarks
 
     /// <summary>The audit event of an allowed read: built, path sealed with the audit key, serialized.</summary>
     [Benchmark]
-    public byte[] AuditEventBytes() => _auditor.BuildEvent(_access, AuditActions.Read, Path, "bench", _served, Decision.Allow, StatusCode.OK, "");
+    public byte[] AuditEventBytes() => _auditor.BuildEvent(_access, AuditEntry.ForServed(AuditActions.Read, _served), null, "");
 
     /// <summary>The response message of a cached read, mapped and serialized (what gRPC then writes).</summary>
     [Benchmark]

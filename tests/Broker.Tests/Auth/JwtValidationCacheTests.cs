@@ -14,6 +14,7 @@ namespace SecretsBroker.Broker.Tests.Auth;
 /// clock is a FakeTimeProvider, so cache TTLs and token expiries pass without waiting; key rotation is real:
 /// the issuer serves only a new key, and the broker picks it up when a token signed with it arrives.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class JwtValidationCacheTests
 {
     private const string Policy = """

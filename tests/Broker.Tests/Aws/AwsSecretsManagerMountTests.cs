@@ -2,6 +2,7 @@ using System.Text;
 using Grpc.Core;
 using Microsoft.Extensions.Logging.Abstractions;
 using SecretsBroker.Broker.Backends.Aws;
+using SecretsBroker.Broker.Core;
 using SecretsBroker.Broker.Tests.Infrastructure;
 
 namespace SecretsBroker.Broker.Tests.Aws;
@@ -157,7 +158,7 @@ public sealed class AwsSecretsManagerMountTests(MotoServer moto) : IClassFixture
         var results = await backend.GetManyAsync([.. names, $"{_run}/chunks/missing"], CancellationToken.None);
 
         Assert.All(results.Take(45), r => Assert.Equal("same", r.Value!.Data!["value"]));
-        Assert.Equal(StatusCode.NotFound, results[45].Error!.StatusCode);
+        Assert.Equal(BrokerErrorKind.NotFound, results[45].Error!.Kind);
         Assert.Equal(["secretsmanager.BatchGetSecretValue", "secretsmanager.BatchGetSecretValue", "secretsmanager.BatchGetSecretValue"], recorder.Targets);
         Assert.All(recorder.Bodies, body => Assert.True(CountIds(body) <= SecretsManagerClient.MaxBatchIds));
         Assert.Equal(46, recorder.Bodies.Sum(CountIds));

@@ -22,29 +22,42 @@ public sealed class MotoServer : IAsyncLifetime
     /// <summary>The boto3 helper, read from the source tree.</summary>
     public static string HelperScript => Path.Combine(RepositoryLayout.Root, "tests", "Broker.Tests", "Aws", "boto3_helper.py");
 
+    /// <summary>The port to listen on (for a test that points a mount at it before moto runs); default: moto binds port 0 and reports it.</summary>
+    public int? RequestedPort { get; init; }
+
+    /// <summary>
+    /// Certificate (chain) and key files in PEM: moto then serves HTTPS (<c>--ssl-cert</c>, <c>--ssl-key</c>; Python's
+    /// ssl module sends every certificate of the file, so a leaf + intermediate file presents both).
+    /// </summary>
+    public (string CertificateFile, string KeyFile)? Tls { get; init; }
+
+    /// <summary>The CA bundle boto3 verifies a TLS moto with (AWS_CA_BUNDLE), so botocore checks the same chain the broker does.</summary>
+    public string? Boto3CaBundle { get; init; }
+
     public int Port { get; private set; }
 
-    public Uri Url => new($"http://127.0.0.1:{Port}/");
+    public Uri Url => new($"{(Tls is null ? "http" : "https")}://127.0.0.1:{Port}/");
 
     /// <summary>Extra environment for the moto process (for example INITIAL_NO_AUTH_ACTION_COUNT).</summary>
     public IReadOnlyDictionary<string, string?> ProcessEnvironment { get; init; } = new Dictionary<string, string?>();
 
+    /// <summary>An HttpClient for talking to moto outside the broker (it trusts any certificate of a TLS moto: loopback test server only).</summary>
+    public HttpClient CreateHttpClient() => new(new SocketsHttpHandler
+    {
+        SslOptions = { RemoteCertificateValidationCallback = (_, _, _, _) => Tls is not null },
+    }) { Timeout = TimeSpan.FromSeconds(5) };
+
     public async Task InitializeAsync()
     {
-        // moto's server (werkzeug) binds port 0 and prints the port it got (" * Running on http://127.0.0.1:PORT").
-        _process = ExternalProcess.Start(Python, ["-m", "moto.server", "-H", "127.0.0.1", "-p", "0"], ProcessEnvironment);
-        Uri address;
-        try
-        {
-            address = await _process.WaitForListeningAddressAsync("Running on");
-        }
-        catch (Xunit.Sdk.XunitException ex)
-        {
-            throw new InvalidOperationException($"moto did not start (is moto[server] installed for '{Python}'? set MOTO_PYTHON): {ex.Message}", ex);
-        }
-        Port = address.Port;
+        string[] tls = Tls is { } files ? ["--ssl-cert", files.CertificateFile, "--ssl-key", files.KeyFile] : [];
+        var port = RequestedPort ?? 0;
+        _process = ExternalProcess.Start(Python, ["-m", "moto.server", "-H", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), .. tls],
+            ProcessEnvironment);
+        // werkzeug logs the port it bound ("Running on http://127.0.0.1:43287"), so no free port has to be guessed.
+        var running = await _process.WaitForOutputAsync(line => line.Contains("Running on http", StringComparison.Ordinal), TimeSpan.FromSeconds(60));
+        Port = int.Parse(running[(running.LastIndexOf(':') + 1)..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
         // Listening is not serving yet: wait until moto answers an HTTP request.
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        using var http = CreateHttpClient();
         await Eventually.WaitUntilAsync(async () =>
         {
             try
@@ -78,7 +91,7 @@ public sealed class MotoServer : IAsyncLifetime
     /// <summary>Runs one boto3 helper command; exit code 3 means an AWS error whose code is on stderr.</summary>
     public Task<(int ExitCode, string StandardOutput, string StandardError)> TryBoto3Async(object command) =>
         ExternalProcess.RunAsync(Python, [HelperScript, JsonSerializer.Serialize(command)],
-            new Dictionary<string, string?> { ["MOTO_URL"] = Url.ToString(), ["MOTO_REGION"] = Region }, TimeSpan.FromSeconds(60));
+            new Dictionary<string, string?> { ["MOTO_URL"] = Url.ToString(), ["MOTO_REGION"] = Region, ["AWS_CA_BUNDLE"] = Boto3CaBundle }, TimeSpan.FromSeconds(60));
 
     /// <summary>Configuration of an aws-sm mount pointing at this server with fixed emulator keys.</summary>
     public Dictionary<string, string?> MountConfiguration(string prefix = "aws", int index = 0, int maxRetries = 1) => new()

@@ -1,17 +1,15 @@
 using System.Net;
-using System.Text;
 using Grpc.Core;
-using Microsoft.Extensions.Logging.Abstractions;
 using SecretsBroker.Broker.Backends.Aws;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Core;
 using SecretsBroker.Broker.Tests.Infrastructure;
+using static SecretsBroker.Broker.Tests.Aws.ScriptedSecretsManager;
 
 namespace SecretsBroker.Broker.Tests.Aws;
 
 /// <summary>
 /// Retries and error mapping of the Secrets Manager client, with scripted HTTP answers in place of the
-/// network (moto cannot be made to throttle). Everything above the socket is the production pipeline:
-/// resilience handler, signing handler, client and backend.
+/// network (moto cannot be made to throttle); see <see cref="ScriptedSecretsManager"/>.
 /// </summary>
 public sealed class SecretsManagerResilienceTests
 {
@@ -31,7 +29,7 @@ public sealed class SecretsManagerResilienceTests
 
         Assert.Equal("v", value.Data!["k"]);
         Assert.Equal(3, script.Calls);
-        Assert.Equal(["1:throttled", "2:throttled"], retries);
+        Assert.Equal(["1:ThrottlingException", "2:ThrottlingException"], retries);
         Assert.Equal(DateTimeOffset.FromUnixTimeSeconds(1_700_000_000), value.CreatedAt);
         // Every attempt is signed afresh: one Authorization header per attempt, never two.
         Assert.All(script.AuthorizationHeaderCounts, count => Assert.Equal(1, count));
@@ -45,7 +43,7 @@ public sealed class SecretsManagerResilienceTests
 
         var error = await Assert.ThrowsAsync<BrokerException>(() => backend.GetAsync(SecretName, VersionSelector.Latest, CancellationToken.None));
 
-        Assert.Equal(StatusCode.ResourceExhausted, error.StatusCode);
+        Assert.Equal(BrokerErrorKind.ResourceExhausted, error.Kind);
         Assert.Equal(3, script.Calls);
     }
 
@@ -60,18 +58,18 @@ public sealed class SecretsManagerResilienceTests
 
         var error = await Assert.ThrowsAsync<BrokerException>(() => backend.GetAsync(SecretName, VersionSelector.Latest, CancellationToken.None));
 
-        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+        Assert.Equal(BrokerErrorKind.Unavailable, error.Kind);
         Assert.Equal(3, script.Calls);
     }
 
     [Theory]
-    [InlineData("ResourceNotFoundException", StatusCode.NotFound)]
-    [InlineData("AccessDeniedException", StatusCode.PermissionDenied)]
-    [InlineData("InvalidParameterException", StatusCode.InvalidArgument)]
-    [InlineData("InvalidRequestException", StatusCode.FailedPrecondition)]
-    [InlineData("DecryptionFailure", StatusCode.FailedPrecondition)]
-    [InlineData("UnrecognizedClientException", StatusCode.Unavailable)]
-    public async Task Client_errors_are_not_retried_and_map_to_their_status_without_echoing_the_AWS_message(string errorType, StatusCode expected)
+    [InlineData("ResourceNotFoundException", BrokerErrorKind.NotFound)]
+    [InlineData("AccessDeniedException", BrokerErrorKind.PermissionDenied)]
+    [InlineData("InvalidParameterException", BrokerErrorKind.InvalidArgument)]
+    [InlineData("InvalidRequestException", BrokerErrorKind.FailedPrecondition)]
+    [InlineData("DecryptionFailure", BrokerErrorKind.FailedPrecondition)]
+    [InlineData("UnrecognizedClientException", BrokerErrorKind.Unavailable)]
+    public async Task Client_errors_are_not_retried_and_map_to_their_status_without_echoing_the_AWS_message(string errorType, BrokerErrorKind expected)
     {
         var script = new ScriptedHandler(new ScriptedAnswer(HttpStatusCode.BadRequest,
             $$"""{"__type":"{{errorType}}","message":"Secrets Manager can't find {{SecretName}} with value hunter2"}"""));
@@ -79,7 +77,7 @@ public sealed class SecretsManagerResilienceTests
 
         var error = await Assert.ThrowsAsync<BrokerException>(() => backend.GetAsync(SecretName, VersionSelector.Latest, CancellationToken.None));
 
-        Assert.Equal(expected, error.StatusCode);
+        Assert.Equal(expected, error.Kind);
         Assert.Equal(1, script.Calls);
         Assert.DoesNotContain(SecretName, error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("hunter2", error.ToString(), StringComparison.Ordinal);
@@ -93,7 +91,7 @@ public sealed class SecretsManagerResilienceTests
 
         var error = await Assert.ThrowsAsync<BrokerException>(() => backend.GetAsync(SecretName, VersionSelector.Latest, CancellationToken.None));
 
-        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+        Assert.Equal(BrokerErrorKind.Unavailable, error.Kind);
         Assert.Contains("ServiceUrl", error.Message, StringComparison.Ordinal);
         Assert.Equal(1, script.Calls);
     }
@@ -106,7 +104,7 @@ public sealed class SecretsManagerResilienceTests
 
         var error = await Assert.ThrowsAsync<BrokerException>(() => backend.GetAsync(SecretName, VersionSelector.Latest, CancellationToken.None));
 
-        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+        Assert.Equal(BrokerErrorKind.Unavailable, error.Kind);
         Assert.Equal(2, script.Calls);
     }
 
@@ -118,7 +116,7 @@ public sealed class SecretsManagerResilienceTests
 
         var results = await backend.GetManyAsync(["a", "b"], CancellationToken.None);
 
-        Assert.All(results, r => Assert.Equal(StatusCode.PermissionDenied, r.Error!.StatusCode));
+        Assert.All(results, r => Assert.Equal(BrokerErrorKind.PermissionDenied, r.Error!.Kind));
     }
 
     [Fact]
@@ -254,61 +252,5 @@ public sealed class SecretsManagerResilienceTests
     {
         var data = AwsSecretsManagerBackend.ParseSecretString(secretString);
         Assert.Equal(expected, string.Join(';', data.Select(p => $"{p.Key}={p.Value}")));
-    }
-
-    private static AwsSecretsManagerBackend Backend(ScriptedHandler script, int maxRetries, SecretsManagerHttp.RetryObserver? onRetry = null,
-        TimeSpan? attemptTimeout = null)
-    {
-        var options = new AwsSecretsManagerOptions
-        {
-            MaxRetries = maxRetries,
-            RetryBaseDelay = TimeSpan.FromMilliseconds(5),
-            AttemptTimeout = attemptTimeout ?? TimeSpan.FromSeconds(10),
-        };
-        var http = SecretsManagerHttp.CreateClient(options, "eu-west-1", new StaticAwsCredentialSource(new AwsCredentials("AKIDTEST", "secret")),
-            TimeProvider.System, onRetry, script);
-        return new AwsSecretsManagerBackend(new SecretsManagerClient(http, new Uri("https://secretsmanager.eu-west-1.amazonaws.com/")), "aws",
-            NullLogger<AwsSecretsManagerBackend>.Instance);
-    }
-
-    private static ScriptedAnswer Ok(string body) => new(HttpStatusCode.OK, body);
-
-    private static ScriptedAnswer Error(HttpStatusCode status, string? type) =>
-        new(status, type is null ? "" : $$"""{"__type":"{{type}}","message":"Rate exceeded"}""");
-
-    private sealed record ScriptedAnswer(HttpStatusCode Status, string Body, TimeSpan Delay = default);
-
-    private sealed class ScriptedHandler(params ScriptedAnswer[] answers) : HttpMessageHandler
-    {
-        private int _calls;
-
-        public int Calls => _calls;
-
-        public List<int> AuthorizationHeaderCounts { get; } = [];
-
-        /// <summary>Each request's X-Amz-Target and body, in order.</summary>
-        public List<(string Target, string Body)> Requests { get; } = [];
-
-        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            var index = Interlocked.Increment(ref _calls) - 1;
-            lock (AuthorizationHeaderCounts)
-            {
-                AuthorizationHeaderCounts.Add(request.Headers.TryGetValues("Authorization", out var values) ? values.Count() : 0);
-            }
-            var target = request.Headers.GetValues("X-Amz-Target").Single();
-            Assert.StartsWith("secretsmanager.", target, StringComparison.Ordinal);
-            var body = request.Content is null ? "" : await request.Content.ReadAsStringAsync(cancellationToken);
-            lock (Requests)
-            {
-                Requests.Add((target, body));
-            }
-            var answer = answers[Math.Min(index, answers.Length - 1)];
-            if (answer.Delay > TimeSpan.Zero)
-            {
-                await Task.Delay(answer.Delay, cancellationToken);
-            }
-            return new HttpResponseMessage(answer.Status) { Content = new StringContent(answer.Body, Encoding.UTF8, "application/x-amz-json-1.1") };
-        }
     }
 }

@@ -29,10 +29,56 @@ def value_args(command):
     return {"SecretString": command["string"]}
 
 
+class _Captured(Exception):
+    pass
+
+
+def _capture_url(request, **kwargs):
+    raise _Captured(request.url)
+
+
+def resolve_endpoints(cases):
+    """The URL botocore sends ListSecrets to, for each case: its endpoint rule set over its partitions, with
+    the case's region, use_fips_endpoint / use_dualstack_endpoint, endpoint_url and environment variables
+    (AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL, AWS_USE_FIPS_ENDPOINT, ...). Nothing is sent: the
+    request is stopped in before-send."""
+    from botocore.config import Config
+
+    results = []
+    base_environment = dict(os.environ)
+    for case in cases:
+        os.environ.clear()
+        os.environ.update(base_environment)
+        for name in list(os.environ):
+            if name.startswith("AWS_"):
+                del os.environ[name]
+        os.environ["AWS_CONFIG_FILE"] = "/nonexistent/config"
+        os.environ["AWS_SHARED_CREDENTIALS_FILE"] = "/nonexistent/credentials"
+        os.environ.update(case.get("env", {}))
+        try:
+            session = boto3.session.Session(aws_access_key_id="AKIDFAKE", aws_secret_access_key="FAKE", region_name=case["region"])
+            flags = {key: case[name] for key, name in (("use_fips_endpoint", "fips"), ("use_dualstack_endpoint", "dualstack")) if name in case}
+            config = Config(retries={"max_attempts": 1}, **flags)
+            sm = session.client("secretsmanager", config=config, endpoint_url=case.get("endpoint_url"))
+            sm.meta.events.register("before-send", _capture_url)
+            sm.list_secrets(MaxResults=1)
+            results.append({"error": "the request was not stopped"})
+        except _Captured as captured:
+            results.append({"url": captured.args[0]})
+        except Exception as error:  # botocore's own refusal: the test decides what it means
+            results.append({"error": type(error).__name__})
+    os.environ.clear()
+    os.environ.update(base_environment)
+    return results
+
+
 def main():
     command = json.loads(sys.argv[1])
-    sm = client()
     op = command["op"]
+    if op == "resolve_endpoints":
+        json.dump({"Results": resolve_endpoints(command["cases"])}, sys.stdout)
+        return
+    sm = client()
     if op == "create":
         response = sm.create_secret(Name=command["name"], **value_args(command))
         result = {"VersionId": response["VersionId"]}
@@ -106,6 +152,34 @@ def main():
         result["SessionAccessKeyId"] = temporary["AccessKeyId"]
         result["SessionSecretAccessKey"] = temporary["SecretAccessKey"]
         result["SessionToken"] = temporary["SessionToken"]
+    elif op == "versions":
+        # moto lists every version, deprecated (unlabelled) ones included.
+        response = sm.list_secret_version_ids(SecretId=command["name"], IncludeDeprecated=True)
+        result = {"Versions": [{"VersionId": v["VersionId"], "VersionStages": v.get("VersionStages", [])} for v in response["Versions"]]}
+    elif op == "setup_iam_users":
+        # IAM users whose only permissions are the given actions (on every resource), for checking that a
+        # documented policy is enough; moto enforces them once authentication is switched on.
+        iam = boto3.client(
+            "iam",
+            endpoint_url=os.environ["MOTO_URL"],
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        result = {}
+        for user in command["users"]:
+            iam.create_user(UserName=user["user"])
+            if user["actions"]:
+                iam.put_user_policy(
+                    UserName=user["user"],
+                    PolicyName="documented",
+                    PolicyDocument=json.dumps({
+                        "Version": "2012-10-17",
+                        "Statement": [{"Effect": "Allow", "Action": user["actions"], "Resource": "*"}],
+                    }),
+                )
+            key = iam.create_access_key(UserName=user["user"])["AccessKey"]
+            result[user["user"]] = {"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}
     elif op == "describe":
         response = sm.describe_secret(SecretId=command["name"])
         result = {"VersionIdsToStages": response.get("VersionIdsToStages", {})}

@@ -7,6 +7,7 @@ using SecretsBroker.V1;
 namespace SecretsBroker.Broker.Tests.Caching;
 
 /// <summary>The in-process cache (no Redis configured): sources, ages, stale serving and per-request freshness.</summary>
+[Trait("Category", "Integration")]
 public sealed class CacheFreshnessTests
 {
     private static readonly Dictionary<string, string> Db = new() { ["password"] = "FAKE-fresh-password" };

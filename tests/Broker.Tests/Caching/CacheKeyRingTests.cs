@@ -2,7 +2,7 @@ using System.Text;
 using Microsoft.Extensions.Options;
 using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Caching;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Core;
 using SecretsBroker.Broker.Redis;
 
 namespace SecretsBroker.Broker.Tests.Caching;

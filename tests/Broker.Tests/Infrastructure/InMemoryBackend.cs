@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using Grpc.Core;
 using SecretsBroker.Broker.Backends;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Tests.Infrastructure;
 
@@ -9,7 +9,7 @@ namespace SecretsBroker.Broker.Tests.Infrastructure;
 /// A backend of mount type <c>memory</c> that counts every read per name, so tests can prove how
 /// often the broker reached its backend. Register with <see cref="Register"/>.
 /// </summary>
-public sealed class InMemoryBackend : ISecretBackend, ISecretBackendFactory, IBackendHealthProbe
+public sealed class InMemoryBackend : ISecretReading, ISecretListing, ISecretVersionProbe, ISecretBackendFactory, IBackendHealthProbe
 {
     private readonly ConcurrentDictionary<string, SecretValue> _secrets = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int> _reads = new(StringComparer.Ordinal);
@@ -45,12 +45,15 @@ public sealed class InMemoryBackend : ISecretBackend, ISecretBackendFactory, IBa
         }
         if (Down)
         {
-            throw new BrokerException(StatusCode.Unavailable, "in-memory backend is down");
+            throw new BrokerException(BrokerErrorKind.Unavailable, "in-memory backend is down");
         }
         return _secrets.TryGetValue(name, out var value)
             ? value
-            : throw new BrokerException(StatusCode.NotFound, "secret not found");
+            : throw new BrokerException(BrokerErrorKind.NotFound, "secret not found");
     }
+
+    public Task<string?> GetCurrentVersionAsync(string name, CancellationToken cancellationToken) =>
+        Task.FromResult(_secrets.TryGetValue(name, out var value) ? value.Version : null);
 
     public Task<SecretListingPage> ListAsync(string folder, int pageSize, string? continuation, CancellationToken cancellationToken) =>
         Task.FromResult(new SecretListingPage([.. _secrets.Keys.Order(StringComparer.Ordinal).Select(n => new SecretListingEntry(n))], null));

@@ -14,10 +14,13 @@ public sealed class RedisServer : IAsyncDisposable
 
     private readonly string? _dataDirectory;
 
-    private RedisServer(int port, string? dataDirectory)
+    private readonly IReadOnlyList<string>? _tlsArguments;
+
+    private RedisServer(int port, string? dataDirectory, IReadOnlyList<string>? tlsArguments)
     {
         Port = port;
         _dataDirectory = dataDirectory;
+        _tlsArguments = tlsArguments;
     }
 
     public int Port { get; }
@@ -31,11 +34,12 @@ public sealed class RedisServer : IAsyncDisposable
     /// redis-server cannot listen on port 0 and report its port, so it gets a candidate port and, when
     /// another process bound that port first, is started again on a new one.
     /// </summary>
-    public static async Task<RedisServer> StartAsync(string? durableIn = null)
+    /// <param name="tlsArguments">TLS settings (certificate files ...): the server then listens with TLS only, on <see cref="Port"/>.</param>
+    public static async Task<RedisServer> StartAsync(string? durableIn = null, IReadOnlyList<string>? tlsArguments = null)
     {
         for (var attempt = 1; ; attempt++)
         {
-            var server = new RedisServer(FreePort.Candidate(), durableIn);
+            var server = new RedisServer(FreePort.Candidate(), durableIn, tlsArguments);
             var output = await server.TryStartAsync();
             if (output is null)
             {
@@ -58,8 +62,9 @@ public sealed class RedisServer : IAsyncDisposable
         string[] persistence = _dataDirectory is null
             ? ["--save", "", "--appendonly", "no"]
             : ["--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", _dataDirectory];
-        var process = ExternalProcess.Start("redis-server",
-            ["--port", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", .. persistence]);
+        var port = Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        string[] listen = _tlsArguments is null ? ["--port", port] : ["--port", "0", "--tls-port", port, .. _tlsArguments];
+        var process = ExternalProcess.Start("redis-server", [.. listen, "--bind", "127.0.0.1", .. persistence]);
         // Its own "Ready" line, not a TCP connect: another server on the same port would accept connections too.
         await Eventually.WaitUntilAsync(() => process.HasExited || process.Output.Any(line => line.Contains("Ready to accept connections", StringComparison.Ordinal)),
             TimeSpan.FromSeconds(60), $"redis-server to be ready on port {Port}");

@@ -8,6 +8,7 @@ using SecretsBroker.V1;
 
 namespace SecretsBroker.Broker.Tests.Leases;
 
+[Trait("Category", "Integration")]
 public sealed class LeaseKeepAliveTests
 {
     [Fact]
@@ -198,7 +199,7 @@ public sealed class LeaseKeepAliveTests
 
         Assert.Equal(leaseId, keeper.Current.LeaseId);
         Assert.Equal((true, false), LeaseTestEnvironment.LeaseState(vault, leaseId));
-        Assert.True(replicaB.Services.GetRequiredService<SecretsBroker.Broker.Leases.LeaseManager>().AttachedCount == 1);
+        Assert.True(replicaB.Services.GetRequiredService<SecretsBroker.Broker.Leases.LeaseKeeper>().AttachedCount == 1);
         Assert.DoesNotContain(events, e => e.Type is LeaseEventType.Revoked or LeaseEventType.Expired or LeaseEventType.Error);
         await cancel.CancelAsync();
         await listening;

@@ -7,6 +7,7 @@ using SecretsBroker.V1;
 
 namespace SecretsBroker.Broker.Tests.Leases;
 
+[Trait("Category", "Integration")]
 public sealed class WatchSecretsTests
 {
     [Trait("Category", "Integration")]

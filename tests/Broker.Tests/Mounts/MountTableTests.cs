@@ -1,7 +1,7 @@
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 using SecretsBroker.Broker.Backends;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Tests.Mounts;
 
@@ -29,7 +29,7 @@ public sealed class MountTableTests
     {
         var table = CreateTable(("kv", "recording"));
         var error = Assert.Throws<BrokerException>(() => table.Resolve(path));
-        Assert.Equal(StatusCode.NotFound, error.StatusCode);
+        Assert.Equal(BrokerErrorKind.NotFound, error.Kind);
     }
 
     [Fact]
@@ -78,7 +78,7 @@ public sealed class MountTableTests
         public ISecretBackend Create(MountDefinition mount, IConfigurationSection settings) => new RecordingBackend();
     }
 
-    private sealed class RecordingBackend : ISecretBackend
+    private sealed class RecordingBackend : ISecretReading, ISecretListing
     {
         public Task<SecretValue> GetAsync(string name, VersionSelector selector, CancellationToken cancellationToken) =>
             Task.FromResult(new SecretValue { Version = "1", Data = new Dictionary<string, string> { ["name"] = name } });

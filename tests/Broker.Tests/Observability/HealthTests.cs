@@ -12,6 +12,7 @@ namespace SecretsBroker.Broker.Tests.Observability;
 /// gRPC health (grpc.health.v1) on the broker's port: "" is liveness, "readiness" and the API's
 /// service name are readiness; HTTP /healthz/* on the management port say the same.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class HealthTests
 {
     private static Dictionary<string, string?> Settings()

@@ -6,6 +6,7 @@ using SecretsBroker.Broker.Tests.Infrastructure;
 namespace SecretsBroker.Broker.Tests.Observability;
 
 /// <summary>The broker's /metrics on the management port: what is counted, with which labels, and where it is served.</summary>
+[Trait("Category", "Integration")]
 public sealed class MetricsTests
 {
     private static readonly Dictionary<string, string> Db = new() { ["username"] = "FAKE-metrics-user", ["password"] = "FAKE-metrics-password-7" };

@@ -3,7 +3,7 @@ using System.Diagnostics;
 using Grpc.Core;
 using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Observability;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Core;
 using SecretsBroker.Broker.Tests.Audit;
 using SecretsBroker.Broker.Tests.Caching;
 using SecretsBroker.Broker.Tests.Infrastructure;
@@ -12,6 +12,7 @@ using SecretsBroker.V1;
 namespace SecretsBroker.Broker.Tests.Observability;
 
 /// <summary>Trace ids: taken from the caller's traceparent, available to the read path (for audit events), exported over OTLP when configured.</summary>
+[Trait("Category", "Integration")]
 public sealed class TracingTests
 {
     private const string TraceId = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -85,7 +86,7 @@ public sealed class TracingTests
     };
 
     /// <summary>A backend that records <see cref="BrokerTelemetry.CurrentTraceId"/> at each read, as the audit recorder would see it.</summary>
-    private sealed class TraceCapturingBackend : ISecretBackend, ISecretBackendFactory
+    private sealed class TraceCapturingBackend : ISecretReading, ISecretListing, ISecretBackendFactory
     {
         public ConcurrentQueue<string?> TraceIds { get; } = new();
 

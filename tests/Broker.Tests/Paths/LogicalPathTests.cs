@@ -1,5 +1,5 @@
 using Grpc.Core;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Tests.Paths;
 
@@ -60,7 +60,7 @@ public sealed class LogicalPathTests
     public void EnsureValid_throws_invalid_argument_naming_the_field()
     {
         var error = Assert.Throws<BrokerException>(() => LogicalPath.EnsureValid("a//b", "prefix"));
-        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Equal(BrokerErrorKind.InvalidArgument, error.Kind);
         Assert.StartsWith("prefix has an empty segment", error.Message);
     }
 }

@@ -1,7 +1,7 @@
 using CsCheck;
 using SecretsBroker.Broker.Auth;
 using SecretsBroker.Broker.Policy;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Tests.Policy;
 

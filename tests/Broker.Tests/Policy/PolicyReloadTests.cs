@@ -3,6 +3,7 @@ using SecretsBroker.Broker.Tests.Infrastructure;
 
 namespace SecretsBroker.Broker.Tests.Policy;
 
+[Trait("Category", "Integration")]
 public sealed class PolicyReloadTests
 {
     private const string GrantA = """

@@ -4,6 +4,7 @@ using SecretsBroker.Broker.Tests.Infrastructure;
 
 namespace SecretsBroker.Broker.Tests.Policy;
 
+[Trait("Category", "Integration")]
 public sealed class RateLimitTests
 {
     [Fact]

@@ -2,6 +2,7 @@ using SecretsBroker.Broker.Tests.Infrastructure;
 
 namespace SecretsBroker.Broker.Tests.ReadApi;
 
+[Trait("Category", "Integration")]
 public sealed class FileReloadTests
 {
     private const string VersionOne = """

@@ -3,6 +3,7 @@ using SecretsBroker.Broker.Tests.Infrastructure;
 
 namespace SecretsBroker.Broker.Tests.ReadApi;
 
+[Trait("Category", "Integration")]
 public sealed class ListSecretsTests
 {
     [Fact]

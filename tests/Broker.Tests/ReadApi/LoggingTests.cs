@@ -1,6 +1,7 @@
 namespace SecretsBroker.Broker.Tests.ReadApi;
 
 [Collection(LocalMountCollection.Name)]
+[Trait("Category", "Integration")]
 public sealed class LoggingTests(LocalMountFixture fixture)
 {
     [Fact]

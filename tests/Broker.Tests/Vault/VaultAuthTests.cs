@@ -12,6 +12,7 @@ namespace SecretsBroker.Broker.Tests.Vault;
 /// (shared by the emulator and the broker unless a test skews them on purpose), so token TTLs pass
 /// without waiting.
 /// </summary>
+[Trait("Category", "Integration")]
 public sealed class VaultAuthTests
 {
     private const string RoleId = "FAKE-role-id";

@@ -1,10 +1,12 @@
 using Grpc.Core;
-using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Backends.Vault;
+using SecretsBroker.Broker.Backends;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Tests.Vault;
 
 [Collection(VaultCollection.Name)]
+[Trait("Category", "Integration")]
 public sealed class VaultKvTests(VaultFixture fixture) : IDisposable
 {
     public void Dispose() => fixture.Vault.ResetFaults();
@@ -108,6 +110,16 @@ public sealed class VaultKvTests(VaultFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task Listing_works_behind_a_proxy_that_rejects_the_LIST_verb()
+    {
+        fixture.Vault.SetFaults("""{ "reject_list_verb": true }""");
+
+        var page = await fixture.Host.CreateClient().ListSecretsPageAsync("vault/app/list", pageSize: 10);
+
+        Assert.Equal(["vault/app/list/api-gateway", "vault/app/list/api/key", "vault/app/list/db", "vault/app/list/z"], page.Secrets.Select(s => s.Path));
+    }
+
+    [Fact]
     public async Task Listing_an_empty_folder_returns_nothing()
     {
         var page = await fixture.Host.CreateClient().ListSecretsPageAsync("vault/nothing-here");
@@ -167,13 +179,13 @@ public sealed class VaultKvTests(VaultFixture fixture) : IDisposable
         var backend = Assert.IsType<VaultKvBackend>(fixture.Host.Services.GetRequiredService<MountTable>().Resolve("vault/app/cas").Mounted.Backend);
 
         var first = await backend.WriteAsync("app/cas", new Dictionary<string, string> { ["k"] = "FAKE-cas-1" }, checkAndSet: 0, CancellationToken.None);
-        var error = await Assert.ThrowsAsync<Secrets.BrokerException>(() =>
+        var error = await Assert.ThrowsAsync<BrokerException>(() =>
             backend.WriteAsync("app/cas", new Dictionary<string, string> { ["k"] = "FAKE-cas-2" }, checkAndSet: 0, CancellationToken.None));
         var current = await backend.GetCurrentVersionAsync("app/cas", CancellationToken.None);
 
         Assert.Equal("1", first);
-        Assert.Equal(StatusCode.FailedPrecondition, error.StatusCode);
-        Assert.Equal(1, current);
+        Assert.Equal(BrokerErrorKind.FailedPrecondition, error.Kind);
+        Assert.Equal("1", current);
     }
 
     [Fact]
@@ -181,10 +193,10 @@ public sealed class VaultKvTests(VaultFixture fixture) : IDisposable
     {
         var backend = Assert.IsType<VaultDynamicBackend>(fixture.Host.Services.GetRequiredService<MountTable>().Resolve("db/readonly").Mounted.Backend);
 
-        var lease = await backend.IssueCredentialsAsync("readonly", ttl: null, CancellationToken.None);
-        var renewed = await backend.RenewLeaseAsync(lease.LeaseId, TimeSpan.FromMinutes(30), CancellationToken.None);
-        await backend.RevokeLeaseAsync(lease.LeaseId, CancellationToken.None);
-        var afterRevoke = await Assert.ThrowsAsync<Secrets.BrokerException>(() => backend.RenewLeaseAsync(lease.LeaseId, null, CancellationToken.None));
+        var lease = await backend.IssueAsync("readonly", CancellationToken.None);
+        var renewed = await backend.RenewAsync(lease.LeaseId, TimeSpan.FromMinutes(30), CancellationToken.None);
+        await backend.RevokeAsync(lease.LeaseId, CancellationToken.None);
+        var afterRevoke = await Assert.ThrowsAsync<BrokerException>(() => backend.RenewAsync(lease.LeaseId, null, CancellationToken.None));
         var get = await Assert.ThrowsAsync<RpcException>(() => fixture.Host.CreateClient().GetSecretAsync("db/readonly"));
 
         Assert.StartsWith("database/creds/readonly/", lease.LeaseId);
@@ -193,7 +205,7 @@ public sealed class VaultKvTests(VaultFixture fixture) : IDisposable
         Assert.NotEmpty(lease.Data["username"]);
         Assert.NotEmpty(lease.Data["password"]);
         Assert.Equal(TimeSpan.FromMinutes(30), renewed.Duration);
-        Assert.Equal(StatusCode.NotFound, afterRevoke.StatusCode);
+        Assert.Equal(BrokerErrorKind.NotFound, afterRevoke.Kind);
         Assert.Contains(fixture.Vault.State.DescribeLeases(), l => (string)l!["lease_id"]! == lease.LeaseId && (bool)l["revoked"]! && !(bool)l["live"]!);
         Assert.Equal(StatusCode.FailedPrecondition, get.StatusCode);
         Assert.Contains("IssueCredentials", get.Status.Detail);

@@ -4,6 +4,7 @@ using SecretsBroker.Broker.Tests.Infrastructure;
 namespace SecretsBroker.Broker.Tests.Vault;
 
 /// <summary>Per-attempt timeouts and the circuit breaker, each against its own emulator so faults stay local.</summary>
+[Trait("Category", "Integration")]
 public sealed class VaultResilienceTests
 {
     private const string Seed = """

@@ -1,5 +1,4 @@
-using System.Security.Cryptography;
-using System.Text;
+using SecretsBroker.Audit.Contracts;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Microsoft.Extensions.Options;
@@ -36,20 +35,11 @@ public sealed partial class OperatorAuthInterceptor(IOptions<OperatorAuthOptions
         {
             throw new RpcException(new Status(StatusCode.Unauthenticated, "an operator token is required: authorization: Bearer <token>"));
         }
-        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length == "Bearer ".Length)
+        if (!BearerTokens.TryParse(header, out var token) || token.IsEmpty)
         {
             throw new RpcException(new Status(StatusCode.Unauthenticated, "the authorization header must be 'Bearer <token>'"));
         }
-        Span<byte> presented = stackalloc byte[SHA256.HashSizeInBytes];
-        SHA256.HashData(Encoding.UTF8.GetBytes(header["Bearer ".Length..].Trim()), presented);
-        var match = -1;
-        for (var i = 0; i < _hashes.Length; i++)
-        {
-            if (CryptographicOperations.FixedTimeEquals(presented, _hashes[i]))
-            {
-                match = i;
-            }
-        }
+        var match = BearerTokens.Match(token, _hashes);
         if (match < 0)
         {
             LogRefused(logger, context.Method, context.Peer);

@@ -1,6 +1,9 @@
-using Amazon;
 using Amazon.Runtime;
+using Amazon;
+using Amazon.Runtime.CredentialManagement;
 using Microsoft.Extensions.Options;
+using SecretsBroker.Broker.Core;
+using SecretsBroker.Broker.Tls;
 
 namespace SecretsBroker.Broker.Backends.Aws;
 
@@ -9,7 +12,8 @@ namespace SecretsBroker.Broker.Backends.Aws;
 /// <see cref="AwsSecretsManagerOptions"/> and validated here, so a bad mount stops the broker at start.
 /// Owns the HTTP clients it creates and disposes them with the host.
 /// </summary>
-public sealed partial class AwsBackendFactory(IHostEnvironment environment, ILoggerFactory loggerFactory, TimeProvider timeProvider) : ISecretBackendFactory, IDisposable
+public sealed partial class AwsBackendFactory(IHostEnvironment environment, ILoggerFactory loggerFactory, TimeProvider timeProvider, AwsEnvironment awsEnvironment)
+    : ISecretBackendFactory, IDisposable
 {
     public const string MountTypeName = "aws-sm";
 
@@ -23,12 +27,16 @@ public sealed partial class AwsBackendFactory(IHostEnvironment environment, ILog
         var options = new AwsSecretsManagerOptions();
         settings.Bind(options);
         var failures = new List<string>();
+        var warnings = new List<string>();
         if (new AwsSecretsManagerOptionsValidator().Validate(mount.Prefix, options) is { Failed: true } result)
         {
             failures.AddRange(result.Failures);
         }
 
-        var region = string.IsNullOrWhiteSpace(options.Region) ? DetectRegion() : options.Region.Trim();
+        var profilesLocation = string.IsNullOrWhiteSpace(options.ProfilesLocation) ? null : Path.Combine(environment.ContentRootPath, options.ProfilesLocation);
+        var profile = ReadProfile(options.Profile ?? awsEnvironment.Variable("AWS_PROFILE") ?? "default", profilesLocation);
+        var region = string.IsNullOrWhiteSpace(options.Region) ? DetectRegion(profile) : options.Region.Trim();
+        AwsEndpoint? endpoint = null;
         if (region is null)
         {
             failures.Add("'Region' is required (or set AWS_REGION / AWS_DEFAULT_REGION, or a region in the AWS profile)");
@@ -37,19 +45,22 @@ public sealed partial class AwsBackendFactory(IHostEnvironment environment, ILog
         {
             failures.Add("'Region' must look like an AWS region name, for example eu-west-1");
         }
-
-        Uri? endpoint = null;
-        if (!string.IsNullOrWhiteSpace(options.ServiceUrl))
+        else
         {
-            if (!Uri.TryCreate(options.ServiceUrl, UriKind.Absolute, out endpoint) || endpoint.Scheme is not ("http" or "https")
-                || (endpoint.AbsolutePath != "/" && endpoint.AbsolutePath.Length > 0) || !string.IsNullOrEmpty(endpoint.Query))
-            {
-                failures.Add("'ServiceUrl' must be an absolute http(s) URL without a path or query, for example http://127.0.0.1:5000");
-            }
+            endpoint = AwsEndpointResolver.Resolve(options, region, awsEnvironment, profile, failures, warnings);
         }
-        else if (region is not null)
+
+        CustomCaValidator? caValidator = null;
+        if (!string.IsNullOrWhiteSpace(options.CaCertificateFile))
         {
-            endpoint = new Uri($"https://secretsmanager.{region}.{(region.StartsWith("cn-", StringComparison.Ordinal) ? "amazonaws.com.cn" : "amazonaws.com")}/");
+            try
+            {
+                caValidator = CustomCaValidator.FromPemFile(Path.Combine(environment.ContentRootPath, options.CaCertificateFile), "'CaCertificateFile'");
+            }
+            catch (InvalidOperationException ex)
+            {
+                failures.Add(ex.Message);
+            }
         }
 
         var hasKey = !string.IsNullOrEmpty(options.AccessKeyId);
@@ -74,14 +85,13 @@ public sealed partial class AwsBackendFactory(IHostEnvironment environment, ILog
         IAwsCredentialSource credentials = hasKey
             ? new StaticAwsCredentialSource(new AwsCredentials(options.AccessKeyId!, options.SecretAccessKey!, options.SessionToken))
             : !string.IsNullOrEmpty(options.Profile)
-                ? SdkAwsCredentialSource.FromProfile(options.Profile,
-                    string.IsNullOrWhiteSpace(options.ProfilesLocation) ? null : Path.Combine(environment.ContentRootPath, options.ProfilesLocation))
+                ? SdkAwsCredentialSource.FromProfile(options.Profile, profilesLocation)
                 : SdkAwsCredentialSource.DefaultChain();
 
         var backendLogger = loggerFactory.CreateLogger<AwsSecretsManagerBackend>();
         var mountName = mount.Prefix;
         var httpClient = SecretsManagerHttp.CreateClient(options, region!, credentials, timeProvider,
-            (attempt, reason, delay) => LogRetry(mountName, attempt, reason, (long)delay.TotalMilliseconds));
+            (attempt, reason, delay) => LogRetry(mountName, attempt, reason, (long)delay.TotalMilliseconds), caValidator: caValidator);
         lock (_owned)
         {
             _owned.Add(httpClient);
@@ -90,8 +100,13 @@ public sealed partial class AwsBackendFactory(IHostEnvironment environment, ILog
                 _owned.Add(disposable);
             }
         }
-        LogMounted(mountName, region!, endpoint!.GetLeftPart(UriPartial.Authority), credentials.Kind);
-        return new AwsSecretsManagerBackend(new SecretsManagerClient(httpClient, endpoint), mountName, backendLogger);
+        foreach (var warning in warnings)
+        {
+            LogConfigurationWarning(mountName, warning);
+        }
+        LogMounted(mountName, region!, endpoint!.Url.GetLeftPart(UriPartial.Authority), endpoint.Source, credentials.Kind,
+            caValidator is null ? "the machine's trust store" : "CaCertificateFile");
+        return new AwsSecretsManagerBackend(new SecretsManagerClient(httpClient, endpoint.Url), mountName, backendLogger);
     }
 
     public void Dispose()
@@ -106,31 +121,40 @@ public sealed partial class AwsBackendFactory(IHostEnvironment environment, ILog
         }
     }
 
-    private static string? DetectRegion()
+    /// <summary>AWS_REGION, AWS_DEFAULT_REGION, then the profile's region (as the SDKs do, without instance metadata: it could stall the start).</summary>
+    private string? DetectRegion(CredentialProfile? profile)
     {
         foreach (var variable in (string[])["AWS_REGION", "AWS_DEFAULT_REGION"])
         {
-            if (Environment.GetEnvironmentVariable(variable) is { Length: > 0 } value)
+            if (awsEnvironment.Variable(variable) is { Length: > 0 } value)
             {
                 return value.Trim();
             }
         }
+        return profile?.Region?.SystemName;
+    }
+
+    private CredentialProfile? ReadProfile(string name, string? profilesLocation)
+    {
         try
         {
-            // Environment and profile only: probing instance metadata here could stall the start for seconds.
-            return FallbackRegionFactory.GetRegionEndpoint(includeInstanceMetadata: false)?.SystemName;
+            return awsEnvironment.Profile(name, profilesLocation);
         }
-        catch (AmazonClientException)
+        catch (Exception ex) when (ex is AmazonClientException or IOException or UnauthorizedAccessException or InvalidOperationException)
         {
-            return null;
+            return null; // an unreadable file: the credential chain reports it on first use
         }
     }
 
     private static bool IsRegionName(string region) =>
         region.Length is >= 4 and <= 32 && region.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-');
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "aws-sm mount {Mount}: region {Region}, endpoint {Endpoint}, credentials from {CredentialSource}")]
-    private partial void LogMounted(string mount, string region, string endpoint, string credentialSource);
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "aws-sm mount {Mount}: region {Region}, endpoint {Endpoint} (from {EndpointSource}), credentials from {CredentialSource}, TLS trust from {TlsTrust}")]
+    private partial void LogMounted(string mount, string region, string endpoint, string endpointSource, string credentialSource, string tlsTrust);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "aws-sm mount {Mount}: {Warning}")]
+    private partial void LogConfigurationWarning(string mount, string warning);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "aws-sm mount {Mount}: retry {Attempt} after {Reason}, waiting {DelayMs} ms")]
     private partial void LogRetry(string mount, int attempt, string reason, long delayMs);

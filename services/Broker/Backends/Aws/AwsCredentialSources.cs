@@ -1,8 +1,7 @@
-using Grpc.Core;
 using Amazon.Runtime;
 using Amazon.Runtime.CredentialManagement;
 using Amazon.Runtime.Credentials;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Backends.Aws;
 
@@ -70,7 +69,7 @@ public sealed class SdkAwsCredentialSource : IAwsCredentialSource, IDisposable
         }
         catch (Exception ex) when (ex is AmazonClientException or AmazonServiceException or HttpRequestException or IOException or InvalidOperationException)
         {
-            throw new BrokerException(StatusCode.Unavailable, "AWS credentials could not be obtained or refreshed", ex);
+            throw new BrokerException(BrokerErrorKind.Unavailable, "AWS credentials could not be obtained or refreshed", ex);
         }
         return new AwsCredentials(current.AccessKey, current.SecretKey, current.UseToken ? current.Token : null);
     }
@@ -93,7 +92,7 @@ public sealed class SdkAwsCredentialSource : IAwsCredentialSource, IDisposable
             catch (Exception ex) when (ex is AmazonClientException or AmazonServiceException or HttpRequestException or IOException or InvalidOperationException)
             {
                 // Not cached: the next request walks the chain again (instance metadata may come up later).
-                throw new BrokerException(StatusCode.Unavailable, "no AWS credentials were found by the default credential chain", ex);
+                throw new BrokerException(BrokerErrorKind.Unavailable, "no AWS credentials were found by the default credential chain", ex);
             }
             _credentials = resolved;
             return resolved;

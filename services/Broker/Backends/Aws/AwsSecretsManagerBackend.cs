@@ -1,6 +1,5 @@
-using Grpc.Core;
 using System.Text.Json;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Backends.Aws;
 
@@ -12,7 +11,7 @@ namespace SecretsBroker.Broker.Backends.Aws;
 /// Its health probe is one signed ListSecrets call asking for a single entry (see <see cref="ProbeAsync"/>).
 /// </summary>
 public sealed partial class AwsSecretsManagerBackend(SecretsManagerClient client, string mountName, ILogger<AwsSecretsManagerBackend> logger)
-    : IBatchSecretBackend, IBackendHealthProbe
+    : ISecretBatchReading, ISecretListing, ISecretVersionProbe, IBackendHealthProbe
 {
     /// <summary>The field a non-JSON SecretString is returned under.</summary>
     public const string PlainStringField = "value";
@@ -44,7 +43,7 @@ public sealed partial class AwsSecretsManagerBackend(SecretsManagerClient client
     }
 
     /// <summary>The VersionId staged AWSCURRENT, from DescribeSecret's VersionIdsToStages (the watch path polls this); null when none is.</summary>
-    public async Task<string?> GetCurrentVersionIdAsync(string name, CancellationToken cancellationToken)
+    public async Task<string?> GetCurrentVersionAsync(string name, CancellationToken cancellationToken)
     {
         DescribeSecretResponse response;
         try
@@ -89,7 +88,7 @@ public sealed partial class AwsSecretsManagerBackend(SecretsManagerClient client
                         ? SecretReadResult.Success(ToSecretValue(value))
                         : SecretReadResult.Failure(errors.TryGetValue(chunk[i], out var code)
                             ? SecretsManagerErrors.ToBrokerException(new SecretsManagerException("BatchGetSecretValue", code, null))
-                            : new BrokerException(StatusCode.Unavailable, "AWS Secrets Manager returned no result for this secret in a batch read"));
+                            : new BrokerException(BrokerErrorKind.Unavailable, "AWS Secrets Manager returned no result for this secret in a batch read"));
                 }
             }
             catch (SecretsManagerException ex)
@@ -112,8 +111,10 @@ public sealed partial class AwsSecretsManagerBackend(SecretsManagerClient client
         List<SecretsManagerFilter>? filters = folderPrefix.Length == 0 ? null : [new SecretsManagerFilter { Key = "name", Values = [folderPrefix] }];
         var entries = new List<SecretListingEntry>(Math.Min(pageSize, MaxListResults));
         var nextToken = continuation;
-        // AWS's name filter is a looser prefix match (it ignores case); the exact folder test happens here.
-        // Each call asks only for what the page still lacks, so NextToken never skips an entry.
+        // AWS documents the name filter as a case-sensitive prefix match (API reference, Filter), which is
+        // exactly the folder; names are still checked here so an endpoint that filters differently cannot put
+        // another folder's secrets in a listing authorized for this one. Each call asks only for what the page
+        // still lacks, so NextToken never skips an entry.
         for (var calls = 0; calls < MaxListCallsPerPage && entries.Count < pageSize; calls++)
         {
             ListSecretsResponse response;
@@ -263,7 +264,7 @@ public sealed partial class AwsSecretsManagerBackend(SecretsManagerClient client
     private BrokerException Failed(SecretsManagerException exception)
     {
         var mapped = SecretsManagerErrors.ToBrokerException(exception);
-        if (mapped.StatusCode is StatusCode.Unavailable or StatusCode.ResourceExhausted or StatusCode.PermissionDenied)
+        if (mapped.Kind is BrokerErrorKind.Unavailable or BrokerErrorKind.ResourceExhausted or BrokerErrorKind.PermissionDenied)
         {
             LogCallFailed(mountName, exception.Operation, exception.ErrorCode, (int?)exception.HttpStatus ?? 0);
         }

@@ -12,8 +12,23 @@ public sealed class AwsSecretsManagerOptions
     /// <summary>AWS region, for example <c>eu-west-1</c>. When empty: AWS_REGION / AWS_DEFAULT_REGION or the profile's region.</summary>
     public string? Region { get; set; }
 
-    /// <summary>Endpoint override (moto, LocalStack, a VPC endpoint). Default: https://secretsmanager.{Region}.amazonaws.com.</summary>
+    /// <summary>
+    /// Endpoint override (moto, LocalStack, a VPC endpoint); wins over AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL
+    /// and the profile's endpoint_url. Default: the region's endpoint in its partition (see <see cref="AwsEndpointResolver"/>).
+    /// </summary>
     public string? ServiceUrl { get; set; }
+
+    /// <summary>Use the FIPS endpoint (secretsmanager-fips.{Region}...). When unset: AWS_USE_FIPS_ENDPOINT, then the profile's use_fips_endpoint.</summary>
+    public bool? UseFipsEndpoint { get; set; }
+
+    /// <summary>Use the dual-stack endpoint. When unset: AWS_USE_DUALSTACK_ENDPOINT, then the profile's use_dualstack_endpoint.</summary>
+    public bool? UseDualStackEndpoint { get; set; }
+
+    /// <summary>
+    /// PEM file of the CA(s) that issued an https endpoint's certificate (relative to the content root), checked
+    /// instead of the machine's store; the server may present intermediates. See <see cref="Tls.CustomCaValidator"/>.
+    /// </summary>
+    public string? CaCertificateFile { get; set; }
 
     /// <summary>Use this named profile instead of the SDK's default credential chain.</summary>
     public string? Profile { get; set; }

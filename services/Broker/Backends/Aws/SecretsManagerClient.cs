@@ -70,17 +70,29 @@ public sealed class SecretsManagerClient(HttpClient httpClient, Uri endpoint)
         SendAsync("ListSecrets", request, SecretsManagerJsonContext.Default.ListSecretsRequest,
             SecretsManagerJsonContext.Default.ListSecretsResponse, cancellationToken);
 
+    // Writes: ClientRequestToken is an idempotencyToken member in the service model, so like botocore
+    // (handlers.py generate_idempotent_uuid) the client fills it with a new UUID when the caller gave none.
+    // The body is serialized once per call and every retry resends it, so a write whose answer was lost is
+    // retried with the same token and Secrets Manager makes one version, not two.
+
     public Task<SecretWriteResponse> CreateSecretAsync(CreateSecretRequest request, CancellationToken cancellationToken = default) =>
-        SendAsync("CreateSecret", request, SecretsManagerJsonContext.Default.CreateSecretRequest,
-            SecretsManagerJsonContext.Default.SecretWriteResponse, cancellationToken);
+        SendAsync("CreateSecret", request with { ClientRequestToken = request.ClientRequestToken ?? NewClientRequestToken() },
+            SecretsManagerJsonContext.Default.CreateSecretRequest, SecretsManagerJsonContext.Default.SecretWriteResponse, cancellationToken);
 
     public Task<SecretWriteResponse> PutSecretValueAsync(PutSecretValueRequest request, CancellationToken cancellationToken = default) =>
-        SendAsync("PutSecretValue", request, SecretsManagerJsonContext.Default.PutSecretValueRequest,
-            SecretsManagerJsonContext.Default.SecretWriteResponse, cancellationToken);
+        SendAsync("PutSecretValue", request with { ClientRequestToken = request.ClientRequestToken ?? NewClientRequestToken() },
+            SecretsManagerJsonContext.Default.PutSecretValueRequest, SecretsManagerJsonContext.Default.SecretWriteResponse, cancellationToken);
+
+    public Task<SecretWriteResponse> UpdateSecretAsync(UpdateSecretRequest request, CancellationToken cancellationToken = default) =>
+        SendAsync("UpdateSecret", request with { ClientRequestToken = request.ClientRequestToken ?? NewClientRequestToken() },
+            SecretsManagerJsonContext.Default.UpdateSecretRequest, SecretsManagerJsonContext.Default.SecretWriteResponse, cancellationToken);
 
     public Task<SecretWriteResponse> RotateSecretAsync(RotateSecretRequest request, CancellationToken cancellationToken = default) =>
-        SendAsync("RotateSecret", request, SecretsManagerJsonContext.Default.RotateSecretRequest,
-            SecretsManagerJsonContext.Default.SecretWriteResponse, cancellationToken);
+        SendAsync("RotateSecret", request with { ClientRequestToken = request.ClientRequestToken ?? NewClientRequestToken() },
+            SecretsManagerJsonContext.Default.RotateSecretRequest, SecretsManagerJsonContext.Default.SecretWriteResponse, cancellationToken);
+
+    /// <summary>A version 4 UUID in its 36-character form, as botocore's str(uuid.uuid4()) (AWS accepts 32 to 64 characters).</summary>
+    public static string NewClientRequestToken() => Guid.NewGuid().ToString("D");
 
     /// <summary>Reads AWS's error type from the <c>x-amzn-ErrorType</c> header or the body's <c>__type</c> (or <c>code</c>).</summary>
     public static string? ReadErrorType(HttpResponseMessage response, ReadOnlySpan<byte> body)

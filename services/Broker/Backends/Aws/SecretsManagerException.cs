@@ -1,6 +1,5 @@
 using System.Net;
-using Grpc.Core;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Backends.Aws;
 
@@ -23,10 +22,8 @@ public sealed class SecretsManagerException(string operation, string errorCode, 
 /// <summary>Maps Secrets Manager error types to the broker's gRPC statuses (DESIGN.md), with messages that name no secret.</summary>
 public static class SecretsManagerErrors
 {
-    /// <summary>Error types that mean "slow down"; retried with backoff, then RESOURCE_EXHAUSTED.</summary>
-    public static bool IsThrottling(string? errorCode) =>
-        errorCode is "ThrottlingException" or "Throttling" or "TooManyRequestsException" or "RequestLimitExceeded"
-            or "ProvisionedThroughputExceededException" or "RequestThrottledException";
+    /// <summary>Error types that mean "slow down" (botocore's list, see <see cref="SecretsManagerRetryRules"/>); retried with backoff, then RESOURCE_EXHAUSTED.</summary>
+    public static bool IsThrottling(string? errorCode) => SecretsManagerRetryRules.IsThrottlingCode(errorCode);
 
     /// <summary>Normalizes <c>__type</c> values like <c>com.amazonaws.secretsmanager#ResourceNotFoundException</c> or <c>X:http://...</c>.</summary>
     public static string? NormalizeErrorType(string? type)
@@ -56,33 +53,36 @@ public static class SecretsManagerErrors
         var code = exception.ErrorCode;
         var (status, message) = code switch
         {
-            "ResourceNotFoundException" => (StatusCode.NotFound, "secret or version not found in AWS Secrets Manager"),
+            "ResourceNotFoundException" => (BrokerErrorKind.NotFound, "secret or version not found in AWS Secrets Manager"),
             "AccessDeniedException" or "AccessDenied" =>
-                (StatusCode.PermissionDenied, "AWS Secrets Manager denied the broker access to this secret"),
+                (BrokerErrorKind.PermissionDenied, "AWS Secrets Manager denied the broker access to this secret"),
             "InvalidParameterException" or "ValidationException" or "InvalidParameterValue" or "SerializationException" =>
-                (StatusCode.InvalidArgument, $"AWS Secrets Manager rejected a parameter of the request ({code})"),
+                (BrokerErrorKind.InvalidArgument, $"AWS Secrets Manager rejected a parameter of the request ({code})"),
             "InvalidRequestException" =>
-                (StatusCode.FailedPrecondition, "AWS Secrets Manager cannot serve this secret in its current state (InvalidRequestException; for example it is scheduled for deletion)"),
-            "DecryptionFailure" => (StatusCode.FailedPrecondition, "AWS Secrets Manager could not decrypt this secret with its KMS key (DecryptionFailure)"),
-            "EncryptionFailure" => (StatusCode.FailedPrecondition, "AWS Secrets Manager could not encrypt the value with its KMS key (EncryptionFailure)"),
-            "ResourceExistsException" => (StatusCode.AlreadyExists, "a secret or version with this name already exists in AWS Secrets Manager"),
+                (BrokerErrorKind.FailedPrecondition, "AWS Secrets Manager cannot serve this secret in its current state (InvalidRequestException; for example it is scheduled for deletion)"),
+            "DecryptionFailure" => (BrokerErrorKind.FailedPrecondition, "AWS Secrets Manager could not decrypt this secret with its KMS key (DecryptionFailure)"),
+            "EncryptionFailure" => (BrokerErrorKind.FailedPrecondition, "AWS Secrets Manager could not encrypt the value with its KMS key (EncryptionFailure)"),
+            "ResourceExistsException" => (BrokerErrorKind.AlreadyExists, "a secret or version with this name already exists in AWS Secrets Manager"),
             "PreconditionNotMetException" or "MalformedPolicyDocumentException" =>
-                (StatusCode.FailedPrecondition, $"AWS Secrets Manager refused the request ({code})"),
-            "LimitExceededException" => (StatusCode.ResourceExhausted, "an AWS Secrets Manager quota was exceeded (LimitExceededException)"),
-            _ when IsThrottling(code) => (StatusCode.ResourceExhausted, "AWS Secrets Manager kept throttling the broker; retry later"),
+                (BrokerErrorKind.FailedPrecondition, $"AWS Secrets Manager refused the request ({code})"),
+            "LimitExceededException" => (BrokerErrorKind.ResourceExhausted, "an AWS Secrets Manager quota was exceeded (LimitExceededException)"),
+            _ when IsThrottling(code) => (BrokerErrorKind.ResourceExhausted, "AWS Secrets Manager kept throttling the broker; retry later"),
             "UnrecognizedClientException" or "InvalidSignatureException" or "IncompleteSignature" or "ExpiredTokenException"
                 or "InvalidClientTokenId" or "MissingAuthenticationToken" or "SignatureDoesNotMatch" =>
-                (StatusCode.Unavailable, $"AWS rejected the broker's credentials ({code}); check the mount's credential configuration"),
-            "Timeout" => (StatusCode.Unavailable, "AWS Secrets Manager did not answer in time"),
-            "Transport" => (StatusCode.Unavailable, "AWS Secrets Manager could not be reached"),
+                (BrokerErrorKind.Unavailable, $"AWS rejected the broker's credentials ({code}); check the mount's credential configuration"),
+            _ when SecretsManagerRetryRules.IsTransientCode(code) => (BrokerErrorKind.Unavailable, $"AWS Secrets Manager did not complete the request in time ({code}); retry later"),
+            "Timeout" => (BrokerErrorKind.Unavailable, "AWS Secrets Manager did not answer in time"),
+            "Transport" => (BrokerErrorKind.Unavailable, "AWS Secrets Manager could not be reached"),
             "InternalServiceError" or "InternalFailure" or "ServiceUnavailable" =>
-                (StatusCode.Unavailable, $"AWS Secrets Manager is failing ({code}); retry later"),
+                (BrokerErrorKind.Unavailable, $"AWS Secrets Manager is failing ({code}); retry later"),
             _ when exception.HttpStatus is { } http && (int)http >= 500 =>
-                (StatusCode.Unavailable, $"AWS Secrets Manager is failing (HTTP {(int)http}); retry later"),
-            "MalformedResponse" => (StatusCode.Unavailable, "AWS Secrets Manager answered with a response the broker could not read"),
-            "UnrecognizedError" => (StatusCode.Unavailable,
+                (BrokerErrorKind.Unavailable, $"AWS Secrets Manager is failing (HTTP {(int)http}); retry later"),
+            "MalformedResponse" => (BrokerErrorKind.Unavailable, "AWS Secrets Manager answered with a response the broker could not read"),
+            "UnrecognizedError" when exception.HttpStatus == HttpStatusCode.TooManyRequests =>
+                (BrokerErrorKind.ResourceExhausted, "the Secrets Manager endpoint answered HTTP 429 (too many requests); retry later"),
+            "UnrecognizedError" => (BrokerErrorKind.Unavailable,
                 $"the Secrets Manager endpoint answered HTTP {(int?)exception.HttpStatus ?? 0} without an AWS error type; check the mount's ServiceUrl"),
-            _ => (StatusCode.FailedPrecondition, $"AWS Secrets Manager refused the request ({code})"),
+            _ => (BrokerErrorKind.FailedPrecondition, $"AWS Secrets Manager refused the request ({code})"),
         };
         return new BrokerException(status, message, exception);
     }

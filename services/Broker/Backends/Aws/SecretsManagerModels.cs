@@ -129,7 +129,10 @@ public sealed class SecretListEntry
     public Dictionary<string, List<string>>? SecretVersionsToStages { get; init; }
 }
 
-public sealed class CreateSecretRequest
+// The writes are records so the client can fill in ClientRequestToken (idempotencyToken in the service
+// model) with `with`, once per logical write: every retry then sends the same token.
+
+public sealed record CreateSecretRequest
 {
     public required string Name { get; init; }
 
@@ -144,7 +147,7 @@ public sealed class CreateSecretRequest
     public byte[]? SecretBinary { get; init; }
 }
 
-public sealed class PutSecretValueRequest
+public sealed record PutSecretValueRequest
 {
     public required string SecretId { get; init; }
 
@@ -157,7 +160,22 @@ public sealed class PutSecretValueRequest
     public List<string>? VersionStages { get; init; }
 }
 
-public sealed class RotateSecretRequest
+public sealed record UpdateSecretRequest
+{
+    public required string SecretId { get; init; }
+
+    public string? ClientRequestToken { get; init; }
+
+    public string? Description { get; init; }
+
+    public string? KmsKeyId { get; init; }
+
+    public string? SecretString { get; init; }
+
+    public byte[]? SecretBinary { get; init; }
+}
+
+public sealed record RotateSecretRequest
 {
     public required string SecretId { get; init; }
 
@@ -179,7 +197,7 @@ public sealed class RotationRules
     public string? ScheduleExpression { get; init; }
 }
 
-/// <summary>What CreateSecret, PutSecretValue and RotateSecret answer.</summary>
+/// <summary>What CreateSecret, PutSecretValue, UpdateSecret and RotateSecret answer (UpdateSecret: VersionId only when it made a version).</summary>
 public sealed class SecretWriteResponse
 {
     public string? ARN { get; init; }
@@ -212,6 +230,7 @@ public sealed class SecretsManagerErrorBody
 [JsonSerializable(typeof(ListSecretsResponse))]
 [JsonSerializable(typeof(CreateSecretRequest))]
 [JsonSerializable(typeof(PutSecretValueRequest))]
+[JsonSerializable(typeof(UpdateSecretRequest))]
 [JsonSerializable(typeof(RotateSecretRequest))]
 [JsonSerializable(typeof(SecretWriteResponse))]
 [JsonSerializable(typeof(SecretsManagerErrorBody))]

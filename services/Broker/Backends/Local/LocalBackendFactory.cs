@@ -1,3 +1,4 @@
+using SecretsBroker.Broker.Core;
 using SecretsBroker.Broker.Files;
 
 namespace SecretsBroker.Broker.Backends.Local;

@@ -1,6 +1,6 @@
 using System.Globalization;
 using SecretsBroker.Broker.Files;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Backends.Local;
 
@@ -8,18 +8,18 @@ namespace SecretsBroker.Broker.Backends.Local;
 /// Serves secrets from a JSON or YAML file, reloading it when it changes. A broken edit keeps the
 /// previous contents and logs why; a missing or broken file at start stops the broker.
 /// </summary>
-public sealed class LocalFileBackend : ISecretBackend, IDisposable
+public sealed class LocalFileBackend : ISecretReading, ISecretListing, ISecretVersionProbe, ISecretChangeNotifying, IDisposable
 {
     private readonly ReloadingFile<LocalSecretSnapshot> _file;
 
     public LocalFileBackend(ReloadingFile<LocalSecretSnapshot> file)
     {
         _file = file;
-        file.Reloaded += _ => Reloaded?.Invoke();
+        file.Reloaded += _ => Changed?.Invoke();
     }
 
     /// <summary>Raised after a reload changed the file's contents.</summary>
-    public event Action? Reloaded;
+    public event Action? Changed;
 
     public Task<SecretValue> GetAsync(string name, VersionSelector selector, CancellationToken cancellationToken)
     {
@@ -45,6 +45,10 @@ public sealed class LocalFileBackend : ISecretBackend, IDisposable
         }
         return Task.FromResult(versions[number - 1]);
     }
+
+    /// <summary>The latest version in the file as this replica has loaded it (a reload follows every change of the file).</summary>
+    public Task<string?> GetCurrentVersionAsync(string name, CancellationToken cancellationToken) =>
+        Task.FromResult(_file.Current.Secrets.TryGetValue(name, out var versions) ? versions[^1].Version : null);
 
     public Task<SecretListingPage> ListAsync(string folder, int pageSize, string? continuation, CancellationToken cancellationToken)
     {

@@ -11,9 +11,9 @@ public static class VaultBackendExtensions
     /// </summary>
     public static IHostApplicationBuilder AddVaultBackends(this IHostApplicationBuilder builder)
     {
-        builder.Services.AddOptions<VaultOptions>().Bind(builder.Configuration.GetSection(VaultOptions.SectionName)).ValidateOnStart();
+        builder.Services.AddOptionsWithValidateOnStart<VaultOptions>().BindConfiguration(VaultOptions.SectionName);
         builder.Services.AddSingleton<IValidateOptions<VaultOptions>, VaultOptionsValidator>();
-        builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<VaultMetrics>();
         builder.Services.AddSingleton<VaultConnections>();
         builder.Services.AddSingleton<ISecretBackendFactory, VaultKvBackendFactory>();
         builder.Services.AddSingleton<ISecretBackendFactory, VaultDynamicBackendFactory>();

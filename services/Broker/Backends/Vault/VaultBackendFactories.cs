@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Backends.Vault;
 
@@ -47,6 +48,11 @@ public sealed class VaultDynamicBackendFactory(VaultConnections connections) : I
         }
         var options = new VaultDynamicMountOptions(settings["Connection"] ?? "default", engine, (settings["EnginePath"] ?? engine).Trim('/'), endpoint,
             settings.GetValue<TimeSpan?>("StsTtl"));
+        if (options.StsTtl is { } stsTtl && (stsTtl < VaultDynamicBackend.MinimumStsTtl || stsTtl > VaultDynamicBackend.MaximumStsTtl))
+        {
+            throw new OptionsValidationException(mount.Prefix, typeof(VaultDynamicMountOptions),
+                ["'StsTtl' must be between 15 minutes (the AWS STS minimum, below which Vault refuses the request) and 36 hours (the STS maximum)"]);
+        }
         VaultMountValidation.EnsureEnginePath(options.EnginePath, MountType);
         return new VaultDynamicBackend(connections.Get(options.Connection), options, mount.Prefix);
     }
@@ -56,7 +62,7 @@ internal static class VaultMountValidation
 {
     public static void EnsureEnginePath(string enginePath, string mountType)
     {
-        if (Secrets.LogicalPath.Validate(enginePath, "EnginePath") is { } error)
+        if (LogicalPath.Validate(enginePath, "EnginePath") is { } error)
         {
             throw new OptionsValidationException(mountType, typeof(VaultKvMountOptions), [error]);
         }

@@ -3,10 +3,9 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
-using Grpc.Core;
 using Polly.CircuitBreaker;
 using Polly.Timeout;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Backends.Vault;
 
@@ -17,13 +16,12 @@ namespace SecretsBroker.Broker.Backends.Vault;
 /// </summary>
 public sealed partial class VaultClient : IDisposable
 {
-    private static readonly HttpMethod List = new("LIST");
-
     private readonly HttpClient _http;
     private readonly VaultConnectionOptions _options;
     private readonly ILogger _logger;
 
-    public VaultClient(string connectionName, VaultConnectionOptions options, HttpMessageHandler handler, TimeProvider timeProvider, ILoggerFactory loggerFactory)
+    public VaultClient(string connectionName, VaultConnectionOptions options, HttpMessageHandler handler, TimeProvider timeProvider, ILoggerFactory loggerFactory,
+        VaultMetrics metrics)
     {
         ConnectionName = connectionName;
         _options = options;
@@ -34,7 +32,8 @@ public sealed partial class VaultClient : IDisposable
             BaseAddress = new Uri(address.EndsWith('/') ? address : address + "/"),
             Timeout = Timeout.InfiniteTimeSpan,
         };
-        Tokens = new VaultTokenSource(this, options.Auth, timeProvider, loggerFactory.CreateLogger<VaultTokenSource>());
+        Tokens = new VaultTokenSource(this, options.Auth, timeProvider, metrics, loggerFactory.CreateLogger<VaultTokenSource>());
+        metrics.Track(connectionName, Tokens);
     }
 
     public string ConnectionName { get; }
@@ -45,6 +44,8 @@ public sealed partial class VaultClient : IDisposable
     /// <summary>
     /// Vault's unauthenticated <c>sys/health</c>, for the broker's readiness: an active node or a
     /// standby that forwards (standbyok) is up; sealed, uninitialized, a DR secondary or no answer is down.
+    /// While Vault refuses the broker's login credential, the probe tries to log in (the platform may have
+    /// replaced the credential file) and is down with the reason until a login succeeds.
     /// </summary>
     public async Task<BackendProbeResult> ProbeAsync(CancellationToken cancellationToken)
     {
@@ -52,6 +53,10 @@ public sealed partial class VaultClient : IDisposable
         {
             var (status, _) = await SendRawAsync(HttpMethod.Get, "sys/health?standbyok=true&perfstandbyok=true", content: null, token: null, cancellationToken)
                 .ConfigureAwait(false);
+            if ((int)status is 200 or 429 or 473 && Tokens.LoginRefusal is not null)
+            {
+                await Tokens.GetTokenAsync(cancellationToken).ConfigureAwait(false);
+            }
             return (int)status switch
             {
                 200 or 429 or 473 => BackendProbeResult.Up($"vault connection '{ConnectionName}' is unsealed and active"),
@@ -98,8 +103,10 @@ public sealed partial class VaultClient : IDisposable
     /// <summary>The immediate children of a KV folder ("" for the engine's root; folders end with '/'), or empty when there are none.</summary>
     public async Task<string[]> KvListAsync(string engine, string folder, string mount, CancellationToken cancellationToken)
     {
-        var path = $"{Escape(engine)}/metadata/{(folder.Length == 0 ? "" : Escape(folder) + "/")}";
-        var (status, body) = await SendAuthenticatedAsync(List, path, null, mount, "kv-list", cancellationToken).ConfigureAwait(false);
+        // GET with list=true, as Vault's Go client sends it (api/logical.go, ListWithContext): proxies, WAFs and
+        // ingresses in front of Vault often refuse the non-standard LIST verb.
+        var path = $"{Escape(engine)}/metadata/{(folder.Length == 0 ? "" : Escape(folder) + "/")}?list=true";
+        var (status, body) = await SendAuthenticatedAsync(HttpMethod.Get, path, null, mount, "kv-list", cancellationToken).ConfigureAwait(false);
         if (status == HttpStatusCode.NotFound)
         {
             return [];
@@ -112,7 +119,7 @@ public sealed partial class VaultClient : IDisposable
         var (status, body) = await SendAuthenticatedAsync(HttpMethod.Get, $"{Escape(engine)}/metadata/{Escape(name)}", null, mount, "kv-metadata", cancellationToken)
             .ConfigureAwait(false);
         return Read(status, body, VaultJsonContext.Default.VaultEnvelopeKvMetadataData, mount, "kv-metadata").Data
-            ?? throw new BrokerException(StatusCode.Unavailable, "vault returned KV metadata without data");
+            ?? throw new BrokerException(BrokerErrorKind.Unavailable, "vault returned KV metadata without data");
     }
 
     /// <summary>Writes a new version; with <paramref name="checkAndSet"/> only if the current version is that number (0: only if new).</summary>
@@ -123,88 +130,7 @@ public sealed partial class VaultClient : IDisposable
         var (status, body) = await SendAuthenticatedAsync(HttpMethod.Post, $"{Escape(engine)}/data/{Escape(name)}",
             () => JsonContent.Create(request, VaultJsonContext.Default.KvWriteRequest), mount, "kv-write", cancellationToken).ConfigureAwait(false);
         return Read(status, body, VaultJsonContext.Default.VaultEnvelopeKvVersionMetadata, mount, "kv-write").Data
-            ?? throw new BrokerException(StatusCode.Unavailable, "vault returned a KV write response without data");
-    }
-
-    // ---- dynamic secrets and leases ------------------------------------------------------------
-
-    /// <summary>
-    /// Issues credentials from <paramref name="path"/> (for example database/creds/ROLE, aws/creds/ROLE
-    /// or aws/sts/ROLE). STS paths are written (POST) with an optional TTL; the others are read.
-    /// </summary>
-    public async Task<VaultLease> IssueCredentialsAsync(string path, TimeSpan? stsTtl, bool post, string mount, CancellationToken cancellationToken)
-    {
-        Func<HttpContent>? content = post
-            ? () => JsonContent.Create(new StsRequest { Ttl = stsTtl is { } ttl ? $"{(long)ttl.TotalSeconds}s" : null }, VaultJsonContext.Default.StsRequest)
-            : null;
-        var (status, body) = await SendAuthenticatedAsync(post ? HttpMethod.Post : HttpMethod.Get, EscapePath(path), content, mount, "issue-credentials", cancellationToken)
-            .ConfigureAwait(false);
-        var envelope = Read(status, body, VaultJsonContext.Default.VaultEnvelopeDictionaryStringJsonElement, mount, "issue-credentials");
-        if (string.IsNullOrEmpty(envelope.LeaseId) || envelope.Data is null)
-        {
-            BrokerException.ThrowUnavailable("vault issued credentials without a lease");
-        }
-        return new VaultLease(envelope.LeaseId, TimeSpan.FromSeconds(envelope.LeaseDuration), envelope.Renewable, ToStrings(envelope.Data), envelope.Warnings ?? []);
-    }
-
-    /// <summary>Renews a lease; Vault may grant less than <paramref name="increment"/> when the lease nears its max TTL.</summary>
-    public async Task<VaultLease> RenewLeaseAsync(string leaseId, TimeSpan? increment, string mount, CancellationToken cancellationToken)
-    {
-        var request = new LeaseRequest { LeaseId = leaseId, Increment = increment is { } i ? (long)i.TotalSeconds : null };
-        var (status, body) = await SendAuthenticatedAsync(HttpMethod.Put, "sys/leases/renew",
-            () => JsonContent.Create(request, VaultJsonContext.Default.LeaseRequest), mount, "lease-renew", cancellationToken).ConfigureAwait(false);
-        var envelope = Read(status, body, VaultJsonContext.Default.VaultEnvelopeEmptyData, mount, "lease-renew");
-        return new VaultLease(envelope.LeaseId ?? leaseId, TimeSpan.FromSeconds(envelope.LeaseDuration), envelope.Renewable,
-            new Dictionary<string, string>(), envelope.Warnings ?? []);
-    }
-
-    public async Task RevokeLeaseAsync(string leaseId, string mount, CancellationToken cancellationToken)
-    {
-        var request = new LeaseRequest { LeaseId = leaseId };
-        var (status, body) = await SendAuthenticatedAsync(HttpMethod.Put, "sys/leases/revoke",
-            () => JsonContent.Create(request, VaultJsonContext.Default.LeaseRequest), mount, "lease-revoke", cancellationToken).ConfigureAwait(false);
-        if (status != HttpStatusCode.NoContent)
-        {
-            Read(status, body, VaultJsonContext.Default.VaultEnvelopeEmptyData, mount, "lease-revoke");
-        }
-    }
-
-    // ---- the broker's own token (used by VaultTokenSource) --------------------------------------
-
-    internal async Task<VaultAuthBlock> LoginAsync(string mountPath, HttpContent content, CancellationToken cancellationToken)
-    {
-        var (status, body) = await SendRawAsync(HttpMethod.Post, $"auth/{EscapePath(mountPath)}/login", content, token: null, cancellationToken).ConfigureAwait(false);
-        if (status is HttpStatusCode.BadRequest or HttpStatusCode.Forbidden or HttpStatusCode.Unauthorized)
-        {
-            LogCallFailed(ConnectionName, "-", "login", (int)status);
-            BrokerException.ThrowUnavailable("vault rejected the broker's login; check the connection's Auth settings");
-        }
-        var auth = Read(status, body, VaultJsonContext.Default.VaultEnvelopeEmptyData, "-", "login").Auth;
-        if (auth?.ClientToken is not { Length: > 0 })
-        {
-            BrokerException.ThrowUnavailable("vault answered the broker's login without a token");
-        }
-        return auth;
-    }
-
-    internal async Task<VaultAuthBlock> RenewSelfAsync(string token, CancellationToken cancellationToken)
-    {
-        var (status, body) = await SendRawAsync(HttpMethod.Post, "auth/token/renew-self",
-            JsonContent.Create(new RenewSelfRequest(), VaultJsonContext.Default.RenewSelfRequest), token, cancellationToken).ConfigureAwait(false);
-        var auth = Read(status, body, VaultJsonContext.Default.VaultEnvelopeEmptyData, "-", "token-renew").Auth;
-        return auth ?? throw new BrokerException(StatusCode.Unavailable, "vault answered renew-self without auth data");
-    }
-
-    /// <summary>Looks up the token itself; null when Vault says the token is not valid (403).</summary>
-    internal async Task<TokenLookupData?> LookupSelfAsync(string token, CancellationToken cancellationToken)
-    {
-        var (status, body) = await SendRawAsync(HttpMethod.Get, "auth/token/lookup-self", null, token, cancellationToken).ConfigureAwait(false);
-        if (status is HttpStatusCode.Forbidden or HttpStatusCode.Unauthorized)
-        {
-            return null;
-        }
-        return Read(status, body, VaultJsonContext.Default.VaultEnvelopeTokenLookupData, "-", "token-lookup").Data
-            ?? throw new BrokerException(StatusCode.Unavailable, "vault answered lookup-self without data");
+            ?? throw new BrokerException(BrokerErrorKind.Unavailable, "vault returned a KV write response without data");
     }
 
     public void Dispose()
@@ -215,25 +141,37 @@ public sealed partial class VaultClient : IDisposable
 
     // ---- transport -----------------------------------------------------------------------------
 
+    private Task<(HttpStatusCode Status, byte[] Body)> SendAuthenticatedAsync(HttpMethod method, string path, Func<HttpContent>? content, string mount,
+        string operation, CancellationToken cancellationToken) =>
+        SendAuthenticatedAsync(method, path, content, mount, operation, mintsCredentials: false, cancellationToken);
+
+    /// <summary>
+    /// Sends with the broker's token. A 403 is checked against the token's health: when Vault says the token
+    /// is invalid (or it turns out dead), a new login replaces it and the request is sent once more; a
+    /// policy denial is returned as it is. A request that mints credentials is not cancelled with the
+    /// caller once sent, so the broker learns what Vault issued (see IssueCredentialsAsync).
+    /// </summary>
     private async Task<(HttpStatusCode Status, byte[] Body)> SendAuthenticatedAsync(HttpMethod method, string path, Func<HttpContent>? content, string mount,
-        string operation, CancellationToken cancellationToken)
+        string operation, bool mintsCredentials, CancellationToken cancellationToken)
     {
+        var sendToken = mintsCredentials ? CancellationToken.None : cancellationToken;
         var token = await Tokens.GetTokenAsync(cancellationToken).ConfigureAwait(false);
-        var result = await SendRawAsync(method, path, content?.Invoke(), token, cancellationToken).ConfigureAwait(false);
-        if (result.Status == HttpStatusCode.Forbidden && await Tokens.RecoverFromDeniedAsync(token, cancellationToken).ConfigureAwait(false))
+        var result = await SendRawAsync(method, path, content?.Invoke(), token, sendToken, mintsCredentials).ConfigureAwait(false);
+        if (result.Status == HttpStatusCode.Forbidden
+            && await Tokens.RecoverFromDeniedAsync(token, VaultErrors.IsInvalidToken(result.Body), cancellationToken).ConfigureAwait(false))
         {
-            // The token had expired or was revoked under us; a fresh login replaced it. Try once more.
             LogRetriedAfterRelogin(ConnectionName, mount, operation);
             token = await Tokens.GetTokenAsync(cancellationToken).ConfigureAwait(false);
-            result = await SendRawAsync(method, path, content?.Invoke(), token, cancellationToken).ConfigureAwait(false);
+            result = await SendRawAsync(method, path, content?.Invoke(), token, sendToken, mintsCredentials).ConfigureAwait(false);
         }
         return result;
     }
 
     private async Task<(HttpStatusCode Status, byte[] Body)> SendRawAsync(HttpMethod method, string path, HttpContent? content, string? token,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, bool mintsCredentials = false)
     {
         using var request = new HttpRequestMessage(method, new Uri("v1/" + path, UriKind.Relative)) { Content = content };
+        request.Options.Set(VaultConnections.MintsCredentials, mintsCredentials);
         request.Headers.Add("X-Vault-Request", "true");
         if (token is not null)
         {
@@ -256,17 +194,17 @@ public sealed partial class VaultClient : IDisposable
         catch (BrokenCircuitException ex)
         {
             LogCircuitOpen(ConnectionName);
-            throw new BrokerException(StatusCode.Unavailable, "vault is failing; the broker pauses calls to it briefly", ex);
+            throw new BrokerException(BrokerErrorKind.Unavailable, "vault is failing; the broker pauses calls to it briefly", ex);
         }
         catch (Exception ex) when (ex is TimeoutRejectedException or OperationCanceledException)
         {
             LogTransportFailed(ConnectionName, "timeout");
-            throw new BrokerException(StatusCode.Unavailable, "vault did not answer in time", ex);
+            throw new BrokerException(BrokerErrorKind.Unavailable, "vault did not answer in time", ex);
         }
         catch (HttpRequestException ex)
         {
             LogTransportFailed(ConnectionName, ex.HttpRequestError.ToString());
-            throw new BrokerException(StatusCode.Unavailable, "vault is unreachable", ex);
+            throw new BrokerException(BrokerErrorKind.Unavailable, "vault is unreachable", ex);
         }
     }
 
@@ -277,7 +215,7 @@ public sealed partial class VaultClient : IDisposable
             LogCallFailed(ConnectionName, mount, operation, (int)status);
             VaultErrors.Throw(status, body);
         }
-        return TryDeserialize(body, typeInfo) ?? throw new BrokerException(StatusCode.Unavailable, "vault returned a response the broker cannot read");
+        return TryDeserialize(body, typeInfo) ?? throw new BrokerException(BrokerErrorKind.Unavailable, "vault returned a response the broker cannot read");
     }
 
     private static T? TryDeserialize<T>(byte[] body, JsonTypeInfo<T> typeInfo)

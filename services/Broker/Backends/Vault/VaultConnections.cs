@@ -1,10 +1,9 @@
 using System.Net;
-using System.Net.Security;
-using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.Timeout;
+using SecretsBroker.Broker.Tls;
 
 namespace SecretsBroker.Broker.Backends.Vault;
 
@@ -14,9 +13,11 @@ namespace SecretsBroker.Broker.Backends.Vault;
 /// retries with exponential backoff and jitter, circuit breaker, per-attempt timeout) and the
 /// connection's custom CA, if any.
 /// </summary>
-public sealed class VaultConnections(IOptions<VaultOptions> options, TimeProvider timeProvider, ILoggerFactory loggerFactory) : IDisposable
+public sealed class VaultConnections(IOptions<VaultOptions> options, TimeProvider timeProvider, ILoggerFactory loggerFactory, VaultMetrics metrics) : IDisposable
 {
-    private static readonly HttpMethod List = new("LIST");
+    /// <summary>Marks a request that mints credentials (database/creds, aws/creds, aws/sts): never repeated once it may have reached Vault.</summary>
+    internal static readonly HttpRequestOptionsKey<bool> MintsCredentials = new("SecretsBroker.Vault.MintsCredentials");
+
     private readonly Dictionary<string, VaultClient> _clients = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
 
@@ -35,7 +36,7 @@ public sealed class VaultConnections(IOptions<VaultOptions> options, TimeProvide
                 throw new InvalidOperationException(
                     $"Connection '{connectionName}' is not configured under {VaultOptions.SectionName}:Connections (configured: {string.Join(", ", all.Connections.Keys.Order())})");
             }
-            client = new VaultClient(connectionName, connection, CreateHandler(connection, timeProvider), timeProvider, loggerFactory);
+            client = new VaultClient(connectionName, connection, CreateHandler(connection, timeProvider), timeProvider, loggerFactory, metrics);
             _clients[connectionName] = client;
             return client;
         }
@@ -63,30 +64,11 @@ public sealed class VaultConnections(IOptions<VaultOptions> options, TimeProvide
         };
         if (connection.CaCertificateFile is { Length: > 0 } caFile)
         {
-            var authorities = new X509Certificate2Collection();
-            authorities.ImportFromPemFile(caFile);
-            transport.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-                ValidateWithCustomAuthorities(certificate, errors, authorities);
+            // The one CA-file check of every TLS client: the chain is built through the intermediates the server sent up to a
+            // root of the file only, as curl, hvac and Vault's Go client do; the host name is still checked.
+            CustomCaValidator.FromPemFile(caFile, "Vault connection CaCertificateFile").ApplyTo(transport);
         }
         return new ResilienceHandler(BuildPipeline(connection, timeProvider)) { InnerHandler = transport };
-    }
-
-    private static bool ValidateWithCustomAuthorities(X509Certificate? certificate, SslPolicyErrors errors, X509Certificate2Collection authorities)
-    {
-        if (errors == SslPolicyErrors.None)
-        {
-            return true;
-        }
-        if (certificate is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None)
-        {
-            return false; // a name mismatch or a missing certificate is never excused
-        }
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(authorities);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        using var leaf = new X509Certificate2(certificate);
-        return chain.Build(leaf);
     }
 
     internal static ResiliencePipeline<HttpResponseMessage> BuildPipeline(VaultConnectionOptions connection, TimeProvider timeProvider)
@@ -121,22 +103,34 @@ public sealed class VaultConnections(IOptions<VaultOptions> options, TimeProvide
     }
 
     /// <summary>
-    /// 429 and 503 mean Vault did not act on the request, so any method is retried. Other 5xx, 408 and
-    /// transport failures may have happened after Vault acted, so only reads (GET, HEAD, LIST) are retried:
-    /// a repeated write could fail its check-and-set or issue a second set of credentials.
+    /// Failures before the request was sent (name resolution, connecting, the TLS handshake, a proxy tunnel:
+    /// HttpRequestError's connection-phase values) are retried for every request. 429 and 503 mean Vault did
+    /// not act on the request (a rate-limit quota, a sealed or standby node), so any request is retried too.
+    /// Other 5xx, 408, timeouts and broken connections may have happened after Vault acted: only reads are
+    /// retried then. A request that mints credentials is not a read in that sense: repeating a GET of
+    /// database/creds/ROLE after Vault may have handled it creates a second user (VaultClient.IssueCredentialsAsync).
     /// </summary>
     internal static bool ShouldRetry(Outcome<HttpResponseMessage> outcome, ResilienceContext context)
     {
-        var method = context.GetRequestMessage()?.Method;
-        var safe = method == HttpMethod.Get || method == HttpMethod.Head || method == List;
+        var request = context.GetRequestMessage();
+        var mints = request is not null && request.Options.TryGetValue(MintsCredentials, out var flag) && flag;
+        var read = !mints && (request?.Method == HttpMethod.Get || request?.Method == HttpMethod.Head);
+        if (outcome.Exception is HttpRequestException
+            {
+                HttpRequestError: HttpRequestError.NameResolutionError or HttpRequestError.ConnectionError or HttpRequestError.SecureConnectionError
+                or HttpRequestError.ProxyTunnelError,
+            })
+        {
+            return true;
+        }
         if (outcome.Exception is HttpRequestException or TimeoutRejectedException)
         {
-            return safe;
+            return read;
         }
         if (outcome.Result is { } response)
         {
             var status = (int)response.StatusCode;
-            return status is 429 or 503 || (safe && status is 408 or 500 or 502 or 504);
+            return status is 429 or 503 || (read && status is 408 or 500 or 502 or 504);
         }
         return false;
     }

@@ -1,43 +1,41 @@
-using Grpc.Core;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Backends.Vault;
 
 /// <summary>
 /// Mount type <c>vault-dynamic</c>: a database or AWS secrets engine. The name inside the mount is the
-/// engine's role; credentials come from <see cref="IssueCredentialsAsync"/> with a lease that
-/// <see cref="RenewLeaseAsync"/> and <see cref="RevokeLeaseAsync"/> manage. Plain reads are refused.
+/// engine's role; credentials come with a lease that this backend renews and revokes. It has no static
+/// secrets, so it declares no read or list capability.
 /// </summary>
-public sealed class VaultDynamicBackend(VaultClient client, VaultDynamicMountOptions options, string mount) : ISecretBackend, IBackendHealthProbe
+public sealed class VaultDynamicBackend(VaultClient client, VaultDynamicMountOptions options, string mount) : ICredentialIssuing, IBackendHealthProbe
 {
+    /// <summary>AWS STS's DurationSeconds range (AssumeRole and GetFederationToken take at least 900 s; federation tokens at most 129,600 s).</summary>
+    public static readonly TimeSpan MinimumStsTtl = TimeSpan.FromMinutes(15);
+
+    public static readonly TimeSpan MaximumStsTtl = TimeSpan.FromHours(36);
+
     public VaultDynamicMountOptions Options { get; } = options;
 
-    public Task<SecretValue> GetAsync(string name, VersionSelector selector, CancellationToken cancellationToken) =>
-        Task.FromException<SecretValue>(new BrokerException(StatusCode.FailedPrecondition,
-            "this mount issues dynamic credentials; use IssueCredentials instead of GetSecret"));
-
-    public Task<SecretListingPage> ListAsync(string folder, int pageSize, string? continuation, CancellationToken cancellationToken) =>
-        Task.FromException<SecretListingPage>(new BrokerException(StatusCode.FailedPrecondition,
-            "this mount issues dynamic credentials and has no secrets to list"));
-
-    /// <summary>Issues credentials for <paramref name="role"/>; <paramref name="ttl"/> applies to STS credentials only.</summary>
-    public Task<VaultLease> IssueCredentialsAsync(string role, TimeSpan? ttl, CancellationToken cancellationToken)
+    public async Task<IssuedCredentials> IssueAsync(string role, CancellationToken cancellationToken)
     {
         if (role.Length == 0 || role.Contains('/', StringComparison.Ordinal))
         {
             BrokerException.ThrowInvalidArgument("a vault-dynamic path names one role directly beneath the mount");
         }
         var sts = Options.CredentialEndpoint == "sts";
-        return client.IssueCredentialsAsync($"{Options.EnginePath}/{Options.CredentialEndpoint}/{role}", ttl ?? Options.StsTtl, post: sts, mount, cancellationToken);
+        var lease = await client.IssueCredentialsAsync($"{Options.EnginePath}/{Options.CredentialEndpoint}/{role}", Options.StsTtl, post: sts, mount,
+            cancellationToken).ConfigureAwait(false);
+        return new IssuedCredentials(lease.LeaseId, lease.Data, lease.Duration, lease.Renewable);
     }
 
-    public Task<VaultLease> RenewLeaseAsync(string leaseId, TimeSpan? increment, CancellationToken cancellationToken)
+    public async Task<LeaseRenewal> RenewAsync(string leaseId, TimeSpan? increment, CancellationToken cancellationToken)
     {
         EnsureOwnLease(leaseId);
-        return client.RenewLeaseAsync(leaseId, increment, mount, cancellationToken);
+        var renewed = await client.RenewLeaseAsync(leaseId, increment, mount, cancellationToken).ConfigureAwait(false);
+        return new LeaseRenewal(renewed.Duration, renewed.Renewable);
     }
 
-    public Task RevokeLeaseAsync(string leaseId, CancellationToken cancellationToken)
+    public Task RevokeAsync(string leaseId, CancellationToken cancellationToken)
     {
         EnsureOwnLease(leaseId);
         return client.RevokeLeaseAsync(leaseId, mount, cancellationToken);

@@ -1,5 +1,5 @@
 using System.Globalization;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Backends.Vault;
 
@@ -7,7 +7,7 @@ namespace SecretsBroker.Broker.Backends.Vault;
 /// Mount type <c>vault-kv</c>: a KV version 2 secrets engine. Names inside the mount are KV paths under
 /// the engine; versions are KV version numbers; stages do not exist here.
 /// </summary>
-public sealed class VaultKvBackend(VaultClient client, string enginePath, string mount) : ISecretBackend, IBackendHealthProbe
+public sealed class VaultKvBackend(VaultClient client, string enginePath, string mount) : ISecretReading, ISecretListing, ISecretVersionProbe, IBackendHealthProbe
 {
     public string EnginePath { get; } = enginePath;
 
@@ -60,8 +60,8 @@ public sealed class VaultKvBackend(VaultClient client, string enginePath, string
     }
 
     /// <summary>The current version number, as KV metadata reports it (the watch path polls this).</summary>
-    public async Task<int> GetCurrentVersionAsync(string name, CancellationToken cancellationToken) =>
-        (await client.KvReadMetadataAsync(EnginePath, name, mount, cancellationToken).ConfigureAwait(false)).CurrentVersion;
+    public async Task<string?> GetCurrentVersionAsync(string name, CancellationToken cancellationToken) =>
+        (await client.KvReadMetadataAsync(EnginePath, name, mount, cancellationToken).ConfigureAwait(false)).CurrentVersion.ToString(CultureInfo.InvariantCulture);
 
     private async Task WalkAsync(string folder, string? after, int limit, List<string> output, CancellationToken cancellationToken)
     {

@@ -23,7 +23,7 @@ public sealed class VaultConnectionOptions
     /// <summary>Vault Enterprise namespace sent as X-Vault-Namespace on every call (logins included).</summary>
     public string? Namespace { get; set; }
 
-    /// <summary>PEM file with the CA certificate(s) that sign Vault's TLS certificate, when it is not publicly trusted.</summary>
+    /// <summary>PEM file with the CA certificate(s) Vault's TLS certificate chains up to (the root is enough; the server's intermediates are used), when it is not publicly trusted.</summary>
     public string? CaCertificateFile { get; set; }
 
     /// <summary>Timeout of one HTTP attempt.</summary>
@@ -32,7 +32,7 @@ public sealed class VaultConnectionOptions
     /// <summary>Timeout of one call including its retries.</summary>
     public TimeSpan TotalTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Retries after a 429, 5xx or (for reads only) a transport failure.</summary>
+    /// <summary>Retries after a 429 or 503, a failure to connect, or (for reads only, never for credential requests) other 5xx and transport failures.</summary>
     public int MaxRetries { get; set; } = 3;
 
     /// <summary>First retry delay; later ones grow exponentially, with jitter.</summary>

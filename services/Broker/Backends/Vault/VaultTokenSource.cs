@@ -1,6 +1,4 @@
-using System.Net.Http.Json;
-using Grpc.Core;
-using SecretsBroker.Broker.Secrets;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Backends.Vault;
 
@@ -9,41 +7,59 @@ namespace SecretsBroker.Broker.Backends.Vault;
 /// and renewed; login methods (approle, kubernetes, jwt) log in on first use, renew the token at
 /// <see cref="VaultAuthOptions.RenewAtFraction"/> of its TTL, and log in again when renewal is refused
 /// or capped by the token's max TTL. The old token stays in use until the new one is in place and is
-/// still valid then, so no request fails during the switch.
+/// still valid then, so no request fails during the switch. Token health is judged from the token's own
+/// TTL, Vault's "invalid token" answers and renew/login results; lookup-self is only used when the token
+/// may call it (tokens without Vault's default policy may not).
 /// </summary>
 public sealed partial class VaultTokenSource : IDisposable
 {
     /// <summary>A token closer than this to its expiry is not handed out any more.</summary>
     private static readonly TimeSpan ExpirySafety = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>A credential Vault refused is sent again after this long at the earliest, unless its file changed.</summary>
+    private static readonly TimeSpan RefusedCredentialRetry = TimeSpan.FromSeconds(30);
+
     private readonly VaultClient _client;
     private readonly VaultAuthOptions _auth;
     private readonly TimeProvider _time;
+    private readonly VaultMetrics _metrics;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly CancellationTokenSource _stopping = new();
     private volatile TokenState? _state;
+    private volatile Refusal? _refusal;
+    private volatile byte[]? _refusedFingerprint; // SHA-256 of the refused credential, in memory only, to notice a replaced file
     private ITimer? _timer;
     private int _backgroundRefreshRunning;
     private int _logins;
     private int _renewals;
     private volatile bool _disposed;
 
-    internal VaultTokenSource(VaultClient client, VaultAuthOptions auth, TimeProvider time, ILogger<VaultTokenSource> logger)
+    internal VaultTokenSource(VaultClient client, VaultAuthOptions auth, TimeProvider time, VaultMetrics metrics, ILogger<VaultTokenSource> logger)
     {
         _client = client;
         _auth = auth;
         _time = time;
+        _metrics = metrics;
         _logger = logger;
     }
 
-    private sealed record TokenState(string Token, DateTimeOffset? ExpiresAt, DateTimeOffset? RenewAt, bool Renewable, TimeSpan GrantedTtl);
+    private sealed record TokenState(string Token, DateTimeOffset? ExpiresAt, DateTimeOffset? RenewAt, bool Renewable, TimeSpan GrantedTtl, bool CanLookupSelf);
+
+    /// <summary>Vault refused the login credential: which one (the setting, never the value), since when, with which HTTP status.</summary>
+    public sealed record Refusal(string Credential, DateTimeOffset Since, int Status);
 
     /// <summary>How many logins this connection made (for tests and diagnostics).</summary>
     public int LoginCount => Volatile.Read(ref _logins);
 
     /// <summary>How many successful renew-self calls this connection made.</summary>
     public int RenewalCount => Volatile.Read(ref _renewals);
+
+    /// <summary>The auth method of this connection.</summary>
+    public string Method => _auth.Method;
+
+    /// <summary>Set while Vault refuses this connection's login credential; readiness and metrics report it.</summary>
+    public Refusal? LoginRefusal => _refusal;
 
     private bool CanLogin => _auth.Method != "token";
 
@@ -64,13 +80,24 @@ public sealed partial class VaultTokenSource : IDisposable
 
     /// <summary>
     /// Called after Vault answered 403 to a request made with <paramref name="token"/>. Returns true when
-    /// the token itself had become invalid and a new login replaced it (the request is worth one retry),
-    /// false when the denial was a real policy decision.
+    /// the token itself was dead and has been replaced (the request is worth one retry), false when the
+    /// denial was a policy decision. A token is dead when Vault says "invalid token", when its own TTL has
+    /// run out, or, for a token that may look itself up, when lookup-self is refused too. A token that may
+    /// not look itself up is never looked up: a denial with it stays a denial.
     /// </summary>
-    public async Task<bool> RecoverFromDeniedAsync(string token, CancellationToken cancellationToken)
+    public async Task<bool> RecoverFromDeniedAsync(string token, bool vaultSaysInvalid, CancellationToken cancellationToken)
     {
-        var lookup = await _client.LookupSelfAsync(token, cancellationToken).ConfigureAwait(false);
-        if (lookup is not null)
+        var state = _state;
+        if (state is not null && state.Token != token)
+        {
+            return true; // another caller already replaced the token
+        }
+        var dead = vaultSaysInvalid || (state?.ExpiresAt is { } expires && _time.GetUtcNow() >= expires);
+        if (!dead && state is { CanLookupSelf: true })
+        {
+            dead = (await _client.LookupSelfAsync(token, cancellationToken).ConfigureAwait(false)).Status != TokenLookupStatus.Valid;
+        }
+        if (!dead)
         {
             return false;
         }
@@ -78,7 +105,7 @@ public sealed partial class VaultTokenSource : IDisposable
         if (!CanLogin)
         {
             // A configured token cannot be replaced: this is the broker's problem, not the caller's.
-            throw new BrokerException(StatusCode.Unavailable, "vault no longer accepts the broker's configured token");
+            throw new BrokerException(BrokerErrorKind.Unavailable, "vault no longer accepts the broker's configured token");
         }
         await RefreshAsync(token, forceLogin: true, cancellationToken).ConfigureAwait(false);
         return true;
@@ -117,7 +144,7 @@ public sealed partial class VaultTokenSource : IDisposable
             catch (BrokerException ex)
             {
                 // Vault is down or refuses the login: keep the current token while it lasts and try again soon.
-                LogBackgroundRefreshFailed(_client.ConnectionName, ex.StatusCode.ToString());
+                LogBackgroundRefreshFailed(_client.ConnectionName, ex.Kind.ToString());
                 Schedule(TimeSpan.FromSeconds(1));
             }
             finally
@@ -148,7 +175,7 @@ public sealed partial class VaultTokenSource : IDisposable
             {
                 return; // another caller already replaced the token
             }
-            if (state is not null && staleToken is null && !forceLogin && (state.RenewAt is not { } due || now < due))
+            if (state is not null && staleToken is null && !forceLogin && (state.RenewAt is not { } due || now < due) && IsUsable(state, now))
             {
                 return; // nothing due yet
             }
@@ -180,10 +207,11 @@ public sealed partial class VaultTokenSource : IDisposable
         {
             renewed = await _client.RenewSelfAsync(state.Token, cancellationToken).ConfigureAwait(false);
         }
-        catch (BrokerException ex) when (ex.StatusCode is StatusCode.PermissionDenied or StatusCode.FailedPrecondition or StatusCode.InvalidArgument
-            or StatusCode.NotFound)
+        catch (BrokerException ex) when (ex.Kind is BrokerErrorKind.PermissionDenied or BrokerErrorKind.FailedPrecondition or BrokerErrorKind.InvalidArgument
+            or BrokerErrorKind.NotFound)
         {
-            LogRenewRefused(_client.ConnectionName, ex.StatusCode.ToString());
+            // Refused, or not permitted (renew-self comes with the default policy too): keep the token until a new login.
+            LogRenewRefused(_client.ConnectionName, ex.Kind.ToString());
             return !CanLogin && KeepUntilExpiry(state);
         }
         Interlocked.Increment(ref _renewals);
@@ -196,7 +224,8 @@ public sealed partial class VaultTokenSource : IDisposable
             SetState(state with { ExpiresAt = _time.GetUtcNow() + ttl, RenewAt = null }, schedule: false);
             return false;
         }
-        SetState(new TokenState(state.Token, _time.GetUtcNow() + ttl, RenewAtFor(ttl), renewed.Renewable, capped ? state.GrantedTtl : ttl), schedule: true);
+        SetState(state with { ExpiresAt = _time.GetUtcNow() + ttl, RenewAt = RenewAtFor(ttl), Renewable = renewed.Renewable, GrantedTtl = capped ? state.GrantedTtl : ttl },
+            schedule: true);
         LogRenewed(_client.ConnectionName, (long)ttl.TotalSeconds);
         return true;
     }
@@ -207,34 +236,28 @@ public sealed partial class VaultTokenSource : IDisposable
         return true;
     }
 
-    private async Task LoginAsync(CancellationToken cancellationToken)
-    {
-        HttpContent content = _auth.Method switch
-        {
-            "approle" => JsonContent.Create(new AppRoleLoginRequest { RoleId = _auth.RoleId!, SecretId = ReadSecret(_auth.SecretId, _auth.SecretIdFile) },
-                VaultJsonContext.Default.AppRoleLoginRequest),
-            _ => JsonContent.Create(new JwtLoginRequest { Role = _auth.Role!, Jwt = ReadSecret(_auth.Jwt, _auth.JwtFile) }, VaultJsonContext.Default.JwtLoginRequest),
-        };
-        var auth = await _client.LoginAsync(_auth.EffectiveMountPath, content, cancellationToken).ConfigureAwait(false);
-        Interlocked.Increment(ref _logins);
-        var ttl = TimeSpan.FromSeconds(auth.LeaseDuration);
-        var expires = auth.LeaseDuration > 0 ? _time.GetUtcNow() + ttl : (DateTimeOffset?)null;
-        SetState(new TokenState(auth.ClientToken!, expires, expires is null ? null : RenewAtFor(ttl), auth.Renewable, ttl), schedule: true);
-        LogLoggedIn(_client.ConnectionName, _auth.Method, auth.LeaseDuration);
-    }
-
     private async Task LoadStaticTokenAsync(TokenState? state, CancellationToken cancellationToken)
     {
         var token = state?.Token ?? ReadSecret(_auth.Token, _auth.TokenFile);
         if (state is not null && !IsUsable(state, _time.GetUtcNow()))
         {
-            throw new BrokerException(StatusCode.Unavailable, "the broker's configured Vault token has expired");
+            throw new BrokerException(BrokerErrorKind.Unavailable, "the broker's configured Vault token has expired");
         }
-        var lookup = await _client.LookupSelfAsync(token, cancellationToken).ConfigureAwait(false)
-            ?? throw new BrokerException(StatusCode.Unavailable, "vault does not accept the broker's configured token");
-        var ttl = TimeSpan.FromSeconds(lookup.Ttl);
-        var expires = lookup.Ttl > 0 ? _time.GetUtcNow() + ttl : (DateTimeOffset?)null;
-        SetState(new TokenState(token, expires, expires is null || !lookup.Renewable ? null : RenewAtFor(ttl), lookup.Renewable, ttl), schedule: true);
+        var lookup = await _client.LookupSelfAsync(token, cancellationToken).ConfigureAwait(false);
+        switch (lookup.Status)
+        {
+            case TokenLookupStatus.Invalid:
+                throw new BrokerException(BrokerErrorKind.Unavailable, "vault does not accept the broker's configured token");
+            case TokenLookupStatus.Denied:
+                // A token without the default policy may not look itself up: its TTL is unknown, so it is used as it is and not renewed.
+                LogStaticTokenCannotLookUp(_client.ConnectionName);
+                SetState(new TokenState(token, null, null, false, TimeSpan.Zero, CanLookupSelf: false), schedule: false);
+                return;
+        }
+        var data = lookup.Data!;
+        var ttl = TimeSpan.FromSeconds(data.Ttl);
+        var expires = data.Ttl > 0 ? _time.GetUtcNow() + ttl : (DateTimeOffset?)null;
+        SetState(new TokenState(token, expires, expires is null || !data.Renewable ? null : RenewAtFor(ttl), data.Renewable, ttl, CanLookupSelf: true), schedule: true);
     }
 
     private DateTimeOffset RenewAtFor(TimeSpan ttl) => _time.GetUtcNow() + ttl * _auth.RenewAtFraction;
@@ -260,12 +283,11 @@ public sealed partial class VaultTokenSource : IDisposable
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new BrokerException(StatusCode.Unavailable, "the broker cannot read its Vault credential file", ex);
+            throw new BrokerException(BrokerErrorKind.Unavailable, "the broker cannot read its Vault credential file", ex);
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Vault connection {Connection}: logged in with {Method}, token TTL {TtlSeconds}s")]
-    private partial void LogLoggedIn(string connection, string method, long ttlSeconds);
+
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Vault connection {Connection}: token renewed, TTL {TtlSeconds}s")]
     private partial void LogRenewed(string connection, long ttlSeconds);
@@ -278,6 +300,10 @@ public sealed partial class VaultTokenSource : IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Vault connection {Connection}: the broker's token is no longer valid")]
     private partial void LogTokenInvalid(string connection);
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Vault connection {Connection}: the configured token may not look itself up (no default policy?); it is used as it is, without renewal")]
+    private partial void LogStaticTokenCannotLookUp(string connection);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Vault connection {Connection}: background token refresh failed ({Status}); retrying shortly")]
     private partial void LogBackgroundRefreshFailed(string connection, string status);

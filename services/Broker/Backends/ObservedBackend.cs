@@ -1,0 +1,48 @@
+using SecretsBroker.Broker.Core;
+
+namespace SecretsBroker.Broker.Backends;
+
+/// <summary>
+/// The one observing decorator: implements every capability by forwarding to the wrapped backend through
+/// <see cref="BackendCallObserver"/>. <see cref="MountedBackend.Capability{T}"/> hands it out only for capabilities
+/// the wrapped backend has, so the casts below never fail. Never type-test an instance of it (it implements every
+/// capability); ask <see cref="MountedBackend.Capability{T}"/> instead.
+/// </summary>
+internal sealed class ObservedBackend(MountDefinition mount, ISecretBackend inner, BackendCallObserver? observer)
+    : ISecretBatchReading, ISecretListing, ISecretVersionProbe, ICredentialIssuing, ISecretChangeNotifying
+{
+    public Task<SecretValue> GetAsync(string name, VersionSelector selector, CancellationToken cancellationToken) =>
+        ObserveAsync(BackendOperations.Get, ct => ((ISecretReading)inner).GetAsync(name, selector, ct), cancellationToken);
+
+    public Task<IReadOnlyList<SecretReadResult>> GetManyAsync(IReadOnlyList<string> names, CancellationToken cancellationToken) =>
+        ObserveAsync(BackendOperations.GetMany, ct => ((ISecretBatchReading)inner).GetManyAsync(names, ct), cancellationToken);
+
+    public Task<SecretListingPage> ListAsync(string folder, int pageSize, string? continuation, CancellationToken cancellationToken) =>
+        ObserveAsync(BackendOperations.List, ct => ((ISecretListing)inner).ListAsync(folder, pageSize, continuation, ct), cancellationToken);
+
+    public Task<string?> GetCurrentVersionAsync(string name, CancellationToken cancellationToken) =>
+        ObserveAsync(BackendOperations.VersionProbe, ct => ((ISecretVersionProbe)inner).GetCurrentVersionAsync(name, ct), cancellationToken);
+
+    public Task<IssuedCredentials> IssueAsync(string role, CancellationToken cancellationToken) =>
+        ObserveAsync(BackendOperations.Issue, ct => ((ICredentialIssuing)inner).IssueAsync(role, ct), cancellationToken);
+
+    public Task<LeaseRenewal> RenewAsync(string leaseId, TimeSpan? increment, CancellationToken cancellationToken) =>
+        ObserveAsync(BackendOperations.Renew, ct => ((ICredentialIssuing)inner).RenewAsync(leaseId, increment, ct), cancellationToken);
+
+    public Task RevokeAsync(string leaseId, CancellationToken cancellationToken) =>
+        ObserveAsync(BackendOperations.Revoke, async ct =>
+        {
+            await ((ICredentialIssuing)inner).RevokeAsync(leaseId, ct).ConfigureAwait(false);
+            return true;
+        }, cancellationToken);
+
+    // Change notifications are events of the backend, not calls: forwarded as they are.
+    public event Action? Changed
+    {
+        add => ((ISecretChangeNotifying)inner).Changed += value;
+        remove => ((ISecretChangeNotifying)inner).Changed -= value;
+    }
+
+    private Task<T> ObserveAsync<T>(string operation, Func<CancellationToken, Task<T>> call, CancellationToken cancellationToken) =>
+        observer is null ? call(cancellationToken) : observer.ObserveAsync(mount, operation, call, cancellationToken);
+}

@@ -1,0 +1,184 @@
+using SecretsBroker.Broker.Auth;
+using SecretsBroker.Broker.Audit;
+using SecretsBroker.Broker.Backends;
+using SecretsBroker.Broker.Core;
+
+namespace SecretsBroker.Broker.Leases;
+
+// The keeper's scheduled work: renewals, rotations and revoking what a rotation replaced (decisions in RenewalPolicy).
+public sealed partial class LeaseKeeper
+{
+    private void ScheduleRenewal(LeaseState state)
+    {
+        var due = RenewalPolicy.NextDue(state.Ttl, state.ExpiresAt, time.GetUtcNow(), _options, Random.Shared.NextDouble());
+        _scheduler.Schedule(new ScheduledJob(due, state.Renewable ? JobKind.Renew : JobKind.Rotate, state, Volatile.Read(ref state.Generation)));
+    }
+
+    private async Task RunJobAsync(ScheduledJob job, TimeSpan lateness)
+    {
+        try
+        {
+            switch (job.Kind)
+            {
+                case JobKind.RevokeRotated:
+                    await RevokeReplacedAsync(job.Lease!).ConfigureAwait(false);
+                    break;
+                case JobKind.Renew or JobKind.Rotate when IsCurrent(job):
+                    if (job.Kind == JobKind.Renew)
+                    {
+                        metrics.RenewalStarted(lateness);
+                    }
+                    await RenewOrRotateAsync(job.Lease!, job.Kind == JobKind.Rotate).ConfigureAwait(false);
+                    break;
+            }
+        }
+        catch (Exception ex)
+        {
+            LogJobFailed(job.Kind.ToString(), ex.GetType().Name);
+        }
+    }
+
+    private bool IsCurrent(ScheduledJob job) =>
+        job.Lease is { } state && Volatile.Read(ref state.Generation) == job.Generation && _local.TryGetValue(state.LeaseId, out var current) && current == state;
+
+    private async Task RenewOrRotateAsync(LeaseState state, bool rotate)
+    {
+        var session = state.Session!;
+        // Another replica (or stream) may have taken the lease over, or it may have been revoked elsewhere.
+        LeaseRecord? record;
+        try
+        {
+            record = await records.GetAsync(state.LeaseId, state.Mount).ConfigureAwait(false);
+        }
+        catch (BrokerException)
+        {
+            record = new LeaseRecord(state.LeaseId, state.Path, state.Subject, state.Ttl, state.Renewable, state.ExpiresAt, ReplicaId, session.Id);
+        }
+        if (record is null)
+        {
+            Drop(state);
+            session.Send(new LeaseNotice(state.LeaseId, LeaseNoticeType.Revoked, time.GetUtcNow()));
+            return;
+        }
+        if (record.Owner != ReplicaId || record.StreamId != session.Id)
+        {
+            Drop(state);
+            return;
+        }
+        var background = BackgroundAccess(state.Subject);
+        if (!rotate)
+        {
+            try
+            {
+                var renewed = await state.Issuer.RenewAsync(state.LeaseId, state.Ttl, CancellationToken.None).ConfigureAwait(false);
+                var now = time.GetUtcNow();
+                metrics.Renewal(state.Mount, "renewed");
+                state.ExpiresAt = now + renewed.Duration;
+                await records.TrySaveAsync(record with { ExpiresAt = state.ExpiresAt }, state.Mount).ConfigureAwait(false);
+                await TryAuditAsync(background, AuditActions.Renew, state).ConfigureAwait(false);
+                session.Send(new LeaseNotice(state.LeaseId, LeaseNoticeType.Renewed, now, state.ExpiresAt));
+                if (RenewalPolicy.AfterRenewal(state.Ttl, renewed.Duration, renewed.Renewable) == RenewalDecision.Reschedule)
+                {
+                    ScheduleRenewal(state);
+                    return;
+                }
+                // Capped by the max TTL (or no longer renewable): the next renewal could not extend it; rotate now.
+            }
+            catch (BrokerException ex)
+            {
+                metrics.Renewal(state.Mount, "failed");
+                if (RenewalPolicy.AfterRenewalFailure(ex.Kind) == RenewalDecision.RetryOrExpire)
+                {
+                    await guard.RefusedAsync(background, Entry(AuditActions.Renew, state), ex, CancellationToken.None).ConfigureAwait(false);
+                    RetryOrExpire(state, JobKind.Renew, ex.Kind, "renewal failed: " + ex.Message);
+                    return;
+                }
+                LogRenewalRefused(state.Mount, ex.Kind.Name());
+            }
+        }
+        await RotateAsync(state, background).ConfigureAwait(false);
+    }
+
+    private async Task RotateAsync(LeaseState state, AccessContext background)
+    {
+        var session = state.Session!;
+        IssuedCredentials fresh;
+        try
+        {
+            fresh = await state.Issuer.IssueAsync(state.Role, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (BrokerException ex)
+        {
+            await guard.RefusedAsync(background, Entry(AuditActions.Rotate, state), ex, CancellationToken.None).ConfigureAwait(false);
+            RetryOrExpire(state, JobKind.Rotate, ex.Kind, "rotation failed: " + ex.Message);
+            return;
+        }
+        var now = time.GetUtcNow();
+        var next = new LeaseState(fresh.LeaseId, state.Path, state.Subject, state.Issuer, state.Mount, state.Role, session)
+        {
+            Ttl = fresh.Duration,
+            Renewable = fresh.Renewable,
+            ExpiresAt = now + fresh.Duration,
+        };
+        await records.TrySaveAsync(new LeaseRecord(next.LeaseId, next.Path, next.Subject, next.Ttl, next.Renewable, next.ExpiresAt), state.Mount).ConfigureAwait(false);
+        await records.TryTakeOverAsync(next.LeaseId, ReplicaId, session.Id, next.ExpiresAt, state.Mount).ConfigureAwait(false);
+        Drop(state);
+        _local[next.LeaseId] = next;
+        session.Leases[next.LeaseId] = next;
+        await TryAuditAsync(background, AuditActions.Rotate, next).ConfigureAwait(false);
+        session.Send(new LeaseNotice(state.LeaseId, LeaseNoticeType.Rotated, now, next.ExpiresAt,
+            new IssuedLease(next.LeaseId, next.Path, fresh.Data, next.Ttl, next.Renewable, next.ExpiresAt)));
+        LogRotated(state.Mount);
+        ScheduleRenewal(next);
+        _scheduler.Schedule(new ScheduledJob(RenewalPolicy.RevokeReplacedAt(now, state.ExpiresAt, _options), JobKind.RevokeRotated, state, 0));
+    }
+
+    private async Task RevokeReplacedAsync(LeaseState old)
+    {
+        try
+        {
+            await old.Issuer.RevokeAsync(old.LeaseId, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (BrokerException ex) when (ex.Kind != BrokerErrorKind.NotFound)
+        {
+            await guard.RefusedAsync(BackgroundAccess(old.Subject), Entry(AuditActions.Revoke, old), ex, CancellationToken.None).ConfigureAwait(false);
+            if (RenewalPolicy.CanRetry(time.GetUtcNow(), old.ExpiresAt, _options))
+            {
+                _scheduler.Schedule(new ScheduledJob(time.GetUtcNow() + _options.RetryDelay, JobKind.RevokeRotated, old, 0));
+            }
+            return;
+        }
+        await records.TryDeleteAsync(old.LeaseId, old.Mount).ConfigureAwait(false);
+        await TryAuditAsync(BackgroundAccess(old.Subject), AuditActions.Revoke, old).ConfigureAwait(false);
+        old.Session?.Send(new LeaseNotice(old.LeaseId, LeaseNoticeType.Revoked, time.GetUtcNow()));
+        LogRevokedReplaced(old.Mount);
+    }
+
+    private void RetryOrExpire(LeaseState state, JobKind kind, BrokerErrorKind code, string message)
+    {
+        var now = time.GetUtcNow();
+        var session = state.Session!;
+        if (RenewalPolicy.CanRetry(now, state.ExpiresAt, _options))
+        {
+            session.Send(LeaseNotice.Failed(state.LeaseId, now, code, message, state.ExpiresAt));
+            _scheduler.Schedule(new ScheduledJob(now + _options.RetryDelay, kind, state, Volatile.Read(ref state.Generation)));
+            return;
+        }
+        Drop(state);
+        _ = records.TryDeleteAsync(state.LeaseId, state.Mount);
+        session.Send(new LeaseNotice(state.LeaseId, LeaseNoticeType.Expired, now, state.ExpiresAt));
+        LogExpired(state.Mount);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Rotated a lease on mount {Mount}")]
+    private partial void LogRotated(string mount);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Revoked a lease on mount {Mount} (rotation)")]
+    private partial void LogRevokedReplaced(string mount);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A lease on mount {Mount} expired before it could be renewed or rotated")]
+    private partial void LogExpired(string mount);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Renewal of a lease on mount {Mount} was refused ({Status}); rotating")]
+    private partial void LogRenewalRefused(string mount, string status);
+}
