@@ -130,21 +130,24 @@ public sealed class CacheFreshnessTests
         var memory = new InMemoryBackend();
         memory.Put("db", "1", Db);
         // Fail-safe is on (max staleness far above the TTL): an outage now would be answered with the cached value.
-        await using var host = await BrokerHost.StartAsync(
-            CacheTestSettings.InProcessOnly().MemoryMount(ttl: "00:00:00.100", maxStaleness: "01:00:00"), configureServices: memory.Register);
+        // Eager refresh is off, so the backend is asked again only once the TTL has passed.
+        var settings = CacheTestSettings.InProcessOnly().MemoryMount(ttl: "00:00:00.100", maxStaleness: "01:00:00");
+        settings["Broker:Cache:EagerRefreshThreshold"] = "0";
+        await using var host = await BrokerHost.StartAsync(settings, configureServices: memory.Register);
         var client = host.CreateClient();
         Assert.Equal(ValueSource.Backend, (await client.GetSecretAsync("mem/db")).Serving.Source);
 
         memory.Remove("db");
 
-        // Until the TTL passes L1 answers; after it, the backend's NOT_FOUND is the answer, not the stale value.
+        // Until the TTL passes L1 answers (without asking the backend); after it, the backend's NOT_FOUND is the answer.
         RpcException? missing = null;
         await Eventually.WaitUntilAsync(async () =>
         {
             try
             {
-                var served = await client.GetSecretAsync("mem/db");
-                Assert.False(served.Serving.Stale, "the deleted secret was answered with its stale cached value instead of NOT_FOUND");
+                await client.GetSecretAsync("mem/db");
+                // A value once the backend was asked again can only be the cached one standing in for its NOT_FOUND.
+                Assert.True(memory.ReadsOf("db") == 1, "the deleted secret was answered with its cached value after the backend said NOT_FOUND");
                 return false;
             }
             catch (RpcException ex)
