@@ -1,3 +1,6 @@
+// Longer than the project's ~350-line guide on purpose: the chain head, the write transaction and the schema are one
+// invariant (every append reads the head inside its transaction), and appends, queries, verification and retention
+// share the connection handling that keeps it. Issue 21 replaces this store behind an interface (SQLite and PostgreSQL).
 using System.Security.Cryptography;
 using Google.Protobuf;
 using Microsoft.Data.Sqlite;
