@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Options;
 using SecretsBroker.Broker.Auth;
 using SecretsBroker.Broker.Files;
 using SecretsBroker.Broker.Core;
@@ -11,22 +12,14 @@ namespace SecretsBroker.Broker.Policy;
 /// </summary>
 public sealed class PolicyEvaluator : IDisposable
 {
-    public const string SectionName = "Broker:Policy";
-
     private readonly ReloadingFile<PolicySet> _file;
 
-    public PolicyEvaluator(IConfiguration configuration, IHostEnvironment environment, ILogger<PolicyEvaluator> logger)
+    public PolicyEvaluator(IOptions<PolicyOptions> options, IHostEnvironment environment, ILogger<PolicyEvaluator> logger)
     {
-        var file = configuration[$"{SectionName}:File"];
-        if (string.IsNullOrWhiteSpace(file))
-        {
-            throw new InvalidOperationException(
-                $"{SectionName}:File is required: the broker denies everything it is not granted, so it needs a policy file (see README, 'Policies')");
-        }
-        var path = Path.Combine(environment.ContentRootPath, file);
+        var settings = options.Value;
+        var path = Path.Combine(environment.ContentRootPath, settings.File!);
         var isYaml = Path.GetExtension(path) is ".yaml" or ".yml";
-        _file = new ReloadingFile<PolicySet>(path, "policy file", (content, _) => PolicySet.Parse(content, isYaml),
-            configuration.GetValue($"{SectionName}:Watch", defaultValue: true), logger);
+        _file = new ReloadingFile<PolicySet>(path, "policy file", (content, _) => PolicySet.Parse(content, isYaml), settings.Watch, logger);
     }
 
     public bool IsAllowed(CallerIdentity identity, Capability capability, string path) => _file.Current.IsAllowed(identity, capability, path);

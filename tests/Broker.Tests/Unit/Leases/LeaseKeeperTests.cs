@@ -190,7 +190,7 @@ public sealed class LeaseKeeperTests
             // Not started and not strict: audit events of lease work wait in its queue.
             var recorder = new AuditRecorder(new FakeAuditStream(), auditOptions, environment, new AuditMetrics(Meters), Time, NullLogger<AuditRecorder>.Instance);
             var auditor = new AccessAuditor(recorder, auditOptions, Time);
-            _policy = new PolicyEvaluator(configuration, environment, NullLogger<PolicyEvaluator>.Instance);
+            _policy = new PolicyEvaluator(Options.Create(new PolicyOptions { File = "policy.yaml", Watch = false }), environment, NullLogger<PolicyEvaluator>.Instance);
             var guard = new AccessGuard(new MountTable(configuration, [Backend]), _policy, auditor);
             _registry = new InMemoryLeaseRegistry(auditor);
             // No jitter, so due times are exact; one operation at a time, so backend calls arrive in order.
