@@ -23,10 +23,10 @@ public sealed class AuditRecorderTests
         var hold = stream.HoldAppends();
 
         var recording = audit.Recorder.RecordAsync(Event(1), CancellationToken.None);
-        await stream.AppendStarted.OrTimeout();
+        await hold.Started;
 
         Assert.False(recording.IsCompleted);
-        hold.TrySetResult();
+        hold.Release();
         await recording.OrTimeout();
         Assert.Equal(["event-1"], stream.Received);
         Assert.Equal(0, audit.Recorder.SpoolDepth);
@@ -44,8 +44,8 @@ public sealed class AuditRecorderTests
         var recording = audit.Recorder.RecordAsync(Event(1), CancellationToken.None);
 
         Assert.True(recording.IsCompletedSuccessfully);
-        await stream.AppendStarted.OrTimeout();
-        hold.TrySetResult();
+        await hold.Started;
+        hold.Release();
         await stream.WaitForReceivedAsync(1);
     }
 
@@ -230,7 +230,14 @@ public sealed class AuditRecorderTests
                 _ownDirectory = new TestDirectory();
                 spoolDirectory = Path.Combine(_ownDirectory.Path, "spool");
             }
-            Options = new AuditOptions { Strict = strict, Key = Convert.ToBase64String(new byte[32]), SpoolDirectory = spoolDirectory };
+            // StreamTimeout is wall-clock time (CancelAfter): at its maximum, a held append never times out under a slow test.
+            Options = new AuditOptions
+            {
+                Strict = strict,
+                Key = Convert.ToBase64String(new byte[32]),
+                SpoolDirectory = spoolDirectory,
+                StreamTimeout = TimeSpan.FromMinutes(1),
+            };
             // SpoolDirectory is absolute here, so the content root does not matter (Path.Combine keeps an absolute path).
             var environment = new HostingEnvironment { ContentRootPath = Path.GetTempPath() };
             Recorder = new AuditRecorder(stream, Microsoft.Extensions.Options.Options.Create(Options), environment, new AuditMetrics(meters), time,
@@ -257,7 +264,7 @@ public sealed class AuditRecorderTests
 
         public async ValueTask DisposeAsync()
         {
-            await Recorder.StopAsync(CancellationToken.None);
+            await Recorder.StopAsync(CancellationToken.None).OrTimeout();
             Recorder.Dispose();
             _events.Dispose();
             await _services.DisposeAsync();

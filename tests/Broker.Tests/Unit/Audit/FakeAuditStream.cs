@@ -14,8 +14,7 @@ public sealed class FakeAuditStream : IAuditStream
     private readonly List<string> _received = [];
     private readonly List<(int Count, TaskCompletionSource Done)> _waiters = [];
     private int? _acceptNext;
-    private TaskCompletionSource? _hold;
-    private TaskCompletionSource _appendStarted = NewSignal();
+    private AppendHold? _hold;
 
     public bool IsConfigured => true;
 
@@ -34,18 +33,6 @@ public sealed class FakeAuditStream : IAuditStream
         }
     }
 
-    /// <summary>Completes when the next append call arrives (before it is held or answered).</summary>
-    public Task AppendStarted
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _appendStarted.Task;
-            }
-        }
-    }
-
     /// <summary>The next append takes only the first <paramref name="count"/> events, as a Redis failure after some entries would.</summary>
     public void AcceptOnlyNext(int count)
     {
@@ -55,10 +42,10 @@ public sealed class FakeAuditStream : IAuditStream
         }
     }
 
-    /// <summary>Holds every append until the returned source is completed.</summary>
-    public TaskCompletionSource HoldAppends()
+    /// <summary>Holds every append from now on until the hold is released (or the recorder gives up on the call).</summary>
+    public AppendHold HoldAppends()
     {
-        var hold = NewSignal();
+        var hold = new AppendHold();
         lock (_gate)
         {
             _hold = hold;
@@ -82,18 +69,17 @@ public sealed class FakeAuditStream : IAuditStream
 
     public async Task<int> AppendAsync(IReadOnlyList<byte[]> events, CancellationToken cancellationToken)
     {
-        TaskCompletionSource started;
-        TaskCompletionSource? hold;
+        AppendHold? hold;
         lock (_gate)
         {
-            started = _appendStarted;
-            _appendStarted = NewSignal();
             hold = _hold;
         }
-        started.TrySetResult();
         if (hold is not null)
         {
-            await hold.Task.ConfigureAwait(false);
+            hold.Arrived.TrySetResult();
+            // A call the recorder gives up on (timeout, stop) ends with OperationCanceledException, as RedisAuditStream's
+            // wait for its connection does.
+            await hold.Released.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         List<TaskCompletionSource> ready = [];
         int accepted;
@@ -117,4 +103,16 @@ public sealed class FakeAuditStream : IAuditStream
     }
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Appends held open: <see cref="Started"/> completes when the first held call arrives.</summary>
+    public sealed class AppendHold
+    {
+        internal TaskCompletionSource Arrived { get; } = NewSignal();
+
+        internal TaskCompletionSource Released { get; } = NewSignal();
+
+        public Task Started => Arrived.Task.WaitAsync(Support.TaskGuards.Limit);
+
+        public void Release() => Released.TrySetResult();
+    }
 }

@@ -243,7 +243,7 @@ public sealed class LeaseKeeperTests
 
         public async ValueTask DisposeAsync()
         {
-            await Keeper.StopAsync(CancellationToken.None);
+            await Keeper.StopAsync(CancellationToken.None).OrTimeout();
             Keeper.Dispose();
             _policy.Dispose();
             await _services.DisposeAsync();

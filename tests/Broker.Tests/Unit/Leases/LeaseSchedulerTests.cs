@@ -102,6 +102,7 @@ public sealed class LeaseSchedulerTests
         var inFlight = 0;
         var maxInFlight = 0;
         var finished = 0;
+        var released = 0;
         var allFinished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var runner = new RunningScheduler(time, maxConcurrency, async job =>
         {
@@ -119,12 +120,30 @@ public sealed class LeaseSchedulerTests
             runner.Scheduler.Schedule(Job(start.AddSeconds(1), id: i));
         }
         await time.WaitForArmedAsync(start.AddSeconds(1));
+
+        // Job bodies may start later than the loop hands them out (the thread pool decides), so the bound is checked
+        // where the loop is: it sets its timer at the start of each pass. The pass that takes the five due jobs disarms
+        // it (nothing left queued); the next pass comes only once all five were handed out, which a bound of two
+        // allows only after three jobs finished, that is after three gates were released.
+        time.ForgetArmed();
+        var disarms = 0;
+        var releasedWhenAllHandedOut = -1;
+        var allHandedOut = time.WaitForArmedAsync(armed =>
+        {
+            if (armed is null && ++disarms == 2)
+            {
+                releasedWhenAllHandedOut = Volatile.Read(ref released);
+                return true;
+            }
+            return false;
+        });
         time.Advance(TimeSpan.FromSeconds(1));
 
         await runner.WaitForRunsAsync(maxConcurrency);
         // Free one slot at a time, in the order the jobs started; each freed slot lets exactly one more start.
         for (var k = 0; k < jobs; k++)
         {
+            Interlocked.Increment(ref released);
             gates[runner.Runs[k].Id].TrySetResult();
             if (k + maxConcurrency < jobs)
             {
@@ -132,7 +151,10 @@ public sealed class LeaseSchedulerTests
             }
         }
         await allFinished.Task.OrTimeout();
+        await allHandedOut;
 
+        // At least three: the test may already have released a fourth by the time the loop comes round.
+        Assert.InRange(releasedWhenAllHandedOut, jobs - maxConcurrency, jobs);
         Assert.Equal(maxConcurrency, maxInFlight);
         Assert.Equal(jobs, runner.Runs.Select(r => r.Id).Distinct().Count());
     }

@@ -18,18 +18,6 @@ public sealed class ObservableTimeProvider : FakeTimeProvider
     {
     }
 
-    /// <summary>Every due time a timer was armed for, in order (null: disarmed).</summary>
-    public IReadOnlyList<DateTimeOffset?> Armed
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return [.. _armed];
-            }
-        }
-    }
-
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
     {
         var timer = new ObservedTimer(this, base.CreateTimer(callback, state, dueTime, period));
