@@ -18,8 +18,6 @@ public static class AuthenticationExtensions
     public const string JwtScheme = "Jwt";
     public const string MtlsScheme = "Mtls";
 
-    private const int MaxValidationCacheSize = 1_000_000;
-    private static readonly TimeSpan MaxValidationCacheTtl = TimeSpan.FromHours(1);
 
     /// <summary>
     /// Registers dev tokens, JWT bearer and client certificates behind one policy scheme that picks the
@@ -37,18 +35,8 @@ public static class AuthenticationExtensions
             .AddScheme<DevTokenAuthenticationOptions, DevTokenAuthenticationHandler>(DevTokenAuthenticationHandler.SchemeName, _ => { });
         AddDevTokenOptions(builder);
 
-        services.AddOptions<JwtAuthOptions>().BindConfiguration(JwtAuthOptions.SectionName)
-            .Validate(o => !o.Enabled || !string.IsNullOrWhiteSpace(o.Issuer), $"{JwtAuthOptions.SectionName}:Issuer is required when JWT is enabled")
-            .Validate(o => !o.Enabled || o.Audiences.Count > 0, $"{JwtAuthOptions.SectionName}:Audiences needs at least one audience")
-            .Validate(o => !o.Enabled || new[] { o.MetadataAddress, o.JwksUrl, o.JwksFile }.Count(s => !string.IsNullOrWhiteSpace(s)) == 1,
-                $"{JwtAuthOptions.SectionName}: set exactly one of MetadataAddress, JwksUrl or JwksFile")
-            .Validate(o => o.ValidationCacheTtl >= TimeSpan.Zero && o.ValidationCacheTtl <= MaxValidationCacheTtl,
-                $"{JwtAuthOptions.SectionName}:ValidationCacheTtl must be between 00:00:00 (no cache) and 01:00:00")
-            .Validate(o => o.ValidationCacheSize is >= 1 and <= MaxValidationCacheSize,
-                $"{JwtAuthOptions.SectionName}:ValidationCacheSize must be between 1 and {MaxValidationCacheSize:D}")
-            .Validate<IHostEnvironment>((o, environment) => !o.Enabled || string.IsNullOrWhiteSpace(o.CaCertificateFile) || TryLoadCa(o, environment),
-                $"{JwtAuthOptions.SectionName}:CaCertificateFile must be a readable PEM file holding the root CA of the metadata/JWKS server")
-            .ValidateOnStart();
+        services.AddOptionsWithValidateOnStart<JwtAuthOptions>().BindConfiguration(JwtAuthOptions.SectionName);
+        services.AddSingleton<IValidateOptions<JwtAuthOptions>, JwtAuthOptionsValidator>();
         if (jwt.Enabled)
         {
             authentication.AddJwtBearer(JwtScheme, _ => { });
@@ -57,9 +45,8 @@ public static class AuthenticationExtensions
                 (o, environment, cache) => ConfigureJwt(o, jwt, environment, cache));
         }
 
-        services.AddOptions<MtlsAuthOptions>().BindConfiguration(MtlsAuthOptions.SectionName)
-            .Validate(o => !o.Enabled || o.CaFiles.Count > 0, $"{MtlsAuthOptions.SectionName}:CaFiles needs at least one CA file when mTLS is enabled")
-            .ValidateOnStart();
+        services.AddOptionsWithValidateOnStart<MtlsAuthOptions>().BindConfiguration(MtlsAuthOptions.SectionName);
+        services.AddSingleton<IValidateOptions<MtlsAuthOptions>, MtlsAuthOptionsValidator>();
         if (mtls.Enabled)
         {
             authentication.AddCertificate(MtlsScheme, _ => { });
@@ -154,21 +141,8 @@ public static class AuthenticationExtensions
         };
     }
 
-    private static CustomCaValidator LoadCa(JwtAuthOptions jwt, IHostEnvironment environment) =>
+    internal static CustomCaValidator LoadCa(JwtAuthOptions jwt, IHostEnvironment environment) =>
         CustomCaValidator.FromPemFile(Path.Combine(environment.ContentRootPath, jwt.CaCertificateFile!), $"{JwtAuthOptions.SectionName}:CaCertificateFile");
-
-    private static bool TryLoadCa(JwtAuthOptions jwt, IHostEnvironment environment)
-    {
-        try
-        {
-            LoadCa(jwt, environment);
-            return true;
-        }
-        catch (InvalidOperationException)
-        {
-            return false;
-        }
-    }
 
     private static void ConfigureMtls(CertificateAuthenticationOptions options, MtlsAuthOptions mtls, IHostEnvironment environment)
     {
@@ -202,10 +176,9 @@ public static class AuthenticationExtensions
     private static void AddDevTokenOptions(WebApplicationBuilder builder)
     {
         builder.Services.AddOptions<DevTokenAuthenticationOptions>(DevTokenAuthenticationHandler.SchemeName)
-            .Bind(builder.Configuration.GetSection($"{SectionName}:DevTokens"))
-            .Validate(o => o.Tokens.All(t => t.Sha256.Length == 64 && t.Sha256.All(char.IsAsciiHexDigit) && t.Subject.Length > 0),
-                $"{SectionName}:DevTokens:Tokens: every token needs a Subject and a 64-character hex Sha256")
+            .BindConfiguration($"{SectionName}:DevTokens")
             .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<DevTokenAuthenticationOptions>, DevTokenOptionsValidator>();
         builder.Services.AddSingleton<IValidateOptions<DevTokenAuthenticationOptions>, DevTokenSectionGuard>();
     }
 
