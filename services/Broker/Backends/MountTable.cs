@@ -7,7 +7,7 @@ namespace SecretsBroker.Broker.Backends;
 /// Routes logical paths to backends: the longest configured prefix that matches whole segments wins.
 /// Built once at start from <c>Broker:Mounts</c>; an invalid table stops the broker with a clear message.
 /// </summary>
-public sealed class MountTable
+public sealed class MountTable : IDisposable
 {
     public const string ConfigurationSection = "Broker:Mounts";
 
@@ -62,6 +62,15 @@ public sealed class MountTable
     }
 
     public IReadOnlyList<MountedBackend> Mounts => _byLongestPrefix;
+
+    /// <summary>Releases what backends hold (a local file's watcher, HTTP handlers).</summary>
+    public void Dispose()
+    {
+        foreach (var mounted in _byLongestPrefix)
+        {
+            (mounted.Backend as IDisposable)?.Dispose();
+        }
+    }
 
     /// <summary>
     /// Resolves a validated logical path to its mount and the name inside it ("" when the path is the

@@ -28,7 +28,7 @@ public sealed class MountedBackend
     /// <summary>Readiness' probe of the backend, when it has one (probes are measured by the health checks, not as calls).</summary>
     public IBackendHealthProbe? HealthProbe => _backend as IBackendHealthProbe;
 
-    /// <summary>The backend itself, for disposal and for tests that reach into a concrete backend.</summary>
+    /// <summary>The backend itself, for <see cref="MountTable.Dispose"/> and for tests that reach into a concrete backend; features use <see cref="Capability{T}"/>.</summary>
     public ISecretBackend Backend => _backend;
 
     public override string ToString() => $"MountedBackend {{ Prefix = {Mount.Prefix}, Type = {Mount.Type} }}";
