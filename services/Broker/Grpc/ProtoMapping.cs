@@ -64,6 +64,9 @@ internal static class ProtoMapping
         return listing;
     }
 
+    /// <summary>The request's version selection and freshness, resolved by the read path inside its audited operation.</summary>
+    public static GetSecretSelection ToSelection(this GetSecretRequest request) => new(request);
+
     public static VersionSelector ToSelector(this GetSecretRequest request) => request.SelectorCase switch
     {
         GetSecretRequest.SelectorOneofCase.Version when request.Version.Length > 0 => new VersionSelector(Version: request.Version),
@@ -88,4 +91,10 @@ internal static class ProtoMapping
         }
         return maxAge is null && !request.BypassCache ? ReadFreshness.Default : new ReadFreshness(maxAge, request.BypassCache);
     }
+}
+
+/// <summary>A GetSecretRequest's selection, converted only when the read path resolves it.</summary>
+internal readonly struct GetSecretSelection(GetSecretRequest request) : IReadSelection
+{
+    public (VersionSelector Selector, ReadFreshness Freshness) Resolve() => (request.ToSelector(), request.ToFreshness());
 }

@@ -12,7 +12,7 @@ internal sealed class SecretsBrokerService(SecretReader reader, LeaseOperations 
 {
     public override async Task<GetSecretResponse> GetSecret(GetSecretRequest request, ServerCallContext context)
     {
-        var served = await reader.GetAsync(context.GetAccess(), request.Path, request.ToSelector(), context.CancellationToken, request.ToFreshness()).ConfigureAwait(false);
+        var served = await reader.GetAsync(context.GetAccess(), request.Path, request.ToSelection(), context.CancellationToken).ConfigureAwait(false);
         return new GetSecretResponse { Secret = served.ToProto() };
     }
 

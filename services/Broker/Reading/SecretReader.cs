@@ -31,9 +31,18 @@ public sealed class SecretReader(AccessGuard guard, SecretCache cache, IOptions<
     /// <summary>Reads one secret; the access is audited, and in strict audit mode the value is returned only once its event is durable.</summary>
     public Task<ServedSecret> GetAsync(AccessContext access, string path, VersionSelector selector, CancellationToken cancellationToken,
         ReadFreshness? freshness = null) =>
-        _guard.RunAsync(access, AuditActions.Read, path, (this, selector, freshness ?? ReadFreshness.Default), static async (attempt, state, ct) =>
+        GetAsync(access, path, new ReadSelection(selector, freshness ?? ReadFreshness.Default), cancellationToken);
+
+    /// <summary>
+    /// Reads one secret with a selection a transport request states; the selection is resolved inside the audited operation,
+    /// so a malformed one is a refusal with its audit event.
+    /// </summary>
+    public Task<ServedSecret> GetAsync<TSelection>(AccessContext access, string path, TSelection selection, CancellationToken cancellationToken)
+        where TSelection : IReadSelection =>
+        _guard.RunAsync(access, AuditActions.Read, path, (this, selection), static async (attempt, state, ct) =>
         {
-            var (reader, selector, freshness) = state;
+            var (reader, selection) = state;
+            var (selector, freshness) = selection.Resolve();
             var target = reader._guard.Authorize<ISecretReading>(attempt, Capability.Read, NotReadable);
             var served = await reader._cache.GetAsync(new ResolvedSecret(attempt.Path, target.Mount, target.Name, target.Capability), selector, freshness, ct)
                 .ConfigureAwait(false);

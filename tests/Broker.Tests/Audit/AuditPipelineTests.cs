@@ -61,6 +61,26 @@ public sealed class AuditPipelineTests
         Assert.Equal(new[] { "Secret", "Error", "Error" }, BatchResultCase(batch));
     }
 
+    [Fact]
+    public async Task Refusals_made_while_converting_the_request_are_audited_too()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        await using var host = await StartAsync(redis);
+        var raw = host.CreateClient().Raw;
+
+        var emptyVersion = await Assert.ThrowsAsync<RpcException>(async () =>
+            await raw.GetSecretAsync(new V1.GetSecretRequest { Path = "mem/alpha/db", Version = "" }));
+        var negativeMaxAge = await Assert.ThrowsAsync<RpcException>(async () =>
+            await raw.GetSecretAsync(new V1.GetSecretRequest { Path = "mem/alpha/db", MaxAge = new Google.Protobuf.WellKnownTypes.Duration { Seconds = -5 } }));
+
+        var events = await AuditStreamReader.ReadAllAsync(redis);
+
+        Assert.Equal(StatusCode.InvalidArgument, emptyVersion.StatusCode);
+        Assert.Equal(StatusCode.InvalidArgument, negativeMaxAge.StatusCode);
+        Assert.Equal(2, events.Count(e => e.Event.Action == "read" && e.Path == "mem/alpha/db" && e.Event.Decision == Decision.Error
+            && e.Event.GrpcStatus == (int)StatusCode.InvalidArgument && e.Event.Caller == "test-alpha"));
+    }
+
     [Theory]
     [InlineData(100, 1)]
     [InlineData(7, 5)]
