@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using SecretsBroker.Broker.Access;
 using SecretsBroker.Broker.Audit;
 using SecretsBroker.Broker.Auth;
@@ -38,12 +39,43 @@ public static class BrokerHostingExtensions
 
     public static WebApplication MapBroker(this WebApplication app)
     {
-        // Build the mount table and load the policy now, so a bad configuration stops the broker before it listens.
-        _ = app.Services.GetRequiredService<MountTable>();
+        // Validate every options class and build the mount table now, so a bad configuration stops the broker before it
+        // listens, with every failure in one message (Program.cs prints it and exits 1).
+        ValidateConfiguration(app.Services);
         _ = app.Services.GetRequiredService<PolicyEvaluator>();
         app.MapBrokerObservability();
         app.UseAuthentication();
         app.MapBrokerGrpc();
         return app;
+    }
+
+    /// <summary>Runs every ValidateOnStart validation and builds the mount table; all failures are reported as one exception.</summary>
+    private static void ValidateConfiguration(IServiceProvider services)
+    {
+        var failures = new List<OptionsValidationException>();
+        try
+        {
+            services.GetRequiredService<IStartupValidator>().Validate();
+        }
+        catch (OptionsValidationException ex)
+        {
+            failures.Add(ex);
+        }
+        catch (AggregateException ex) when (ex.InnerExceptions.All(e => e is OptionsValidationException))
+        {
+            failures.AddRange(ex.InnerExceptions.Cast<OptionsValidationException>());
+        }
+        try
+        {
+            _ = services.GetRequiredService<MountTable>();
+        }
+        catch (OptionsValidationException ex)
+        {
+            failures.Add(ex);
+        }
+        if (failures.Count > 0)
+        {
+            throw new OptionsValidationException(failures[0].OptionsName, failures[0].OptionsType, [.. failures.SelectMany(f => f.Failures)]);
+        }
     }
 }

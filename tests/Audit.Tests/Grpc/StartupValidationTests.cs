@@ -18,8 +18,9 @@ public sealed class StartupValidationTests : RedisAndStoreTest
         await using var service = new AuditServiceProcess(Redis, Path.Combine(Directory.Path, "audit.db"), extraArguments: [setting]);
         service.StartWithoutWaiting();
         await service.WaitForOutputAsync(message);
-        await Eventually.WaitUntilAsync(() => service.HasExited, because: "the service to exit");
+        Assert.Equal(1, await service.WaitForExitAsync());
         Assert.DoesNotContain(service.Output, line => line.Contains("Now listening on", StringComparison.Ordinal));
+        Assert.DoesNotContain(service.Output, line => line.TrimStart().StartsWith("at ", StringComparison.Ordinal));
     }
 
     [Fact]

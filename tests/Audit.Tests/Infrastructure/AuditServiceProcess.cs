@@ -60,6 +60,9 @@ public sealed class AuditServiceProcess : IAsyncDisposable
 
     public bool HasExited => _process?.HasExited ?? true;
 
+    /// <summary>The exit code, once the process has exited.</summary>
+    public Task<int> WaitForExitAsync() => _process!.WaitForExitAsync();
+
     public AuditLog.AuditLogClient Client
     {
         get

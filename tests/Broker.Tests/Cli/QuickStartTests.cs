@@ -56,7 +56,8 @@ public sealed class QuickStartTests
         await using var broker = StartBroker("Production", directory);
 
         await broker.WaitForOutputAsync(line => line.Contains("configure at least one mount", StringComparison.Ordinal));
-        Assert.NotEqual(0, await broker.WaitForExitAsync());
+        Assert.Equal(1, await broker.WaitForExitAsync());
+        Assert.DoesNotContain(broker.Output, line => line.TrimStart().StartsWith("at ", StringComparison.Ordinal));
         Assert.DoesNotContain(broker.Output, line => line.Contains("Now listening on", StringComparison.Ordinal));
     }
 
@@ -68,7 +69,8 @@ public sealed class QuickStartTests
             "--Broker:Mounts:0:Prefix=demo", "--Broker:Mounts:0:Type=local", "--Broker:Mounts:0:File=demo-secrets.yaml");
 
         await broker.WaitForOutputAsync(line => line.Contains("Broker:Policy:File is required", StringComparison.Ordinal));
-        Assert.NotEqual(0, await broker.WaitForExitAsync());
+        Assert.Equal(1, await broker.WaitForExitAsync());
+        Assert.DoesNotContain(broker.Output, line => line.TrimStart().StartsWith("at ", StringComparison.Ordinal));
         Assert.DoesNotContain(broker.Output, line => line.Contains("Now listening on", StringComparison.Ordinal));
     }
 
