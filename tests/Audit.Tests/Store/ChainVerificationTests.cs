@@ -1,3 +1,4 @@
+using Grpc.Core;
 using Google.Protobuf;
 using SecretsBroker.Audit.Tests.Infrastructure;
 using SecretsBroker.Audit.V1;
@@ -98,6 +99,85 @@ public sealed class ChainVerificationTests : IAsyncLifetime
         var result = await VerifyAsync();
         Assert.False(result.Ok);
         Assert.Equal(9, result.FirstBrokenSequence);
+        Assert.Contains("path prefix index", result.Detail);
+    }
+
+    [Fact]
+    public async Task A_record_turned_into_TEXT_makes_Verify_name_its_sequence_and_Query_flag_it_and_serve_the_rest()
+    {
+        Execute("UPDATE audit_records SET record = CAST(record AS TEXT) WHERE sequence = 4");
+        Assert.Equal("text", Scalar("SELECT typeof(record) FROM audit_records WHERE sequence = 4"));
+
+        var result = await VerifyAsync();
+        Assert.False(result.Ok);
+        Assert.Equal(4, result.FirstBrokenSequence);
+        Assert.Contains("column record is TEXT, not BLOB", result.Detail);
+
+        // Query flags the record in place (so paging by after_sequence never stalls on it) and serves the rest.
+        var all = await _service.QueryAllAsync();
+        Assert.Equal(Enumerable.Range(1, 10).Select(i => (long)i), all.Select(s => s.Sequence));
+        var flagged = Assert.Single(all, s => s.Event is null);
+        Assert.Equal(4, flagged.Sequence);
+        Assert.Contains("column record is TEXT, not BLOB", flagged.Unreadable);
+        Assert.All(all.Where(s => s.Sequence != 4), s => Assert.Equal("", s.Unreadable));
+        Assert.All(all.Where(s => s.Sequence != 4), s => Assert.StartsWith("kv/teams/alpha/db-", s.Event.Path));
+        using var call = _service.Client.Query(new QueryRequest { AfterSequence = 3, Limit = 1 }, AuditServiceProcess.OperatorHeaders);
+        var page = await call.ResponseStream.ReadAllAsync().ToListAsync();
+        Assert.Equal(4, Assert.Single(page).Sequence);
+    }
+
+    [Fact]
+    public async Task A_record_whose_bytes_are_not_an_AuditEvent_is_flagged_by_Query()
+    {
+        Execute("UPDATE audit_records SET record = X'FFFFFFFF' WHERE sequence = 2");
+
+        var all = await _service.QueryAllAsync();
+        Assert.Equal(10, all.Count);
+        Assert.Null(all[1].Event);
+        Assert.Contains("not an AuditEvent", all[1].Unreadable);
+        Assert.Equal(2, (await VerifyAsync()).FirstBrokenSequence);
+    }
+
+    [Theory]
+    [InlineData("hash", "CAST(hash AS BLOB)", "column hash is BLOB, not TEXT")]
+    [InlineData("previous_hash", "CAST(previous_hash AS BLOB)", "column previous_hash is BLOB, not TEXT")]
+    [InlineData("event_id", "CAST(event_id AS BLOB)", "column event_id is BLOB, not TEXT")]
+    [InlineData("caller", "CAST(caller AS BLOB)", "column caller is BLOB, not TEXT")]
+    [InlineData("event_time", "'not a time'", "column event_time is TEXT, not INTEGER")]
+    [InlineData("decision", "1.5", "column decision is REAL, not INTEGER")]
+    [InlineData("stored_at", "X'00'", "column stored_at is BLOB, not INTEGER")]
+    public async Task A_column_with_the_wrong_storage_class_is_a_broken_record_for_Verify_and_flagged_by_Query(string column, string value, string detail)
+    {
+        Execute($"UPDATE audit_records SET {column} = {value} WHERE sequence = 6");
+
+        var result = await VerifyAsync();
+        Assert.False(result.Ok);
+        Assert.Equal(6, result.FirstBrokenSequence);
+        Assert.Contains(detail, result.Detail);
+
+        var all = await _service.QueryAllAsync();
+        Assert.Equal(10, all.Count);
+        if (column is "event_id" or "caller" or "event_time" or "decision")
+        {
+            // Index columns are not part of what Query reads; Verify is what reports them.
+            Assert.All(all, s => Assert.NotNull(s.Event));
+        }
+        else
+        {
+            Assert.Null(all[5].Event);
+            Assert.Contains(detail, all[5].Unreadable);
+            Assert.All(all.Where(s => s.Sequence != 6), s => Assert.NotNull(s.Event));
+        }
+    }
+
+    [Fact]
+    public async Task A_path_prefix_turned_into_a_BLOB_makes_Verify_name_the_record()
+    {
+        Execute("UPDATE audit_path_prefixes SET prefix_hmac = CAST(prefix_hmac AS BLOB) WHERE sequence = 8");
+
+        var result = await VerifyAsync();
+        Assert.False(result.Ok);
+        Assert.Equal(8, result.FirstBrokenSequence);
         Assert.Contains("path prefix index", result.Detail);
     }
 

@@ -100,6 +100,33 @@ public sealed class RetentionAndExportTests : RedisAndStoreTest
     }
 
     [Fact]
+    public async Task Export_writes_a_record_turned_into_TEXT_as_unreadable_and_goes_on()
+    {
+        await using (var service = await AuditServiceProcess.StartAsync(Redis, StorePath))
+        {
+            foreach (var i in Enumerable.Range(0, 3))
+            {
+                await TestEvents.AppendAsync(await Redis.DatabaseAsync(), [TestEvents.Make("alice", $"kv/teams/alpha/export-{i}")]);
+            }
+            await service.WaitUntilStoredAsync(3);
+            using var connection = service.OpenStore();
+            using var command = connection.CreateCommand();
+            command.CommandText = "UPDATE audit_records SET record = CAST(record AS TEXT) WHERE sequence = 2";
+            command.ExecuteNonQuery();
+        }
+
+        var file = Path.Combine(Directory.Path, "damaged.jsonl");
+        var (exitCode, _, stderr) = await ExternalProcess.RunAsync(RepositoryLayout.DotNet,
+            [AuditServiceProcess.Dll, "export", "--out", file, $"--Audit:Store:Path={StorePath}"]);
+        Assert.True(exitCode == 0, stderr);
+        var lines = File.ReadAllLines(file).Select(line => JsonDocument.Parse(line).RootElement).ToList();
+        Assert.Equal([1L, 2L, 3L], lines.Select(line => line.GetProperty("sequence").GetInt64()));
+        Assert.Equal("column record is TEXT, not BLOB", lines[1].GetProperty("unreadable").GetString());
+        Assert.False(lines[1].TryGetProperty("event", out _));
+        Assert.True(lines[2].TryGetProperty("event", out _));
+    }
+
+    [Fact]
     public async Task Export_without_out_or_without_a_store_says_what_is_missing()
     {
         var usage = await ExternalProcess.RunAsync(RepositoryLayout.DotNet, [AuditServiceProcess.Dll, "export"]);

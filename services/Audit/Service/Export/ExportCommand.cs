@@ -58,16 +58,23 @@ public static class ExportCommand
         var anchor = store.ReadAnchor();
         foreach (var record in store.ReadAll())
         {
-            var auditEvent = AuditEvent.Parser.ParseFrom(record.Record);
+            var line = new StringBuilder();
+            line.Append("{\"sequence\":").Append(record.Sequence)
+                .Append(",\"previous_hash\":").Append(JsonSerializer.Serialize(record.PreviousHash, ExportJsonContext.Default.String))
+                .Append(",\"hash\":").Append(JsonSerializer.Serialize(record.Hash, ExportJsonContext.Default.String));
+            if (record.ParseEvent(out var unreadable) is not { } auditEvent)
+            {
+                // Same rule as Query: a damaged record is written as such and the export goes on.
+                line.Append(",\"unreadable\":").Append(JsonSerializer.Serialize(unreadable, ExportJsonContext.Default.String)).Append('}');
+                await writer.WriteLineAsync(line.ToString()).ConfigureAwait(false);
+                count++;
+                continue;
+            }
             if (auditKey is not null)
             {
                 auditEvent.Path = auditKey.OpenPath(auditEvent) ?? "";
             }
-            var line = new StringBuilder();
-            line.Append("{\"sequence\":").Append(record.Sequence)
-                .Append(",\"previous_hash\":").Append(JsonSerializer.Serialize(record.PreviousHash, ExportJsonContext.Default.String))
-                .Append(",\"hash\":").Append(JsonSerializer.Serialize(record.Hash, ExportJsonContext.Default.String))
-                .Append(",\"stored_at_unix_ms\":").Append(record.StoredAtUnixMilliseconds)
+            line.Append(",\"stored_at_unix_ms\":").Append(record.StoredAtUnixMilliseconds)
                 .Append(",\"record\":\"").Append(Convert.ToBase64String(record.Record)).Append('"')
                 .Append(",\"event\":").Append(formatter.Format(auditEvent))
                 .Append('}');

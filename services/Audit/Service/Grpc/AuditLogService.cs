@@ -6,7 +6,7 @@ using SecretsBroker.Audit.V1;
 namespace SecretsBroker.Audit.Service.Grpc;
 
 /// <summary>AuditLog over the store: Query (paths opened with the audit key for the answer), Verify, ComputeHmac.</summary>
-public sealed class AuditLogService(AuditStore store, AuditKey auditKey) : AuditLog.AuditLogBase
+public sealed partial class AuditLogService(AuditStore store, AuditKey auditKey, ILogger<AuditLogService> logger) : AuditLog.AuditLogBase
 {
     public const int DefaultLimit = 1000;
     public const int MaxLimit = 10_000;
@@ -17,15 +17,20 @@ public sealed class AuditLogService(AuditStore store, AuditKey auditKey) : Audit
         foreach (var record in store.Query(filter))
         {
             context.CancellationToken.ThrowIfCancellationRequested();
-            var auditEvent = AuditEvent.Parser.ParseFrom(record.Record);
-            auditEvent.Path = auditKey.OpenPath(auditEvent) ?? "";
-            await responseStream.WriteAsync(new StoredEvent
+            var answer = new StoredEvent { Sequence = record.Sequence, PreviousHash = record.PreviousHash, Hash = record.Hash };
+            // A damaged record is flagged in place, not skipped: skipping could return an empty page and end
+            // a client's paging early. Verify reports it as broken.
+            if (record.ParseEvent(out var unreadable) is { } auditEvent)
             {
-                Sequence = record.Sequence,
-                Event = auditEvent,
-                PreviousHash = record.PreviousHash,
-                Hash = record.Hash,
-            }).ConfigureAwait(false);
+                auditEvent.Path = auditKey.OpenPath(auditEvent) ?? "";
+                answer.Event = auditEvent;
+            }
+            else
+            {
+                answer.Unreadable = unreadable;
+                LogUnreadable(logger, record.Sequence, answer.Unreadable);
+            }
+            await responseStream.WriteAsync(answer).ConfigureAwait(false);
         }
     }
 
@@ -49,6 +54,9 @@ public sealed class AuditLogService(AuditStore store, AuditKey auditKey) : Audit
         }
         return Task.FromResult(new ComputeHmacResponse { Hmac = auditKey.Hmac(request.Value) });
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Audit record {Sequence} is unreadable ({Detail}); answered as unreadable, run Verify")]
+    private static partial void LogUnreadable(ILogger logger, long sequence, string detail);
 
     private QueryFilter ToFilter(QueryRequest request)
     {

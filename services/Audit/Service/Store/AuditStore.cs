@@ -262,7 +262,8 @@ public sealed class AuditStore : IDisposable
         var expectedPrevious = anchor?.Hash ?? "";
         using var command = Command(connection, transaction, """
             SELECT r.sequence, r.event_id, r.event_time, r.caller, r.action, r.decision, r.record, r.previous_hash, r.hash,
-                   (SELECT group_concat(p.prefix_hmac, ',') FROM audit_path_prefixes p WHERE p.sequence = r.sequence)
+                   (SELECT group_concat(p.prefix_hmac, ',') FROM audit_path_prefixes p WHERE p.sequence = r.sequence), r.stored_at,
+                   (SELECT COUNT(*) FROM audit_path_prefixes p WHERE p.sequence = r.sequence AND typeof(p.prefix_hmac) <> 'text')
             FROM audit_records r ORDER BY r.sequence
             """);
         using var reader = command.ExecuteReader();
@@ -272,9 +273,6 @@ public sealed class AuditStore : IDisposable
             cancellationToken.ThrowIfCancellationRequested();
             checkedCount++;
             var sequence = reader.GetInt64(0);
-            var record = (byte[])reader.GetValue(6);
-            var previousHash = reader.GetString(7);
-            var hash = reader.GetString(8);
             string? broken = null;
             if (sequence != expectedSequence)
             {
@@ -282,7 +280,19 @@ public sealed class AuditStore : IDisposable
                     ? $"records {expectedSequence} to {sequence - 1} are missing"
                     : $"sequence {sequence} is out of order (expected {expectedSequence})";
             }
-            else if (previousHash != expectedPrevious)
+            else if (StorageClass.Mismatch(reader, (6, StorageClass.Blob), (7, StorageClass.Text), (8, StorageClass.Text), (1, StorageClass.Text),
+                (2, StorageClass.Integer), (3, StorageClass.Text), (4, StorageClass.Text), (5, StorageClass.Integer), (10, StorageClass.Integer)) is { } mismatch)
+            {
+                broken = mismatch;
+            }
+            if (broken is not null)
+            {
+                return new VerifyResult(false, checkedCount, sequence, broken);
+            }
+            var record = (byte[])reader.GetValue(6);
+            var previousHash = reader.GetString(7);
+            var hash = reader.GetString(8);
+            if (previousHash != expectedPrevious)
             {
                 broken = expectedSequence == (anchor?.Sequence ?? 0) + 1 && anchor is not null
                     ? "previous_hash does not match the retention anchor's hash"
@@ -403,6 +413,10 @@ public sealed class AuditStore : IDisposable
         {
             return "column decision does not match the record";
         }
+        if (reader.GetInt64(11) > 0)
+        {
+            return "the path prefix index does not match the record: a prefix_hmac is not TEXT";
+        }
         var indexed = reader.IsDBNull(9) ? [] : reader.GetString(9).Split(',').ToHashSet(StringComparer.Ordinal);
         if (!indexed.SetEquals(auditEvent.PathPrefixHmacs))
         {
@@ -413,8 +427,16 @@ public sealed class AuditStore : IDisposable
 
     private static bool IsHex(string value) => value.Length % 2 == 0 && value.All(Uri.IsHexDigit);
 
-    private static StoredRecord ReadRecord(SqliteDataReader reader) =>
-        new(reader.GetInt64(0), (byte[])reader.GetValue(1), reader.GetString(2), reader.GetString(3), reader.GetInt64(4));
+    /// <summary>A row as a <see cref="StoredRecord"/>, or one marked unreadable (with whatever hashes are TEXT) when a column has the wrong storage class.</summary>
+    private static StoredRecord ReadRecord(SqliteDataReader reader)
+    {
+        var sequence = reader.GetInt64(0);
+        if (StorageClass.Mismatch(reader, (1, StorageClass.Blob), (2, StorageClass.Text), (3, StorageClass.Text), (4, StorageClass.Integer)) is { } mismatch)
+        {
+            return new StoredRecord(sequence, [], reader.GetValue(2) as string ?? "", reader.GetValue(3) as string ?? "", 0, mismatch);
+        }
+        return new(sequence, (byte[])reader.GetValue(1), reader.GetString(2), reader.GetString(3), reader.GetInt64(4));
+    }
 
     private static (long Sequence, string Hash) ReadHead(SqliteConnection connection, SqliteTransaction transaction)
     {

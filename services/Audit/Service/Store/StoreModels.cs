@@ -25,8 +25,31 @@ public sealed record QueryFilter(
     Decision? Decision = null,
     string? PathPrefixHmac = null);
 
-/// <summary>One record as it is in the store: the event's protobuf bytes and its links in the chain.</summary>
-public sealed record StoredRecord(long Sequence, byte[] Record, string PreviousHash, string Hash, long StoredAtUnixMilliseconds);
+/// <summary>
+/// One record as it is in the store: the event's protobuf bytes and its links in the chain. When a column
+/// has the wrong SQLite storage class, <paramref name="Unreadable"/> says which and <paramref name="Record"/> is empty.
+/// </summary>
+public sealed record StoredRecord(long Sequence, byte[] Record, string PreviousHash, string Hash, long StoredAtUnixMilliseconds, string? Unreadable = null)
+{
+    /// <summary>The stored event, or null with <paramref name="unreadable"/> saying why (a wrong storage class, or bytes that are not an AuditEvent).</summary>
+    public AuditEvent? ParseEvent(out string unreadable)
+    {
+        unreadable = Unreadable ?? "";
+        if (Unreadable is not null)
+        {
+            return null;
+        }
+        try
+        {
+            return AuditEvent.Parser.ParseFrom(Record);
+        }
+        catch (Google.Protobuf.InvalidProtocolBufferException)
+        {
+            unreadable = "the record bytes are not an AuditEvent";
+            return null;
+        }
+    }
+}
 
 public sealed record VerifyResult(bool Ok, long RecordsChecked, long FirstBrokenSequence, string Detail);
 
