@@ -42,6 +42,7 @@ public static class BrokerHostingExtensions
         _ = app.Services.GetRequiredService<MountTable>();
         _ = app.Services.GetRequiredService<PolicyEvaluator>();
         app.MapBrokerObservability();
+        app.UseExactGrpcMethodNames();
         app.UseAuthentication();
         app.MapBrokerGrpc();
         return app;
