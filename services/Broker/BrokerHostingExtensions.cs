@@ -44,6 +44,7 @@ public static class BrokerHostingExtensions
         ValidateConfiguration(app.Services);
         _ = app.Services.GetRequiredService<PolicyEvaluator>();
         app.MapBrokerObservability();
+        app.UseExactGrpcMethodNames();
         app.UseAuthentication();
         app.MapBrokerGrpc();
         return app;

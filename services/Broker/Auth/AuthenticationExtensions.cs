@@ -131,6 +131,12 @@ public static class AuthenticationExtensions
             OnTokenValidated = context =>
             {
                 var caller = IdentityMapping.FromJwt(context.Principal!, jwt.AttributeClaims);
+                if (string.IsNullOrWhiteSpace(caller.Subject))
+                {
+                    // Tokens without a subject would all share the empty identity (and its leases and audit trail).
+                    context.Fail(AuthenticationFailures.NoSubject);
+                    return Task.CompletedTask;
+                }
                 context.Principal = caller.ToPrincipal(JwtScheme);
                 if (cache.Enabled && BearerToken(context.Request) is { IsEmpty: false } token)
                 {

@@ -5,6 +5,8 @@ namespace SecretsBroker.Broker.Auth;
 /// <summary>Caller-facing reasons for failed authentication: specific enough to fix, never quoting the credential.</summary>
 public static class AuthenticationFailures
 {
+    public const string NoSubject = "the token has no subject: a non-empty 'sub' claim is required";
+
     public static string Describe(Exception? failure) => failure switch
     {
         null => "no credentials: send 'authorization: Bearer <token>' metadata or a client certificate",

@@ -20,6 +20,16 @@ public static class GrpcExtensions
         return builder;
     }
 
+    /// <summary>
+    /// Answers UNIMPLEMENTED for any spelling of a gRPC method but its exact name (<see cref="ExactGrpcMethodMiddleware"/>);
+    /// call before UseAuthentication, so such requests cost no token validation.
+    /// </summary>
+    public static WebApplication UseExactGrpcMethodNames(this WebApplication app)
+    {
+        app.UseMiddleware<ExactGrpcMethodMiddleware>();
+        return app;
+    }
+
     public static WebApplication MapBrokerGrpc(this WebApplication app)
     {
         app.MapGrpcService<SecretsBrokerService>();

@@ -67,9 +67,12 @@ public sealed class TestJwtIssuer : IAsyncDisposable
         return issuer;
     }
 
-    /// <summary>A Kubernetes projected service-account token for namespace/service account.</summary>
+    /// <summary>
+    /// A Kubernetes projected service-account token for namespace/service account. <paramref name="omitSubject"/>
+    /// leaves out <c>sub</c>; <paramref name="subject"/> replaces its usual value.
+    /// </summary>
     public string IssueServiceAccountToken(string ns, string serviceAccount, string issuer = Issuer, string audience = Audience,
-        DateTime? expires = null, SecurityKey? signingKey = null)
+        DateTime? expires = null, SecurityKey? signingKey = null, bool omitSubject = false, string? subject = null)
     {
         var kubernetes = JsonSerializer.Serialize(new Dictionary<string, object>
         {
@@ -85,7 +88,7 @@ public sealed class TestJwtIssuer : IAsyncDisposable
             IssuedAt = expiry < now ? expiry.AddMinutes(-10) : now,
             NotBefore = expiry < now ? expiry.AddMinutes(-10) : now,
             Expires = expiry,
-            Subject = new ClaimsIdentity([new Claim("sub", $"system:serviceaccount:{ns}:{serviceAccount}")]),
+            Subject = omitSubject ? null : new ClaimsIdentity([new Claim("sub", subject ?? $"system:serviceaccount:{ns}:{serviceAccount}")]),
             Claims = new Dictionary<string, object> { ["kubernetes.io"] = JsonDocument.Parse(kubernetes).RootElement },
             SigningCredentials = new SigningCredentials(signingKey ?? SigningKey, SecurityAlgorithms.RsaSha256),
         };
