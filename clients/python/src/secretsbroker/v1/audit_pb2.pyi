@@ -99,16 +99,18 @@ class QueryRequest(_message.Message):
     def __init__(self, to: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., caller: _Optional[str] = ..., path_prefix: _Optional[str] = ..., action: _Optional[str] = ..., decision: _Optional[_Union[Decision, str]] = ..., limit: _Optional[int] = ..., after_sequence: _Optional[int] = ..., **kwargs) -> None: ...
 
 class StoredEvent(_message.Message):
-    __slots__ = ["event", "hash", "previous_hash", "sequence"]
+    __slots__ = ["event", "hash", "previous_hash", "sequence", "unreadable"]
     EVENT_FIELD_NUMBER: _ClassVar[int]
     HASH_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_HASH_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    UNREADABLE_FIELD_NUMBER: _ClassVar[int]
     event: AuditEvent
     hash: str
     previous_hash: str
     sequence: int
-    def __init__(self, sequence: _Optional[int] = ..., event: _Optional[_Union[AuditEvent, _Mapping]] = ..., previous_hash: _Optional[str] = ..., hash: _Optional[str] = ...) -> None: ...
+    unreadable: str
+    def __init__(self, sequence: _Optional[int] = ..., event: _Optional[_Union[AuditEvent, _Mapping]] = ..., previous_hash: _Optional[str] = ..., hash: _Optional[str] = ..., unreadable: _Optional[str] = ...) -> None: ...
 
 class VerifyRequest(_message.Message):
     __slots__ = []
