@@ -119,6 +119,8 @@ public static partial class VaultEmulatorApp
                     await WriteAsync(context.Response, VaultResult.Error(429, $"request path \"{path}\": rate limit quota exceeded") with { Headers = headers });
                     return;
                 case FaultState.Action.Error:
+                    // A failure inside Vault (storage, a plugin) is an uncoded error: sdk/logical/response_util.go,
+                    // RespondErrorCommon answers 500 and RespondError writes {"errors":[err.Error()]}; nothing was changed.
                     await WriteAsync(context.Response, VaultResult.Error(faults.ErrorStatus, "internal error"));
                     return;
             }
