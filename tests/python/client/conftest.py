@@ -12,7 +12,7 @@ import pytest
 
 import secretsbroker
 from brokerproc import BrokerProcess, start_broker
-from testdata import LEASE_POLICY_YAML, MOUNT, READ_ONLY_TOKEN, ROTATED_TOKEN, SECRETS_YAML, TOKEN
+from testdata import LEASE_POLICY_YAML, MOUNT, NO_RENEW_TOKEN, READ_ONLY_TOKEN, ROTATED_TOKEN, SECRETS_YAML, TOKEN
 from vaultproc import LEASE_MOUNTS, VaultEmulator, lease_broker_settings, start_vault_emulator
 
 
@@ -51,7 +51,7 @@ def lease_broker(tmp_path_factory: pytest.TempPathFactory, vault: VaultEmulator)
     process = start_broker(
         content_root=root / "content",
         mounts=LEASE_MOUNTS,
-        tokens={"py-test": TOKEN, "py-test-read-only": READ_ONLY_TOKEN},
+        tokens={"py-test": TOKEN, "py-test-read-only": READ_ONLY_TOKEN, "py-test-no-renew": NO_RENEW_TOKEN},
         extra_env=lease_broker_settings(vault),
         policy=LEASE_POLICY_YAML,
     )

@@ -269,12 +269,14 @@ class Lease:
             self._core.closed = True
             lease_id = self._core.current.lease_id
             was_active = self._core.lost is None
+            # Credentials the broker refused to keep alive still work until their expiry: revoke them too.
+            still_live = was_active or self._core.lost.reason in ("permission_denied", "unauthenticated")  # type: ignore[union-attr]
             if was_active:
                 self._core.lose("closed", "the lease was closed (its with-block ended); issue a new lease to get credentials")
             self._cond.notify_all()
         self._stop.set()
         try:
-            if revoke and was_active:
+            if revoke and still_live:
                 self._revoke(lease_id)
         finally:
             with self._cond:
