@@ -31,8 +31,9 @@ def _stamp(at: dt.datetime) -> timestamp_pb2.Timestamp:
 class _Stream:
     """One open KeepAlive or WatchSecrets stream: the test ends it with a status or pushes messages."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, method: str) -> None:
         self.token = token
+        self.method = method
         self.outbox: "queue.Queue[object]" = queue.Queue()
 
     def end(self, code: grpc.StatusCode, message: str) -> None:
@@ -102,7 +103,7 @@ class ScriptedStreams(pb_grpc.SecretsBrokerServicer):
 
     def KeepAlive(self, request_iterator: Iterator[pb.KeepAliveRequest], context: grpc.ServicerContext) -> Iterator[pb.LeaseEvent]:
         token = self._authenticate("KeepAlive", context)
-        stream = self._open(token)  # type: ignore[arg-type]
+        stream = self._open(token, "KeepAlive")  # type: ignore[arg-type]
         first = next(request_iterator)
         expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=self.ttl_seconds)
         for lease_id in first.attach_lease_ids:
@@ -111,12 +112,12 @@ class ScriptedStreams(pb_grpc.SecretsBrokerServicer):
 
     def WatchSecrets(self, request: pb.WatchSecretsRequest, context: grpc.ServicerContext) -> Iterator[pb.SecretEvent]:
         token = self._authenticate("WatchSecrets", context)
-        stream = self._open(token)  # type: ignore[arg-type]
+        stream = self._open(token, "WatchSecrets")  # type: ignore[arg-type]
         context.send_initial_metadata(())  # the broker's "watch in place" signal
         yield from self._drain(stream, context)
 
-    def _open(self, token: str) -> _Stream:
-        stream = _Stream(token)
+    def _open(self, token: str, method: str) -> _Stream:
+        stream = _Stream(token, method)
         with self._opened:
             self.streams.append(stream)
             self._opened.notify_all()
