@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import weakref
 from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
