@@ -112,6 +112,23 @@ class LeaseCore:
         self.publish(event)
         return rotated
 
+    def disconnected(self, error: SecretsBrokerError, delay: Optional[float], now: _dt.datetime) -> None:
+        """Records a broken stream (a DISCONNECTED event); with ``delay`` None (see :meth:`Reconnect.delay`)
+        the lease cannot be kept alive any more and is lost."""
+        self.publish(LeaseEvent(LeaseEventType.DISCONNECTED, self.current.lease_id, time=now, error=error))
+        if delay is not None:
+            return
+        # The token was refused again after re-reading it, or the broker gave an answer a reconnect would
+        # only repeat.
+        reason = "unauthenticated" if error.code == grpc.StatusCode.UNAUTHENTICATED else error.code.name.lower()
+        self.lose(reason, f"the KeepAlive stream was refused ({error}); the broker revokes the lease after its grace period")
+        if not self.attach_answered:
+            self.attach_answered, self.attach_error = True, error
+
+    def still_live_when_closed(self) -> bool:
+        """Whether closing should revoke: the lease is active, or was refused while its credentials still work."""
+        return self.lost is None or self.lost.reason in ("permission_denied", "unauthenticated")
+
     def check_expiry(self, now: _dt.datetime) -> bool:
         """Marks the lease lost once its expiry passed without a renewal the client heard of (the stream
         may be down, so no EXPIRED event can arrive); publishes a client-side EXPIRED event. True when it did.

@@ -270,7 +270,7 @@ class Lease:
             lease_id = self._core.current.lease_id
             was_active = self._core.lost is None
             # Credentials the broker refused to keep alive still work until their expiry: revoke them too.
-            still_live = was_active or self._core.lost.reason in ("permission_denied", "unauthenticated")  # type: ignore[union-attr]
+            still_live = self._core.still_live_when_closed()
             if was_active:
                 self._core.lose("closed", "the lease was closed (its with-block ended); issue a new lease to get credentials")
             self._cond.notify_all()
@@ -365,14 +365,7 @@ class Lease:
                     self._check_expiry()
                     if self._core.lost is not None:
                         return
-                    self._core.publish(LeaseEvent(LeaseEventType.DISCONNECTED, self._core.current.lease_id, time=_now(), error=error))
-                    if delay is None:
-                        # The token was refused again after re-reading it, or the broker gave an answer a
-                        # reconnect would only repeat: the lease cannot be kept alive any more.
-                        reason = "unauthenticated" if error.code == grpc.StatusCode.UNAUTHENTICATED else error.code.name.lower()
-                        self._core.lose(reason, f"the KeepAlive stream was refused ({error}); the broker revokes the lease after its grace period")
-                        if not self._core.attach_answered:
-                            self._core.attach_answered, self._core.attach_error = True, error
+                    self._core.disconnected(error, delay, _now())
                     self._cond.notify_all()
                 if delay is None:
                     return

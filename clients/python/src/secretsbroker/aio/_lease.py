@@ -198,9 +198,8 @@ class Lease:
             return
         self._core.closed = True
         lease_id = self._core.current.lease_id
-        lost = self._core.lost
-        still_live = lost is None or lost.reason in ("permission_denied", "unauthenticated")
-        if lost is None:
+        still_live = self._core.still_live_when_closed()
+        if self._core.lost is None:
             self._core.lose("closed", "the lease was closed (its with-block ended); issue a new lease to get credentials")
         self._stopping = True
         self._notify()
@@ -250,15 +249,10 @@ class Lease:
                 self._check_expiry()
                 if self._core.lost is not None:
                     return
-                self._core.publish(LeaseEvent(LeaseEventType.DISCONNECTED, self._core.current.lease_id, time=_now(), error=error))
-                if delay is None:
-                    reason = "unauthenticated" if error.code == grpc.StatusCode.UNAUTHENTICATED else error.code.name.lower()
-                    self._core.lose(reason, f"the KeepAlive stream was refused ({error}); the broker revokes the lease after its grace period")
-                    if not self._core.attach_answered:
-                        self._core.attach_answered, self._core.attach_error = True, error
-                    self._notify()
-                    return
+                self._core.disconnected(error, delay, _now())
                 self._notify()
+                if delay is None:
+                    return
                 if delay > 0:
                     to_expiry = self._core.seconds_to_expiry(_now())
                     await asyncio.sleep(delay if to_expiry is None else min(delay, to_expiry + 0.01))
