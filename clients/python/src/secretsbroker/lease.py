@@ -121,20 +121,12 @@ class Lease:
 
     @property
     def lease_id(self) -> str:
-        """The current lease id (a rotation changes it). Treat it as a secret: it allows revoking the credentials.
-
-        Raises:
-            LeaseLost: as :attr:`credentials`.
-        """
+        """The current lease id (a rotation changes it; a secret: it allows revoking). Raises LeaseLost as :attr:`credentials`."""
         return self.current.lease_id
 
     @property
     def expires_at(self) -> Optional[_dt.datetime]:
-        """When the current credentials expire unless renewed (UTC); moves forward with each renewal.
-
-        Raises:
-            LeaseLost: as :attr:`credentials`.
-        """
+        """When the current credentials expire unless renewed (UTC). Raises LeaseLost as :attr:`credentials`."""
         return self.current.expires_at
 
     @property
@@ -233,7 +225,7 @@ class Lease:
         """With the lock held: a lease past its expiry is lost even if no EXPIRED event could arrive."""
         if self._core.check_expiry(_now()):
             self._stop.set()
-            if self._core.closed is False and self._call is not None:
+            if self._call is not None:
                 self._call.cancel()
             self._cond.notify_all()
 
