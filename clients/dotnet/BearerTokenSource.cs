@@ -23,6 +23,18 @@ public sealed class BearerTokenSource
 
     public bool HasToken => _token is not null || _tokenFile is not null;
 
+    /// <summary>
+    /// Forgets the token read from the file, so the next <see cref="GetToken"/> reads the file again whatever its
+    /// timestamp says (called when the broker answered UNAUTHENTICATED: the token expired, a fresh one may be there).
+    /// </summary>
+    public void Refresh()
+    {
+        lock (_lock)
+        {
+            _fileToken = null;
+        }
+    }
+
     /// <summary>The current token, or null when none is configured.</summary>
     public string? GetToken()
     {

@@ -10,10 +10,13 @@ namespace SecretsBroker.Client;
 /// code (NotFound, PermissionDenied, Unauthenticated, Unavailable, ...). Calls without their own deadline
 /// get <see cref="BrokerClientOptions.DefaultTimeout"/>.
 /// </summary>
-public sealed class BrokerClient(V1Client client, TimeSpan? defaultTimeout = null)
+public sealed class BrokerClient(V1Client client, TimeSpan? defaultTimeout = null, BearerTokenSource? tokens = null)
 {
     /// <summary>The generated client, for calls this wrapper does not cover.</summary>
     public V1Client Raw => client;
+
+    /// <summary>Where the bearer token of each call comes from (null: none, or supplied otherwise); streams refresh it on UNAUTHENTICATED.</summary>
+    public BearerTokenSource? Tokens => tokens;
 
     /// <summary>
     /// Reads the latest version of a secret, or the given version id. <paramref name="maxAge"/> refuses cached

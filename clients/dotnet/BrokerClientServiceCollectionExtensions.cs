@@ -32,7 +32,7 @@ public static class BrokerClientServiceCollectionExtensions
             return new BearerTokenSource(options.Token, options.TokenFile);
         });
         services.AddTransient(sp => new BrokerClient(sp.GetRequiredService<V1Client>(),
-            sp.GetRequiredService<IOptions<BrokerClientOptions>>().Value.DefaultTimeout));
+            sp.GetRequiredService<IOptions<BrokerClientOptions>>().Value.DefaultTimeout, sp.GetRequiredService<BearerTokenSource>()));
         return services;
     }
 
@@ -53,7 +53,7 @@ public static class BrokerClientServiceCollectionExtensions
                 }));
         }
         var channel = GrpcChannel.ForAddress(options.Address, channelOptions);
-        return (new BrokerClient(new V1Client(channel), options.DefaultTimeout), channel);
+        return (new BrokerClient(new V1Client(channel), options.DefaultTimeout, tokens.HasToken ? tokens : null), channel);
     }
 
     private static SocketsHttpHandler CreateHandler(BrokerClientOptions options)

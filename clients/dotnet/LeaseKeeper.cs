@@ -20,11 +20,15 @@ public sealed class LeaseKeeperOptions
 /// the latest credentials (a rotation replaces them), <see cref="ChangesAsync"/> yields every lease event,
 /// and a broken stream is reopened with exponential backoff and the lease attached again (any broker
 /// replica can take it over within the broker's grace period). If the lease expires or is revoked, the
-/// keeper issues fresh credentials for the same role.
+/// keeper issues fresh credentials for the same role. A stream the broker ends UNAUTHENTICATED (the caller's
+/// token expired) is reopened with a fresh token (the token file is read again) and the same lease attached again.
+/// A lease the caller may not keep alive (no <c>renew</c> at attach, or the grant removed later) is <see cref="Lost"/>.
 /// </summary>
 public sealed class LeaseKeeper : IAsyncDisposable
 {
     private readonly V1Client _client;
+    private readonly BearerTokenSource? _tokens;
+    private readonly TaskCompletionSource _firstAttach = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly string _rolePath;
     private readonly LeaseKeeperOptions _options;
     private readonly CancellationTokenSource _stop = new();
@@ -33,9 +37,10 @@ public sealed class LeaseKeeper : IAsyncDisposable
     private Lease _current;
     private Task? _loop;
 
-    private LeaseKeeper(V1Client client, string rolePath, Lease lease, LeaseKeeperOptions options)
+    private LeaseKeeper(V1Client client, BearerTokenSource? tokens, string rolePath, Lease lease, LeaseKeeperOptions options)
     {
         _client = client;
+        _tokens = tokens;
         _rolePath = rolePath;
         _current = lease;
         _options = options;
@@ -56,14 +61,35 @@ public sealed class LeaseKeeper : IAsyncDisposable
     /// <summary>How many times the keeper (re)opened its KeepAlive stream.</summary>
     public int Connections { get; private set; }
 
-    /// <summary>Issues credentials for <paramref name="rolePath"/> and starts keeping the lease alive.</summary>
+    /// <summary>How many times the broker ended the stream UNAUTHENTICATED (an expired token) and the keeper reconnected with a fresh one.</summary>
+    public int Reauthentications { get; private set; }
+
+    /// <summary>
+    /// True once the broker stopped keeping the lease alive for this caller (PERMISSION_DENIED: the policy no longer grants
+    /// <c>renew</c> or <c>issue</c> on the role): <see cref="Current"/> then lasts only until its <c>expires_at</c>.
+    /// </summary>
+    public bool Lost { get; private set; }
+
+    /// <summary>
+    /// Issues credentials for <paramref name="rolePath"/> and starts keeping the lease alive; returns once the broker
+    /// attached it. A refused attach (for example PERMISSION_DENIED without <c>renew</c>) fails here, with its status.
+    /// </summary>
     public static async Task<LeaseKeeper> StartAsync(BrokerClient client, string rolePath, LeaseKeeperOptions? options = null,
         CancellationToken cancellationToken = default)
     {
         var lease = await client.Raw.IssueCredentialsAsync(new IssueCredentialsRequest { Path = rolePath }, cancellationToken: cancellationToken)
             .ConfigureAwait(false);
-        var keeper = new LeaseKeeper(client.Raw, rolePath, lease, options ?? new LeaseKeeperOptions());
+        var keeper = new LeaseKeeper(client.Raw, client.Tokens, rolePath, lease, options ?? new LeaseKeeperOptions());
         keeper._loop = keeper.RunAsync(keeper._stop.Token);
+        try
+        {
+            await keeper._firstAttach.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await keeper.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
         return keeper;
     }
 
@@ -120,6 +146,13 @@ public sealed class LeaseKeeper : IAsyncDisposable
             {
                 return;
             }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.Unauthenticated)
+            {
+                // The token expired (the broker ends streams at the credential's expiry): read the token file again
+                // and reconnect; the lease waits on the broker for its grace period and is attached again.
+                _tokens?.Refresh();
+                Reauthentications++;
+            }
             catch (RpcException)
             {
                 // The stream broke (broker restart, network, another replica): reconnect and attach again.
@@ -140,6 +173,20 @@ public sealed class LeaseKeeper : IAsyncDisposable
     /// <summary>Applies an event; returns a lease id to attach when the keeper had to issue fresh credentials.</summary>
     private async Task<string?> HandleAsync(LeaseEvent leaseEvent, CancellationToken cancellationToken)
     {
+        if (leaseEvent.LeaseId == Current.LeaseId)
+        {
+            if (leaseEvent.Type == LeaseEventType.Attached)
+            {
+                _firstAttach.TrySetResult();
+            }
+            else if (leaseEvent.Type == LeaseEventType.Error && leaseEvent.Error.Code == (int)StatusCode.PermissionDenied)
+            {
+                // Refused at attach, or the grant was removed later: the broker no longer keeps this lease alive.
+                Lost = true;
+                _firstAttach.TrySetException(new RpcException(new Status(StatusCode.PermissionDenied, leaseEvent.Error.Message)));
+                return null;
+            }
+        }
         switch (leaseEvent.Type)
         {
             case LeaseEventType.Rotated when leaseEvent.LeaseId == Current.LeaseId:

@@ -2,10 +2,11 @@ namespace SecretsBroker.Broker.Access;
 
 public static class AccessExtensions
 {
-    /// <summary>Registers the access guard every feature goes through.</summary>
+    /// <summary>Registers the access guard every feature goes through, and the credential lifetimes of streams.</summary>
     public static IHostApplicationBuilder AddBrokerAccess(this IHostApplicationBuilder builder)
     {
         builder.Services.AddSingleton<AccessGuard>();
+        builder.Services.AddSingleton<StreamLifetimes>();
         return builder;
     }
 }

@@ -46,6 +46,12 @@ public sealed class AccessGuard(MountTable mounts, PolicyEvaluator policy, Acces
         return new Authorized<ISecretListing>(listing, mounted, folder);
     }
 
+    /// <summary>
+    /// The owner key of a caller's leases: an HMAC (audit key) of its whole identity (<see cref="CallerIdentity.IdentityKey"/>),
+    /// so the registry holds nothing readable and a caller with the same subject but another method, issuer or namespace owns nothing of it.
+    /// </summary>
+    public string OwnerKey(CallerIdentity caller) => auditor.Hmac("lease-owner\0" + caller.IdentityKey);
+
     /// <summary>Whether the caller holds <paramref name="capability"/> on a path (for filtering what a caller may see).</summary>
     public bool IsAllowed(CallerIdentity caller, Capability capability, string path) => policy.IsAllowed(caller, capability, path);
 

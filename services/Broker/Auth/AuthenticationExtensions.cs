@@ -130,7 +130,12 @@ public static class AuthenticationExtensions
             // Only reached when validation succeeded: only successes are remembered.
             OnTokenValidated = context =>
             {
-                var caller = IdentityMapping.FromJwt(context.Principal!, jwt.AttributeClaims);
+                // The issuer and exp travel with the identity: lease ownership uses the issuer, streams end at exp.
+                var caller = IdentityMapping.FromJwt(context.Principal!, jwt.AttributeClaims) with
+                {
+                    Issuer = context.SecurityToken.Issuer ?? "",
+                    CredentialExpiresAt = new DateTimeOffset(DateTime.SpecifyKind(context.SecurityToken.ValidTo, DateTimeKind.Utc)),
+                };
                 if (string.IsNullOrWhiteSpace(caller.Subject))
                 {
                     // Tokens without a subject would all share the empty identity (and its leases and audit trail).

@@ -12,6 +12,24 @@ public sealed record CallerIdentity(string Subject, string AuthMethod, IReadOnly
     public const string AuthMethodClaim = "secretsbroker/auth_method";
     public const string AttributeClaimPrefix = "secretsbroker/attr/";
 
+    /// <summary>Who vouched for the subject: the JWT's issuer, the client certificate's issuer; empty for dev tokens.</summary>
+    public string Issuer { get; init; } = "";
+
+    /// <summary>
+    /// When the credential that proved this identity stops being valid (a JWT's <c>exp</c>, a client certificate's
+    /// notAfter); null when it does not expire (dev tokens). Streams end at this instant (docs/leases.md).
+    /// </summary>
+    public DateTimeOffset? CredentialExpiresAt { get; init; }
+
+    /// <summary>
+    /// The whole identity, not the subject alone: method, issuer, subject and namespace. Two callers with the same
+    /// subject proved by different methods or issuers, or in different namespaces, are different owners (of leases).
+    /// </summary>
+    public string IdentityKey => string.Join('\n', AuthMethod, Issuer, Subject, Attributes.GetValueOrDefault("namespace", ""));
+
+    /// <summary>Whether the credential has expired at <paramref name="now"/>.</summary>
+    public bool CredentialExpired(DateTimeOffset now) => CredentialExpiresAt is { } expires && now >= expires;
+
     /// <summary>Builds the claims principal an authentication handler returns for this identity.</summary>
     public ClaimsPrincipal ToPrincipal(string authenticationType)
     {

@@ -78,10 +78,17 @@ public static class IdentityMapping
                     }
                 }
             }
-            return new CallerIdentity(uri, MtlsMethod, attributes);
+            return new CallerIdentity(uri, MtlsMethod, attributes) { Issuer = certificate.Issuer, CredentialExpiresAt = NotAfter(certificate) };
         }
-        return new CallerIdentity(certificate.GetNameInfo(X509NameType.SimpleName, forIssuer: false), MtlsMethod, attributes);
+        return new CallerIdentity(certificate.GetNameInfo(X509NameType.SimpleName, forIssuer: false), MtlsMethod, attributes)
+        {
+            Issuer = certificate.Issuer,
+            CredentialExpiresAt = NotAfter(certificate),
+        };
     }
+
+    /// <summary>X509Certificate2.NotAfter is local time; streams compare against UTC.</summary>
+    private static DateTimeOffset NotAfter(X509Certificate2 certificate) => new(certificate.NotAfter.ToUniversalTime(), TimeSpan.Zero);
 
     /// <summary>The first uniformResourceIdentifier ([6] IA5String) of the subjectAltName extension (RFC 5280 4.2.1.6).</summary>
     private static string? FirstUriSubjectAlternativeName(X509Certificate2 certificate)

@@ -1,4 +1,5 @@
 using Grpc.Core;
+using SecretsBroker.Broker.Access;
 using SecretsBroker.Broker.Core;
 using SecretsBroker.Broker.Leases;
 using SecretsBroker.Broker.Watching;
@@ -8,7 +9,12 @@ using SecretsBroker.V1;
 namespace SecretsBroker.Broker.Grpc;
 
 /// <summary>The v1 SecretsBroker gRPC surface: protobuf in, read path, protobuf out.</summary>
-internal sealed class SecretsBrokerService(SecretReader reader, LeaseOperations leases, LeaseKeeper keeper, SecretWatcher watcher) : V1.SecretsBroker.SecretsBrokerBase
+/// <remarks>
+/// Streams are authorized for their whole life: each renewal, rotation and pushed event is checked against the current
+/// policy (LeaseKeeper, SecretWatcher), and a stream ends UNAUTHENTICATED when its caller's credential expires (<see cref="StreamLifetimes"/>).
+/// </remarks>
+internal sealed class SecretsBrokerService(SecretReader reader, LeaseOperations leases, LeaseKeeper keeper, SecretWatcher watcher, StreamLifetimes lifetimes)
+    : V1.SecretsBroker.SecretsBrokerBase
 {
     public override async Task<GetSecretResponse> GetSecret(GetSecretRequest request, ServerCallContext context)
     {
@@ -44,12 +50,14 @@ internal sealed class SecretsBrokerService(SecretReader reader, LeaseOperations 
     public override async Task KeepAlive(IAsyncStreamReader<KeepAliveRequest> requestStream, IServerStreamWriter<LeaseEvent> responseStream,
         ServerCallContext context)
     {
-        var session = new KeepAliveSession(context.GetAccess());
+        var access = context.GetAccess();
+        using var lifetime = lifetimes.Begin(access, context.CancellationToken);
+        var session = new KeepAliveSession(access);
         await context.WriteResponseHeadersAsync([]).ConfigureAwait(false);
-        var writer = WriteEventsAsync(session, responseStream, context.CancellationToken);
+        var writer = WriteEventsAsync(session, responseStream, lifetime.Token);
         try
         {
-            while (await requestStream.MoveNext(context.CancellationToken).ConfigureAwait(false))
+            while (await requestStream.MoveNext(lifetime.Token).ConfigureAwait(false))
             {
                 var request = requestStream.Current;
                 foreach (var leaseId in request.DetachLeaseIds)
@@ -62,14 +70,18 @@ internal sealed class SecretsBrokerService(SecretReader reader, LeaseOperations 
                 }
             }
         }
-        catch (Exception ex) when (ex is IOException or OperationCanceledException || context.CancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is IOException or OperationCanceledException || lifetime.Token.IsCancellationRequested)
         {
-            // The client went away; its leases wait for the grace period.
+            // The client went away or its credential expired; its leases wait for the grace period (a re-attach).
         }
         finally
         {
             await keeper.StreamEndedAsync(session).ConfigureAwait(false);
             await writer.ConfigureAwait(false);
+        }
+        if (lifetime.CredentialExpired)
+        {
+            throw await lifetimes.ExpiredAsync(access).ConfigureAwait(false);
         }
     }
 
@@ -90,23 +102,29 @@ internal sealed class SecretsBrokerService(SecretReader reader, LeaseOperations 
 
     public override async Task WatchSecrets(WatchSecretsRequest request, IServerStreamWriter<SecretEvent> responseStream, ServerCallContext context)
     {
-        var subscription = await watcher.SubscribeAsync(context.GetAccess(), request.Paths, request.Prefixes, context.CancellationToken).ConfigureAwait(false);
+        var access = context.GetAccess();
+        using var lifetime = lifetimes.Begin(access, context.CancellationToken);
+        var subscription = await watcher.SubscribeAsync(access, request.Paths, request.Prefixes, context.CancellationToken).ConfigureAwait(false);
         try
         {
             // Headers tell the client the watch is in place: changes from now on produce events.
             await context.WriteResponseHeadersAsync([]).ConfigureAwait(false);
-            await foreach (var message in subscription.Events.Reader.ReadAllAsync(context.CancellationToken).ConfigureAwait(false))
+            await foreach (var message in subscription.Events.Reader.ReadAllAsync(lifetime.Token).ConfigureAwait(false))
             {
-                await responseStream.WriteAsync(message.ToProto(), context.CancellationToken).ConfigureAwait(false);
+                await responseStream.WriteAsync(message.ToProto(), lifetime.Token).ConfigureAwait(false);
             }
         }
-        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (lifetime.Token.IsCancellationRequested)
         {
-            // The client cancelled the watch.
+            // The client cancelled the watch, or its credential expired.
         }
         finally
         {
             watcher.Unsubscribe(subscription);
+        }
+        if (lifetime.CredentialExpired)
+        {
+            throw await lifetimes.ExpiredAsync(access).ConfigureAwait(false);
         }
     }
 }

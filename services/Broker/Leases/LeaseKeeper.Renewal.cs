@@ -52,7 +52,10 @@ public sealed partial class LeaseKeeper
         }
         catch (BrokerException)
         {
-            record = new LeaseRecord(state.LeaseId, state.Path, state.Subject, state.Ttl, state.Renewable, state.ExpiresAt, ReplicaId, session.Id);
+            record = new LeaseRecord(state.LeaseId, state.Path, state.Subject, state.Ttl, state.Renewable, state.ExpiresAt, ReplicaId, session.Id)
+            {
+                Identity = state.Identity,
+            };
         }
         if (record is null)
         {
@@ -65,18 +68,35 @@ public sealed partial class LeaseKeeper
             Drop(state);
             return;
         }
+        var now = time.GetUtcNow();
+        if (session.Caller.CredentialExpired(now))
+        {
+            // Nothing is renewed or issued on an expired credential: the stream ends UNAUTHENTICATED at this instant
+            // (StreamLifetime), and its leases wait the grace period for a re-attach with a fresh one.
+            return;
+        }
+        if (now >= state.ExpiresAt)
+        {
+            // The work came too late (a stalled replica): an expired lease is reported, never renewed or rotated silently.
+            Expire(state);
+            return;
+        }
+        if (!rotate && !await StillGrantedAsync(state, rotate: false).ConfigureAwait(false))
+        {
+            return;
+        }
         var background = BackgroundAccess(state.Subject);
         if (!rotate)
         {
             try
             {
                 var renewed = await state.Issuer.RenewAsync(state.LeaseId, state.Ttl, CancellationToken.None).ConfigureAwait(false);
-                var now = time.GetUtcNow();
+                var renewedAt = time.GetUtcNow();
                 metrics.Renewal(state.Mount, "renewed");
-                state.ExpiresAt = now + renewed.Duration;
+                state.ExpiresAt = renewedAt + renewed.Duration;
                 await records.TrySaveAsync(record with { ExpiresAt = state.ExpiresAt }, state.Mount).ConfigureAwait(false);
                 await TryAuditAsync(background, AuditActions.Renew, state).ConfigureAwait(false);
-                session.Send(new LeaseNotice(state.LeaseId, LeaseNoticeType.Renewed, now, state.ExpiresAt));
+                session.Send(new LeaseNotice(state.LeaseId, LeaseNoticeType.Renewed, renewedAt, state.ExpiresAt));
                 if (RenewalPolicy.AfterRenewal(state.Ttl, renewed.Duration, renewed.Renewable) == RenewalDecision.Reschedule)
                 {
                     ScheduleRenewal(state);
@@ -90,10 +110,24 @@ public sealed partial class LeaseKeeper
                 if (RenewalPolicy.AfterRenewalFailure(ex.Kind) == RenewalDecision.RetryOrExpire)
                 {
                     await guard.RefusedAsync(background, Entry(AuditActions.Renew, state), ex, CancellationToken.None).ConfigureAwait(false);
-                    RetryOrExpire(state, JobKind.Renew, ex.Kind, "renewal failed: " + ex.Message);
-                    return;
+                    switch (RenewalPolicy.AfterTransientRenewalFailure(time.GetUtcNow(), state.ExpiresAt, state.Ttl, _options))
+                    {
+                        case RenewalDecision.Expire:
+                            Expire(state);
+                            return;
+                        case RenewalDecision.RetryOrExpire:
+                            RetryOrExpire(state, JobKind.Renew, ex.Kind, "renewal failed: " + ex.Message);
+                            return;
+                    }
+                    // Renewals keep failing and the lease nears its end: fresh credentials now, while issuing still works.
+                    session.Send(LeaseNotice.Failed(state.LeaseId, time.GetUtcNow(), ex.Kind, "renewal failed: " + ex.Message + "; rotating before expiry",
+                        state.ExpiresAt));
+                    LogRotatingAfterFailures(state.Mount);
                 }
-                LogRenewalRefused(state.Mount, ex.Kind.Name());
+                else
+                {
+                    LogRenewalRefused(state.Mount, ex.Kind.Name());
+                }
             }
         }
         await RotateAsync(state, background).ConfigureAwait(false);
@@ -102,6 +136,10 @@ public sealed partial class LeaseKeeper
     private async Task RotateAsync(LeaseState state, AccessContext background)
     {
         var session = state.Session!;
+        if (!await StillGrantedAsync(state, rotate: true).ConfigureAwait(false))
+        {
+            return;
+        }
         IssuedCredentials fresh;
         try
         {
@@ -116,11 +154,13 @@ public sealed partial class LeaseKeeper
         var now = time.GetUtcNow();
         var next = new LeaseState(fresh.LeaseId, state.Path, state.Subject, state.Issuer, state.Mount, state.Role, session)
         {
+            Identity = state.Identity,
             Ttl = fresh.Duration,
             Renewable = fresh.Renewable,
             ExpiresAt = now + fresh.Duration,
         };
-        await records.TrySaveAsync(new LeaseRecord(next.LeaseId, next.Path, next.Subject, next.Ttl, next.Renewable, next.ExpiresAt), state.Mount).ConfigureAwait(false);
+        await records.TrySaveAsync(new LeaseRecord(next.LeaseId, next.Path, next.Subject, next.Ttl, next.Renewable, next.ExpiresAt) { Identity = next.Identity },
+            state.Mount).ConfigureAwait(false);
         await records.TryTakeOverAsync(next.LeaseId, ReplicaId, session.Id, next.ExpiresAt, state.Mount).ConfigureAwait(false);
         Drop(state);
         _local[next.LeaseId] = next;
@@ -164,9 +204,15 @@ public sealed partial class LeaseKeeper
             _scheduler.Schedule(new ScheduledJob(now + _options.RetryDelay, kind, state, Volatile.Read(ref state.Generation)));
             return;
         }
+        Expire(state);
+    }
+
+    /// <summary>The lease ran out (or will before another attempt could help): EXPIRED, and nothing more is done for it.</summary>
+    private void Expire(LeaseState state)
+    {
         Drop(state);
         _ = records.TryDeleteAsync(state.LeaseId, state.Mount);
-        session.Send(new LeaseNotice(state.LeaseId, LeaseNoticeType.Expired, now, state.ExpiresAt));
+        state.Session?.Send(new LeaseNotice(state.LeaseId, LeaseNoticeType.Expired, time.GetUtcNow(), state.ExpiresAt));
         LogExpired(state.Mount);
     }
 
@@ -178,6 +224,9 @@ public sealed partial class LeaseKeeper
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "A lease on mount {Mount} expired before it could be renewed or rotated")]
     private partial void LogExpired(string mount);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Renewals of a lease on mount {Mount} kept failing until near its expiry; rotating")]
+    private partial void LogRotatingAfterFailures(string mount);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Renewal of a lease on mount {Mount} was refused ({Status}); rotating")]
     private partial void LogRenewalRefused(string mount, string status);

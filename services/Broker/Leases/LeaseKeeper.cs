@@ -80,7 +80,7 @@ public sealed partial class LeaseKeeper(
             session.Send(LeaseNotice.Failed(leaseId, now, ex.Kind, ex.Message));
             return;
         }
-        if (record is null || record.Subject != session.Caller.Subject)
+        if (record is null || !IsOwner(record, guard.OwnerKey(session.Caller)))
         {
             session.Send(LeaseNotice.Failed(leaseId, now, BrokerErrorKind.NotFound, "no such lease (or it has expired)"));
             return;
@@ -104,6 +104,7 @@ public sealed partial class LeaseKeeper(
         }
         var state = new LeaseState(leaseId, record.Path, record.Subject, target.Capability, target.Mount.Prefix, target.Name, session)
         {
+            Identity = record.Identity,
             Ttl = record.Ttl,
             Renewable = record.Renewable,
             ExpiresAt = record.ExpiresAt,
@@ -191,6 +192,11 @@ public sealed partial class LeaseKeeper(
             // Counted by the recorder; background lease work goes on (there is no caller to refuse).
         }
     }
+
+    /// <summary>Whether <paramref name="ownerKey"/> owns the lease: the whole identity, never the subject alone (records without an owner key belong to nobody).</summary>
+    internal static bool IsOwner(LeaseRecord record, string ownerKey) =>
+        record.Identity.Length > 0 && System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
+            System.Text.Encoding.ASCII.GetBytes(record.Identity), System.Text.Encoding.ASCII.GetBytes(ownerKey));
 
     private static AuditEntry Entry(string action, LeaseState state) => new(action, state.Path, state.Mount) { LeaseId = state.LeaseId };
 

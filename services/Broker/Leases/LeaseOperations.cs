@@ -29,8 +29,10 @@ public sealed partial class LeaseOperations(AccessGuard guard, LeaseRecords reco
             time.GetUtcNow() + credentials.Duration);
         try
         {
-            await records.Registry.SaveAsync(new LeaseRecord(issued.LeaseId, attempt.Path, attempt.Caller.Subject, issued.Ttl, issued.Renewable, issued.ExpiresAt))
-                .ConfigureAwait(false);
+            await records.Registry.SaveAsync(new LeaseRecord(issued.LeaseId, attempt.Path, attempt.Caller.Subject, issued.Ttl, issued.Renewable, issued.ExpiresAt)
+            {
+                Identity = guard.OwnerKey(attempt.Caller),
+            }).ConfigureAwait(false);
             // The allowed event is recorded here rather than after the guard's run: credentials nobody will get
             // (unrecorded, or unaudited in strict mode) must be revoked, not left valid.
             await guard.AllowedAsync(attempt.Access, attempt.ToEntry(), cancellationToken).ConfigureAwait(false);
@@ -53,7 +55,7 @@ public sealed partial class LeaseOperations(AccessGuard guard, LeaseRecords reco
         return issued;
     }
 
-    /// <summary>Revokes a lease of the caller now; NOT_FOUND for unknown leases and leases of other callers alike.</summary>
+    /// <summary>Revokes a lease of the caller (its whole identity) now; NOT_FOUND for unknown leases and leases of other callers alike.</summary>
     public Task RevokeAsync(AccessContext access, string leaseId, CancellationToken cancellationToken) =>
         guard.RunAsync(access, AuditActions.Revoke, "", (this, leaseId), static (attempt, state, ct) => state.Item1.RevokeAuthorizedAsync(attempt, state.leaseId, ct),
             cancellationToken);
@@ -66,7 +68,7 @@ public sealed partial class LeaseOperations(AccessGuard guard, LeaseRecords reco
         }
         attempt.LeaseId = leaseId;
         var record = await records.GetAsync(leaseId).ConfigureAwait(false);
-        if (record is null || record.Subject != attempt.Caller.Subject)
+        if (record is null || !LeaseKeeper.IsOwner(record, guard.OwnerKey(attempt.Caller)))
         {
             BrokerException.ThrowNotFound("no such lease (or it has expired)");
         }

@@ -32,6 +32,13 @@ public sealed class LeaseOptions
     [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
     public TimeSpan RetryDelay { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// When renewals keep failing (the backend answers 500s), the lease is rotated (fresh credentials, if issuing still
+    /// works) once a retry would leave less than this fraction of its TTL, instead of waiting for it to expire.
+    /// </summary>
+    [Range(0.0, 0.5)]
+    public double RotateOnFailureWindow { get; set; } = 0.1;
+
     /// <summary>Most renewals, rotations and revocations in flight at once against the backends.</summary>
     [Range(1, 1024)]
     public int MaxConcurrentOperations { get; set; } = 32;

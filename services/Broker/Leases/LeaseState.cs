@@ -9,6 +9,9 @@ public sealed class LeaseState(string leaseId, string path, string subject, ICre
     public string Path { get; } = path;
     public string Subject { get; } = subject;
 
+    /// <summary>The lease owner's key (<see cref="LeaseRecord.Identity"/>), carried over to the leases a rotation issues.</summary>
+    public string Identity { get; init; } = "";
+
     /// <summary>The mount's credential capability (observed), which renews, rotates and revokes this lease.</summary>
     public ICredentialIssuing Issuer { get; } = issuer;
     public string Mount { get; } = mount;

@@ -13,6 +13,9 @@ public enum RenewalDecision
 
     /// <summary>A transient failure: try again after the retry delay, or let the lease expire if that is too late.</summary>
     RetryOrExpire,
+
+    /// <summary>The lease has run out: it ends as EXPIRED (nothing renews an expired lease).</summary>
+    Expire,
 }
 
 /// <summary>
@@ -42,6 +45,21 @@ public static class RenewalPolicy
         BrokerErrorKind.FailedPrecondition or BrokerErrorKind.NotFound or BrokerErrorKind.InvalidArgument or BrokerErrorKind.PermissionDenied => RenewalDecision.Rotate,
         _ => RenewalDecision.RetryOrExpire,
     };
+
+    /// <summary>
+    /// After a transient renewal failure (a Vault 500, an outage): retry while the next attempt would still come before
+    /// the last <see cref="LeaseOptions.RotateOnFailureWindow"/> of the TTL; once it would not, rotate now (fresh
+    /// credentials, if issuing still works) rather than wait for the expiry; a lease already past its expiry expires.
+    /// </summary>
+    public static RenewalDecision AfterTransientRenewalFailure(DateTimeOffset now, DateTimeOffset expiresAt, TimeSpan ttl, LeaseOptions options)
+    {
+        if (now >= expiresAt)
+        {
+            return RenewalDecision.Expire;
+        }
+        var window = (ttl > TimeSpan.Zero ? ttl : TimeSpan.Zero) * options.RotateOnFailureWindow;
+        return now + options.RetryDelay < expiresAt - window ? RenewalDecision.RetryOrExpire : RenewalDecision.Rotate;
+    }
 
     /// <summary>Whether a failed attempt can be retried after <see cref="LeaseOptions.RetryDelay"/> before the lease expires.</summary>
     public static bool CanRetry(DateTimeOffset now, DateTimeOffset expiresAt, LeaseOptions options) => now + options.RetryDelay < expiresAt;

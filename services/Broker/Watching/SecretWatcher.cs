@@ -28,6 +28,7 @@ public sealed partial class SecretWatcher(
     ILogger<SecretWatcher> logger) : BackgroundService
 {
     private const string NotWatchable = "watching is supported on vault-kv, aws-sm and local mounts";
+    private const string WithheldEvent = "the subscriber may not watch this path; its event was withheld";
 
     private readonly WatchOptions _options = options.Value;
     private readonly ConcurrentDictionary<WatchSubscription, byte> _subscriptions = new();
@@ -243,17 +244,30 @@ public sealed partial class SecretWatcher(
         }
     }
 
-    /// <summary>Drops the cached latest value first, so a read right after the event sees the new version; then tells the subscribers.</summary>
+    /// <summary>
+    /// Drops the cached latest value first, so a read right after the event sees the new version; then tells the
+    /// subscribers, each authorized for this event's path against the current policy: a path under a watched prefix
+    /// that the subscriber may not watch (a deny rule, a grant removed since the watch began) is withheld and the
+    /// refusal audited; a subscriber whose credential has expired gets nothing (its stream is ending UNAUTHENTICATED).
+    /// </summary>
     private async Task DeliverAsync(WatchMessage message)
     {
         var (mounted, name) = mounts.Resolve(message.Path);
         await cache.InvalidateLatestAsync(mounted.Mount, name).ConfigureAwait(false);
+        var now = time.GetUtcNow();
         foreach (var subscription in _subscriptions.Keys)
         {
-            if (subscription.Matches(message.Path))
+            if (!subscription.Matches(message.Path) || subscription.Access.Caller is not { } caller || caller.CredentialExpired(now))
             {
-                subscription.Events.Writer.TryWrite(message);
+                continue;
             }
+            if (!guard.IsAllowed(caller, Capability.Watch, message.Path))
+            {
+                await guard.RefusedAsync(subscription.Access, new AuditEntry(AuditActions.Watch, message.Path, mounted.Mount.Prefix),
+                    new BrokerException(BrokerErrorKind.PermissionDenied, WithheldEvent), CancellationToken.None).ConfigureAwait(false);
+                continue;
+            }
+            subscription.Events.Writer.TryWrite(message);
         }
     }
 

@@ -112,14 +112,140 @@ public sealed class LeaseKeeperTests
         await using var keeper = await KeeperUnderTest.StartAsync(options => options.RetryDelay = TimeSpan.FromSeconds(30));
         var start = keeper.Time.GetUtcNow();
         keeper.Backend.Renewals.Enqueue(_ => throw new BrokerException(BrokerErrorKind.Unavailable, "backend unreachable"));
+        keeper.Backend.IssueFailure = new BrokerException(BrokerErrorKind.Unavailable, "backend unreachable");
         await keeper.AttachNewLeaseAsync("lease-a", TimeSpan.FromSeconds(60));
 
-        // Due at 40 s; a retry 30 s later would land after the expiry at 60 s.
+        // Due at 40 s; a retry 30 s later would land after the expiry at 60 s, so rotation is tried at once, and fails too.
         await keeper.AdvanceToAsync(start.AddSeconds(40));
 
         Assert.Equal("renew lease-a", await keeper.Backend.NextCallAsync());
+        Assert.Equal("issue role", await keeper.Backend.NextCallAsync());
+        Assert.Equal((LeaseNoticeType.Error, "lease-a"), await keeper.NextNoticeAsync());
         Assert.Equal((LeaseNoticeType.Expired, "lease-a"), await keeper.NextNoticeAsync());
         Assert.Equal(0, keeper.Keeper.AttachedCount);
+    }
+
+    [Fact]
+    public async Task A_renewal_that_comes_due_after_the_expiry_reports_EXPIRED_and_renews_nothing()
+    {
+        await using var keeper = await KeeperUnderTest.StartAsync();
+        var start = keeper.Time.GetUtcNow();
+        await keeper.AttachNewLeaseAsync("lease-a", TimeSpan.FromSeconds(60)); // due at 40 s, expires at 60 s
+
+        // The replica stalled: the renewal runs at 70 s, when the lease is already over.
+        await keeper.Time.WaitForArmedAsync(start.AddSeconds(40));
+        keeper.Time.ForgetArmed();
+        keeper.Time.Advance(TimeSpan.FromSeconds(70));
+
+        Assert.Equal((LeaseNoticeType.Expired, "lease-a"), await keeper.NextNoticeAsync());
+        Assert.False(keeper.Backend.TryNextCall(out var call), $"nothing is renewed or rotated for an expired lease, but: {call}");
+        Assert.Equal(0, keeper.Keeper.AttachedCount);
+    }
+
+    [Fact]
+    public async Task Renewals_failing_until_near_the_expiry_rotate_to_fresh_credentials_before_it()
+    {
+        await using var keeper = await KeeperUnderTest.StartAsync(options =>
+        {
+            options.RetryDelay = TimeSpan.FromSeconds(5);
+            options.RotateOnFailureWindow = 0.1; // the last 6 s of the 60 s TTL
+        });
+        var start = keeper.Time.GetUtcNow();
+        for (var i = 0; i < 3; i++)
+        {
+            keeper.Backend.Renewals.Enqueue(_ => throw new BrokerException(BrokerErrorKind.Unavailable, "vault answered 500"));
+        }
+        await keeper.AttachNewLeaseAsync("lease-a", TimeSpan.FromSeconds(60)); // due at 40 s, expires at 60 s
+
+        // 40 s and 45 s: retried (the next attempt still comes before 54 s).
+        foreach (var at in new[] { 40, 45 })
+        {
+            await keeper.AdvanceToAsync(start.AddSeconds(at));
+            Assert.Equal("renew lease-a", await keeper.Backend.NextCallAsync());
+            var failed = await keeper.Session.Events.Reader.ReadAsync().AsTask().OrTimeout();
+            Assert.Equal((LeaseNoticeType.Error, BrokerErrorKind.Unavailable), (failed.Type, failed.ErrorCode));
+        }
+
+        // 50 s: a retry at 55 s would be inside the window, so the keeper rotates now, 10 s before the expiry.
+        await keeper.AdvanceToAsync(start.AddSeconds(50));
+        Assert.Equal("renew lease-a", await keeper.Backend.NextCallAsync());
+        Assert.Equal("issue role", await keeper.Backend.NextCallAsync());
+        Assert.Equal((LeaseNoticeType.Error, "lease-a"), await keeper.NextNoticeAsync());
+        var rotated = await keeper.Session.Events.Reader.ReadAsync().AsTask().OrTimeout();
+        Assert.Equal(LeaseNoticeType.Rotated, rotated.Type);
+        Assert.Equal("rotated-1", rotated.RotatedTo!.LeaseId);
+        Assert.Equal("FAKE-rotated-password", rotated.RotatedTo.Credentials["password"]);
+        Assert.True(rotated.Time < start.AddSeconds(60));
+    }
+
+    [Fact]
+    public async Task A_lease_is_owned_by_the_whole_identity_not_by_the_subject_alone()
+    {
+        await using var keeper = await KeeperUnderTest.StartAsync();
+        await keeper.SaveNewLeaseAsync("lease-a", TimeSpan.FromSeconds(60), "db/role", keeper.Session.Caller);
+        var none = new Dictionary<string, string>(StringComparer.Ordinal);
+        CallerIdentity[] impostors =
+        [
+            new("test-alpha", "jwt", none) { Issuer = "https://issuer.test" },                            // another method
+            new("test-alpha", "dev-token", none) { Issuer = "https://other.test" },                       // another issuer
+            new("test-alpha", "dev-token", new Dictionary<string, string> { ["namespace"] = "team-b" }),  // another namespace
+        ];
+        foreach (var impostor in impostors)
+        {
+            var session = KeeperUnderTest.NewSession(impostor);
+            await keeper.Keeper.AttachAsync(session, "lease-a");
+            var answer = await session.Events.Reader.ReadAsync().AsTask().OrTimeout();
+            Assert.Equal((LeaseNoticeType.Error, BrokerErrorKind.NotFound), (answer.Type, answer.ErrorCode));
+        }
+        Assert.Equal(0, keeper.Keeper.AttachedCount);
+
+        await keeper.Keeper.AttachAsync(keeper.Session, "lease-a");
+        Assert.Equal((LeaseNoticeType.Attached, "lease-a"), await keeper.NextNoticeAsync());
+    }
+
+    [Fact]
+    public async Task Nothing_is_renewed_for_a_stream_whose_credential_has_expired()
+    {
+        await using var keeper = await KeeperUnderTest.StartAsync();
+        var start = keeper.Time.GetUtcNow();
+        var expiring = KeeperUnderTest.NewSession(new CallerIdentity("test-alpha", "jwt", new Dictionary<string, string>())
+        {
+            Issuer = "https://issuer.test",
+            CredentialExpiresAt = start.AddSeconds(30),
+        });
+        await keeper.AttachNewLeaseAsync("lease-a", TimeSpan.FromSeconds(60), session: expiring); // due at 40 s
+        await keeper.AttachNewLeaseAsync("lease-b", TimeSpan.FromSeconds(90));                      // due at 60 s
+
+        await keeper.AdvanceToAsync(start.AddSeconds(40));
+        await keeper.AdvanceToAsync(start.AddSeconds(60));
+
+        // One operation at a time: the first backend call is lease-b's, so lease-a's renewal called nothing.
+        Assert.Equal("renew lease-b", await keeper.Backend.NextCallAsync());
+        Assert.Equal((LeaseNoticeType.Renewed, "lease-b"), await keeper.NextNoticeAsync());
+        Assert.False(expiring.Events.Reader.TryRead(out var notice), $"no event for the expired stream's lease, but {notice}");
+    }
+
+    [Fact]
+    public async Task A_rotation_needs_issue_as_well_as_renew_and_without_it_the_lease_waits_for_revocation()
+    {
+        await using var keeper = await KeeperUnderTest.StartAsync(options => options.GracePeriod = TimeSpan.FromSeconds(30));
+        var start = keeper.Time.GetUtcNow();
+        keeper.Backend.Renewals.Enqueue(_ => new LeaseRenewal(TimeSpan.FromSeconds(10), Renewable: true)); // capped: rotation is next
+        await keeper.AttachNewLeaseAsync("lease-a", TimeSpan.FromSeconds(60), "db/renew-only");
+
+        await keeper.AdvanceToAsync(start.AddSeconds(40));
+
+        Assert.Equal("renew lease-a", await keeper.Backend.NextCallAsync());
+        Assert.Equal((LeaseNoticeType.Renewed, "lease-a"), await keeper.NextNoticeAsync());
+        var refused = await keeper.Session.Events.Reader.ReadAsync().AsTask().OrTimeout();
+        Assert.Equal((LeaseNoticeType.Error, BrokerErrorKind.PermissionDenied), (refused.Type, refused.ErrorCode));
+        Assert.Contains("'issue'", refused.ErrorMessage);
+        Assert.False(keeper.Backend.TryNextCall(out var call), $"no credentials are issued without the grant, but: {call}");
+        Assert.Equal(0, keeper.Keeper.AttachedCount);
+        // Handed to the grace-period machinery: ownerless, and due for revocation 30 s from now.
+        Assert.Equal("", (await keeper.Registry.GetAsync("lease-a"))!.Owner);
+        Assert.Empty(await keeper.Registry.DueOrphanKeysAsync(start.AddSeconds(69), 10));
+        Assert.Single(await keeper.Registry.DueOrphanKeysAsync(start.AddSeconds(70), 10));
     }
 
     /// <summary>A credential backend whose renewals follow a script (default: the full TTL again) and which logs every call.</summary>
@@ -137,9 +263,18 @@ public sealed class LeaseKeeperTests
 
         public Task<string> NextCallAsync() => _calls.Reader.ReadAsync().AsTask().OrTimeout();
 
+        public bool TryNextCall(out string? call) => _calls.Reader.TryRead(out call);
+
+        /// <summary>When set, issuing fails with this (an outage that hits issuing as well as renewals).</summary>
+        public BrokerException? IssueFailure { get; set; }
+
         public Task<IssuedCredentials> IssueAsync(string role, CancellationToken cancellationToken)
         {
             _calls.Writer.TryWrite("issue " + role);
+            if (IssueFailure is { } failure)
+            {
+                return Task.FromException<IssuedCredentials>(failure);
+            }
             var id = $"rotated-{Interlocked.Increment(ref _issued)}";
             return Task.FromResult(new IssuedCredentials(id, new Dictionary<string, string> { ["password"] = "FAKE-rotated-password" },
                 TimeSpan.FromSeconds(60), Renewable: true));
@@ -168,12 +303,16 @@ public sealed class LeaseKeeperTests
                 rules:
                   - paths: ["db/**"]
                     capabilities: [issue, renew, revoke]
+                  - paths: ["db/renew-only"]
+                    capabilities: [issue]
+                    effect: deny
             """;
 
         private readonly TestDirectory _directory = new();
         private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
         private readonly PolicyEvaluator _policy;
         private readonly ILeaseRegistry _registry;
+        private readonly AccessGuard _guard;
 
         private KeeperUnderTest(Action<LeaseOptions>? configure)
         {
@@ -191,16 +330,19 @@ public sealed class LeaseKeeperTests
             var recorder = new AuditRecorder(new FakeAuditStream(), auditOptions, environment, new AuditMetrics(Meters), Time, NullLogger<AuditRecorder>.Instance);
             var auditor = new AccessAuditor(recorder, auditOptions, Time);
             _policy = new PolicyEvaluator(Options.Create(new PolicyOptions { File = "policy.yaml", Watch = false }), environment, NullLogger<PolicyEvaluator>.Instance);
-            var guard = new AccessGuard(new MountTable(configuration, [Backend]), _policy, auditor);
+            var guard = _guard = new AccessGuard(new MountTable(configuration, [Backend]), _policy, auditor);
             _registry = new InMemoryLeaseRegistry(auditor);
             // No jitter, so due times are exact; one operation at a time, so backend calls arrive in order.
             var options = new LeaseOptions { RenewJitter = 0, MaxConcurrentOperations = 1 };
             configure?.Invoke(options);
             Keeper = new LeaseKeeper(guard, new LeaseRecords(_registry, NullLogger<LeaseRecords>.Instance), new LeaseMetrics(Meters), Options.Create(options),
                 Time, NullLogger<LeaseKeeper>.Instance);
-            var caller = new CallerIdentity("test-alpha", "dev-token", new Dictionary<string, string>(StringComparer.Ordinal));
-            Session = new KeepAliveSession(AccessContext.ForCaller(caller));
+            Session = NewSession(new CallerIdentity("test-alpha", "dev-token", new Dictionary<string, string>(StringComparer.Ordinal)));
         }
+
+        public ILeaseRegistry Registry => _registry;
+
+        public static KeepAliveSession NewSession(CallerIdentity caller) => new(AccessContext.ForCaller(caller));
 
         public ObservableTimeProvider Time { get; } = new();
 
@@ -220,12 +362,18 @@ public sealed class LeaseKeeperTests
         }
 
         /// <summary>Records a lease as IssueCredentials would, attaches it to the session and checks it was attached.</summary>
-        public async Task AttachNewLeaseAsync(string leaseId, TimeSpan ttl)
+        public async Task AttachNewLeaseAsync(string leaseId, TimeSpan ttl, string path = "db/role", KeepAliveSession? session = null)
         {
-            await _registry.SaveAsync(new LeaseRecord(leaseId, "db/role", "test-alpha", ttl, Renewable: true, Time.GetUtcNow() + ttl));
-            await Keeper.AttachAsync(Session, leaseId);
-            Assert.Equal((LeaseNoticeType.Attached, leaseId), await NextNoticeAsync());
+            session ??= Session;
+            await SaveNewLeaseAsync(leaseId, ttl, path, session.Caller);
+            await Keeper.AttachAsync(session, leaseId);
+            var notice = await session.Events.Reader.ReadAsync().AsTask().OrTimeout();
+            Assert.Equal((LeaseNoticeType.Attached, leaseId), (notice.Type, notice.LeaseId));
         }
+
+        /// <summary>Records a lease as IssueCredentials would for <paramref name="owner"/>: owned by its whole identity.</summary>
+        public Task SaveNewLeaseAsync(string leaseId, TimeSpan ttl, string path, CallerIdentity owner) =>
+            _registry.SaveAsync(new LeaseRecord(leaseId, path, owner.Subject, ttl, Renewable: true, Time.GetUtcNow() + ttl) { Identity = _guard.OwnerKey(owner) });
 
         /// <summary>Waits until the keeper's scheduler is armed for <paramref name="due"/>, then moves the clock there.</summary>
         public async Task AdvanceToAsync(DateTimeOffset due)

@@ -123,4 +123,50 @@ public sealed class RenewalPolicyTests
         Assert.Equal(Now + TimeSpan.FromSeconds(30), RenewalPolicy.RevokeReplacedAt(Now, Now + TimeSpan.FromMinutes(5), options));
         Assert.Equal(Now + TimeSpan.FromSeconds(12), RenewalPolicy.RevokeReplacedAt(Now, Now + TimeSpan.FromSeconds(12), options));
     }
+
+    [Fact]
+    public void Transient_renewal_failures_are_retried_while_a_retry_still_comes_before_the_rotation_window()
+    {
+        var options = new LeaseOptions { RetryDelay = TimeSpan.FromSeconds(1), RotateOnFailureWindow = 0.1 };
+        var ttl = TimeSpan.FromSeconds(60);
+        var expiresAt = Now + TimeSpan.FromSeconds(20);
+
+        // Window: the last 6 s. A retry at +1 s still comes 19 s before the expiry.
+        Assert.Equal(RenewalDecision.RetryOrExpire, RenewalPolicy.AfterTransientRenewalFailure(Now, expiresAt, ttl, options));
+        // 6.5 s left: the retry would land 5.5 s before the expiry, inside the window: rotate now.
+        Assert.Equal(RenewalDecision.Rotate, RenewalPolicy.AfterTransientRenewalFailure(expiresAt - TimeSpan.FromSeconds(6.5), expiresAt, ttl, options));
+        // 7.5 s left: the retry lands 6.5 s before the expiry, still outside the window.
+        Assert.Equal(RenewalDecision.RetryOrExpire, RenewalPolicy.AfterTransientRenewalFailure(expiresAt - TimeSpan.FromSeconds(7.5), expiresAt, ttl, options));
+        // Past the expiry nothing can be renewed or rotated in its place: it expires.
+        Assert.Equal(RenewalDecision.Expire, RenewalPolicy.AfterTransientRenewalFailure(expiresAt, expiresAt, ttl, options));
+    }
+
+    [Fact]
+    public void A_retry_delay_longer_than_what_is_left_rotates_instead_of_letting_the_lease_expire()
+    {
+        var options = new LeaseOptions { RetryDelay = TimeSpan.FromSeconds(30), RotateOnFailureWindow = 0 };
+        var ttl = TimeSpan.FromSeconds(60);
+
+        // 20 s left, the next retry would come after the expiry: rotation is the last chance (before: EXPIRED).
+        Assert.Equal(RenewalDecision.Rotate, RenewalPolicy.AfterTransientRenewalFailure(Now, Now + TimeSpan.FromSeconds(20), ttl, options));
+    }
+
+    [Fact]
+    public void Transient_failures_always_end_in_a_rotation_attempt_before_the_expiry()
+    {
+        var settings = Gen.Select(Gen.Long[10, 600_000], Gen.Double[0.0, 0.5], Gen.Long[1, 600_000], Gen.Long[10, 86_400_000]);
+        settings.Sample((retryMs, window, failedAtMs, ttlMs) =>
+        {
+            var options = new LeaseOptions { RetryDelay = TimeSpan.FromMilliseconds(retryMs), RotateOnFailureWindow = window };
+            var ttl = TimeSpan.FromMilliseconds(ttlMs);
+            var expiresAt = Now + TimeSpan.FromMilliseconds(failedAtMs);
+            // Follow the retries: every failure either retries after RetryDelay or rotates, and a rotation happens before the expiry.
+            var at = Now;
+            while (RenewalPolicy.AfterTransientRenewalFailure(at, expiresAt, ttl, options) == RenewalDecision.RetryOrExpire)
+            {
+                at += options.RetryDelay;
+            }
+            return at < expiresAt && RenewalPolicy.AfterTransientRenewalFailure(at, expiresAt, ttl, options) == RenewalDecision.Rotate;
+        });
+    }
 }
