@@ -29,12 +29,6 @@ policies:
 """
 LIFETIME = 4.0  # seconds a test token lives: long enough to open the streams on a loaded machine
 
-# The broker on main authorizes a stream once, at open, so these streams outlive the token (the defect of
-# issue 17.1, reproduced here). Branch h-streams makes it end them UNAUTHENTICATED at expiry; once that is
-# merged these tests pass and, xfail being strict (pytest.ini), fail as XPASS until this marker is removed.
-needs_stream_reauth = pytest.mark.xfail(
-    strict=True, reason="needs the broker to end KeepAlive/WatchSecrets streams when the caller's token expires (issue 17.1, branch h-streams)"
-)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +67,6 @@ def test_calls_with_a_jwt_from_the_token_file_work_until_it_expires_and_again_on
         assert client.get_secret("vault/app/db").path == "vault/app/db"
 
 
-@needs_stream_reauth
 def test_a_lease_survives_its_callers_token_expiry_by_reattaching_with_the_refreshed_token(
     jwt_broker: BrokerProcess, vault: VaultEmulator, issuer: JwtIssuer, tmp_path: pathlib.Path
 ) -> None:
@@ -94,7 +87,6 @@ def test_a_lease_survives_its_callers_token_expiry_by_reattaching_with_the_refre
         assert vault.lease_state(lease_id) == (False, True)
 
 
-@needs_stream_reauth
 def test_a_lease_whose_token_file_was_not_refreshed_is_lost_unauthenticated(
     jwt_broker: BrokerProcess, issuer: JwtIssuer, tmp_path: pathlib.Path
 ) -> None:
@@ -107,7 +99,6 @@ def test_a_lease_whose_token_file_was_not_refreshed_is_lost_unauthenticated(
         lease.close()
 
 
-@needs_stream_reauth
 def test_a_watch_survives_its_callers_token_expiry_by_subscribing_again(
     jwt_broker: BrokerProcess, vault: VaultEmulator, issuer: JwtIssuer, tmp_path: pathlib.Path
 ) -> None:
@@ -124,7 +115,6 @@ def test_a_watch_survives_its_callers_token_expiry_by_subscribing_again(
             assert event is not None and event.version == str(version)
 
 
-@needs_stream_reauth
 def test_a_watch_whose_token_file_was_not_refreshed_raises_unauthenticated(
     jwt_broker: BrokerProcess, issuer: JwtIssuer, tmp_path: pathlib.Path
 ) -> None:
@@ -136,7 +126,6 @@ def test_a_watch_whose_token_file_was_not_refreshed_raises_unauthenticated(
                 watch.get(timeout=20)
 
 
-@needs_stream_reauth
 def test_the_aio_client_reattaches_and_resubscribes_across_token_expiry(
     jwt_broker: BrokerProcess, vault: VaultEmulator, issuer: JwtIssuer, tmp_path: pathlib.Path
 ) -> None:

@@ -19,12 +19,24 @@ from vaultproc import TcpProxy, VaultEmulator, wait_until
 
 
 @pytest.fixture()
-def renew_faults(vault: VaultEmulator) -> Iterator[VaultEmulator]:
-    """Resets the emulator's fault switches after a test that sets them."""
+def renew_faults(vault: VaultEmulator, lease_broker: BrokerProcess) -> Iterator[VaultEmulator]:
+    """Resets the emulator's fault switches after a test that sets them, then waits until the broker issues
+    credentials again: its Vault client's circuit breaker opens on a run of 500s and pauses every call to
+    that Vault (UNAVAILABLE "the broker pauses calls to it briefly") until it closes."""
     try:
         yield vault
     finally:
         vault.request("DELETE", "/__emulator/faults")
+        with secretsbroker.Client(lease_broker.target, token=TOKEN, timeout=10, max_attempts=1) as client:
+            wait_until(lambda: _can_issue(client), 60, "the broker issues credentials again after the Vault faults")
+
+
+def _can_issue(client: secretsbroker.Client) -> bool:
+    try:
+        client.revoke_lease(client.issue_credentials("db/steady").lease_id)
+        return True
+    except secretsbroker.Unavailable:
+        return False
 
 
 def test_a_lease_is_issued_with_credentials_and_attached(lease_client: secretsbroker.Client, vault: VaultEmulator) -> None:
