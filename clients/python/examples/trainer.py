@@ -14,7 +14,7 @@ needs the connection fields (host, optional port and database).
 
 Configuration (flags override the environment):
 
-    --broker / SECRETSBROKER_ADDR         broker address, e.g. broker.secrets.svc:5151 or https://...
+    --broker / SECRETSBROKER_ADDRESS      broker address, e.g. broker.secrets.svc:5151 or https://...
     --token-file / SECRETSBROKER_TOKEN_FILE
                                           bearer token file (a projected service-account token is
                                           re-read on every call); or SECRETSBROKER_TOKEN
@@ -200,9 +200,11 @@ def train_with_leased_database(
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     env = os.environ.get
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--broker", default=env("SECRETSBROKER_ADDR", "127.0.0.1:5151"))
-    parser.add_argument("--token-file", default=env("SECRETSBROKER_TOKEN_FILE"))
-    parser.add_argument("--ca-file", default=env("SECRETSBROKER_CA_FILE"))
+    # Unset flags fall back to the client's own environment: SECRETSBROKER_ADDRESS, SECRETSBROKER_TOKEN_FILE
+    # (else SECRETSBROKER_TOKEN) and SECRETSBROKER_CA_FILE, the spelling every SecretsBroker client uses.
+    parser.add_argument("--broker", default=None, help="default: $SECRETSBROKER_ADDRESS")
+    parser.add_argument("--token-file", default=None, help="default: $SECRETSBROKER_TOKEN_FILE, else the token in $SECRETSBROKER_TOKEN")
+    parser.add_argument("--ca-file", default=None, help="default: $SECRETSBROKER_CA_FILE (enables TLS)")
     parser.add_argument("--db-secret", default=env("TRAINER_DB_SECRET", "kv/teams/ml/training-db"))
     parser.add_argument("--storage-secret", default=env("TRAINER_STORAGE_SECRET", "kv/teams/ml/checkpoint-bucket"))
     parser.add_argument("--db-role", default=env("TRAINER_DB_ROLE"), help="vault-dynamic role for leased database credentials")
@@ -225,8 +227,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     stop = threading.Event()
     _stop_on_signals(stop)
     try:
-        # token_file=None falls back to $SECRETSBROKER_TOKEN_FILE, then $SECRETSBROKER_TOKEN.
-        with secretsbroker.Client(args.broker, token_file=args.token_file, ca_file=args.ca_file, timeout=args.timeout) as client:
+        # None falls back to the environment ($SECRETSBROKER_ADDRESS, $SECRETSBROKER_TOKEN_FILE, $SECRETSBROKER_CA_FILE).
+        try:
+            client = secretsbroker.Client(args.broker, token_file=args.token_file, ca_file=args.ca_file, timeout=args.timeout)
+        except ValueError as error:
+            print(f"trainer: configuration: {error}", file=sys.stderr)
+            return 1
+        with client:
             if args.db_role:
                 train_with_leased_database(client, args, stop)
                 return 0

@@ -12,7 +12,7 @@ import pytest
 
 import secretsbroker
 from brokerproc import BrokerProcess, start_broker
-from testdata import LEASE_POLICY_YAML, MOUNT, READ_ONLY_TOKEN, ROTATED_TOKEN, SECRETS_YAML, TOKEN
+from testdata import LEASE_POLICY_YAML, MOUNT, NO_RENEW_TOKEN, READ_ONLY_TOKEN, ROTATED_TOKEN, SECRETS_YAML, TOKEN
 from vaultproc import LEASE_MOUNTS, VaultEmulator, lease_broker_settings, start_vault_emulator
 
 
@@ -51,7 +51,7 @@ def lease_broker(tmp_path_factory: pytest.TempPathFactory, vault: VaultEmulator)
     process = start_broker(
         content_root=root / "content",
         mounts=LEASE_MOUNTS,
-        tokens={"py-test": TOKEN, "py-test-read-only": READ_ONLY_TOKEN},
+        tokens={"py-test": TOKEN, "py-test-read-only": READ_ONLY_TOKEN, "py-test-no-renew": NO_RENEW_TOKEN},
         extra_env=lease_broker_settings(vault),
         policy=LEASE_POLICY_YAML,
     )
@@ -83,7 +83,12 @@ def token_file(tmp_path: pathlib.Path) -> pathlib.Path:
 
 
 @pytest.fixture(autouse=True)
-def _no_token_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests decide their credentials explicitly; a token in the runner's environment must not leak in."""
-    monkeypatch.delenv(secretsbroker.TOKEN_ENV, raising=False)
-    monkeypatch.delenv(secretsbroker.TOKEN_FILE_ENV, raising=False)
+def _no_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Tests decide their settings explicitly; an address, token or CA in the runner's environment must
+    not leak in, and no test inherits another's module-level default client."""
+    for name in ("SECRETSBROKER_ADDRESS", "SECRETSBROKER_TOKEN", "SECRETSBROKER_TOKEN_FILE", "SECRETSBROKER_CA_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    yield
+    close_default = getattr(secretsbroker, "close_default_client", None)
+    if close_default is not None:
+        close_default()

@@ -1,8 +1,9 @@
-"""Client behaviour the real broker cannot produce yet, checked against an in-process gRPC server.
+"""Client behaviour the real broker cannot be made to produce on demand, checked against an in-process gRPC server.
 
-The broker has no policy engine or rate limiter yet (PERMISSION_DENIED, RESOURCE_EXHAUSTED from rate
-limits) and never answers UNAVAILABLE with a local mount, so these tests use a scripted server built
-on the generated servicer base class. Everything else is tested against the real broker.
+Every status on a chosen attempt (UNAVAILABLE twice then OK, to count the retries; each code once, to map
+it to its exception class) and the metadata of each attempt need a scripted server built on the generated
+servicer base class. Policy refusals (PERMISSION_DENIED) and everything else are tested against the
+real broker.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ def run_trainer(target: str, token_file: pathlib.Path, *args: str) -> subprocess
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SECRETSBROKER_", "TRAINER_"))}
     env.update(
         {
-            "SECRETSBROKER_ADDR": target,
+            "SECRETSBROKER_ADDRESS": target,
             "SECRETSBROKER_TOKEN_FILE": str(token_file),
             "TRAINER_DB_SECRET": f"{MOUNT}/ml/training-db",
             "TRAINER_STORAGE_SECRET": f"{MOUNT}/ml/checkpoint-bucket",
@@ -73,6 +73,16 @@ def test_trainer_with_a_rejected_token_exits_not_allowed(broker: BrokerProcess, 
     assert "UNAUTHENTICATED" in result.stderr
 
 
+def test_trainer_without_an_address_says_which_variable_to_set(token_file: pathlib.Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SECRETSBROKER_", "TRAINER_"))}
+    env["SECRETSBROKER_TOKEN_FILE"] = str(token_file)
+
+    result = subprocess.run([sys.executable, str(TRAINER), "--timeout", "5"], env=env, capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 1
+    assert "SECRETSBROKER_ADDRESS" in result.stderr
+
+
 def test_trainer_without_a_broker_exits_unavailable(token_file: pathlib.Path) -> None:
     with closed_port() as port:
         result = run_trainer(f"127.0.0.1:{port}", token_file)
@@ -88,7 +98,7 @@ def test_trainer_holds_a_database_lease_follows_its_rotation_and_revokes_it_when
     env.update(
         {
             "PYTHONUNBUFFERED": "1",
-            "SECRETSBROKER_ADDR": lease_broker.target,
+            "SECRETSBROKER_ADDRESS": lease_broker.target,
             "SECRETSBROKER_TOKEN_FILE": str(token_file),
             "TRAINER_DB_SECRET": "vault/ml/training-db",
             "TRAINER_STORAGE_SECRET": "vault/ml/checkpoint-bucket",

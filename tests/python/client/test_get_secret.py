@@ -142,3 +142,34 @@ def test_bypassing_the_cache_reads_the_backend_and_a_repeat_is_served_from_l1(cl
     assert cached.serving.source == "l1"
     # Any cached value is older than a nanosecond, so the broker reads the backend again.
     assert client.get_secret(path, max_age=1e-9).serving.source == "backend"
+
+
+def test_a_secret_is_a_read_only_mapping_of_its_fields_that_never_shows_values(client: secretsbroker.Client) -> None:
+    import collections.abc
+
+    secret = client.get_secret(f"{MOUNT}/ml/training-db")
+
+    assert isinstance(secret, collections.abc.Mapping)
+    assert "password" in secret and "missing" not in secret
+    assert sorted(secret) == ["host", "password", "port", "username"]
+    assert sorted(secret.keys()) == sorted(secret) and len(secret) == 4
+    assert dict(secret) == {
+        "host": "postgres.test.invalid",
+        "port": "5432",
+        "username": "FAKE_trainer",
+        "password": "FAKE-password-not-real",
+    }
+    assert dict(**secret)["username"] == "FAKE_trainer"
+    assert secret.get("port", "1") == "5432" and secret.get("missing", "d") == "d"
+    assert dict(secret.items())["host"] == "postgres.test.invalid"
+    # Read-only: neither the secret nor its data can be changed.
+    with pytest.raises(TypeError):
+        secret["password"] = "changed"  # type: ignore[index]
+    with pytest.raises(TypeError):
+        secret.data["password"] = "changed"  # type: ignore[index]
+    # No value in any text a log line could get.
+    for text in (repr(secret), str(secret), repr(secret.keys()), repr(secret.items()), repr(secret.values())):
+        assert "FAKE-password-not-real" not in text and "FAKE_trainer" not in text
+    # A binary secret is an empty mapping.
+    binary = client.get_secret(f"{MOUNT}/certs/ca")
+    assert len(binary) == 0 and dict(binary) == {} and binary.binary == BINARY_VALUE

@@ -14,17 +14,29 @@ import pytest
 import secretsbroker
 from brokerproc import BrokerProcess, closed_port
 from secretsbroker import LeaseEventType, LeaseLost
-from testdata import READ_ONLY_TOKEN, TOKEN
+from testdata import NO_RENEW_TOKEN, READ_ONLY_TOKEN, TOKEN
 from vaultproc import TcpProxy, VaultEmulator, wait_until
 
 
 @pytest.fixture()
-def renew_faults(vault: VaultEmulator) -> Iterator[VaultEmulator]:
-    """Resets the emulator's fault switches after a test that sets them."""
+def renew_faults(vault: VaultEmulator, lease_broker: BrokerProcess) -> Iterator[VaultEmulator]:
+    """Resets the emulator's fault switches after a test that sets them, then waits until the broker issues
+    credentials again: its Vault client's circuit breaker opens on a run of 500s and pauses every call to
+    that Vault (UNAVAILABLE "the broker pauses calls to it briefly") until it closes."""
     try:
         yield vault
     finally:
         vault.request("DELETE", "/__emulator/faults")
+        with secretsbroker.Client(lease_broker.target, token=TOKEN, timeout=10, max_attempts=1) as client:
+            wait_until(lambda: _can_issue(client), 60, "the broker issues credentials again after the Vault faults")
+
+
+def _can_issue(client: secretsbroker.Client) -> bool:
+    try:
+        client.revoke_lease(client.issue_credentials("db/steady").lease_id)
+        return True
+    except secretsbroker.Unavailable:
+        return False
 
 
 def test_a_lease_is_issued_with_credentials_and_attached(lease_client: secretsbroker.Client, vault: VaultEmulator) -> None:
@@ -253,3 +265,40 @@ def test_a_lease_from_an_unreachable_broker_raises_unavailable() -> None:
     with closed_port() as port, secretsbroker.Client(f"127.0.0.1:{port}", token=TOKEN, timeout=5, max_attempts=1) as client:
         with pytest.raises(secretsbroker.Unavailable):
             client.lease("db/steady")
+
+
+def test_a_lease_the_broker_will_not_keep_alive_fails_at_attach_and_is_revoked(lease_broker: BrokerProcess, vault: VaultEmulator) -> None:
+    """Issue 18: a caller without `renew` got a lease that stayed "active" after Vault expired it."""
+    before = set(vault.leases())
+    with secretsbroker.Client(lease_broker.target, token=NO_RENEW_TOKEN, timeout=10) as client:
+        with pytest.raises(secretsbroker.PermissionDenied) as refused:
+            client.lease("db/steady")
+        assert refused.value.path == "db/steady"
+
+    (issued,) = [lease for lease_id, lease in vault.leases().items() if lease_id not in before]
+    # The credentials issued before the refused attach were revoked right away, not left to their TTL.
+    assert (issued["live"], issued["revoked"]) == (False, True)
+
+
+def test_a_lease_whose_expiry_passes_while_the_broker_is_unreachable_is_marked_expired(lease_broker: BrokerProcess) -> None:
+    """No EXPIRED event can arrive over a stream that is down: the client marks the lease lost at its expiry
+    itself (the broker does not renew a detached lease, so it really is expired)."""
+    proxy = TcpProxy(lease_broker.port)
+    try:
+        with secretsbroker.Client(proxy.target, token=TOKEN, timeout=10) as client:
+            with client.lease("db/steady", initial_backoff=0.05, max_backoff=0.5) as lease:
+                last_known_expiry = lease.expires_at
+                proxy.close()  # the broker is gone for good: no renewal, no event
+
+                expired = lease.wait_for(LeaseEventType.EXPIRED, timeout=30)
+
+                assert not lease.active and lease.lost_reason == "expired"
+                assert expired.time is not None and last_known_expiry is not None
+                assert expired.time >= expired.expires_at >= last_known_expiry
+                with pytest.raises(LeaseLost, match="expiry"):
+                    _ = lease.credentials
+                assert "expired" in repr(lease)
+                # The keeper stopped: the event iterator ends.
+                assert [e.type for e in lease.events(timeout=5)][-1] == LeaseEventType.EXPIRED
+    finally:
+        proxy.close()

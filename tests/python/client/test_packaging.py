@@ -55,6 +55,8 @@ def test_the_wheel_contains_the_api_the_stubs_and_type_information(wheel: pathli
         "secretsbroker/v1/broker_pb2.py",
         "secretsbroker/v1/broker_pb2.pyi",
         "secretsbroker/v1/broker_pb2_grpc.py",
+        "secretsbroker/aio/__init__.py",
+        "secretsbroker/_streams.py",
     ]:
         assert expected in names
 
@@ -68,9 +70,14 @@ def test_the_installed_package_reads_a_secret(wheel: pathlib.Path, broker: Broke
         f"assert secretsbroker.__file__.startswith({str(target)!r}), secretsbroker.__file__\n"
         f"with secretsbroker.Client({broker.target!r}, token={TOKEN!r}) as c:\n"
         f"    print(c.get_secret({MOUNT + '/ml/training-db'!r}).version)\n"
+        "import asyncio, secretsbroker.aio\n"
+        "async def main():\n"
+        f"    async with secretsbroker.aio.Client({broker.target!r}, token={TOKEN!r}) as c:\n"
+        f"        print((await c.get_secret({MOUNT + '/ml/training-db'!r})).version)\n"
+        "asyncio.run(main())\n"
     )
 
     run = subprocess.run([sys.executable, "-c", script], env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True, cwd=tmp_path)
 
     assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == "1"
+    assert run.stdout.split() == ["1", "1"]

@@ -67,3 +67,13 @@ def test_plaintext_to_a_tls_broker_fails_unavailable(tls_broker: BrokerProcess) 
     with secretsbroker.Client(tls_broker.target, token=TOKEN, max_attempts=1, timeout=5) as client:
         with pytest.raises(secretsbroker.Unavailable):
             client.get_secret(PATH)
+
+
+def test_a_ca_file_from_the_environment_selects_tls_and_trusts_the_broker(tls_broker: BrokerProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECRETSBROKER_ADDRESS", tls_broker.target)
+    monkeypatch.setenv("SECRETSBROKER_TOKEN", TOKEN)
+    monkeypatch.setenv("SECRETSBROKER_CA_FILE", tls_broker.extra["ca_file"])
+
+    with secretsbroker.Client() as client:
+        assert client.get_secret(PATH)["username"] == "FAKE_trainer"
+    assert secretsbroker.get_secret(PATH).version == "1"

@@ -6,6 +6,7 @@ a read that returns the new version right after an event proves the broker dropp
 
 from __future__ import annotations
 
+import pathlib
 import threading
 from typing import List
 
@@ -13,8 +14,8 @@ import pytest
 
 import secretsbroker
 from brokerproc import BrokerProcess, closed_port
-from testdata import READ_ONLY_TOKEN, TOKEN
-from vaultproc import TcpProxy, VaultEmulator
+from testdata import READ_ONLY_TOKEN, TOKEN, WRONG_TOKEN
+from vaultproc import TcpProxy, VaultEmulator, wait_until
 
 
 def test_a_new_kv_version_yields_one_event_and_get_secret_returns_it_right_after(
@@ -93,16 +94,41 @@ def test_watching_an_unreachable_broker_raises_unavailable() -> None:
             client.watch(paths=["vault/app/db"])
 
 
-def test_a_watch_whose_stream_breaks_raises_unavailable_then_ends(lease_broker: BrokerProcess) -> None:
+def test_a_watch_whose_stream_breaks_subscribes_again_and_goes_on_delivering(lease_broker: BrokerProcess, vault: VaultEmulator) -> None:
     proxy = TcpProxy(lease_broker.port)
     try:
         with secretsbroker.Client(proxy.target, token=TOKEN, timeout=10) as client:
-            with client.watch(paths=["vault/app/db"]) as watch:
-                proxy.drop_all()  # the broker (or the network to it) goes away
+            with client.watch(paths=["vault/app/db"], initial_backoff=0.05, max_backoff=0.5) as watch:
+                assert watch.subscriptions == 1
+                proxy.drop_all()  # the broker (or the network to it) goes away for a moment
 
-                with pytest.raises(secretsbroker.Unavailable):
-                    watch.get(timeout=10)
+                wait_until(lambda: watch.subscriptions == 2, 30, "the watch subscribes again")
+                version = vault.write_kv("app/db", {"password": "FAKE-watch-after-reconnect"})
+                event = watch.get(timeout=10)
+
+                assert event is not None, "no event after the re-subscription"
+                assert (event.path, event.version) == ("vault/app/db", str(version))
+                assert proxy.accepted == 2
+    finally:
+        proxy.close()
+
+
+def test_a_watch_refused_after_a_reconnect_raises_the_refusal_then_ends(lease_broker: BrokerProcess, tmp_path: pathlib.Path) -> None:
+    """The re-subscription uses the token file as it is then: a token the broker refuses ends the watch
+    with Unauthenticated (after re-reading the file AUTH_RETRIES more times), instead of retrying forever."""
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN, encoding="utf-8")
+    proxy = TcpProxy(lease_broker.port)
+    try:
+        with secretsbroker.Client(proxy.target, token_file=token_file, timeout=10) as client:
+            with client.watch(paths=["vault/app/db"], initial_backoff=0.05, max_backoff=0.5) as watch:
+                token_file.write_text(WRONG_TOKEN, encoding="utf-8")
+                proxy.drop_all()
+
+                with pytest.raises(secretsbroker.Unauthenticated):
+                    watch.get(timeout=30)
                 assert watch.get(timeout=0) is None
                 assert list(watch) == []
+                assert watch.subscriptions == 1
     finally:
         proxy.close()

@@ -10,11 +10,13 @@ ROTATED_TOKEN = "py-test-FAKE-token-0002-rotated"
 WRONG_TOKEN = "py-test-FAKE-token-not-configured"
 # Accepted by the lease broker, whose policy lets it only read and list (no issue, renew, revoke, watch).
 READ_ONLY_TOKEN = "py-test-FAKE-token-0003-read-only"
+# Accepted by the lease broker, whose policy lets it issue and revoke but not renew (keep alive).
+NO_RENEW_TOKEN = "py-test-FAKE-token-0004-no-renew"
 
 MOUNT = "team"
 
 # The lease broker's policy (see conftest.lease_broker): subject py-test may do everything,
-# py-test-read-only may only read and list.
+# py-test-read-only may only read and list, py-test-no-renew may issue and revoke but not renew.
 LEASE_POLICY_YAML = """\
 policies:
   - name: python-lease-tests
@@ -27,6 +29,11 @@ policies:
     rules:
       - paths: ['**']
         capabilities: [read, list]
+  - name: python-lease-no-renew
+    appliesTo: { subjects: [py-test-no-renew] }
+    rules:
+      - paths: ['**']
+        capabilities: [read, list, issue, revoke]
 """
 # Bytes that are not UTF-8, to prove binary secrets arrive byte for byte.
 BINARY_VALUE = b"FAKE-CERT\x00\x01\x02\xfe\xff not a real certificate"

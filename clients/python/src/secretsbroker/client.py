@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 import weakref
 from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import grpc
 
-from . import __version__
-from .errors import Cancelled, Unauthenticated, from_rpc_error
+from . import _requests as rq
+from ._config import ADDRESS_ENV, CA_FILE_ENV, DEFAULT_TIMEOUT, TOKEN_ENV, TOKEN_FILE_ENV, ClientConfig, PathLike as _PathLike
+from .errors import Cancelled, from_rpc_error
 from .lease import Lease, RotateCallback
 from .models import BatchResult, IssuedLease, ListPage, Secret, SecretListing
 from .watch import SecretWatch
-from .v1 import broker_pb2 as pb
 from .v1 import broker_pb2_grpc as pb_grpc
 
-__all__ = ["Client", "TOKEN_ENV", "TOKEN_FILE_ENV", "DEFAULT_TIMEOUT"]
-
-#: Environment variable holding a bearer token, used when neither ``token`` nor ``token_file`` is given.
-TOKEN_ENV = "SECRETSBROKER_TOKEN"
-#: Environment variable naming a token file, used when neither ``token`` nor ``token_file`` is given.
-TOKEN_FILE_ENV = "SECRETSBROKER_TOKEN_FILE"
-#: Seconds a call may take, retries included, unless the client or the call sets another timeout.
-DEFAULT_TIMEOUT = 10.0
-
-_SERVICE = "secretsbroker.v1.SecretsBroker"
-_PathLike = Union[str, "os.PathLike[str]"]
+__all__ = ["Client", "ADDRESS_ENV", "TOKEN_ENV", "TOKEN_FILE_ENV", "CA_FILE_ENV", "DEFAULT_TIMEOUT"]
 
 
 class Client:
@@ -39,6 +27,10 @@ class Client:
         with Client("broker.example.internal:5151", tls=True, token_file="/var/run/secrets/tokens/broker") as client:
             db = client.get_secret("kv/teams/alpha/db")
             connect(user=db["username"], password=db["password"])
+
+    Configured from the environment, ``Client()`` (or the module-level :func:`secretsbroker.get_secret`)
+    takes the address from ``$SECRETSBROKER_ADDRESS``, the token file from ``$SECRETSBROKER_TOKEN_FILE``
+    and a CA bundle (which turns TLS on) from ``$SECRETSBROKER_CA_FILE``; arguments win over the environment.
 
     Credentials: every call sends ``authorization: Bearer <token>``. The token is ``token`` if given;
     otherwise the content of ``token_file``, read again on every call so that rotated tokens (for
@@ -55,15 +47,17 @@ class Client:
     ``max_attempts`` times in all, with exponential backoff from ``initial_backoff`` up to ``max_backoff``
     seconds. All reads are idempotent, so retrying them is safe.
 
-    Leases (:meth:`lease`) and watches (:meth:`watch`) are long-lived streams without a deadline;
-    closing the client closes (and revokes) the leases and watches it opened.
+    Leases (:meth:`lease`) and watches (:meth:`watch`) are long-lived streams without a deadline that
+    survive a broken connection (reconnect with backoff) and an expired token (the token file is read
+    again and the stream reopened at once); closing the client closes (and revokes) the leases and
+    watches it opened.
 
     The client is thread-safe and holds one channel; close it (or use ``with``) when done.
     """
 
     def __init__(
         self,
-        target: str,
+        target: Optional[str] = None,
         token: Optional[str] = None,
         token_file: Optional[_PathLike] = None,
         tls: bool = False,
@@ -78,54 +72,29 @@ class Client:
         wait_for_ready: bool = False,
         channel_options: Sequence[Tuple[str, Any]] = (),
     ) -> None:
-        """Opens a channel to ``target`` (``host:port``, ``http://host:port`` or ``https://host:port``).
+        """Opens a channel to ``target`` (``host:port``, ``http://host:port`` or ``https://host:port``;
+        default ``$SECRETSBROKER_ADDRESS``).
 
         Raises:
             ValueError: for contradictory or incomplete options (both token and token_file, a
-                certificate without its key, ``http://`` with TLS options, max_attempts < 1).
+                certificate without its key, ``http://`` with TLS options, max_attempts < 1), or no
+                target and no ``$SECRETSBROKER_ADDRESS``.
             OSError: when ``ca_file``, ``cert_file`` or ``key_file`` cannot be read.
         """
-        if token is not None and token_file is not None:
-            raise ValueError("give token or token_file, not both")
-        if (cert_file is None) != (key_file is None):
-            raise ValueError("cert_file and key_file go together (mTLS needs both)")
-        if not 1 <= max_attempts <= 5:
-            raise ValueError("max_attempts must be between 1 (no retries) and 5 (gRPC's limit)")
-        if timeout is not None and timeout <= 0:
-            raise ValueError("timeout must be positive, or None for no deadline")
-
-        address, scheme_tls = _split_target(target)
-        use_tls = tls or scheme_tls is True or any(f is not None for f in (ca_file, cert_file, key_file))
-        if scheme_tls is False and use_tls:
-            raise ValueError("the target says http:// but TLS options were given; use https:// or drop them")
-
-        if token is None and token_file is None:
-            env_file = os.environ.get(TOKEN_FILE_ENV)
-            if env_file:
-                token_file = env_file
-            else:
-                token = os.environ.get(TOKEN_ENV) or None
-        self._token = token.strip() if token is not None else None
-        self._token_file = os.fspath(token_file) if token_file is not None else None
-        self._timeout = timeout
-        self._wait_for_ready = wait_for_ready
-
-        options = dict(channel_options)
-        options.setdefault("grpc.primary_user_agent", f"secretsbroker-python/{__version__}")
-        options.setdefault("grpc.enable_retries", 1)
-        options.setdefault("grpc.service_config", _retry_service_config(max_attempts, initial_backoff, max_backoff))
-        option_list = list(options.items())
-
-        self.target = address
-        if use_tls:
-            credentials = grpc.ssl_channel_credentials(
-                root_certificates=_read_bytes(ca_file),
-                private_key=_read_bytes(key_file),
-                certificate_chain=_read_bytes(cert_file),
-            )
-            self._channel = grpc.secure_channel(address, credentials, options=option_list)
+        config = ClientConfig.resolve(
+            target, token, token_file, tls, ca_file, cert_file, key_file, timeout,
+            max_attempts, initial_backoff, max_backoff, wait_for_ready, channel_options,
+        )
+        self._config = config
+        self._tokens = config.tokens
+        self._timeout = config.timeout
+        self._wait_for_ready = config.wait_for_ready
+        self.target = config.address
+        credentials = config.channel_credentials()
+        if credentials is not None:
+            self._channel = grpc.secure_channel(config.address, credentials, options=config.options)
         else:
-            self._channel = grpc.insecure_channel(address, options=option_list)
+            self._channel = grpc.insecure_channel(config.address, options=config.options)
         self._stub = pb_grpc.SecretsBrokerStub(self._channel)
         self._streams_lock = threading.Lock()
         self._leases: "weakref.WeakSet[Lease]" = weakref.WeakSet()
@@ -181,20 +150,8 @@ class Client:
             FailedPrecondition: a stage on a mount without stages.
             Unauthenticated, PermissionDenied, Unavailable, DeadlineExceeded: see :mod:`secretsbroker.errors`.
         """
-        if version is not None and stage is not None:
-            raise ValueError("select a version or a stage, not both")
-        request = pb.GetSecretRequest(path=path)
-        if version is not None:
-            request.version = str(version)
-        elif stage is not None:
-            request.stage = stage
-        if max_age is not None:
-            if max_age <= 0:
-                raise ValueError("max_age must be positive (seconds); use bypass_cache=True to skip the cache")
-            request.max_age.FromNanoseconds(max(1, int(max_age * 1e9)))
-        request.bypass_cache = bypass_cache
-        response = self._call(self._stub.GetSecret, request, timeout, path)
-        return Secret._from_proto(response.secret)
+        request = rq.get_secret(path, version, stage, max_age, bypass_cache)
+        return rq.secret(self._call(self._stub.GetSecret, request, timeout, path))
 
     def batch_get(self, paths: Iterable[str], *, timeout: Optional[float] = None) -> List[BatchResult]:
         """Reads the latest version of several secrets in one call.
@@ -208,13 +165,10 @@ class Client:
             TypeError: ``paths`` is a single string.
             SecretsBrokerError: when the whole call fails (Unauthenticated, InvalidArgument, ...).
         """
-        if isinstance(paths, (str, bytes)):
-            raise TypeError("batch_get takes a list of paths, not a single path; use get_secret for one")
-        path_list = list(paths)
-        if not path_list:
+        request = rq.batch_get(paths)
+        if request is None:
             return []
-        response = self._call(self._stub.BatchGetSecrets, pb.BatchGetSecretsRequest(paths=path_list), timeout, None)
-        return [BatchResult._from_proto(result) for result in response.results]
+        return rq.batch_results(self._call(self._stub.BatchGetSecrets, request, timeout, None))
 
     def list_page(
         self,
@@ -228,12 +182,7 @@ class Client:
 
         ``page_size`` is 1 to 1000; None lets the broker choose (default 100).
         """
-        request = pb.ListSecretsRequest(prefix=prefix, page_size=page_size or 0, page_token=page_token)
-        response = self._call(self._stub.ListSecrets, request, timeout, prefix)
-        return ListPage(
-            secrets=[SecretListing._from_proto(entry) for entry in response.secrets],
-            next_page_token=response.next_page_token,
-        )
+        return rq.page(self._call(self._stub.ListSecrets, rq.list_page(prefix, page_size, page_token), timeout, prefix))
 
     def list(self, prefix: str, page_size: Optional[int] = None, *, timeout: Optional[float] = None) -> Iterator[SecretListing]:
         """Iterates over every secret beneath ``prefix`` (at any depth), fetching pages as needed.
@@ -261,8 +210,7 @@ class Client:
             FailedPrecondition: ``path`` is not on a ``vault-dynamic`` mount.
             NotFound, PermissionDenied, Unauthenticated, Unavailable, ...: see :mod:`secretsbroker.errors`.
         """
-        lease = self._call(self._stub.IssueCredentials, pb.IssueCredentialsRequest(path=path), timeout, path)
-        return IssuedLease._from_proto(lease)
+        return rq.issued(self._call(self._stub.IssueCredentials, rq.issue_credentials(path), timeout, path))
 
     def revoke_lease(self, lease_id: str, *, timeout: Optional[float] = None) -> None:
         """Revokes a lease now (RevokeLease). Needs the ``revoke`` capability on the lease's role path.
@@ -270,7 +218,7 @@ class Client:
         Raises:
             NotFound: the broker does not know the lease (it expired, was revoked, or is another caller's).
         """
-        self._call(self._stub.RevokeLease, pb.RevokeLeaseRequest(lease_id=lease_id), timeout, None)
+        self._call(self._stub.RevokeLease, rq.revoke_lease(lease_id), timeout, None)
 
     def lease(
         self,
@@ -297,31 +245,25 @@ class Client:
         ``lease.credentials`` already holds the new credentials; keep it short, and note that the old
         credentials stay valid only for the broker's rotation overlap. See :class:`~secretsbroker.Lease`.
 
-        Needs the ``issue``, ``renew`` and ``revoke`` capabilities on ``path``. ``timeout`` applies to
-        the IssueCredentials and RevokeLease calls (default: the client's).
+        Needs the ``issue``, ``renew`` and ``revoke`` capabilities on ``path``. Returns once the broker
+        answered the attach (or after ``timeout``, when it has not yet: the keeper goes on trying); a
+        refused attach (PermissionDenied without ``renew``) revokes the credentials and raises here.
+        ``timeout`` applies to the IssueCredentials and RevokeLease calls and to that wait (default: the client's).
 
         Raises:
             FailedPrecondition: ``path`` is not on a ``vault-dynamic`` mount.
             NotFound, PermissionDenied, Unauthenticated, Unavailable, ...: see :mod:`secretsbroker.errors`.
         """
         issued = self.issue_credentials(path, timeout=timeout)
-        try:
-            lease = Lease(
-                self,
-                issued,
-                on_rotate,
-                initial_backoff=initial_backoff,
-                max_backoff=max_backoff,
-                revoke_timeout=timeout,
-            )
-        except BaseException:
-            try:
-                self.revoke_lease(issued.lease_id, timeout=timeout)
-            except Exception:
-                pass
-            raise
+        lease = Lease(self, issued, on_rotate, initial_backoff=initial_backoff, max_backoff=max_backoff, revoke_timeout=timeout)
         with self._streams_lock:
             self._leases.add(lease)
+        try:
+            # A lease the broker will not keep alive (no `renew` grant) fails here, not silently later.
+            lease.wait_attached(timeout if timeout is not None else self._timeout)
+        except BaseException:
+            lease.close()
+            raise
         return lease
 
     def watch(
@@ -330,6 +272,8 @@ class Client:
         prefixes: Optional[Iterable[str]] = None,
         *,
         timeout: Optional[float] = None,
+        initial_backoff: float = 0.2,
+        max_backoff: float = 10.0,
     ) -> SecretWatch:
         """Watches static secrets for new versions; returns an iterator of :class:`SecretEvent`.
 
@@ -349,19 +293,15 @@ class Client:
             InvalidArgument: a malformed path, or more targets than the broker accepts (default 100).
             PermissionDenied, NotFound, Unauthenticated, Unavailable, DeadlineExceeded: see :mod:`secretsbroker.errors`.
         """
-        if isinstance(paths, (str, bytes)) or isinstance(prefixes, (str, bytes)):
-            raise TypeError("watch takes lists: watch(paths=[...], prefixes=[...])")
-        path_list, prefix_list = list(paths or []), list(prefixes or [])
-        if not path_list and not prefix_list:
-            raise ValueError("watch needs at least one path or prefix")
-        request = pb.WatchSecretsRequest(paths=path_list, prefixes=prefix_list)
-        try:
-            call = self._stub.WatchSecrets(request, metadata=self._metadata(), wait_for_ready=self._wait_for_ready)
-        except ValueError as error:
-            if "closed" in str(error).lower():
-                raise Cancelled("the client is closed") from error
-            raise
-        watch = SecretWatch(self, call, timeout if timeout is not None else self._timeout)
+        request = rq.watch(paths, prefixes)
+
+        def open_call() -> grpc.Future:
+            # The token is read again for every (re)subscription, so a refreshed token file is picked up.
+            return self._stub.WatchSecrets(request, metadata=self._metadata(), wait_for_ready=self._wait_for_ready)
+
+        watch = SecretWatch(
+            self, open_call, timeout if timeout is not None else self._timeout, initial_backoff=initial_backoff, max_backoff=max_backoff
+        )
         with self._streams_lock:
             self._watches.add(watch)
         return watch
@@ -377,20 +317,7 @@ class Client:
     # -- plumbing ----------------------------------------------------------------------------
 
     def _metadata(self) -> List[Tuple[str, str]]:
-        token = self._current_token()
-        return [("authorization", f"Bearer {token}")] if token else []
-
-    def _current_token(self) -> Optional[str]:
-        if self._token_file is None:
-            return self._token
-        try:
-            with open(self._token_file, encoding="utf-8") as handle:
-                token = handle.read().strip()
-        except OSError as error:
-            raise Unauthenticated(f"cannot read the token file {self._token_file!r}: {error.strerror or error}") from error
-        if not token:
-            raise Unauthenticated(f"the token file {self._token_file!r} is empty")
-        return token
+        return self._tokens.metadata()
 
     def _call(self, method: Any, request: Any, timeout: Optional[float], path: Optional[str]) -> Any:
         try:
@@ -409,29 +336,3 @@ class Client:
             raise
 
 
-def _split_target(target: str) -> Tuple[str, Optional[bool]]:
-    """``https://h:p`` -> (``h:p``, True); ``http://h:p`` -> (``h:p``, False); ``h:p`` -> (``h:p``, None)."""
-    for scheme, secure in (("https://", True), ("http://", False)):
-        if target.lower().startswith(scheme):
-            return target[len(scheme):].rstrip("/"), secure
-    return target, None
-
-
-def _read_bytes(path: Optional[_PathLike]) -> Optional[bytes]:
-    if path is None:
-        return None
-    with open(path, "rb") as handle:
-        return handle.read()
-
-
-def _retry_service_config(max_attempts: int, initial_backoff: float, max_backoff: float) -> str:
-    method_config: dict = {"name": [{"service": _SERVICE}]}
-    if max_attempts > 1:
-        method_config["retryPolicy"] = {
-            "maxAttempts": max_attempts,
-            "initialBackoff": f"{initial_backoff:g}s",
-            "maxBackoff": f"{max_backoff:g}s",
-            "backoffMultiplier": 2,
-            "retryableStatusCodes": ["UNAVAILABLE"],
-        }
-    return json.dumps({"methodConfig": [method_config]})

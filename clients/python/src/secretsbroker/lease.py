@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import logging
 import queue
-import random
 import threading
 import time
-from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, Optional, Union
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, Optional, Union
 
 import grpc
 
-from .errors import LeaseLost, NotFound, SecretsBrokerError, Unavailable, from_rpc_error
+from . import _requests as rq
+from ._streams import LeaseCore, Reconnect, now as _now
+from .errors import NotFound, SecretsBrokerError, Unavailable, from_rpc_error
 from .models import IssuedLease, LeaseEvent, LeaseEventType
 from .v1 import broker_pb2 as pb
 
@@ -30,6 +30,7 @@ RotateCallback = Callable[["Lease"], None]
 #: How many of a lease's most recent events :meth:`Lease.events` can replay.
 DEFAULT_HISTORY = 1000
 
+
 class Lease:
     """Dynamic credentials kept alive by the broker for as long as this object is open.
 
@@ -42,12 +43,18 @@ class Lease:
 
     If the stream breaks (broker restart, network, a load balancer), the keeper reconnects with
     exponential backoff and jitter and attaches the lease again: the broker keeps a detached lease for
-    its grace period (30 s by default), and any replica can take it over.
+    its grace period (30 s by default), and any replica can take it over. When the broker ends the
+    stream as UNAUTHENTICATED (the caller's token expired), the keeper reads the token file again and
+    reconnects at once; if the token is refused again (twice more in a row), the lease is lost with
+    reason ``unauthenticated``.
 
     The lease becomes unusable, and :attr:`credentials` raises :class:`~secretsbroker.LeaseLost`, when
-    the broker reports it REVOKED or EXPIRED, when the broker no longer knows it on re-attach (the
-    grace period passed), or once it is closed. Per-lease ERROR events (a failed renewal the broker
-    retries, for example) are reported by :meth:`events` but do not end anything.
+    the broker reports it REVOKED or EXPIRED, refuses to keep it alive (an ERROR event with
+    PERMISSION_DENIED: the caller lacks ``renew``), no longer knows it on re-attach (the grace period
+    passed), when its expiry passes without a renewal the client heard of (for example while the broker
+    is unreachable; the client then adds an EXPIRED event itself), or once it is closed. Other per-lease
+    ERROR events (a failed renewal the broker retries, for example) are reported by :meth:`events` but
+    do not end anything.
 
     Closing (leaving the ``with`` block, or :meth:`close`) revokes the lease (RevokeLease) and ends the
     stream. A failed revocation is logged (logger ``secretsbroker``) and kept in :attr:`revoke_error`,
@@ -68,25 +75,13 @@ class Lease:
         history: int = DEFAULT_HISTORY,
     ) -> None:
         """Starts keeping ``issued`` alive. Use :meth:`secretsbroker.Client.lease` rather than this."""
-        if initial_backoff <= 0 or max_backoff < initial_backoff:
-            raise ValueError("backoff must satisfy 0 < initial_backoff <= max_backoff")
         self._client = client
         self._path = issued.path
         self._on_rotate = on_rotate
-        self._initial_backoff = initial_backoff
-        self._max_backoff = max_backoff
+        self._reconnect = Reconnect(initial_backoff, max_backoff)
         self._revoke_timeout = revoke_timeout
-        self._history_size = max(1, history)
-
         self._cond = threading.Condition()
-        self._current = issued
-        self._lost: Optional[LeaseLost] = None
-        self._history: List[LeaseEvent] = []
-        self._history_base = 0  # sequence number of self._history[0]
-        self._finished = False  # the keeper thread has ended: no more events
-        self._closed = False
-        self._late_rotations: List[str] = []  # leases the broker rotated to while close() was revoking
-        self._connections = 0
+        self._core = LeaseCore(issued, history)
         self._call: Optional[grpc.Future] = None
         self._stop = threading.Event()
         self.revoke_error: Optional[SecretsBrokerError] = None
@@ -107,38 +102,31 @@ class Lease:
         """The current lease and credentials as one consistent snapshot.
 
         Raises:
-            LeaseLost: the lease was revoked, expired, is unknown to the broker, or was closed.
+            LeaseLost: the lease was revoked, expired, refused, is unknown to the broker, or was closed.
         """
         with self._cond:
-            if self._lost is not None:
-                raise self._lost_error()
-            return self._current
+            self._check_expiry()
+            if self._core.lost is not None:
+                raise self._core.lost_error()
+            return self._core.current
 
     @property
     def credentials(self) -> Dict[str, str]:
         """The current credential fields (a fresh dict each time; a rotation replaces them).
 
         Raises:
-            LeaseLost: the lease was revoked, expired, is unknown to the broker, or was closed.
+            LeaseLost: the lease was revoked, expired, refused, is unknown to the broker, or was closed.
         """
         return dict(self.current.credentials)
 
     @property
     def lease_id(self) -> str:
-        """The current lease id (a rotation changes it). Treat it as a secret: it allows revoking the credentials.
-
-        Raises:
-            LeaseLost: as :attr:`credentials`.
-        """
+        """The current lease id (a rotation changes it; a secret: it allows revoking). Raises LeaseLost as :attr:`credentials`."""
         return self.current.lease_id
 
     @property
     def expires_at(self) -> Optional[_dt.datetime]:
-        """When the current credentials expire unless renewed (UTC); moves forward with each renewal.
-
-        Raises:
-            LeaseLost: as :attr:`credentials`.
-        """
+        """When the current credentials expire unless renewed (UTC). Raises LeaseLost as :attr:`credentials`."""
         return self.current.expires_at
 
     @property
@@ -153,21 +141,24 @@ class Lease:
 
     @property
     def active(self) -> bool:
-        """True while the credentials are usable (not revoked, expired, lost or closed)."""
+        """True while the credentials are usable (not revoked, expired, refused, lost or closed)."""
         with self._cond:
-            return self._lost is None
+            self._check_expiry()
+            return self._core.lost is None
 
     @property
     def lost_reason(self) -> Optional[str]:
-        """None while active; else ``revoked``, ``expired``, ``not_found``, ``closed`` or ``client_closed``."""
+        """None while active; else ``revoked``, ``expired``, ``permission_denied``, ``not_found``,
+        ``unauthenticated``, ``closed`` or ``client_closed``."""
         with self._cond:
-            return self._lost.reason if self._lost is not None else None
+            self._check_expiry()
+            return self._core.lost.reason if self._core.lost is not None else None
 
     @property
     def connections(self) -> int:
         """How many times the keeper opened its KeepAlive stream (1 + reconnects)."""
         with self._cond:
-            return self._connections
+            return self._core.connections
 
     # -- events --------------------------------------------------------------------------------
 
@@ -206,8 +197,8 @@ class Lease:
             with self._cond:
                 event, position = self._next_event(position, deadline)
                 if event is None:
-                    if self._finished and self._lost is not None:
-                        raise self._lost_error()
+                    if self._core.finished and self._core.lost is not None:
+                        raise self._core.lost_error()
                     raise TimeoutError(f"no matching lease event within {timeout:g}s")
             if predicate(event):
                 return event
@@ -215,16 +206,46 @@ class Lease:
     def _next_event(self, position: int, deadline: Optional[float]) -> "tuple[Optional[LeaseEvent], int]":
         """With the lock held: the event at ``position`` (waiting until ``deadline``), or None at the end."""
         while True:
-            position = max(position, self._history_base)
-            index = position - self._history_base
-            if index < len(self._history):
-                return self._history[index], position + 1
-            if self._finished:
+            self._check_expiry()
+            event, position = self._core.event_at(position)
+            if event is not None:
+                return event, position
+            if self._core.finished:
                 return None, position
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return None, position
+            # Wake at the lease's expiry too, to notice it passing while no event comes.
+            to_expiry = self._core.seconds_to_expiry(_now())
+            if to_expiry is not None:
+                remaining = to_expiry + 0.01 if remaining is None else min(remaining, to_expiry + 0.01)
             self._cond.wait(remaining)
+
+    def _check_expiry(self) -> None:
+        """With the lock held: a lease past its expiry is lost even if no EXPIRED event could arrive."""
+        if self._core.check_expiry(_now()):
+            self._stop.set()
+            if self._call is not None:
+                self._call.cancel()
+            self._cond.notify_all()
+
+    def wait_attached(self, timeout: Optional[float]) -> None:
+        """Waits for the broker's answer to the first attach; raises its refusal (PermissionDenied when the
+        caller lacks ``renew``, NotFound ...) or DeadlineExceeded. Used by :meth:`Client.lease`."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while not self._core.attach_answered:
+                if self._core.finished:
+                    if self._core.lost is not None:
+                        raise self._core.lost_error()
+                    return
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    # Not answered yet (the broker may be restarting): the keeper goes on trying.
+                    return
+                self._cond.wait(remaining)
+            if self._core.attach_error is not None:
+                raise self._core.attach_error
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -235,16 +256,19 @@ class Lease:
         Never raises for a failed revocation (see :attr:`revoke_error`). Safe to call twice.
         """
         with self._cond:
-            if self._closed:
+            if self._core.closed:
                 return
-            self._closed = True
-            lease_id = self._current.lease_id
-            was_active = self._lost is None
+            self._core.closed = True
+            lease_id = self._core.current.lease_id
+            was_active = self._core.lost is None
+            # Credentials the broker refused to keep alive still work until their expiry: revoke them too.
+            still_live = self._core.still_live_when_closed()
             if was_active:
-                self._lose("closed", "the lease was closed (its with-block ended); issue a new lease to get credentials")
+                self._core.lose("closed", "the lease was closed (its with-block ended); issue a new lease to get credentials")
+            self._cond.notify_all()
         self._stop.set()
         try:
-            if revoke and was_active:
+            if revoke and still_live:
                 self._revoke(lease_id)
         finally:
             with self._cond:
@@ -254,14 +278,14 @@ class Lease:
             if self._thread is not threading.current_thread():
                 self._thread.join(timeout=10)
             with self._cond:
-                late, self._late_rotations = self._late_rotations, []
+                late, self._core.late_rotations = self._core.late_rotations, []
             for rotated_id in late if revoke else ():
                 self._revoke(rotated_id)
             self._client._forget_lease(self)
 
     def _revoke(self, lease_id: str) -> None:
         try:
-            self._client._call(self._client._stub.RevokeLease, pb.RevokeLeaseRequest(lease_id=lease_id), self._revoke_timeout, self._path)
+            self._client._call(self._client._stub.RevokeLease, rq.revoke_lease(lease_id), self._revoke_timeout, self._path)
         except NotFound:
             pass  # already gone (expired, or revoked by the broker)
         except SecretsBrokerError as error:
@@ -280,24 +304,23 @@ class Lease:
 
     def __repr__(self) -> str:
         with self._cond:
-            state = "active" if self._lost is None else self._lost.reason
-            expires = self._current.expires_at.isoformat() if self._current.expires_at else None
-        return f"Lease(path={self._path!r}, state={state!r}, expires_at={expires!r})"
+            return self._core.repr("Lease")
 
     # -- the keeper thread ---------------------------------------------------------------------
 
     def _run(self) -> None:
-        failures = 0
         try:
             while not self._stop.is_set():
                 with self._cond:
-                    if self._lost is not None:
+                    self._check_expiry()
+                    if self._core.lost is not None:
                         return
-                    lease_id = self._current.lease_id
+                    lease_id = self._core.current.lease_id
                 requests: "queue.Queue[Optional[pb.KeepAliveRequest]]" = queue.Queue()
-                requests.put(pb.KeepAliveRequest(attach_lease_ids=[lease_id]))
+                requests.put(rq.attach(lease_id))
                 error: SecretsBrokerError
                 try:
+                    # The token is read again for every connect, so a refreshed token file is picked up.
                     call = self._client._stub.KeepAlive(_drain(requests), metadata=self._client._metadata())
                 except SecretsBrokerError as failure:  # the token file could not be read
                     error = failure
@@ -305,18 +328,19 @@ class Lease:
                     if "closed" not in str(failure).lower():
                         raise
                     with self._cond:
-                        if self._lost is None:
-                            self._lose("client_closed", "the client was closed, so the lease can no longer be kept alive")
+                        if self._core.lost is None:
+                            self._core.lose("client_closed", "the client was closed, so the lease can no longer be kept alive")
+                            self._cond.notify_all()
                     return
                 else:
                     with self._cond:
                         self._call = call
-                        self._connections += 1
+                        self._core.connections += 1
                     if self._stop.is_set():
                         call.cancel()
                     try:
                         for message in call:
-                            failures = 0
+                            self._reconnect.connected()
                             if self._handle(message):
                                 call.cancel()  # the lease ended: nothing left to keep alive
                         error = Unavailable("the broker ended the KeepAlive stream", path=self._path)
@@ -328,21 +352,28 @@ class Lease:
                             self._call = None
                 if self._stop.is_set():
                     return
+                delay = self._reconnect.delay(error)
                 with self._cond:
-                    if self._lost is not None:
+                    self._check_expiry()
+                    if self._core.lost is not None:
                         return
-                    self._publish(LeaseEvent(LeaseEventType.DISCONNECTED, self._current.lease_id, time=_now(), error=error))
-                failures += 1
-                delay = min(self._max_backoff, self._initial_backoff * (2 ** min(failures - 1, 16)))
-                self._stop.wait(delay * random.uniform(0.5, 1.0))
+                    self._core.disconnected(error, delay, _now())
+                    self._cond.notify_all()
+                if delay is None:
+                    return
+                if delay > 0:
+                    with self._cond:
+                        to_expiry = self._core.seconds_to_expiry(_now())
+                    # Wake at the expiry at the latest, to mark the lease lost then rather than at the next attempt.
+                    self._stop.wait(delay if to_expiry is None else min(delay, to_expiry + 0.01))
         except Exception:  # a bug: never die silently
             _log.exception("secretsbroker: the lease keeper for %s stopped unexpectedly", self._path)
             with self._cond:
-                if self._lost is None:
-                    self._lose("not_found", "the lease keeper stopped unexpectedly (see the log); issue a new lease")
+                if self._core.lost is None:
+                    self._core.lose("not_found", "the lease keeper stopped unexpectedly (see the log); issue a new lease")
         finally:
             with self._cond:
-                self._finished = True
+                self._core.finished = True
                 self._cond.notify_all()
 
     def _handle(self, message: pb.LeaseEvent) -> bool:
@@ -350,52 +381,16 @@ class Lease:
         event = LeaseEvent._from_proto(message, self._path)
         if event is None:
             return False
-        rotated = False
         with self._cond:
-            if self._closed and event.type == LeaseEventType.ROTATED and event.rotated_to is not None and event.lease_id == self._current.lease_id:
-                # A rotation raced close(): revoke the new lease too, rather than leave it to the grace period.
-                self._late_rotations.append(event.rotated_to.lease_id)
-            if event.lease_id == self._current.lease_id and self._lost is None:
-                if event.type == LeaseEventType.ROTATED and event.rotated_to is not None:
-                    self._current = event.rotated_to
-                    rotated = True
-                elif event.type in (LeaseEventType.RENEWED, LeaseEventType.ATTACHED) and event.expires_at is not None:
-                    self._current = dataclasses.replace(self._current, expires_at=event.expires_at)
-                elif event.type == LeaseEventType.REVOKED:
-                    self._lose("revoked", "the broker revoked the lease; its credentials no longer work (issue a new lease)")
-                elif event.type == LeaseEventType.EXPIRED:
-                    self._lose("expired", "the lease expired before it could be renewed; its credentials no longer work (issue a new lease)")
-                elif event.type == LeaseEventType.ERROR and isinstance(event.error, NotFound):
-                    # The answer to attaching it: the broker no longer knows the lease (the grace period
-                    # after a disconnect passed, or it expired meanwhile).
-                    self._lose("not_found", "the broker no longer knows the lease (it expired or was revoked while disconnected); issue a new lease")
-            self._publish(event)
-            ended = self._lost is not None
+            rotated = self._core.apply(event)
+            ended = self._core.lost is not None
+            self._cond.notify_all()
         if rotated and self._on_rotate is not None:
             try:
                 self._on_rotate(self)
             except Exception:
                 _log.exception("secretsbroker: the on_rotate callback for %s raised", self._path)
         return ended
-
-    def _publish(self, event: LeaseEvent) -> None:
-        """With the lock held: records an event for :meth:`events` and wakes the waiters."""
-        self._history.append(event)
-        overflow = len(self._history) - self._history_size
-        if overflow > 0:
-            del self._history[:overflow]
-            self._history_base += overflow
-        self._cond.notify_all()
-
-    def _lose(self, reason: str, message: str) -> None:
-        """With the lock held: marks the lease unusable."""
-        self._lost = LeaseLost(message, reason=reason, path=self._path)
-        self._cond.notify_all()
-
-    def _lost_error(self) -> LeaseLost:
-        assert self._lost is not None
-        # A fresh exception each time, so tracebacks do not pile up on one instance.
-        return LeaseLost(self._lost.message, reason=self._lost.reason, path=self._lost.path)
 
 
 def _drain(requests: "queue.Queue[Optional[pb.KeepAliveRequest]]") -> Iterator[pb.KeepAliveRequest]:
@@ -405,7 +400,3 @@ def _drain(requests: "queue.Queue[Optional[pb.KeepAliveRequest]]") -> Iterator[p
         if request is None:
             return
         yield request
-
-
-def _now() -> _dt.datetime:
-    return _dt.datetime.now(tz=_dt.timezone.utc)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import collections.abc
 import datetime as _dt
 import enum
+import types
 from dataclasses import dataclass, field
-from typing import List, Mapping, Optional, Tuple
+from typing import Iterator, List, Mapping, Optional, Tuple
 
 from .errors import SecretsBrokerError, error_for_status, status_code_from_number
 from .v1 import broker_pb2 as pb
@@ -59,18 +61,21 @@ class ServingInfo:
         )
 
 
-@dataclass(frozen=True)
-class Secret:
-    """One version of a secret.
+@dataclass(frozen=True, eq=False)
+class Secret(collections.abc.Mapping):  # type: ignore[type-arg]
+    """One version of a secret; a read-only mapping of its fields.
 
     Key/value secrets have ``data`` (``binary`` is empty); binary secrets (certificates, keystores)
-    have ``binary`` (``data`` is empty). ``repr()`` never shows the values, so a Secret can be logged.
+    have ``binary`` (``data`` is empty). A Secret is a read-only :class:`collections.abc.Mapping` of its
+    fields: ``secret["password"]``, ``"password" in secret``, ``for name in secret``, ``secret.keys()``,
+    ``secret.get("port", "5432")``, ``dict(secret)``, ``len(secret)``, ``**secret``. ``repr()`` never shows
+    the values, so a Secret can be logged; a ``dict(secret)`` can not.
 
     Attributes:
         path: the logical path that was requested.
         version: the backend's id of the returned version (a number for local and KV mounts).
         created_time: when this version was created (timezone-aware UTC), or None if unknown.
-        data: the fields of a key/value secret.
+        data: the fields of a key/value secret (read-only).
         binary: the bytes of a binary secret.
         stages: staging labels of this version (aws-sm: AWSCURRENT, AWSPREVIOUS ...).
         serving: where the broker got the value.
@@ -84,6 +89,10 @@ class Secret:
     stages: Tuple[str, ...]
     serving: Optional[ServingInfo]
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.data, types.MappingProxyType):
+            object.__setattr__(self, "data", types.MappingProxyType(dict(self.data)))
+
     @property
     def is_binary(self) -> bool:
         """True for a binary secret (its value is in ``binary``)."""
@@ -93,9 +102,23 @@ class Secret:
         """``secret["password"]`` is ``secret.data["password"]``."""
         return self.data[key]
 
-    def get(self, key: str, default: Optional[str] = None) -> Optional[str]:
-        """A field of a key/value secret, or ``default`` when it has no such field."""
-        return self.data.get(key, default)
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __eq__(self, other: object) -> bool:
+        # Two reads of the same version are equal; a plain mapping equals a Secret with the same fields
+        # (Mapping's own rule), as dict(secret) == secret suggests.
+        if isinstance(other, Secret):
+            return (self.path, self.version, self.created_time, dict(self.data), self.binary, self.stages) == (
+                other.path, other.version, other.created_time, dict(other.data), other.binary, other.stages)
+        if isinstance(other, collections.abc.Mapping):
+            return dict(self.data) == dict(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-looking mapping semantics, as dict
 
     @classmethod
     def _from_proto(cls, message: pb.Secret) -> "Secret":

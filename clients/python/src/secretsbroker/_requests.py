@@ -1,0 +1,83 @@
+"""Request building and response mapping shared by the sync and the asyncio client.
+
+Each client only moves the messages built here over its own transport (grpc or grpc.aio), so argument
+checks, defaults and the mapping to :mod:`secretsbroker.models` exist once.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, List, Optional, Union
+
+from .models import BatchResult, IssuedLease, ListPage, Secret, SecretListing
+from .v1 import broker_pb2 as pb
+
+
+def get_secret(
+    path: str,
+    version: Union[str, int, None],
+    stage: Optional[str],
+    max_age: Optional[float],
+    bypass_cache: bool,
+) -> pb.GetSecretRequest:
+    if version is not None and stage is not None:
+        raise ValueError("select a version or a stage, not both")
+    request = pb.GetSecretRequest(path=path)
+    if version is not None:
+        request.version = str(version)
+    elif stage is not None:
+        request.stage = stage
+    if max_age is not None:
+        if max_age <= 0:
+            raise ValueError("max_age must be positive (seconds); use bypass_cache=True to skip the cache")
+        request.max_age.FromNanoseconds(max(1, int(max_age * 1e9)))
+    request.bypass_cache = bypass_cache
+    return request
+
+
+def secret(response: pb.GetSecretResponse) -> Secret:
+    return Secret._from_proto(response.secret)
+
+
+def batch_get(paths: Iterable[str]) -> Optional[pb.BatchGetSecretsRequest]:
+    """None for an empty list (answered with [] without calling the broker)."""
+    if isinstance(paths, (str, bytes)):
+        raise TypeError("batch_get takes a list of paths, not a single path; use get_secret for one")
+    path_list = list(paths)
+    return pb.BatchGetSecretsRequest(paths=path_list) if path_list else None
+
+
+def batch_results(response: pb.BatchGetSecretsResponse) -> List[BatchResult]:
+    return [BatchResult._from_proto(result) for result in response.results]
+
+
+def list_page(prefix: str, page_size: Optional[int], page_token: str) -> pb.ListSecretsRequest:
+    return pb.ListSecretsRequest(prefix=prefix, page_size=page_size or 0, page_token=page_token)
+
+
+def page(response: pb.ListSecretsResponse) -> ListPage:
+    return ListPage(secrets=[SecretListing._from_proto(entry) for entry in response.secrets], next_page_token=response.next_page_token)
+
+
+def issue_credentials(path: str) -> pb.IssueCredentialsRequest:
+    return pb.IssueCredentialsRequest(path=path)
+
+
+def issued(response: pb.Lease) -> IssuedLease:
+    return IssuedLease._from_proto(response)
+
+
+def revoke_lease(lease_id: str) -> pb.RevokeLeaseRequest:
+    return pb.RevokeLeaseRequest(lease_id=lease_id)
+
+
+def attach(lease_id: str) -> pb.KeepAliveRequest:
+    return pb.KeepAliveRequest(attach_lease_ids=[lease_id])
+
+
+def watch(paths: Optional[Iterable[str]], prefixes: Optional[Iterable[str]]) -> pb.WatchSecretsRequest:
+    if isinstance(paths, (str, bytes)) or isinstance(prefixes, (str, bytes)):
+        raise TypeError("watch takes lists: watch(paths=[...], prefixes=[...])")
+    path_list, prefix_list = list(paths or []), list(prefixes or [])
+    if not path_list and not prefix_list:
+        raise ValueError("watch needs at least one path or prefix")
+    return pb.WatchSecretsRequest(paths=path_list, prefixes=prefix_list)
