@@ -35,17 +35,6 @@ public sealed class AccessGuard(MountTable mounts, PolicyEvaluator policy, Acces
         return authorized;
     }
 
-    /// <summary>
-    /// Resolves the attempt's path as a listing prefix (the mount itself included). Listings are authorized entry by
-    /// entry: each name returned needs <see cref="Capability.List"/>.
-    /// </summary>
-    public Authorized<ISecretListing> ResolveListing(AccessAttempt attempt, string unsupported)
-    {
-        var (listing, mounted, folder) = mounts.Resolve<ISecretListing>(attempt.Path, unsupported, allowMountRoot: true);
-        attempt.Mount = mounted.Mount.Prefix;
-        return new Authorized<ISecretListing>(listing, mounted, folder);
-    }
-
     /// <summary>Whether the caller holds <paramref name="capability"/> on a path (for filtering what a caller may see).</summary>
     public bool IsAllowed(CallerIdentity caller, Capability capability, string path) => policy.IsAllowed(caller, capability, path);
 
