@@ -10,10 +10,10 @@ namespace SecretsBroker.Broker.Reading;
 /// A page ends inside a chunk; the cursor then names the chunk's start and how far into it the page got, and the next
 /// call asks the backend for the same chunk again (same cursor and size), which works for opaque backend cursors too.
 /// </summary>
-internal static class ListingPager
+public static class ListingPager
 {
     /// <summary>The smallest chunk asked of a backend, so small pages over sparsely visible folders need few calls.</summary>
-    internal const int MinChunkSize = 100;
+    public const int MinChunkSize = 100;
 
     /// <summary>The cursor of a listing's first page of <paramref name="pageSize"/> entries.</summary>
     public static ListingCursor First(int pageSize) => new(null, Math.Max(pageSize + 1, MinChunkSize), 0);
