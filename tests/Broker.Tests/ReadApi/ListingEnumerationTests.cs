@@ -51,6 +51,21 @@ public sealed class ListingEnumerationTests(ListingEnumerationFixture fixture) :
         Assert.Equal("", second.NextPageToken);
     }
 
+    [Theory]
+    [InlineData("kv")]
+    [InlineData("kv/teams")]
+    [InlineData("kv/teams/team-gamma")]
+    public async Task A_folder_of_only_hidden_names_pages_exactly_as_a_missing_one(string prefix)
+    {
+        // team-gamma has no secrets: everything under kv and kv/teams is hidden from it, and its own folder is missing.
+        var client = fixture.Client(fixture.Replica1, "team-gamma");
+
+        var page = await client.ListSecretsPageAsync(prefix, pageSize: 1);
+
+        Assert.Empty(page.Secrets);
+        Assert.Equal("", page.NextPageToken);
+    }
+
     [Fact]
     public async Task A_foreign_folder_answers_exactly_as_a_missing_one_and_both_are_audited()
     {
