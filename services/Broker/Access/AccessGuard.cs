@@ -36,17 +36,6 @@ public sealed class AccessGuard(MountTable mounts, PolicyEvaluator policy, Acces
     }
 
     /// <summary>
-    /// Resolves the attempt's path as a listing prefix (the mount itself included). Listings are authorized entry by
-    /// entry: each name returned needs <see cref="Capability.List"/>.
-    /// </summary>
-    public Authorized<ISecretListing> ResolveListing(AccessAttempt attempt, string unsupported)
-    {
-        var (listing, mounted, folder) = mounts.Resolve<ISecretListing>(attempt.Path, unsupported, allowMountRoot: true);
-        attempt.Mount = mounted.Mount.Prefix;
-        return new Authorized<ISecretListing>(listing, mounted, folder);
-    }
-
-    /// <summary>
     /// The owner key of a caller's leases: an HMAC (audit key) of its whole identity (<see cref="CallerIdentity.IdentityKey"/>),
     /// so the registry holds nothing readable and a caller with the same subject but another method, issuer or namespace owns nothing of it.
     /// </summary>

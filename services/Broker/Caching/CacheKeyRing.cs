@@ -76,6 +76,18 @@ public sealed class CacheKeyRing : IDisposable
     public string[] MountTags(MountDefinition mount) =>
         _mountTags.GetOrAdd(mount.Prefix, static (prefix, ring) => ["m:" + ring.Mac($"mount\0{prefix}")[..22]], this);
 
+    /// <summary>
+    /// Keys for another purpose than sealing cache values (page tokens, ...), derived from each ring key with HKDF-SHA256
+    /// and <paramref name="purpose"/> as info, under the same ids so they rotate with the ring. A ring key itself is never
+    /// used for two purposes. Empty (and no active id) when no ring key is configured.
+    /// </summary>
+    public DerivedKeys DeriveKeys(string purpose)
+    {
+        var info = Encoding.UTF8.GetBytes(purpose);
+        return new DerivedKeys(_keys.Count == 0 ? null : _activeId,
+            _keys.ToDictionary(k => k.Key, k => HKDF.DeriveKey(HashAlgorithmName.SHA256, k.Value, 32, info: info), StringComparer.Ordinal));
+    }
+
     public byte[] Seal(string redisKey, ReadOnlySpan<byte> plaintext)
     {
         var key = _keys[_activeId];
@@ -169,3 +181,6 @@ public sealed class CacheKeyRing : IDisposable
         _entryKeys.Dispose();
     }
 }
+
+/// <summary>Subkeys of the cache key ring for one purpose, by key id; <see cref="ActiveId"/> seals new values.</summary>
+public sealed record DerivedKeys(string? ActiveId, IReadOnlyDictionary<string, byte[]> Keys);

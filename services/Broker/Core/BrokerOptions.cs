@@ -24,6 +24,17 @@ public sealed class BrokerOptions
     [Range(1, 1000)]
     public int MaxListPageSize { get; set; } = 1000;
 
+    /// <summary>
+    /// Most backend list calls one ListSecrets call makes to fill its page with entries the caller may see (each asks
+    /// for max(page_size + 1, 100) names): the bound on the work one call does (README, "Listing").
+    /// </summary>
+    [Range(1, 100)]
+    public int MaxListBackendCalls { get; set; } = 10;
+
+    /// <summary>How long a ListSecrets next_page_token stays valid after it was issued.</summary>
+    [Range(typeof(TimeSpan), "00:00:10", "1.00:00:00")]
+    public TimeSpan ListPageTokenLifetime { get; set; } = TimeSpan.FromMinutes(15);
+
     /// <summary>Largest gRPC request message accepted, in bytes; larger ones get RESOURCE_EXHAUSTED.</summary>
     [Range(1024, 64 * 1024 * 1024)]
     public int MaxRequestBytes { get; set; } = 1024 * 1024;

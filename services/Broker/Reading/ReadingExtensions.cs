@@ -10,6 +10,7 @@ public static class ReadingExtensions
     {
         builder.Services.AddOptionsWithValidateOnStart<BrokerOptions>().BindConfiguration(BrokerOptions.SectionName);
         builder.Services.AddSingleton<IValidateOptions<BrokerOptions>, BrokerOptionsValidator>();
+        builder.Services.AddSingleton<ListingPageTokens>();
         builder.Services.AddSingleton<SecretReader>();
         return builder;
     }

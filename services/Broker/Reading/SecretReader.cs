@@ -19,7 +19,7 @@ public sealed record ListingPage(IReadOnlyList<SecretListingEntry> Entries, stri
 /// The read path every API surface goes through: the access guard (validate, authorize, audit), then the cache
 /// in front of the mount's read capability. Transport concerns (protobuf, status mapping) stay in Grpc/.
 /// </summary>
-public sealed class SecretReader(AccessGuard guard, SecretCache cache, IOptions<BrokerOptions> options)
+public sealed class SecretReader(AccessGuard guard, SecretCache cache, ListingPageTokens tokens, IOptions<BrokerOptions> options)
 {
     internal const string NotReadable = "this mount has no static secrets to read (a vault-dynamic mount issues credentials: use IssueCredentials)";
     private const string NotListable = "this mount has no secrets to list (a vault-dynamic mount issues credentials)";
@@ -27,6 +27,7 @@ public sealed class SecretReader(AccessGuard guard, SecretCache cache, IOptions<
     private readonly BrokerOptions _options = options.Value;
     private readonly AccessGuard _guard = guard;
     private readonly SecretCache _cache = cache;
+    private readonly ListingPageTokens _tokens = tokens;
 
     /// <summary>Reads one secret; the access is audited, and in strict audit mode the value is returned only once its event is durable.</summary>
     public Task<ServedSecret> GetAsync(AccessContext access, string path, VersionSelector selector, CancellationToken cancellationToken,
@@ -118,8 +119,10 @@ public sealed class SecretReader(AccessGuard guard, SecretCache cache, IOptions<
     }
 
     /// <summary>
-    /// Lists beneath <paramref name="prefix"/>, keeping only entries the caller may list: a page can hold
-    /// fewer entries than asked for, and an empty page with a token means "more may follow".
+    /// Lists beneath <paramref name="prefix"/>, which needs <see cref="Capability.List"/> itself (checked before anything is
+    /// looked up, so a foreign folder answers exactly as a missing one). Only entries the caller may list are returned, and
+    /// they are filtered before the page is cut (<see cref="ListingPager"/>); page tokens are sealed to the caller and the
+    /// prefix (<see cref="ListingPageTokens"/>).
     /// </summary>
     public Task<ListingPage> ListAsync(AccessContext access, string prefix, int pageSize, string pageToken, CancellationToken cancellationToken) =>
         _guard.RunAsync(access, AuditActions.List, prefix, (this, pageSize, pageToken), static async (attempt, state, ct) =>
@@ -130,14 +133,13 @@ public sealed class SecretReader(AccessGuard guard, SecretCache cache, IOptions<
             {
                 BrokerException.ThrowInvalidArgument($"page_size must be between 0 and {reader._options.MaxListPageSize}");
             }
-            var target = reader._guard.ResolveListing(attempt, NotListable);
-            var continuation = pageToken.Length == 0 ? null : ListingPageToken.Decode(attempt.Path, pageToken);
-            var page = await target.Capability.ListAsync(target.Name, pageSize == 0 ? reader._options.DefaultListPageSize : pageSize, continuation, ct)
-                .ConfigureAwait(false);
-            var mountPrefix = target.Mount.Prefix + "/";
-            return new ListingPage(
-                [.. page.Entries.Select(e => e with { Name = mountPrefix + e.Name }).Where(e => reader._guard.IsAllowed(attempt.Caller, Capability.List, e.Name))],
-                page.Continuation is null ? "" : ListingPageToken.Encode(attempt.Path, page.Continuation));
+            var target = reader._guard.Authorize<ISecretListing>(attempt, Capability.List, NotListable, allowMountRoot: true);
+            var size = pageSize == 0 ? reader._options.DefaultListPageSize : pageSize;
+            var start = pageToken.Length == 0 ? ListingPager.First(size) : reader._tokens.Open(attempt.Caller, attempt.Path, pageToken);
+            var caller = attempt.Caller;
+            var (entries, next) = await ListingPager.ReadAsync(target.Capability, target.Name, target.Mount.Prefix + "/",
+                name => reader._guard.IsAllowed(caller, Capability.List, name), size, start, reader._options.MaxListBackendCalls, ct).ConfigureAwait(false);
+            return new ListingPage(entries, next is { } cursor ? reader._tokens.Seal(caller, attempt.Path, cursor) : "");
         }, cancellationToken);
 
     private async Task<BatchItem[]> ReadGroupAsync((string Path, Authorized<ISecretReading> Target)[] items, CancellationToken cancellationToken)

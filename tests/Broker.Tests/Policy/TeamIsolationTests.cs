@@ -50,11 +50,19 @@ public sealed class TeamIsolationTests(TeamIsolationFixture fixture)
     [MemberData(nameof(Callers))]
     public async Task A_listing_shows_only_the_callers_own_secrets(string method, string own, string other)
     {
-        var listed = await ClientFor(method, own).ListSecretsAsync("kv/teams").ToListAsync();
+        var client = ClientFor(method, own);
+
+        var listed = await client.ListSecretsAsync($"kv/teams/{own}").ToListAsync();
+        // Listing needs the list grant on the prefix itself: the shared parent and the other team's folder are refused
+        // alike, whether they exist or not.
+        var parent = await Assert.ThrowsAsync<RpcException>(() => client.ListSecretsPageAsync("kv/teams"));
+        var foreign = await Assert.ThrowsAsync<RpcException>(() => client.ListSecretsPageAsync($"kv/teams/{other}"));
+        var missing = await Assert.ThrowsAsync<RpcException>(() => client.ListSecretsPageAsync("kv/teams/team-gamma"));
 
         Assert.NotEmpty(listed);
         Assert.All(listed, s => Assert.StartsWith($"kv/teams/{own}/", s.Path));
-        Assert.DoesNotContain(listed, s => s.Path.Contains(other));
+        Assert.All(new[] { parent, foreign, missing }, e => Assert.Equal(StatusCode.PermissionDenied, e.StatusCode));
+        Assert.Equal(foreign.Status.Detail, missing.Status.Detail);
     }
 
     [Theory]
@@ -68,11 +76,11 @@ public sealed class TeamIsolationTests(TeamIsolationFixture fixture)
 
         var alpha = await Assert.ThrowsAsync<RpcException>(() => client.GetSecretAsync("kv/teams/team-alpha/db"));
         var beta = await Assert.ThrowsAsync<RpcException>(() => client.GetSecretAsync("kv/teams/team-beta/db"));
-        var listed = await client.ListSecretsAsync("kv/teams").ToListAsync();
+        var listed = await Assert.ThrowsAsync<RpcException>(() => client.ListSecretsPageAsync("kv/teams"));
 
         Assert.Equal(StatusCode.PermissionDenied, alpha.StatusCode);
         Assert.Equal(StatusCode.PermissionDenied, beta.StatusCode);
-        Assert.Empty(listed);
+        Assert.Equal(StatusCode.PermissionDenied, listed.StatusCode);
     }
 
     [Fact]

@@ -65,8 +65,9 @@ public sealed class ListSecretsTests
         var negative = await Assert.ThrowsAsync<RpcException>(() => client.ListSecretsPageAsync("lst/a", pageSize: -1));
         var badPrefix = await Assert.ThrowsAsync<RpcException>(() => client.ListSecretsPageAsync("lst/a/"));
 
-        Assert.Contains("another prefix", otherPrefix.Status.Detail);
-        Assert.Contains("page_token is malformed", garbage.Status.Detail);
+        // One message for every refused token: it does not say whether the prefix, the caller or a byte was wrong.
+        Assert.StartsWith("invalid page token", otherPrefix.Status.Detail);
+        Assert.Equal(otherPrefix.Status.Detail, garbage.Status.Detail);
         Assert.Contains("page_size must be between 0 and 1000", tooLarge.Status.Detail);
         Assert.All(new[] { otherPrefix, garbage, tooLarge, negative, badPrefix }, e => Assert.Equal(StatusCode.InvalidArgument, e.StatusCode));
     }
