@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Configuration.Memory;
 using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Grpc;
@@ -17,8 +18,20 @@ public static class GrpcExtensions
         builder.Services.AddSingleton<SecretsBrokerService>();
         builder.Services.AddGrpcHealthChecks();
         builder.Services.AddGrpcReflection();
+        builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource { InitialData = QuietAnswerLogs });
         return builder;
     }
+
+    /// <summary>
+    /// Categories that log the broker's answers at Information: grpc-dotnet every non-OK status it sends (RpcConnectionError)
+    /// and every unreadable message with its stack, the dev-token handler every refused token. Answers are audited, not
+    /// logged above Debug (issue 18); these defaults come first, so any configured level for the category wins.
+    /// </summary>
+    private static readonly KeyValuePair<string, string?>[] QuietAnswerLogs =
+    [
+        new("Logging:LogLevel:Grpc.AspNetCore.Server.ServerCallHandler", nameof(LogLevel.Warning)),
+        new("Logging:LogLevel:" + typeof(Auth.DevTokenAuthenticationHandler).FullName, nameof(LogLevel.Warning)),
+    ];
 
     /// <summary>
     /// Answers UNIMPLEMENTED for any spelling of a gRPC method but its exact name (<see cref="ExactGrpcMethodMiddleware"/>);

@@ -40,10 +40,15 @@ public sealed class CapturedLogs : ILoggerProvider
             return null;
         }
 
-        public bool IsEnabled(LogLevel logLevel) => true;
+        // As the built-in providers do: None means "not logged".
+        public bool IsEnabled(LogLevel logLevel) => logLevel != LogLevel.None;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
+            if (!IsEnabled(logLevel))
+            {
+                return;
+            }
             lines.Enqueue($"{logLevel} {category}: {formatter(state, exception)} | {Describe(state)} | {exception}");
         }
 
