@@ -46,6 +46,7 @@ public static class BrokerHostingExtensions
         app.MapBrokerObservability();
         app.UseExactGrpcMethodNames();
         app.UseAuthentication();
+        app.UseGrpcCallGate();
         app.MapBrokerGrpc();
         return app;
     }

@@ -16,6 +16,7 @@ public static class GrpcExtensions
         }).AddServiceOptions<SecretsBrokerService>(options => options.Interceptors.Add<BrokerCallInterceptor>());
         // Stateless over singletons: one instance, instead of one activated for every call.
         builder.Services.AddSingleton<SecretsBrokerService>();
+        builder.Services.AddSingleton<EdgeRefusals>();
         builder.Services.AddGrpcHealthChecks();
         builder.Services.AddGrpcReflection();
         builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource { InitialData = QuietAnswerLogs });
@@ -40,6 +41,16 @@ public static class GrpcExtensions
     public static WebApplication UseExactGrpcMethodNames(this WebApplication app)
     {
         app.UseMiddleware<ExactGrpcMethodMiddleware>();
+        return app;
+    }
+
+    /// <summary>
+    /// Refuses SecretsBroker calls without a valid credential, and unreadable request messages, before Grpc.AspNetCore reads
+    /// them (<see cref="GrpcCallGate"/>); call after UseAuthentication.
+    /// </summary>
+    public static WebApplication UseGrpcCallGate(this WebApplication app)
+    {
+        app.UseMiddleware<GrpcCallGate>();
         return app;
     }
 
