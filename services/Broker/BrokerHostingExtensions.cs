@@ -45,6 +45,7 @@ public static class BrokerHostingExtensions
         _ = app.Services.GetRequiredService<PolicyEvaluator>();
         app.MapBrokerObservability();
         app.UseExactGrpcMethodNames();
+        app.UseSourceRateLimit();
         app.UseAuthentication();
         app.UseGrpcCallGate();
         app.MapBrokerGrpc();

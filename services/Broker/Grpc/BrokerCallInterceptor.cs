@@ -77,10 +77,10 @@ public sealed partial class BrokerCallInterceptor(CallerRateLimiter rateLimiter,
         var access = refusals.Access(httpContext, caller);
         if (rateLimiter.TryAcquire(caller) is { } retryAfter)
         {
-            var limited = RateLimited(retryAfter);
-            await refusals.RefusedAsync(access, new AuditEntry(AuditActions.RateLimit), new BrokerException(BrokerErrorKind.ResourceExhausted, limited.Status.Detail),
+            // The audited reason leaves out the wait, so repeated refusals can be counted together.
+            await refusals.RefusedAsync(access, new AuditEntry(AuditActions.RateLimit), new BrokerException(BrokerErrorKind.ResourceExhausted, CallerLimitReason),
                 context.CancellationToken).ConfigureAwait(false);
-            throw limited;
+            throw GrpcAnswers.RateLimited("caller", retryAfter).ToRpcException();
         }
         // A request feature rather than HttpContext.Items, which would create the Items dictionary on every call.
         httpContext.Features.Set(access);
@@ -126,17 +126,7 @@ public sealed partial class BrokerCallInterceptor(CallerRateLimiter rateLimiter,
     [LoggerMessage(Level = LogLevel.Debug, Message = "A call to {Method} was refused: {Reason}")]
     private partial void LogUnreadable(string method, string reason);
 
-    /// <summary>RESOURCE_EXHAUSTED with google.rpc.RetryInfo, which gRPC clients and proxies understand.</summary>
-    private static RpcException RateLimited(TimeSpan retryAfter)
-    {
-        var status = new Google.Rpc.Status
-        {
-            Code = (int)StatusCode.ResourceExhausted,
-            Message = $"rate limit exceeded for this caller; retry after {Math.Ceiling(retryAfter.TotalMilliseconds):0} ms",
-            Details = { Any.Pack(new RetryInfo { RetryDelay = Duration.FromTimeSpan(retryAfter) }) },
-        };
-        return status.ToRpcException();
-    }
+    private const string CallerLimitReason = "rate limit exceeded for this caller";
 
     private RpcException ToRpcException(Exception exception, ServerCallContext context)
     {

@@ -11,9 +11,10 @@ namespace SecretsBroker.Broker.Grpc;
 
 /// <summary>
 /// The facts and the audit of calls refused at the edge of the gRPC surface, before any service method runs
-/// (no credentials, an unreadable request, a rate limit): one way to describe the caller and to record the refusal.
+/// (no credentials, an unreadable request, a rate limit): one way to describe the caller and to record the refusal, which
+/// <see cref="RefusalSummaries"/> folds into counted events when one source repeats it.
 /// </summary>
-public sealed class EdgeRefusals(AccessAuditor auditor)
+public sealed class EdgeRefusals(AccessAuditor auditor, RefusalSummaries summaries)
 {
     /// <summary>Who is asking, from where, in which request; <paramref name="caller"/> is null before authentication succeeded.</summary>
     public AccessContext Access(HttpContext http, CallerIdentity? caller)
@@ -33,9 +34,9 @@ public sealed class EdgeRefusals(AccessAuditor auditor)
         return new Status(StatusCode.Unauthenticated, reason);
     }
 
-    /// <summary>Records a refusal made at the edge.</summary>
+    /// <summary>Records a refusal made at the edge; its reason must not vary from call to call, or nothing can be counted.</summary>
     public Task RefusedAsync(AccessContext access, AuditEntry entry, BrokerException error, CancellationToken cancellationToken) =>
-        auditor.RefusedAsync(access, entry, error, cancellationToken);
+        summaries.RefusedAsync(access, entry, error, cancellationToken);
 
     /// <summary>The caller's address as gRPC names peers (doc/naming.md), in the form Grpc.AspNetCore's ServerCallContext.Peer gives.</summary>
     public static string Peer(ConnectionInfo connection) => connection.RemoteIpAddress switch

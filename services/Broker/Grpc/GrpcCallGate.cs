@@ -1,6 +1,4 @@
 using System.Collections.Frozen;
-using System.Globalization;
-using System.Text;
 using Google.Protobuf;
 using Grpc.AspNetCore.Server;
 using Grpc.Core;
@@ -36,7 +34,7 @@ internal sealed partial class GrpcCallGate(RequestDelegate next, EdgeRefusals re
         {
             var status = await refusals.UnauthenticatedAsync(context, cancellationToken).ConfigureAwait(false);
             LogRefused(gated.Name, nameof(StatusCode.Unauthenticated));
-            Answer(context, status);
+            GrpcAnswers.Write(context, status);
             return;
         }
         if (gated.Parser is not null)
@@ -48,41 +46,13 @@ internal sealed partial class GrpcCallGate(RequestDelegate next, EdgeRefusals re
                 await refusals.RefusedAsync(refusals.Access(context, caller), new AuditEntry(gated.AuditAction),
                     new BrokerException((BrokerErrorKind)(int)refusal.Status, refusal.Reason), cancellationToken).ConfigureAwait(false);
                 LogUnreadable(gated.Name, refusal.Status.ToString(), refusal.Reason);
-                Answer(context, new Status(refusal.Status, refusal.Reason));
+                GrpcAnswers.Write(context, new Status(refusal.Status, refusal.Reason));
                 return;
             }
             // Grpc.AspNetCore reads the checked message from here (Kestrel wraps a replaced Body in a new BodyReader).
             context.Request.Body = new MemoryStream(body!, writable: false);
         }
         await next(context).ConfigureAwait(false);
-    }
-
-    /// <summary>A gRPC answer without a message: HTTP 200, application/grpc, the status in the trailers.</summary>
-    private static void Answer(HttpContext context, Status status)
-    {
-        context.Response.StatusCode = StatusCodes.Status200OK;
-        context.Response.ContentType = "application/grpc";
-        context.Response.AppendTrailer("grpc-status", ((int)status.StatusCode).ToString(CultureInfo.InvariantCulture));
-        context.Response.AppendTrailer("grpc-message", PercentEncode(status.Detail));
-    }
-
-    /// <summary>grpc-message is percent-encoded (gRPC over HTTP/2, "Responses"): every byte outside printable ASCII, and '%'.</summary>
-    private static string PercentEncode(string message)
-    {
-        var bytes = Encoding.UTF8.GetBytes(message);
-        var encoded = new StringBuilder(bytes.Length);
-        foreach (var b in bytes)
-        {
-            if (b is >= 0x20 and <= 0x7E and not (byte)'%')
-            {
-                encoded.Append((char)b);
-            }
-            else
-            {
-                encoded.Append('%').Append(b.ToString("X2", CultureInfo.InvariantCulture));
-            }
-        }
-        return encoded.ToString();
     }
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "A call to {Method} was refused before its service method ran: {Status}")]
