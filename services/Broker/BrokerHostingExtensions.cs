@@ -45,7 +45,9 @@ public static class BrokerHostingExtensions
         _ = app.Services.GetRequiredService<PolicyEvaluator>();
         app.MapBrokerObservability();
         app.UseExactGrpcMethodNames();
+        app.UseSourceRateLimit();
         app.UseAuthentication();
+        app.UseGrpcCallGate();
         app.MapBrokerGrpc();
         return app;
     }

@@ -33,6 +33,9 @@ public static class CachingExtensions
                 options.DistributedCacheErrorsLogLevel = LogLevel.Warning;
                 options.BackplaneErrorsLogLevel = LogLevel.Warning;
                 options.SerializationErrorsLogLevel = LogLevel.Warning;
+                // A factory exception is mostly an answer (NOT_FOUND, PERMISSION_DENIED ...), which FusionCache would log as a
+                // warning with its stack (issue 18). Backends log their own failures, the interceptor logs unexpected ones.
+                options.FactoryErrorsLogLevel = LogLevel.None;
                 // Keys are HMACs already; FusionCache's own prefix advice does not apply.
                 options.MissingCacheKeyPrefixWarningLogLevel = LogLevel.Debug;
             });

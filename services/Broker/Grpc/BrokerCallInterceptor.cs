@@ -1,11 +1,9 @@
-using SecretsBroker.Audit.Contracts;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Status = Grpc.Core.Status;
-using Microsoft.AspNetCore.Authentication;
+using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Google.Rpc;
-using System.Diagnostics;
 using SecretsBroker.Broker.Audit;
 using SecretsBroker.Broker.Auth;
 using SecretsBroker.Broker.Policy;
@@ -18,7 +16,7 @@ namespace SecretsBroker.Broker.Grpc;
 /// failures into the status codes of DESIGN.md. Unknown exceptions become INTERNAL with a generic
 /// message; their type and stack (never their message, which may quote backend data) are logged.
 /// </summary>
-public sealed partial class BrokerCallInterceptor(CallerRateLimiter rateLimiter, AccessAuditor auditor, ILogger<BrokerCallInterceptor> logger) : Interceptor
+public sealed partial class BrokerCallInterceptor(CallerRateLimiter rateLimiter, EdgeRefusals refusals, ILogger<BrokerCallInterceptor> logger) : Interceptor
 {
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
         TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
@@ -55,7 +53,7 @@ public sealed partial class BrokerCallInterceptor(CallerRateLimiter rateLimiter,
         await EnsureAuthenticatedAsync(context).ConfigureAwait(false);
         try
         {
-            await continuation(requestStream, responseStream, context).ConfigureAwait(false);
+            await continuation(new CheckedRequestStream<TRequest>(requestStream, this, context), responseStream, context).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not RpcException)
         {
@@ -64,47 +62,71 @@ public sealed partial class BrokerCallInterceptor(CallerRateLimiter rateLimiter,
     }
 
     /// <summary>
-    /// Admits an authenticated, not rate-limited caller and records the access context for the call;
-    /// refusals are audited here, since no service code runs for them.
+    /// Admits an authenticated, not rate-limited caller and records the access context for the call; refusals are audited
+    /// here, since no service code runs for them. <see cref="GrpcCallGate"/> refuses unauthenticated calls first; the check
+    /// here keeps a call that bypassed it from running without a caller.
     /// </summary>
     private async Task EnsureAuthenticatedAsync(ServerCallContext context)
     {
-        var startedAt = Stopwatch.GetTimestamp();
         var httpContext = context.GetHttpContext();
         var caller = CallerIdentity.FromPrincipal(httpContext.User);
-        string? bearer = httpContext.Request.Headers.Authorization;
-        var access = new AccessContext(caller, httpContext.TraceIdentifier, context.Peer, Activity.Current?.TraceId.ToHexString() ?? "",
-            BearerTokens.Parse(bearer) is { IsEmpty: false } token ? auditor.Hmac(token) : "", startedAt);
         if (caller is null)
         {
-            // The handler caches its result per request, so this returns the middleware's outcome with its reason.
-            var reason = AuthenticationFailures.Describe((await httpContext.AuthenticateAsync().ConfigureAwait(false)).Failure);
-            await auditor.RefusedAsync(access, new AuditEntry(AuditActions.Authenticate), new BrokerException(BrokerErrorKind.Unauthenticated, reason),
-                context.CancellationToken).ConfigureAwait(false);
-            throw new RpcException(new Status(StatusCode.Unauthenticated, reason));
+            throw new RpcException(await refusals.UnauthenticatedAsync(httpContext, context.CancellationToken).ConfigureAwait(false));
         }
+        var access = refusals.Access(httpContext, caller);
         if (rateLimiter.TryAcquire(caller) is { } retryAfter)
         {
-            var limited = RateLimited(retryAfter);
-            await auditor.RefusedAsync(access, new AuditEntry(AuditActions.RateLimit), new BrokerException(BrokerErrorKind.ResourceExhausted, limited.Status.Detail),
+            // The audited reason leaves out the wait, so repeated refusals can be counted together.
+            await refusals.RefusedAsync(access, new AuditEntry(AuditActions.RateLimit), new BrokerException(BrokerErrorKind.ResourceExhausted, CallerLimitReason),
                 context.CancellationToken).ConfigureAwait(false);
-            throw limited;
+            throw GrpcAnswers.RateLimited("caller", retryAfter).ToRpcException();
         }
         // A request feature rather than HttpContext.Items, which would create the Items dictionary on every call.
         httpContext.Features.Set(access);
     }
 
-    /// <summary>RESOURCE_EXHAUSTED with google.rpc.RetryInfo, which gRPC clients and proxies understand.</summary>
-    private static RpcException RateLimited(TimeSpan retryAfter)
+    /// <summary>
+    /// A message on a request stream that Grpc.AspNetCore cannot read (broken framing: an INTERNAL RpcException from its
+    /// PipeExtensions.ReadStreamMessageAsync; broken protobuf; a bad compressed flag) is the caller's error: INVALID_ARGUMENT,
+    /// audited, instead of INTERNAL or UNKNOWN with a stack trace.
+    /// </summary>
+    private async Task<RpcException> UnreadableAsync(ServerCallContext context, Exception exception)
     {
-        var status = new Google.Rpc.Status
+        var method = BrokerMethods.All.GetValueOrDefault(context.Method);
+        var reason = exception switch
         {
-            Code = (int)StatusCode.ResourceExhausted,
-            Message = $"rate limit exceeded for this caller; retry after {Math.Ceiling(retryAfter.TotalMilliseconds):0} ms",
-            Details = { Any.Pack(new RetryInfo { RetryDelay = Duration.FromTimeSpan(retryAfter) }) },
+            RpcException rpc => $"a request message on the stream cannot be read ({rpc.Status.Detail})",
+            _ => $"the request is not a valid {method?.MessageName ?? "message"}",
         };
-        return status.ToRpcException();
+        await refusals.RefusedAsync(context.GetAccess(), new AuditEntry(method?.AuditAction ?? AuditActions.Renew),
+            new BrokerException(BrokerErrorKind.InvalidArgument, reason), context.CancellationToken).ConfigureAwait(false);
+        LogUnreadable(context.Method, reason);
+        return new RpcException(new Status(StatusCode.InvalidArgument, reason));
     }
+
+    private sealed class CheckedRequestStream<T>(IAsyncStreamReader<T> inner, BrokerCallInterceptor interceptor, ServerCallContext context) : IAsyncStreamReader<T>
+    {
+        public T Current => inner.Current;
+
+        public async Task<bool> MoveNext(CancellationToken cancellationToken)
+        {
+            try
+            {
+                return await inner.MoveNext(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is InvalidProtocolBufferException or InvalidDataException
+                || ex is RpcException { StatusCode: StatusCode.Internal } && !cancellationToken.IsCancellationRequested)
+            {
+                throw await interceptor.UnreadableAsync(context, ex).ConfigureAwait(false);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "A call to {Method} was refused: {Reason}")]
+    private partial void LogUnreadable(string method, string reason);
+
+    private const string CallerLimitReason = "rate limit exceeded for this caller";
 
     private RpcException ToRpcException(Exception exception, ServerCallContext context)
     {

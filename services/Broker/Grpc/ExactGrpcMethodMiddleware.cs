@@ -21,10 +21,7 @@ public sealed partial class ExactGrpcMethodMiddleware(RequestDelegate next, ILog
             return next(context);
         }
         LogMisspelledMethod(method.FullName);
-        context.Response.StatusCode = StatusCodes.Status200OK;
-        context.Response.ContentType = "application/grpc";
-        context.Response.AppendTrailer("grpc-status", ((int)StatusCode.Unimplemented).ToString(System.Globalization.CultureInfo.InvariantCulture));
-        context.Response.AppendTrailer("grpc-message", "Method is unimplemented.");
+        GrpcAnswers.Write(context, new Status(StatusCode.Unimplemented, "Method is unimplemented."));
         return Task.CompletedTask;
     }
 

@@ -84,9 +84,14 @@ internal static class ProtoMapping
             {
                 throw new BrokerException(BrokerErrorKind.InvalidArgument, "max_age must be a non-negative duration");
             }
+            // The wire format holds any int64, Duration's range ends at MaxSeconds (about 10,000 years); ToTimeSpan throws beyond it.
+            if (duration.Seconds > Duration.MaxSeconds)
+            {
+                throw new BrokerException(BrokerErrorKind.InvalidArgument, $"max_age must be a non-negative duration of at most {Duration.MaxSeconds} seconds");
+            }
             if (duration.Seconds > 0 || duration.Nanos > 0)
             {
-                maxAge = duration.Seconds >= (long)TimeSpan.MaxValue.TotalSeconds ? TimeSpan.MaxValue : duration.ToTimeSpan();
+                maxAge = duration.ToTimeSpan();
             }
         }
         return maxAge is null && !request.BypassCache ? ReadFreshness.Default : new ReadFreshness(maxAge, request.BypassCache);

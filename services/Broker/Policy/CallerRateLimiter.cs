@@ -24,6 +24,33 @@ public sealed class RateLimitOptions
     /// <summary>The refill period.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "1.00:00:00")]
     public TimeSpan ReplenishmentPeriod { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The budget of each source address, spent before authentication (<see cref="SourceRateLimiter"/>).</summary>
+    [ValidateObjectMembers]
+    public SourceRateLimitOptions Source { get; set; } = new();
+}
+
+/// <summary>
+/// Per-source token buckets (<c>Broker:RateLimits:Source</c>): every call from an address takes one token before its
+/// credential is checked. Larger than a caller's budget, since several callers may share an address.
+/// </summary>
+public sealed class SourceRateLimitOptions
+{
+    /// <summary>False turns the per-source limit off (for example behind a proxy, where every call comes from its address).</summary>
+    public bool Enabled { get; set; } = true;
+
+    [Range(1, 10_000_000)]
+    public int TokenLimit { get; set; } = 4000;
+
+    [Range(1, 10_000_000)]
+    public int TokensPerPeriod { get; set; } = 2000;
+
+    [Range(typeof(TimeSpan), "00:00:00.010", "1.00:00:00")]
+    public TimeSpan ReplenishmentPeriod { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>IPv6 sources share a budget per prefix of this length: one host usually holds a whole /64.</summary>
+    [Range(32, 128)]
+    public int Ipv6PrefixLength { get; set; } = 64;
 }
 
 [OptionsValidator]
@@ -43,6 +70,11 @@ public sealed class CallerRateLimiter(IOptions<RateLimitOptions> options) : IDis
             AutoReplenishment = true,
         }));
 
+    private long _rejections;
+
+    /// <summary>Calls refused since start.</summary>
+    public long Rejections => Interlocked.Read(ref _rejections);
+
     /// <summary>Takes a token for the caller; returns how long to wait when none is left, else null.</summary>
     public TimeSpan? TryAcquire(CallerIdentity identity)
     {
@@ -55,6 +87,7 @@ public sealed class CallerRateLimiter(IOptions<RateLimitOptions> options) : IDis
         {
             return null;
         }
+        Interlocked.Increment(ref _rejections);
         return lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter) ? retryAfter : _options.ReplenishmentPeriod;
     }
 

@@ -13,6 +13,7 @@ public static class PolicyExtensions
         builder.Services.AddOptionsWithValidateOnStart<RateLimitOptions>().BindConfiguration(RateLimitOptions.SectionName);
         builder.Services.AddSingleton<IValidateOptions<RateLimitOptions>, RateLimitOptionsValidator>();
         builder.Services.AddSingleton<CallerRateLimiter>();
+        builder.Services.AddSingleton<SourceRateLimiter>();
         return builder;
     }
 }

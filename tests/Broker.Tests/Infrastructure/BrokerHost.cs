@@ -124,6 +124,14 @@ public sealed class BrokerHost : IAsyncDisposable
         return client;
     }
 
+    /// <summary>The log levels the broker ships with (its appsettings.json), for tests about what production logs.</summary>
+    public static Dictionary<string, string?> ShippedLogLevels()
+    {
+        using var document = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(RepositoryLayout.Root, "services/Broker/appsettings.json")));
+        return document.RootElement.GetProperty("Logging").GetProperty("LogLevel").EnumerateObject()
+            .ToDictionary(p => $"Logging:LogLevel:{p.Name}", p => (string?)p.Value.GetString());
+    }
+
     public static string Sha256Hex(string token) =>
         Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(token)));
 

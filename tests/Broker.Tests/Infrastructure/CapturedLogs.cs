@@ -32,6 +32,17 @@ public sealed class CapturedLogs : ILoggerProvider
         }
     }
 
+    /// <summary>Fails when any of <paramref name="lines"/> is above Debug or holds a stack trace (issue 18: answers are not warnings).</summary>
+    public static void AssertDebugAtMostWithoutStackTraces(IEnumerable<string> lines)
+    {
+        foreach (var line in lines)
+        {
+            Assert.True(line.StartsWith("Trace ", StringComparison.Ordinal) || line.StartsWith("Debug ", StringComparison.Ordinal)
+                || line.StartsWith("[scope] ", StringComparison.Ordinal), $"logged above Debug: {line}");
+            Assert.False(line.Contains("   at ", StringComparison.Ordinal), $"logged with a stack trace: {line}");
+        }
+    }
+
     private sealed class Logger(string category, ConcurrentQueue<string> lines) : ILogger
     {
         public IDisposable? BeginScope<TState>(TState state) where TState : notnull
@@ -40,10 +51,15 @@ public sealed class CapturedLogs : ILoggerProvider
             return null;
         }
 
-        public bool IsEnabled(LogLevel logLevel) => true;
+        // As the built-in providers do: None means "not logged".
+        public bool IsEnabled(LogLevel logLevel) => logLevel != LogLevel.None;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
+            if (!IsEnabled(logLevel))
+            {
+                return;
+            }
             lines.Enqueue($"{logLevel} {category}: {formatter(state, exception)} | {Describe(state)} | {exception}");
         }
 

@@ -1,6 +1,4 @@
-using System.Buffers.Binary;
 using System.Net;
-using System.Net.Http.Headers;
 using Google.Protobuf;
 using Grpc.Health.V1;
 using Grpc.Reflection.V1Alpha;
@@ -62,39 +60,9 @@ public sealed class ExactMethodNameTests(LocalMountFixture fixture)
             new ServerReflectionRequest { ListServices = "" }, token: null)).GrpcStatus);
     }
 
-    private async Task<Answer> CallAsync(string path, IMessage request, string? token)
+    private async Task<RawGrpc.Answer> CallAsync(string path, IMessage request, string? token)
     {
-        using var http = new HttpClient(new SocketsHttpHandler());
-        var payload = request.ToByteArray();
-        var frame = new byte[5 + payload.Length];
-        BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(1, 4), (uint)payload.Length);
-        payload.CopyTo(frame, 5);
-        using var message = new HttpRequestMessage(HttpMethod.Post, new Uri(fixture.Host.Address, path))
-        {
-            Version = HttpVersion.Version20,
-            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
-            Content = new ByteArrayContent(frame),
-        };
-        message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/grpc");
-        message.Headers.TryAddWithoutValidation("te", "trailers");
-        if (token is not null)
-        {
-            message.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        }
-        using var response = await http.SendAsync(message);
-        var body = await response.Content.ReadAsByteArrayAsync();
-        var messages = new List<byte[]>();
-        for (var offset = 0; offset + 5 <= body.Length;)
-        {
-            var length = (int)BinaryPrimitives.ReadUInt32BigEndian(body.AsSpan(offset + 1, 4));
-            messages.Add(body[(offset + 5)..(offset + 5 + length)]);
-            offset += 5 + length;
-        }
-        // A call that fails before any message may answer "trailers-only": the status then comes in the headers.
-        var status = response.TrailingHeaders.TryGetValues("grpc-status", out var trailer) ? trailer
-            : response.Headers.GetValues("grpc-status");
-        return new Answer(response.StatusCode, int.Parse(status.Single(), System.Globalization.CultureInfo.InvariantCulture), messages);
+        using var http = RawGrpc.CreateClient();
+        return await RawGrpc.CallAsync(http, fixture.Host.Address, path, RawGrpc.Frame(request), token);
     }
-
-    private sealed record Answer(HttpStatusCode HttpStatus, int GrpcStatus, IReadOnlyList<byte[]> Messages);
 }

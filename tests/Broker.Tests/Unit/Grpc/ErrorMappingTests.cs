@@ -157,7 +157,9 @@ public sealed class ErrorMappingTests
             // Never started: refusals the interceptor audits wait in its queue, which is all these tests need.
             var recorder = new AuditRecorder(new FakeAuditStream(), auditOptions, new HostingEnvironment { ContentRootPath = Path.GetTempPath() },
                 new AuditMetrics(_services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>()), TimeProvider.System, NullLogger<AuditRecorder>.Instance);
-            Interceptor = new BrokerCallInterceptor(_rateLimiter, new AccessAuditor(recorder, auditOptions, TimeProvider.System),
+            var auditor = new AccessAuditor(recorder, auditOptions, TimeProvider.System);
+            var summaries = new RefusalSummaries(auditor.RefusedAsync, Options.Create(new RefusalAuditOptions()), TimeProvider.System, NullLogger<RefusalSummaries>.Instance);
+            Interceptor = new BrokerCallInterceptor(_rateLimiter, new EdgeRefusals(auditor, summaries),
                 _loggers.CreateLogger<BrokerCallInterceptor>());
             var caller = new CallerIdentity("test-alpha", "dev-token", new Dictionary<string, string>(StringComparer.Ordinal) { ["team"] = "alpha" });
             var http = new DefaultHttpContext { User = caller.ToPrincipal("test"), TraceIdentifier = TraceIdentifier };

@@ -1,0 +1,56 @@
+using System.Globalization;
+using System.Text;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using Google.Rpc;
+using Grpc.Core;
+
+namespace SecretsBroker.Broker.Grpc;
+
+/// <summary>gRPC answers written by middleware, before or instead of Grpc.AspNetCore: the one way to build them.</summary>
+internal static class GrpcAnswers
+{
+    /// <summary>
+    /// A gRPC answer without a message, as Grpc.AspNetCore writes one: HTTP 200, application/grpc, the status in the trailers
+    /// (gRPC over HTTP/2, "Responses"), with google.rpc.Status details in grpc-status-details-bin when given.
+    /// </summary>
+    public static void Write(HttpContext context, global::Grpc.Core.Status status, Google.Rpc.Status? details = null)
+    {
+        context.Response.StatusCode = StatusCodes.Status200OK;
+        context.Response.ContentType = "application/grpc";
+        context.Response.AppendTrailer("grpc-status", ((int)status.StatusCode).ToString(CultureInfo.InvariantCulture));
+        context.Response.AppendTrailer("grpc-message", PercentEncode(status.Detail));
+        if (details is not null)
+        {
+            // Binary metadata is base64; the spec asks senders for the unpadded form.
+            context.Response.AppendTrailer("grpc-status-details-bin", Convert.ToBase64String(details.ToByteArray()).TrimEnd('='));
+        }
+    }
+
+    /// <summary>RESOURCE_EXHAUSTED with google.rpc.RetryInfo, which gRPC clients and proxies understand.</summary>
+    public static Google.Rpc.Status RateLimited(string scope, TimeSpan retryAfter) => new()
+    {
+        Code = (int)StatusCode.ResourceExhausted,
+        Message = $"rate limit exceeded for this {scope}; retry after {Math.Ceiling(retryAfter.TotalMilliseconds):0} ms",
+        Details = { Any.Pack(new RetryInfo { RetryDelay = Duration.FromTimeSpan(retryAfter) }) },
+    };
+
+    /// <summary>grpc-message is percent-encoded: every byte outside printable ASCII, and '%'.</summary>
+    private static string PercentEncode(string message)
+    {
+        var bytes = Encoding.UTF8.GetBytes(message);
+        var encoded = new StringBuilder(bytes.Length);
+        foreach (var b in bytes)
+        {
+            if (b is >= 0x20 and <= 0x7E and not (byte)'%')
+            {
+                encoded.Append((char)b);
+            }
+            else
+            {
+                encoded.Append('%').Append(b.ToString("X2", CultureInfo.InvariantCulture));
+            }
+        }
+        return encoded.ToString();
+    }
+}
