@@ -37,6 +37,7 @@ public sealed class AuditShutdownTests
             })
             .AddSingleton<RedisConnection>()
             .AddSingleton<AuditMetrics>()
+            .AddSingleton(sp => sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<AuditOptions>>().Value.CreateEventMacKey())
             .AddSingleton<IAuditStream, RedisAuditStream>()
             .AddSingleton<AuditRecorder>()
             .BuildServiceProvider();
