@@ -11,4 +11,10 @@ public static class AuditStream
     /// or more of them (brokers put a group of events into one entry); consumers read every one, in order.
     /// </summary>
     public const string EventField = "event";
+
+    /// <summary>
+    /// The field right after each <c>event</c> field: the event's MAC (<see cref="AuditEventMacKey"/>). An event without
+    /// one, or whose MAC does not verify, is rejected by the audit service.
+    /// </summary>
+    public const string MacField = "mac";
 }

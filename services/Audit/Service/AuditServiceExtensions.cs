@@ -55,6 +55,7 @@ public static class AuditServiceExtensions
             configuration.ClientName ??= "secretsbroker-audit";
             return ConnectionMultiplexer.Connect(configuration);
         });
+        builder.Services.AddSingleton(services => services.GetRequiredService<IOptions<AuditKeyOptions>>().Value.CreateAuthenticator());
         builder.Services.AddSingleton<StreamEntryDecoder>();
         builder.Services.AddSingleton<AuditStreamConsumer>();
         builder.Services.AddHostedService(services => services.GetRequiredService<AuditStreamConsumer>());

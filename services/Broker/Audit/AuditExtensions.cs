@@ -13,6 +13,7 @@ public static class AuditExtensions
         services.AddSingleton<IValidateOptions<AuditOptions>, AuditKeyValidator>();
         services.AddMetrics();
         services.AddSingleton<AuditMetrics>();
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<AuditOptions>>().Value.CreateEventMacKey());
         services.AddSingleton<IAuditStream, RedisAuditStream>();
         services.AddSingleton<AuditRecorder>();
         services.AddHostedService(sp => sp.GetRequiredService<AuditRecorder>());

@@ -20,6 +20,20 @@ public sealed class AuditOptions
     [Required(ErrorMessage = "Broker:Audit:Key is required: base64 of 32 random bytes (openssl rand -base64 32), shared with the audit service")]
     public string? Key { get; set; }
 
+    /// <summary>
+    /// The id of <see cref="EventKey"/>, carried in every event's MAC so the audit service knows which key to check it
+    /// with (<c>Audit:EventKeys:&lt;id&gt;</c> there). Set both, or neither: then the MAC key is derived from <see cref="Key"/>
+    /// (id <c>audit-key</c>).
+    /// </summary>
+    public string? EventKeyId { get; set; }
+
+    /// <summary>A dedicated key authenticating events in the stream (base64 of 32 random bytes), for rotating it on its own.</summary>
+    public string? EventKey { get; set; }
+
+    /// <summary>The key this broker authenticates its events with (<see cref="EventKey"/>, or the one derived from <see cref="Key"/>).</summary>
+    public AuditEventMacKey CreateEventMacKey() =>
+        string.IsNullOrWhiteSpace(EventKey) ? AuditEventMacKey.FromAuditKey(Key!) : AuditEventMacKey.FromBase64(EventKeyId!, EventKey);
+
     /// <summary>The Redis stream events are appended to.</summary>
     [Required]
     public string StreamKey { get; set; } = SecretsBroker.Audit.Contracts.AuditStream.DefaultKey;
@@ -59,6 +73,26 @@ public sealed partial class AuditOptionsValidator : IValidateOptions<AuditOption
 /// <summary>The audit key check shared with the audit service (<see cref="AuditKey.Problem"/>).</summary>
 public sealed class AuditKeyValidator : IValidateOptions<AuditOptions>
 {
-    public ValidateOptionsResult Validate(string? name, AuditOptions options) =>
-        AuditKey.Problem(options.Key) is { } problem ? ValidateOptionsResult.Fail($"{AuditOptions.SectionName}:Key: {problem}") : ValidateOptionsResult.Success;
+    public ValidateOptionsResult Validate(string? name, AuditOptions options)
+    {
+        if (AuditKey.Problem(options.Key) is { } problem)
+        {
+            return ValidateOptionsResult.Fail($"{AuditOptions.SectionName}:Key: {problem}");
+        }
+        var hasId = !string.IsNullOrWhiteSpace(options.EventKeyId);
+        if (hasId != !string.IsNullOrWhiteSpace(options.EventKey))
+        {
+            return ValidateOptionsResult.Fail($"{AuditOptions.SectionName}:EventKeyId and {AuditOptions.SectionName}:EventKey go together: set both (a dedicated event key) or neither (derived from the audit key)");
+        }
+        try
+        {
+            using var _ = options.CreateEventMacKey();
+            return ValidateOptionsResult.Success;
+        }
+        catch (ArgumentException e)
+        {
+            // The message never contains the key itself.
+            return ValidateOptionsResult.Fail($"{AuditOptions.SectionName}:EventKey: {e.Message}");
+        }
+    }
 }

@@ -257,8 +257,10 @@ public sealed partial class AuditRecorder : BackgroundService
         {
             return await _stream.AppendAsync(events, timeout.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException)
         {
+            // The stream timed out, or the broker is stopping (perhaps while the first connect to Redis is still
+            // under way): either way the events go to the spool, which needs no network, and are counted there.
             return 0;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)

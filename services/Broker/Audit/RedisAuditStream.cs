@@ -10,9 +10,11 @@ namespace SecretsBroker.Broker.Audit;
 /// goes into as few entries as <see cref="AuditOptions.EventsPerEntry"/> allows, each entry repeating the
 /// <c>event</c> field once per event (<see cref="AuditStream"/>): one XADD per entry instead of per event
 /// was most of the Redis cost of an audited read under load. The entries are pipelined: one round trip.
-/// Without a configured Redis there is no stream and events stay in the spool.
+/// Without a configured Redis there is no stream and events stay in the spool. Every <c>event</c> field is followed
+/// by its <c>mac</c> field (<see cref="AuditEventMacKey"/>), computed here so spooled events are authenticated with
+/// the key in use when they reach the stream.
 /// </summary>
-public sealed class RedisAuditStream(IServiceProvider services, IOptions<AuditOptions> options) : IAuditStream
+public sealed class RedisAuditStream(IServiceProvider services, IOptions<AuditOptions> options, AuditEventMacKey macKey) : IAuditStream
 {
     private readonly RedisConnection? _connection = services.GetService<RedisConnection>();
     private readonly RedisKey _key = options.Value.StreamKey;
@@ -37,10 +39,12 @@ public sealed class RedisAuditStream(IServiceProvider services, IOptions<AuditOp
         for (var entry = 0; entry < appends.Length; entry++)
         {
             var start = entry * _eventsPerEntry;
-            var fields = new NameValueEntry[Math.Min(_eventsPerEntry, events.Count - start)];
-            for (var i = 0; i < fields.Length; i++)
+            var fields = new NameValueEntry[2 * Math.Min(_eventsPerEntry, events.Count - start)];
+            for (var i = 0; i < fields.Length / 2; i++)
             {
-                fields[i] = new NameValueEntry(AuditStream.EventField, events[start + i]);
+                var eventBytes = events[start + i];
+                fields[2 * i] = new NameValueEntry(AuditStream.EventField, eventBytes);
+                fields[2 * i + 1] = new NameValueEntry(AuditStream.MacField, macKey.Compute(eventBytes));
             }
             appends[entry] = database.StreamAddAsync(_key, fields);
         }

@@ -1,5 +1,7 @@
 using System.Text;
+using Google.Protobuf;
 using Grpc.Core;
+using SecretsBroker.Audit.Contracts;
 using SecretsBroker.Audit.Tests.Infrastructure;
 using SecretsBroker.Audit.V1;
 using SecretsBroker.Broker.Tests.Infrastructure;
@@ -87,6 +89,53 @@ public sealed class BrokerToAuditTests : IAsyncLifetime
         }
         var verify = await audit.Client.VerifyAsync(new VerifyRequest(), AuditServiceProcess.OperatorHeaders);
         Assert.True(verify.Ok, verify.Detail);
+    }
+
+    [Fact]
+    public async Task Forged_events_appended_to_redis_under_guessed_ids_neither_suppress_the_brokers_events_nor_get_stored()
+    {
+        await using var audit = await AuditServiceProcess.StartAsync(_redis, Path.Combine(_directory.Path, "audit.db"));
+        var (client, channel) = BrokerClientServiceCollectionExtensions.CreateClient(new BrokerClientOptions
+        {
+            Address = _brokerAddress,
+            Token = DevToken,
+            MaxAttempts = 1,
+        });
+        using var _ = channel;
+        await client.GetSecretAsync("demo/ml/training-db");
+        await audit.WaitUntilStoredAsync(1);
+
+        // What someone with access to Redis sees: the broker's last event id. They append forged events under the ids
+        // the broker would give next if ids were predictable (a fixed random half and a counter), without a MAC and
+        // with one under a key of their own.
+        var database = await _redis.DatabaseAsync();
+        var seen = AuditEvent.Parser.ParseFrom((byte[])(await database.StreamRangeAsync(AuditStream.DefaultKey)).Single()[AuditStream.EventField]!);
+        var idBytes = Guid.Parse(seen.Id).ToByteArray();
+        var counter = BitConverter.ToInt64(idBytes, 8);
+        using var attackersKey = AuditEventMacKey.FromAuditKey(TestKey("attacker"));
+        for (var next = 1; next <= 20; next++)
+        {
+            BitConverter.TryWriteBytes(idBytes.AsSpan(8), counter + next);
+            var forged = TestEvents.Make("mallory", "demo/ml/decoy", id: new Guid(idBytes).ToString()).ToByteArray();
+            await database.StreamAddAsync(AuditStream.DefaultKey, AuditStream.EventField, forged);
+            await database.StreamAddAsync(AuditStream.DefaultKey, [new(AuditStream.EventField, forged), new(AuditStream.MacField, attackersKey.Compute(forged))]);
+        }
+        for (var i = 0; i < 3; i++)
+        {
+            await client.GetSecretAsync("demo/ml/model-registry");
+        }
+
+        await audit.WaitUntilStoredAsync(4);
+        await Eventually.WaitUntilAsync(() => audit.Scalar<long>("SELECT COUNT(*) FROM audit_rejected_entries WHERE reason LIKE 'unauthenticated:%'") == 40,
+            because: "the 40 forged events recorded as rejected");
+        var stored = await audit.QueryAllAsync();
+        Assert.Equal(4, stored.Count);
+        Assert.All(stored, s => Assert.Equal("dev-user", s.Event.Caller));
+        Assert.Equal(3, stored.Count(s => s.Event.Path == "demo/ml/model-registry"));
+        await Eventually.WaitUntilAsync(async () => (await audit.MetricsAsync()).Split('\n')
+                .Where(l => l.StartsWith("secretsbroker_audit_events_unauthenticated_total{", StringComparison.Ordinal))
+                .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture)) == 40,
+            because: "the forged events counted");
     }
 
     /// <summary>A fixed 32-byte test key (never a real one), base64.</summary>

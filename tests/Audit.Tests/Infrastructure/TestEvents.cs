@@ -40,14 +40,21 @@ public static class TestEvents
         return auditEvent;
     }
 
-    /// <summary>XADDs a group of events as one entry, as the broker does: one <c>event</c> field (binary protobuf) per event.</summary>
-    public static Task<RedisValue> AppendGroupAsync(IDatabase database, IEnumerable<AuditEvent> events, string stream = AuditStream.DefaultKey) =>
-        database.StreamAddAsync(stream, [.. events.Select(e => new NameValueEntry(AuditStream.EventField, e.ToByteArray()))]);
+    /// <summary>The key brokers configured with <see cref="KeyBase64"/> authenticate their events with (derived from it).</summary>
+    public static readonly AuditEventMacKey MacKey = AuditEventMacKey.FromAuditKey(KeyBase64);
 
-    /// <summary>XADDs each event as an entry of its own (one field, binary protobuf), pipelined.</summary>
+    /// <summary>An <c>event</c> field and its <c>mac</c> field, as a broker writes them.</summary>
+    public static NameValueEntry[] Fields(byte[] eventBytes) =>
+        [new(AuditStream.EventField, eventBytes), new(AuditStream.MacField, MacKey.Compute(eventBytes))];
+
+    /// <summary>XADDs a group of events as one entry, as the broker does: an <c>event</c> field (binary protobuf) and its <c>mac</c> per event.</summary>
+    public static Task<RedisValue> AppendGroupAsync(IDatabase database, IEnumerable<AuditEvent> events, string stream = AuditStream.DefaultKey) =>
+        database.StreamAddAsync(stream, [.. events.SelectMany(e => Fields(e.ToByteArray()))]);
+
+    /// <summary>XADDs each event as an entry of its own (its event and mac fields), pipelined.</summary>
     public static async Task AppendAsync(IDatabase database, IEnumerable<AuditEvent> events, string stream = AuditStream.DefaultKey)
     {
-        var adds = events.Select(e => database.StreamAddAsync(stream, AuditStream.EventField, e.ToByteArray())).ToArray();
+        var adds = events.Select(e => database.StreamAddAsync(stream, Fields(e.ToByteArray()))).ToArray();
         await Task.WhenAll(adds);
     }
 }

@@ -58,10 +58,10 @@ public sealed class IngestionTests : RedisAndStoreTest
         await TestEvents.AppendGroupAsync(database, first);
         // A broken field in the middle of a group: its neighbours are still events.
         await database.StreamAddAsync(AuditStream.DefaultKey, [
-            new NameValueEntry(AuditStream.EventField, second[0].ToByteArray()),
-            new NameValueEntry(AuditStream.EventField, "not protobuf at all"u8.ToArray()),
-            new NameValueEntry(AuditStream.EventField, second[1].ToByteArray()),
-            new NameValueEntry(AuditStream.EventField, second[2].ToByteArray()),
+            .. TestEvents.Fields(second[0].ToByteArray()),
+            .. TestEvents.Fields("not protobuf at all"u8.ToArray()),
+            .. TestEvents.Fields(second[1].ToByteArray()),
+            .. TestEvents.Fields(second[2].ToByteArray()),
         ]);
         await service.WaitUntilStoredAsync(first.Count + second.Count);
 
@@ -101,8 +101,9 @@ public sealed class IngestionTests : RedisAndStoreTest
         await using var service = await AuditServiceProcess.StartAsync(Redis, StorePath);
         var database = await Redis.DatabaseAsync();
         await database.StreamAddAsync(AuditStream.DefaultKey, "something-else", "hello");
-        await database.StreamAddAsync(AuditStream.DefaultKey, AuditStream.EventField, "not protobuf at all"u8.ToArray());
-        await database.StreamAddAsync(AuditStream.DefaultKey, AuditStream.EventField, new AuditEvent { Caller = "no id" }.ToByteArray());
+        // Authenticated (a broker's bug, not a forgery), so what is checked is the content.
+        await database.StreamAddAsync(AuditStream.DefaultKey, TestEvents.Fields("not protobuf at all"u8.ToArray()));
+        await database.StreamAddAsync(AuditStream.DefaultKey, TestEvents.Fields(new AuditEvent { Caller = "no id" }.ToByteArray()));
         var good = TestEvents.Make("alice", "kv/teams/alpha/db");
         await TestEvents.AppendAsync(database, [good]);
 
@@ -112,6 +113,54 @@ public sealed class IngestionTests : RedisAndStoreTest
         Assert.Equal(1, service.Scalar<long>("SELECT COUNT(*) FROM audit_rejected_entries WHERE reason = 'not a protobuf AuditEvent'"));
         await WaitUntilNothingPendingAsync();
         Assert.False(service.HasExited);
+    }
+
+    [Fact]
+    public async Task Forged_events_claiming_real_ids_are_rejected_before_deduplication_and_counted_and_the_real_events_are_stored()
+    {
+        // A second, dedicated key configured during a rotation: events under it are accepted as well as under the derived one.
+        using var rotated = AuditEventMacKey.FromBase64("rotated-2", Convert.ToBase64String("FAKE-rotated-event-key-32-bytes!"u8));
+        await using var service = await AuditServiceProcess.StartAsync(Redis, StorePath,
+            extraArguments: [$"--Audit:EventKeys:rotated-2={Convert.ToBase64String("FAKE-rotated-event-key-32-bytes!"u8)}"]);
+        // Every reason is exported at zero from the start, so the alert's increase() sees the first forgery.
+        var before = await WaitForMetricAsync(service, "secretsbroker_audit_events_unauthenticated_total", "reason=\"missing\"", 0);
+        foreach (var reason in new[] { "malformed", "unknown_key", "mismatch" })
+        {
+            Assert.Equal(0, MetricValue(before, "secretsbroker_audit_events_unauthenticated_total", $"reason=\"{reason}\""));
+        }
+        var database = await Redis.DatabaseAsync();
+        var real = Enumerable.Range(0, 3).Select(i => TestEvents.Make("alice", $"kv/teams/alpha/db-{i}")).ToList();
+        // Someone who can write to Redis, and knows (or guessed) the ids, appends first, in five ways.
+        using var attackersKey = AuditEventMacKey.FromAuditKey(Convert.ToBase64String("FAKE-attacker-audit-key-32bytes!"u8));
+        using var attackersOwnId = AuditEventMacKey.FromBase64("attacker", Convert.ToBase64String("FAKE-attacker-event-key-32bytes!"u8));
+        foreach (var genuine in real)
+        {
+            var forged = TestEvents.Make("mallory", "kv/teams/alpha/decoy", Decision.Allow, id: genuine.Id).ToByteArray();
+            await database.StreamAddAsync(AuditStream.DefaultKey, AuditStream.EventField, forged);
+            await database.StreamAddAsync(AuditStream.DefaultKey, [new(AuditStream.EventField, forged), new(AuditStream.MacField, attackersKey.Compute(forged))]);
+            await database.StreamAddAsync(AuditStream.DefaultKey,
+                [new(AuditStream.EventField, forged), new(AuditStream.MacField, TestEvents.MacKey.Compute(genuine.ToByteArray()))]);
+            await database.StreamAddAsync(AuditStream.DefaultKey, [new(AuditStream.EventField, forged), new(AuditStream.MacField, attackersOwnId.Compute(forged))]);
+            await database.StreamAddAsync(AuditStream.DefaultKey, [new(AuditStream.EventField, forged), new(AuditStream.MacField, "v1:audit-key:not-hex")]);
+        }
+
+        await TestEvents.AppendAsync(database, real.Take(2));
+        var underRotatedKey = real[2].ToByteArray();
+        await database.StreamAddAsync(AuditStream.DefaultKey, [new(AuditStream.EventField, underRotatedKey), new(AuditStream.MacField, rotated.Compute(underRotatedKey))]);
+        await service.WaitUntilStoredAsync(real.Count);
+
+        var stored = await service.QueryAllAsync();
+        Assert.Equal(real.Select(e => e.Id), stored.Select(s => s.Event.Id));
+        Assert.All(stored, s => Assert.Equal("alice", s.Event.Caller));
+        await Eventually.WaitUntilAsync(() => service.Scalar<long>("SELECT COUNT(*) FROM audit_rejected_entries WHERE reason LIKE 'unauthenticated:%'") == 15,
+            because: "every forged event recorded as rejected");
+        var metrics = await WaitForMetricAsync(service, "secretsbroker_audit_events_unauthenticated_total", "reason=\"mismatch\"", 6);
+        Assert.Equal(3, MetricValue(metrics, "secretsbroker_audit_events_unauthenticated_total", "reason=\"missing\""));
+        Assert.Equal(3, MetricValue(metrics, "secretsbroker_audit_events_unauthenticated_total", "reason=\"unknown_key\""));
+        Assert.Equal(3, MetricValue(metrics, "secretsbroker_audit_events_unauthenticated_total", "reason=\"malformed\""));
+        // No real event was taken for a duplicate of a forged one.
+        Assert.DoesNotContain("secretsbroker_audit_events_duplicate_total{", metrics);
+        await WaitUntilNothingPendingAsync();
     }
 
     [Fact]

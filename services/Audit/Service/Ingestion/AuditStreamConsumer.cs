@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using SecretsBroker.Audit.Contracts;
 using SecretsBroker.Audit.Service.Observability;
 using SecretsBroker.Audit.Service.Store;
 using StackExchange.Redis;
@@ -170,6 +171,7 @@ public sealed partial class AuditStreamConsumer(
     {
         var events = new List<IncomingEvent>(entries.Length);
         var rejected = new List<RejectedEntry>();
+        List<AuditEventMacFailure>? unauthenticatedEvents = null;
         var ids = new RedisValue[entries.Length];
         for (var i = 0; i < entries.Length; i++)
         {
@@ -179,7 +181,7 @@ public sealed partial class AuditStreamConsumer(
                 // XAUTOCLAIM may return an entry that was trimmed from the stream: nothing to store.
                 continue;
             }
-            foreach (var (incoming, reject, sealedHere) in decoder.Decode(entries[i]))
+            foreach (var (incoming, reject, sealedHere, unauthenticated) in decoder.Decode(entries[i]))
             {
                 if (incoming is not null)
                 {
@@ -193,6 +195,10 @@ public sealed partial class AuditStreamConsumer(
                 {
                     rejected.Add(reject!);
                     LogRejected(logger, reject!.StreamId, reject.Reason, reject.Size);
+                    if (unauthenticated != AuditEventMacFailure.None)
+                    {
+                        (unauthenticatedEvents ??= []).Add(unauthenticated);
+                    }
                 }
             }
         }
@@ -213,6 +219,10 @@ public sealed partial class AuditStreamConsumer(
         if (rejected.Count > 0)
         {
             metrics.Rejected(rejected.Count);
+        }
+        foreach (var failure in unauthenticatedEvents ?? [])
+        {
+            metrics.Unauthenticated(failure);
         }
         LogBatch(logger, entries.Length, result.Stored.Count, result.Duplicates, rejected.Count);
     }

@@ -12,24 +12,29 @@ namespace SecretsBroker.Audit.Service.Ingestion;
 /// Turns a stream entry into the events to store: one per <c>event</c> field (a broker puts a group of
 /// events into one entry), or a rejected entry for a field that is not one (not a protobuf AuditEvent, no
 /// id), or for an entry without any <c>event</c> field. An event that arrives with a plaintext path (a
-/// broker that did not seal it) is sealed here, so the store never holds a readable path.
+/// broker that did not seal it) is sealed here, so the store never holds a readable path. Before anything else,
+/// each event's MAC (the <c>mac</c> field right after it) is checked: an event without a valid one is rejected
+/// unread, so a forged event can neither be stored nor claim a real event's id (the store de-duplicates by id).
 /// </summary>
-public sealed class StreamEntryDecoder(AuditKey auditKey)
+public sealed class StreamEntryDecoder(AuditKey auditKey, AuditEventAuthenticator authenticator)
 {
     public const int MaxEventIdLength = 128;
 
-    /// <summary>What one <c>event</c> field of an entry decoded to: an event, or why it was rejected.</summary>
-    public readonly record struct Decoded(IncomingEvent? Event, RejectedEntry? Rejected, bool SealedHere);
+    /// <summary>What one <c>event</c> field of an entry decoded to: an event, or why it was rejected (and whether for its MAC).</summary>
+    public readonly record struct Decoded(IncomingEvent? Event, RejectedEntry? Rejected, bool SealedHere,
+        AuditEventMacFailure Unauthenticated = AuditEventMacFailure.None);
 
     public IReadOnlyList<Decoded> Decode(StreamEntry entry)
     {
         var streamId = entry.Id.ToString();
         var decoded = new List<Decoded>(entry.Values.Length);
-        foreach (var field in entry.Values)
+        var fields = entry.Values;
+        for (var i = 0; i < fields.Length; i++)
         {
-            if (field.Name == AuditStream.EventField)
+            if (fields[i].Name == AuditStream.EventField)
             {
-                decoded.Add(DecodeEvent(streamId, (byte[])field.Value!));
+                var mac = i + 1 < fields.Length && fields[i + 1].Name == AuditStream.MacField ? (string?)fields[i + 1].Value : null;
+                decoded.Add(DecodeEvent(streamId, (byte[])fields[i].Value!, mac));
             }
         }
         if (decoded.Count == 0)
@@ -40,8 +45,14 @@ public sealed class StreamEntryDecoder(AuditKey auditKey)
         return decoded;
     }
 
-    private Decoded DecodeEvent(string streamId, byte[] bytes)
+    private Decoded DecodeEvent(string streamId, byte[] bytes, string? mac)
     {
+        // Checked first: nothing of an unauthenticated event is trusted, not even its id.
+        var failure = authenticator.Verify(bytes, mac);
+        if (failure != AuditEventMacFailure.None)
+        {
+            return new(null, Reject(streamId, $"unauthenticated: {MacFailureText(failure)}", bytes), false, failure);
+        }
         AuditEvent auditEvent;
         try
         {
@@ -73,6 +84,15 @@ public sealed class StreamEntryDecoder(AuditKey auditKey)
         }
         return new(new IncomingEvent(streamId, auditEvent), null, sealedHere);
     }
+
+    /// <summary>The reason recorded with a rejected event; the metric's label is <see cref="AuditEventMacFailure"/> itself.</summary>
+    public static string MacFailureText(AuditEventMacFailure failure) => failure switch
+    {
+        AuditEventMacFailure.Missing => "no mac",
+        AuditEventMacFailure.Malformed => "malformed mac",
+        AuditEventMacFailure.UnknownKey => "unknown key id",
+        _ => "mac does not match",
+    };
 
     private static RejectedEntry Reject(string streamId, string reason, byte[] bytes) =>
         new(streamId, reason, bytes.Length, Convert.ToHexStringLower(SHA256.HashData(bytes)));

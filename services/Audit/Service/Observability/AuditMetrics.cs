@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using SecretsBroker.Audit.Contracts;
 using SecretsBroker.Audit.V1;
 
 namespace SecretsBroker.Audit.Service.Observability;
@@ -15,6 +16,10 @@ public sealed class AuditMetrics
     private readonly Counter<long> _duplicates;
     private readonly Counter<long> _rejected;
     private readonly Counter<long> _denied;
+    private readonly Counter<long> _unauthenticated;
+
+    private static readonly AuditEventMacFailure[] UnauthenticatedReasons =
+        [AuditEventMacFailure.Missing, AuditEventMacFailure.Malformed, AuditEventMacFailure.UnknownKey, AuditEventMacFailure.Mismatch];
     private long _lag = -1;
     private long _pending = -1;
 
@@ -24,6 +29,13 @@ public sealed class AuditMetrics
         _ingested = meter.CreateCounter<long>("secretsbroker.audit.events.ingested", "{event}", "Events stored (first delivery of each event id).");
         _duplicates = meter.CreateCounter<long>("secretsbroker.audit.events.duplicate", "{event}", "Deliveries of an event id already stored (ignored).");
         _rejected = meter.CreateCounter<long>("secretsbroker.audit.entries.rejected", "{entry}", "Stream entries that are not audit events (recorded and acknowledged).");
+        _unauthenticated = meter.CreateCounter<long>("secretsbroker.audit.events.unauthenticated", "{event}",
+            "Events rejected because their MAC is missing, malformed, names an unknown key or does not match (forged or altered in Redis), by reason.");
+        // Every reason from the start, at zero, so increase() sees the first rejection (a series born at 1 reads as no growth).
+        foreach (var failure in UnauthenticatedReasons)
+        {
+            _unauthenticated.Add(0, Reason(failure));
+        }
         _denied = meter.CreateCounter<long>("secretsbroker.audit.denied", "{event}", "Stored events with decision DENY, per caller.");
         meter.CreateObservableGauge("secretsbroker.audit.consumer.lag", () => Observe(Interlocked.Read(ref _lag)), "{entry}",
             "Entries in the stream not yet delivered to the consumer group (XINFO GROUPS lag).");
@@ -43,6 +55,16 @@ public sealed class AuditMetrics
     public void Duplicates(int count) => _duplicates.Add(count);
 
     public void Rejected(int count) => _rejected.Add(count);
+
+    public void Unauthenticated(AuditEventMacFailure failure) => _unauthenticated.Add(1, Reason(failure));
+
+    private static KeyValuePair<string, object?> Reason(AuditEventMacFailure failure) => new("reason", failure switch
+    {
+        AuditEventMacFailure.Missing => "missing",
+        AuditEventMacFailure.Malformed => "malformed",
+        AuditEventMacFailure.UnknownKey => "unknown_key",
+        _ => "mismatch",
+    });
 
     public void ConsumerState(long? lag, long pending)
     {
