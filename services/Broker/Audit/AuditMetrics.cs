@@ -15,6 +15,11 @@ public sealed class AuditMetrics
         _meter = meterFactory.Create(MeterName);
         _events = _meter.CreateCounter<long>("secretsbroker.audit.events", "{event}",
             "Audit events by outcome: recorded (stream), spooled (local spool), replayed (spool to stream), failed (lost or refused)");
+        // Every outcome at zero from start, so the lost-events alert sees the first failure.
+        foreach (var outcome in (string[])["recorded", "spooled", "replayed", "failed"])
+        {
+            _events.Add(0, new KeyValuePair<string, object?>("outcome", outcome));
+        }
     }
 
     public void Recorded(int count) => Add(count, "recorded");

@@ -17,6 +17,11 @@ public sealed class CacheMetrics : IDisposable
         _meter = meterFactory.Create(MeterName);
         _rejected = _meter.CreateCounter<long>("secretsbroker.cache.rejected_entries", description: "Redis entries that failed to open (tampered, unknown key, malformed)");
         _reads = _meter.CreateCounter<long>("secretsbroker.cache.reads", description: "Secret reads by serving source");
+        // Every reason at zero from start, so an alert on increase() sees the first rejected entry.
+        foreach (var reason in Enum.GetValues<UnsealFailure>().Where(r => r != UnsealFailure.None))
+        {
+            _rejected.Add(0, new KeyValuePair<string, object?>("reason", reason.ToString()));
+        }
     }
 
     /// <summary>Entries from Redis that failed authentication or could not be opened, since start.</summary>

@@ -7,7 +7,8 @@ namespace SecretsBroker.Broker.Files;
 /// A file parsed into <typeparamref name="T"/> and re-parsed when it changes (the local secrets file,
 /// the policy file). Start-up fails when the file is missing or broken; a broken edit later keeps the
 /// previous value and logs why. <paramref name="parse"/> must throw <see cref="FormatException"/> with a
-/// message that never quotes the file's contents.
+/// message that never quotes the file's contents. Each reload's outcome goes to <paramref name="status"/>
+/// (metrics and readiness, see <see cref="ConfigReloads"/>).
 /// </summary>
 public sealed partial class ReloadingFile<T> : IDisposable where T : class
 {
@@ -18,10 +19,12 @@ public sealed partial class ReloadingFile<T> : IDisposable where T : class
     private readonly PhysicalFileProvider? _watcher;
     private readonly IDisposable? _registration;
     private readonly SemaphoreSlim _reloadLock = new(1, 1);
+    private readonly ConfigReloads.Watched? _status;
     private volatile T _current;
 
-    public ReloadingFile(string path, string kind, Func<string, DateTimeOffset, T> parse, bool watch, ILogger logger)
+    public ReloadingFile(string path, string kind, Func<string, DateTimeOffset, T> parse, bool watch, ILogger logger, ConfigReloads.Watched? status = null)
     {
+        _status = status;
         _path = Path.GetFullPath(path);
         _kind = kind;
         _parse = parse;
@@ -72,6 +75,7 @@ public sealed partial class ReloadingFile<T> : IDisposable where T : class
                 {
                     var loaded = Load();
                     _current = loaded;
+                    _status?.Succeeded();
                     LogReloaded(_kind);
                     Reloaded?.Invoke(loaded);
                     return;
@@ -83,7 +87,9 @@ public sealed partial class ReloadingFile<T> : IDisposable where T : class
                         await Task.Delay(TimeSpan.FromMilliseconds(100 * attempt)).ConfigureAwait(false);
                         continue;
                     }
-                    LogReloadFailed(_kind, ex.GetType().Name, ex is FormatException ? ex.Message : "the file could not be read");
+                    var reason = ex is FormatException ? ex.Message : "the file could not be read";
+                    _status?.Failed($"{ex.GetType().Name}: {reason}");
+                    LogReloadFailed(_kind, ex.GetType().Name, reason);
                     return;
                 }
             }

@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using SecretsBroker.Broker.Backends;
 
 namespace SecretsBroker.Broker.Leases;
 
@@ -8,17 +9,27 @@ public sealed class LeaseMetrics
     private readonly Histogram<double> _lateness;
     private readonly Counter<long> _renewals;
 
-    public LeaseMetrics(IMeterFactory meterFactory)
+    /// <param name="mounts">Null only in unit tests that build the keeper without a mount table.</param>
+    public LeaseMetrics(IMeterFactory meterFactory, MountTable? mounts = null)
     {
         Meter = meterFactory.Create("SecretsBroker.Leases");
-        _lateness = Meter.CreateHistogram<double>("secretsbroker.lease.renewal.lateness", "ms", "How late renewals started after their due time");
+        // Seconds, Prometheus' base unit for durations (promtool check metrics flags other units).
+        _lateness = Meter.CreateHistogram<double>("secretsbroker.lease.renewal.lateness", "s", "How late renewals started after their due time");
         _renewals = Meter.CreateCounter<long>("secretsbroker.lease.renewals", description: "Lease renewals by mount and outcome (renewed, failed)");
+        // Every outcome of every lease-issuing mount at zero from start, so an alert sees the first failure.
+        foreach (var mounted in mounts?.Mounts.Where(m => m.Backend is ICredentialIssuing) ?? [])
+        {
+            foreach (var outcome in (string[])["renewed", "failed"])
+            {
+                _renewals.Add(0, new KeyValuePair<string, object?>("mount", mounted.Mount.Prefix), new KeyValuePair<string, object?>("outcome", outcome));
+            }
+        }
     }
 
     /// <summary>The meter, for the keeper's observable gauge of active leases.</summary>
     public Meter Meter { get; }
 
-    public void RenewalStarted(TimeSpan lateness) => _lateness.Record(lateness.TotalMilliseconds);
+    public void RenewalStarted(TimeSpan lateness) => _lateness.Record(lateness.TotalSeconds);
 
     public void Renewal(string mount, string outcome) =>
         _renewals.Add(1, new KeyValuePair<string, object?>("mount", mount), new KeyValuePair<string, object?>("outcome", outcome));

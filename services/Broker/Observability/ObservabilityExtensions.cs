@@ -11,6 +11,7 @@ using SecretsBroker.Broker.Audit;
 using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Caching;
 using SecretsBroker.Broker.Core;
+using SecretsBroker.Broker.Files;
 
 namespace SecretsBroker.Broker.Observability;
 
@@ -53,12 +54,14 @@ public static class ObservabilityExtensions
 
         services.AddMetrics();
         services.AddSingleton<BrokerMetrics>();
+        services.AddSingleton<ConfigReloads>();
 
         services.AddHealthChecks()
             .AddCheck<LivenessHealthCheck>("process", tags: [HealthNames.LiveTag])
             .AddCheck<BackendsHealthCheck>("backends", tags: [HealthNames.ReadyTag])
             .AddCheck<RedisHealthCheck>("redis", tags: [HealthNames.ReadyTag])
-            .AddCheck<AuditHealthCheck>("audit", tags: [HealthNames.ReadyTag]);
+            .AddCheck<AuditHealthCheck>("audit", tags: [HealthNames.ReadyTag])
+            .AddCheck<ConfigReloadsHealthCheck>("config", tags: [HealthNames.ReadyTag]);
         // gRPC health: "" answers liveness, "readiness" and the API's service name answer readiness.
         // PostConfigure, so this mapping replaces the default "every check for every name" one.
         services.PostConfigure<GrpcHealthChecksOptions>(options =>

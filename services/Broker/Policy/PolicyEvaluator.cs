@@ -14,12 +14,14 @@ public sealed class PolicyEvaluator : IDisposable
 {
     private readonly ReloadingFile<PolicySet> _file;
 
-    public PolicyEvaluator(IOptions<PolicyOptions> options, IHostEnvironment environment, ILogger<PolicyEvaluator> logger)
+    /// <param name="reloads">Null only in unit tests that build an evaluator without the broker's services.</param>
+    public PolicyEvaluator(IOptions<PolicyOptions> options, IHostEnvironment environment, ILogger<PolicyEvaluator> logger, ConfigReloads? reloads = null)
     {
         var settings = options.Value;
         var path = Path.Combine(environment.ContentRootPath, settings.File!);
         var isYaml = Path.GetExtension(path) is ".yaml" or ".yml";
-        _file = new ReloadingFile<PolicySet>(path, "policy file", (content, _) => PolicySet.Parse(content, isYaml), settings.Watch, logger);
+        _file = new ReloadingFile<PolicySet>(path, "policy file", (content, _) => PolicySet.Parse(content, isYaml), settings.Watch, logger,
+            reloads?.Track("policy", "policy file"));
     }
 
     public bool IsAllowed(CallerIdentity identity, Capability capability, string path) => _file.Current.IsAllowed(identity, capability, path);

@@ -58,7 +58,8 @@ public static class LeaseBenchmark
                 }
             },
         };
-        listener.SetMeasurementEventCallback<double>((_, milliseconds, _, _) => lateness.Enqueue(milliseconds));
+        // The histogram records seconds; the report is in milliseconds.
+        listener.SetMeasurementEventCallback<double>((_, seconds, _, _) => lateness.Enqueue(seconds * 1000));
         listener.Start();
 
         var (client, channel) = BrokerClientServiceCollectionExtensions.CreateClient(new BrokerClientOptions

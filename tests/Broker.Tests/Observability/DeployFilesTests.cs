@@ -43,7 +43,7 @@ public sealed partial class DeployFilesTests
         foreach (var alert in new[]
                  {
                      "SecretsBrokerAuditLag", "SecretsBrokerAuditSpoolGrowing", "SecretsBrokerBackendErrorRate",
-                     "SecretsBrokerLeaseRenewalFailures", "SecretsBrokerCacheDecryptFailures",
+                     "SecretsBrokerLeaseRenewalFailures", "SecretsBrokerCacheDecryptFailures", "SecretsBrokerConfigReloadFailed",
                  })
         {
             Assert.Contains($"alert: {alert}", text, StringComparison.Ordinal);
@@ -126,7 +126,7 @@ public sealed partial class DeployFilesTests
             .ToArray();
         string Kind(YamlMappingNode d) => ((YamlScalarNode)d["kind"]).Value!;
         var kinds = documents.Select(Kind).ToHashSet();
-        foreach (var kind in new[] { "Deployment", "StatefulSet", "Service", "ConfigMap", "NetworkPolicy", "PodDisruptionBudget", "HorizontalPodAutoscaler" })
+        foreach (var kind in new[] { "StatefulSet", "Service", "ConfigMap", "NetworkPolicy", "PodDisruptionBudget", "HorizontalPodAutoscaler" })
         {
             Assert.Contains(kind, kinds);
         }
@@ -135,12 +135,15 @@ public sealed partial class DeployFilesTests
             var pod = (YamlMappingNode)((YamlMappingNode)((YamlMappingNode)workload["spec"])["template"])["spec"];
             foreach (var container in ((YamlSequenceNode)pod["containers"]).Children.Cast<YamlMappingNode>())
             {
-                foreach (var probe in new[] { "readinessProbe", "startupProbe" })
+                // gRPC health, or the same checks over HTTP on the management port where the gRPC port serves TLS
+                // (the kubelet's gRPC probes speak plaintext only); liveness and start-up may just check the port.
+                Assert.True(((YamlMappingNode)container["readinessProbe"]).Children.Keys.Cast<YamlScalarNode>().Any(k => k.Value is "grpc" or "httpGet"),
+                    "readinessProbe must use the gRPC or HTTP health checks");
+                foreach (var probe in new[] { "livenessProbe", "startupProbe" })
                 {
-                    Assert.True(((YamlMappingNode)container[probe]).Children.ContainsKey("grpc"), $"{probe} must use the gRPC health protocol");
+                    Assert.True(((YamlMappingNode)container[probe]).Children.Keys.Cast<YamlScalarNode>().Any(k => k.Value is "grpc" or "httpGet" or "tcpSocket"),
+                        $"{probe} must be a gRPC health, HTTP health or TCP probe");
                 }
-                Assert.True(((YamlMappingNode)container["livenessProbe"]).Children.ContainsKey("grpc")
-                    || ((YamlMappingNode)container["livenessProbe"]).Children.ContainsKey("tcpSocket"), "livenessProbe must be a gRPC health or TCP probe");
                 Assert.True(((YamlMappingNode)((YamlMappingNode)container["resources"])["requests"]).Children.ContainsKey("cpu"));
                 var security = (YamlMappingNode)container["securityContext"];
                 Assert.Equal("true", ((YamlScalarNode)security["readOnlyRootFilesystem"]).Value);

@@ -14,6 +14,9 @@ public static class OpsTools
 
     public static string Promtool => Require("promtool", "prometheus");
 
+    /// <summary>Debian's kubectl (package kubectl), or null: the Kubernetes manifest tests decide whether that may skip them.</summary>
+    public static string? Kubectl => Find("kubectl");
+
     /// <summary>docker-compose (v1, Debian) or, failing that, the docker CLI with its compose plugin.</summary>
     public static (string FileName, string[] Prefix) Compose
     {

@@ -106,7 +106,7 @@ public sealed partial class AwsBackendFactory(IHostEnvironment environment, ILog
         }
         LogMounted(mountName, region!, endpoint!.Url.GetLeftPart(UriPartial.Authority), endpoint.Source, credentials.Kind,
             caValidator is null ? "the machine's trust store" : "CaCertificateFile");
-        return new AwsSecretsManagerBackend(new SecretsManagerClient(httpClient, endpoint.Url), mountName, backendLogger);
+        return new AwsSecretsManagerBackend(new SecretsManagerClient(httpClient, endpoint.Url), mountName, backendLogger, region!);
     }
 
     public void Dispose()

@@ -9,6 +9,26 @@ public static class AwsHostingExtensions
     {
         builder.Services.TryAddSingleton(AwsEnvironment.Process);
         builder.Services.AddSingleton<ISecretBackendFactory, AwsBackendFactory>();
+        builder.Services.AddHostedService<AwsMountSurvey>();
         return builder;
+    }
+}
+
+/// <summary>At start, in the background, logs how many secrets each aws-sm mount can see (a wrong Region shows as none).</summary>
+public sealed class AwsMountSurvey(MountTable mounts) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        foreach (var backend in mounts.Mounts.Select(m => m.Backend).OfType<AwsSecretsManagerBackend>())
+        {
+            try
+            {
+                await backend.LogVisibleSecretsAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+        }
     }
 }

@@ -9,10 +9,16 @@ namespace SecretsBroker.Broker.Backends.Aws;
 /// any other SecretString becomes the single field <c>value</c>; a SecretBinary becomes the bytes.
 /// The version selector maps to VersionId, the stage selector to VersionStage.
 /// Its health probe is one signed ListSecrets call asking for a single entry (see <see cref="ProbeAsync"/>).
+/// AWS accepts the credentials in every region, so a mount pointed at the wrong region looks healthy and answers
+/// NOT_FOUND: NOT_FOUND messages name the region and endpoint asked, and <see cref="LogVisibleSecretsAsync"/>
+/// logs at start how many secrets the mount can see.
 /// </summary>
-public sealed partial class AwsSecretsManagerBackend(SecretsManagerClient client, string mountName, ILogger<AwsSecretsManagerBackend> logger)
+public sealed partial class AwsSecretsManagerBackend(SecretsManagerClient client, string mountName, ILogger<AwsSecretsManagerBackend> logger, string region = "")
     : ISecretBatchReading, ISecretListing, ISecretVersionProbe, IBackendHealthProbe
 {
+    /// <summary>ListSecrets calls the start-up count makes at most (so at most this many hundred secrets are counted).</summary>
+    private const int MaxCountCalls = 10;
+
     /// <summary>The field a non-JSON SecretString is returned under.</summary>
     public const string PlainStringField = "value";
 
@@ -87,7 +93,7 @@ public sealed partial class AwsSecretsManagerBackend(SecretsManagerClient client
                     results[offset + i] = values.TryGetValue(chunk[i], out var value)
                         ? SecretReadResult.Success(ToSecretValue(value))
                         : SecretReadResult.Failure(errors.TryGetValue(chunk[i], out var code)
-                            ? SecretsManagerErrors.ToBrokerException(new SecretsManagerException("BatchGetSecretValue", code, null))
+                            ? WithLocation(SecretsManagerErrors.ToBrokerException(new SecretsManagerException("BatchGetSecretValue", code, null)))
                             : new BrokerException(BrokerErrorKind.Unavailable, "AWS Secrets Manager returned no result for this secret in a batch read"));
                 }
             }
@@ -268,8 +274,66 @@ public sealed partial class AwsSecretsManagerBackend(SecretsManagerClient client
         {
             LogCallFailed(mountName, exception.Operation, exception.ErrorCode, (int?)exception.HttpStatus ?? 0);
         }
-        return mapped;
+        return WithLocation(mapped);
     }
+
+    private string Endpoint => client.Endpoint.GetLeftPart(UriPartial.Authority);
+
+    /// <summary>NOT_FOUND names where the broker looked (configuration, never the secret name): a wrong Region is the usual cause.</summary>
+    private BrokerException WithLocation(BrokerException mapped) => mapped.Kind == BrokerErrorKind.NotFound
+        ? new BrokerException(BrokerErrorKind.NotFound, $"{mapped.Message} (region {region}, endpoint {Endpoint})", mapped.InnerException)
+        : mapped;
+
+    /// <summary>
+    /// Logs how many secrets this mount can list (ListSecrets, at most <see cref="MaxCountCalls"/> calls of 100), with its
+    /// region and endpoint; none is a warning, as it usually means a wrong Region. Names are not logged.
+    /// </summary>
+    public async Task LogVisibleSecretsAsync(CancellationToken cancellationToken)
+    {
+        var count = 0;
+        string? nextToken = null;
+        try
+        {
+            for (var calls = 0; calls < MaxCountCalls; calls++)
+            {
+                var response = await client.ListSecretsAsync(new ListSecretsRequest { MaxResults = MaxListResults, NextToken = nextToken }, cancellationToken)
+                    .ConfigureAwait(false);
+                count += response.SecretList?.Count ?? 0;
+                nextToken = string.IsNullOrEmpty(response.NextToken) ? null : response.NextToken;
+                if (nextToken is null)
+                {
+                    break;
+                }
+            }
+        }
+        catch (SecretsManagerException ex)
+        {
+            LogVisibleUnknown(mountName, region, Endpoint, ex.ErrorCode);
+            return;
+        }
+        catch (BrokerException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            // No credentials, an unreadable credential file: the probe and the first read report it too.
+            LogVisibleUnknown(mountName, region, Endpoint, ex.Kind.Name());
+            return;
+        }
+        if (count == 0)
+        {
+            LogNoneVisible(mountName, region, Endpoint);
+            return;
+        }
+        LogVisible(mountName, nextToken is null ? count.ToString(System.Globalization.CultureInfo.InvariantCulture) : $"{count}+", region, Endpoint);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "aws-sm mount {Mount}: {Count} secrets visible in region {Region} at {Endpoint}")]
+    private partial void LogVisible(string mount, string count, string region, string endpoint);
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "aws-sm mount {Mount}: no secrets visible in region {Region} at {Endpoint}; if the mount should have secrets, check its Region and ServiceUrl")]
+    private partial void LogNoneVisible(string mount, string region, string endpoint);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "aws-sm mount {Mount}: could not count the secrets visible in region {Region} at {Endpoint} (ListSecrets: {ErrorCode})")]
+    private partial void LogVisibleUnknown(string mount, string region, string endpoint, string errorCode);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "aws-sm mount {Mount}: {Operation} failed with {ErrorCode} (HTTP {HttpStatus})")]
     private partial void LogCallFailed(string mount, string operation, string errorCode, int httpStatus);

@@ -7,7 +7,7 @@ namespace SecretsBroker.Broker.Backends.Local;
 /// Mount type <c>local</c>. Settings: <c>File</c> (required; JSON or YAML, relative to the content root)
 /// and <c>Watch</c> (default true: reload when the file changes).
 /// </summary>
-public sealed class LocalBackendFactory(IHostEnvironment environment, ILoggerFactory loggerFactory) : ISecretBackendFactory
+public sealed class LocalBackendFactory(IHostEnvironment environment, ILoggerFactory loggerFactory, ConfigReloads? reloads = null) : ISecretBackendFactory
 {
     public string MountType => "local";
 
@@ -22,6 +22,7 @@ public sealed class LocalBackendFactory(IHostEnvironment environment, ILoggerFac
         var path = Path.Combine(environment.ContentRootPath, file);
         var isYaml = Path.GetExtension(path) is ".yaml" or ".yml";
         return new LocalFileBackend(new ReloadingFile<LocalSecretSnapshot>(path, $"secrets file of mount '{mount.Prefix}'",
-            (content, modified) => LocalSecretFile.Parse(content, isYaml, modified), watch, loggerFactory.CreateLogger<LocalFileBackend>()));
+            (content, modified) => LocalSecretFile.Parse(content, isYaml, modified), watch, loggerFactory.CreateLogger<LocalFileBackend>(),
+            reloads?.Track("secrets", $"secrets file of mount '{mount.Prefix}'")));
     }
 }

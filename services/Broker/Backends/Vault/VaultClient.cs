@@ -44,8 +44,9 @@ public sealed partial class VaultClient : IDisposable
     /// <summary>
     /// Vault's unauthenticated <c>sys/health</c>, for the broker's readiness: an active node or a
     /// standby that forwards (standbyok) is up; sealed, uninitialized, a DR secondary or no answer is down.
-    /// While Vault refuses the broker's login credential, the probe tries to log in (the platform may have
-    /// replaced the credential file) and is down with the reason until a login succeeds.
+    /// sys/health needs no token, so the probe is also down while the broker holds no token Vault accepted
+    /// (a wrong or expired configured token, a refused login or renewal: <see cref="VaultTokenSource.ReadinessProblemAsync"/>);
+    /// it tries again at each probe (the platform may have replaced the credential file) and names the reason, never the token.
     /// </summary>
     public async Task<BackendProbeResult> ProbeAsync(CancellationToken cancellationToken)
     {
@@ -53,9 +54,9 @@ public sealed partial class VaultClient : IDisposable
         {
             var (status, _) = await SendRawAsync(HttpMethod.Get, "sys/health?standbyok=true&perfstandbyok=true", content: null, token: null, cancellationToken)
                 .ConfigureAwait(false);
-            if ((int)status is 200 or 429 or 473 && Tokens.LoginRefusal is not null)
+            if ((int)status is 200 or 429 or 473 && await Tokens.ReadinessProblemAsync(cancellationToken).ConfigureAwait(false) is { } problem)
             {
-                await Tokens.GetTokenAsync(cancellationToken).ConfigureAwait(false);
+                return BackendProbeResult.Down($"vault connection '{ConnectionName}': {problem}");
             }
             return (int)status switch
             {

@@ -25,10 +25,18 @@ public sealed class VaultMetrics : IDisposable
             description: "1 while Vault refuses a connection's login credential (an AppRole secret_id used up or expired, a JWT expired), else 0");
     }
 
-    internal void Track(string connection, VaultTokenSource tokens) => _connections[connection] = tokens;
+    internal void Track(string connection, VaultTokenSource tokens)
+    {
+        _connections[connection] = tokens;
+        // Every outcome at zero from start, so an alert on increase() sees the first refused or failed login.
+        foreach (var outcome in (string[])["ok", "refused", "failed"])
+        {
+            Login(connection, tokens.Method, outcome, 0);
+        }
+    }
 
-    internal void Login(string connection, string method, string outcome) =>
-        _logins.Add(1, new KeyValuePair<string, object?>("connection", connection), new KeyValuePair<string, object?>("method", method),
+    internal void Login(string connection, string method, string outcome, int count = 1) =>
+        _logins.Add(count, new KeyValuePair<string, object?>("connection", connection), new KeyValuePair<string, object?>("method", method),
             new KeyValuePair<string, object?>("outcome", outcome));
 
     public void Dispose() => _meter.Dispose();

@@ -13,6 +13,28 @@ namespace SecretsBroker.Broker.Backends.Vault;
 /// </summary>
 public sealed partial class VaultTokenSource
 {
+    /// <summary>
+    /// For readiness: null while the broker holds a token Vault accepted at its last login, renew-self or lookup-self;
+    /// else why not (never the token). A connection with no token yet, or whose last attempt failed, tries again
+    /// first, so readiness proves the credentials work without waiting for a read, and recovers by itself.
+    /// </summary>
+    public async Task<string?> ReadinessProblemAsync(CancellationToken cancellationToken)
+    {
+        if (_state is not null && _failure is null && _refusal is null)
+        {
+            return null;
+        }
+        try
+        {
+            await RefreshAsync(null, forceLogin: false, cancellationToken).ConfigureAwait(false);
+        }
+        catch (BrokerException)
+        {
+            // Recorded in _failure by RefreshAsync.
+        }
+        return _failure;
+    }
+
     private async Task LoginAsync(CancellationToken cancellationToken)
     {
         var credential = _auth.Method == "approle" ? ReadSecret(_auth.SecretId, _auth.SecretIdFile) : ReadSecret(_auth.Jwt, _auth.JwtFile);

@@ -28,6 +28,7 @@ public sealed partial class VaultTokenSource : IDisposable
     private readonly CancellationTokenSource _stopping = new();
     private volatile TokenState? _state;
     private volatile Refusal? _refusal;
+    private volatile string? _failure; // why the last attempt to get or keep a token failed; null once one works (readiness)
     private volatile byte[]? _refusedFingerprint; // SHA-256 of the refused credential, in memory only, to notice a replaced file
     private ITimer? _timer;
     private int _backgroundRefreshRunning;
@@ -104,8 +105,12 @@ public sealed partial class VaultTokenSource : IDisposable
         LogTokenInvalid(_client.ConnectionName);
         if (!CanLogin)
         {
-            // A configured token cannot be replaced: this is the broker's problem, not the caller's.
-            throw new BrokerException(BrokerErrorKind.Unavailable, "vault no longer accepts the broker's configured token");
+            // A configured token cannot be replaced: this is the broker's problem, not the caller's. Forget it, so the
+            // next use looks it up again (and reads Auth:TokenFile again, which the operator may have replaced).
+            const string message = "vault no longer accepts the broker's configured token";
+            _failure = message;
+            _state = null;
+            throw new BrokerException(BrokerErrorKind.Unavailable, message);
         }
         await RefreshAsync(token, forceLogin: true, cancellationToken).ConfigureAwait(false);
         return true;
@@ -166,6 +171,20 @@ public sealed partial class VaultTokenSource : IDisposable
 
     private async Task RefreshAsync(string? staleToken, bool forceLogin, CancellationToken cancellationToken)
     {
+        try
+        {
+            await RefreshCoreAsync(staleToken, forceLogin, cancellationToken).ConfigureAwait(false);
+            _failure = null;
+        }
+        catch (BrokerException ex)
+        {
+            _failure = ex.Message;
+            throw;
+        }
+    }
+
+    private async Task RefreshCoreAsync(string? staleToken, bool forceLogin, CancellationToken cancellationToken)
+    {
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -210,8 +229,20 @@ public sealed partial class VaultTokenSource : IDisposable
         catch (BrokerException ex) when (ex.Kind is BrokerErrorKind.PermissionDenied or BrokerErrorKind.FailedPrecondition or BrokerErrorKind.InvalidArgument
             or BrokerErrorKind.NotFound)
         {
-            // Refused, or not permitted (renew-self comes with the default policy too): keep the token until a new login.
+            // Refused, or not permitted (renew-self comes with the default policy too): keep the token until a new login,
+            // unless lookup-self says Vault no longer accepts it at all.
             LogRenewRefused(_client.ConnectionName, ex.Kind.ToString());
+            if (ex.Kind is BrokerErrorKind.PermissionDenied && state.CanLookupSelf
+                && (await _client.LookupSelfAsync(state.Token, cancellationToken).ConfigureAwait(false)).Status == TokenLookupStatus.Invalid)
+            {
+                LogTokenInvalid(_client.ConnectionName);
+                if (!CanLogin)
+                {
+                    _state = null;
+                    throw new BrokerException(BrokerErrorKind.Unavailable, "vault refused to renew the broker's configured token: lookup-self says it is no longer valid");
+                }
+                return false;
+            }
             return !CanLogin && KeepUntilExpiry(state);
         }
         Interlocked.Increment(ref _renewals);

@@ -48,7 +48,7 @@ public sealed class LeaseKeeperTests
         Assert.Equal((LeaseNoticeType.Renewed, "lease-c"), await keeper.NextNoticeAsync());
         Assert.Equal(1, keeper.Keeper.AttachedCount);
         await lateness.WaitForMeasurementsAsync(1, TaskGuards.Limit);
-        Assert.Equal(5000, Assert.Single(lateness.GetMeasurementSnapshot()).Value);
+        Assert.Equal(5, Assert.Single(lateness.GetMeasurementSnapshot()).Value);
     }
 
     [Fact]
