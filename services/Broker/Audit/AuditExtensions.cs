@@ -13,7 +13,11 @@ public static class AuditExtensions
         services.AddSingleton<IValidateOptions<AuditOptions>, AuditKeyValidator>();
         services.AddMetrics();
         services.AddSingleton<AuditMetrics>();
-        services.AddSingleton<IAuditStream, RedisAuditStream>();
+        services.AddSingleton<RedisAuditStream>();
+        // Without Redis, Broker:Audit:LocalFile (Development) takes the events instead of the spool.
+        services.AddSingleton<IAuditStream>(sp => LocalFileAuditStream.IsSelected(sp)
+            ? ActivatorUtilities.CreateInstance<LocalFileAuditStream>(sp)
+            : sp.GetRequiredService<RedisAuditStream>());
         services.AddSingleton<AuditRecorder>();
         services.AddHostedService(sp => sp.GetRequiredService<AuditRecorder>());
         services.AddSingleton<AccessAuditor>();
