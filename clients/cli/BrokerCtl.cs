@@ -1,15 +1,16 @@
 using System.CommandLine;
-using System.Text.Encodings.Web;
-using System.Text.Json;
-using Google.Protobuf;
+using System.CommandLine.Invocation;
+using System.Net;
+using System.Net.Sockets;
 using Grpc.Core;
 using SecretsBroker.Client;
 
 namespace SecretsBroker.Cli;
 
 /// <summary>
-/// brokerctl: get, batch-get and list against a broker, printing proto3 JSON on stdout and errors as
-/// JSON on stderr. The token comes from SECRETSBROKER_TOKEN or a file (--token-file /
+/// brokerctl: every broker API from the shell (get, batch-get, list, issue, revoke, lease, watch, health),
+/// printing proto3 JSON on stdout and errors as JSON on stderr, with one exit code per kind of failure
+/// (<see cref="ExitCodes"/>). The token comes from SECRETSBROKER_TOKEN or a file (--token-file /
 /// SECRETSBROKER_TOKEN_FILE), never from argv, where other users of the machine could read it.
 /// </summary>
 public static class BrokerCtl
@@ -17,102 +18,79 @@ public static class BrokerCtl
     public const string AddressVariable = "SECRETSBROKER_ADDRESS";
     public const string TokenVariable = "SECRETSBROKER_TOKEN";
     public const string TokenFileVariable = "SECRETSBROKER_TOKEN_FILE";
+    public const int DefaultPort = 5151;
 
-    private static readonly JsonFormatter Json = new(JsonFormatter.Settings.Default.WithIndentation());
+    /// <summary>Parses and runs; a usage error is exit 2 with the JSON error on stderr, never System.CommandLine's help text and exit 1.</summary>
+    public static async Task<int> InvokeAsync(string[] args)
+    {
+        var parse = BuildRootCommand().Parse(args);
+        if (parse.Action is ParseErrorAction)
+        {
+            return CliOutput.Usage(string.Join("; ", parse.Errors.Select(e => e.Message.TrimEnd('.'))) + " (see brokerctl --help)");
+        }
+        // Commands that run for long (watch, lease) handle SIGINT/SIGTERM themselves.
+        return await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }).ConfigureAwait(false);
+    }
 
     public static RootCommand BuildRootCommand()
     {
-        var address = new Option<string>("--address")
-        {
-            Description = $"Broker address (default: ${AddressVariable} or http://127.0.0.1:5151)",
-            Recursive = true,
-        };
-        var tokenFile = new Option<string>("--token-file")
-        {
-            Description = $"File holding the bearer token (default: ${TokenFileVariable}; else ${TokenVariable} holds the token itself)",
-            Recursive = true,
-        };
-        var timeout = new Option<double>("--timeout")
-        {
-            Description = "Deadline per call, in seconds",
-            DefaultValueFactory = _ => 10,
-            Recursive = true,
-        };
-
-        var path = new Argument<string>("path") { Description = "Logical path, for example demo/ml/training-db" };
-        var version = new Option<string>("--version") { Description = "Version id to read instead of the latest" };
-        var stage = new Option<string>("--stage") { Description = "Staging label to read (aws-sm mounts), for example AWSPREVIOUS" };
-        var maxAge = new Option<double?>("--max-age") { Description = "Seconds: refuse cached values older than this (the broker reads the backend)" };
-        var bypassCache = new Option<bool>("--bypass-cache") { Description = "Read the backend, whatever the cache holds" };
-        var get = new Command("get", "Read one secret") { path, version, stage, maxAge, bypassCache };
-        get.SetAction((parse, ct) => RunAsync(parse, address, tokenFile, timeout, async (client, deadline) =>
-        {
-            if (parse.GetValue(version) is not null && parse.GetValue(stage) is not null)
+        var globals = new GlobalOptions(
+            new Option<string>("--address")
             {
-                return Usage("--version and --stage cannot be combined");
-            }
-            if (parse.GetValue(maxAge) is <= 0)
+                Description = $"Broker address: http(s)://host:port, or host:port (plaintext on loopback, TLS elsewhere). Default: ${AddressVariable} or 127.0.0.1:{DefaultPort}",
+                Recursive = true,
+            },
+            new Option<string>("--token-file")
             {
-                return Usage("--max-age must be a positive number of seconds");
-            }
-            var secret = parse.GetValue(stage) is { } stageName
-                ? await client.GetSecretAtStageAsync(parse.GetValue(path)!, stageName, deadline, ct).ConfigureAwait(false)
-                : await client.GetSecretAsync(parse.GetValue(path)!, parse.GetValue(version), deadline,
-                    parse.GetValue(maxAge) is { } seconds ? TimeSpan.FromSeconds(seconds) : null, parse.GetValue(bypassCache), ct).ConfigureAwait(false);
-            Console.Out.WriteLine(Json.Format(secret));
-            return ExitCodes.Ok;
-        }));
-
-        var paths = new Argument<string[]>("paths") { Description = "Logical paths", Arity = ArgumentArity.OneOrMore };
-        var batchGet = new Command("batch-get", $"Read several secrets in one call (exit {ExitCodes.PartialBatch} when some items failed)") { paths };
-        batchGet.SetAction((parse, ct) => RunAsync(parse, address, tokenFile, timeout, async (client, deadline) =>
-        {
-            var results = await client.BatchGetSecretsAsync(parse.GetValue(paths)!, deadline, ct).ConfigureAwait(false);
-            var response = new V1.BatchGetSecretsResponse();
-            response.Results.Add(results);
-            Console.Out.WriteLine(Json.Format(response));
-            return results.Any(r => r.ResultCase != V1.BatchGetSecretsResult.ResultOneofCase.Secret) ? ExitCodes.PartialBatch : ExitCodes.Ok;
-        }));
-
-        var prefix = new Argument<string>("prefix") { Description = "Folder to list beneath, starting with a mount prefix" };
-        var pageSize = new Option<int>("--page-size") { Description = "Entries per page (0: the broker's default)" };
-        var pageToken = new Option<string>("--page-token") { Description = "Continue a listing from a previous next_page_token" };
-        var all = new Option<bool>("--all") { Description = "Follow next_page_token and print every entry as one list" };
-        var list = new Command("list", "List secret paths beneath a prefix (never values)") { prefix, pageSize, pageToken, all };
-        list.SetAction((parse, ct) => RunAsync(parse, address, tokenFile, timeout, async (client, deadline) =>
-        {
-            var response = await client.ListSecretsPageAsync(parse.GetValue(prefix)!, parse.GetValue(pageSize), parse.GetValue(pageToken), deadline, ct).ConfigureAwait(false);
-            while (parse.GetValue(all) && response.NextPageToken.Length > 0)
+                Description = $"File holding the bearer token (default: ${TokenFileVariable}; else ${TokenVariable} holds the token itself)",
+                Recursive = true,
+            },
+            new Option<double>("--timeout")
             {
-                var next = await client.ListSecretsPageAsync(parse.GetValue(prefix)!, parse.GetValue(pageSize), response.NextPageToken, deadline, ct).ConfigureAwait(false);
-                response.Secrets.Add(next.Secrets);
-                response.NextPageToken = next.NextPageToken;
-            }
-            Console.Out.WriteLine(Json.Format(response));
-            return ExitCodes.Ok;
-        }));
+                Description = "Deadline per call, in seconds (streams: for opening them)",
+                DefaultValueFactory = _ => 10,
+                Recursive = true,
+            },
+            new Option<bool>("--compact") { Description = "Print JSON on one line", Recursive = true });
 
-        return new RootCommand("brokerctl: read secrets from a SecretsBroker") { address, tokenFile, timeout, get, batchGet, list };
+        var root = new RootCommand("brokerctl: read secrets and keep credentials alive through a SecretsBroker")
+        {
+            globals.Address, globals.TokenFile, globals.Timeout, globals.Compact,
+        };
+        foreach (var command in ReadCommands.Build(globals).Concat(LeaseCommands.Build(globals)).Concat(StreamCommands.Build(globals)))
+        {
+            root.Subcommands.Add(command);
+        }
+        return root;
     }
 
-    private static async Task<int> RunAsync(ParseResult parse, Option<string> address, Option<string> tokenFile, Option<double> timeout,
-        Func<BrokerClient, DateTime, Task<int>> action)
+    /// <summary>
+    /// Runs <paramref name="action"/> with a client for the chosen address and token; gRPC failures become the
+    /// JSON error and the exit code of their status, transport failures UNAVAILABLE naming the address tried.
+    /// </summary>
+    internal static async Task<int> RunAsync(ParseResult parse, GlobalOptions globals, Func<CallContext, Task<int>> action, bool needsToken = true)
     {
-        var options = new BrokerClientOptions
+        var addressText = parse.GetValue(globals.Address) ?? Environment.GetEnvironmentVariable(AddressVariable) ?? $"127.0.0.1:{DefaultPort}";
+        if (ParseAddress(addressText) is not { } address)
         {
-            Address = new Uri(parse.GetValue(address) ?? Environment.GetEnvironmentVariable(AddressVariable) ?? "http://127.0.0.1:5151"),
-            DefaultTimeout = null,
-        };
-        var file = parse.GetValue(tokenFile) ?? Environment.GetEnvironmentVariable(TokenFileVariable);
-        if (file is { Length: > 0 })
+            return CliOutput.Usage($"--address '{addressText}' is not an address: use host:port or http(s)://host:port");
+        }
+        var timeout = parse.GetValue(globals.Timeout);
+        if (timeout <= 0)
+        {
+            return CliOutput.Usage("--timeout must be a positive number of seconds");
+        }
+        var options = new BrokerClientOptions { Address = address, DefaultTimeout = null };
+        var file = parse.GetValue(globals.TokenFile) ?? Environment.GetEnvironmentVariable(TokenFileVariable);
+        if (needsToken && file is { Length: > 0 })
         {
             if (!File.Exists(file))
             {
-                return Usage($"token file '{file}' does not exist");
+                return CliOutput.Usage($"token file '{file}' does not exist");
             }
             options.TokenFile = file;
         }
-        else
+        else if (needsToken)
         {
             options.Token = Environment.GetEnvironmentVariable(TokenVariable) is { Length: > 0 } token ? token : null;
         }
@@ -120,38 +98,98 @@ public static class BrokerCtl
         var (client, channel) = BrokerClientServiceCollectionExtensions.CreateClient(options);
         using (channel)
         {
+            var context = new CallContext(client, channel, address, TimeSpan.FromSeconds(timeout), new CliOutput(parse.GetValue(globals.Compact)));
             try
             {
-                return await action(client, DateTime.UtcNow.AddSeconds(parse.GetValue(timeout))).ConfigureAwait(false);
+                return await action(context).ConfigureAwait(false);
             }
             catch (RpcException ex)
             {
-                WriteError(CanonicalName(ex.StatusCode), ex.Status.Detail);
-                return ExitCodes.For(ex.StatusCode);
+                return Fail(ex, address, timeout);
             }
         }
     }
 
-    /// <summary>The status name as gRPC documents it: NotFound -> NOT_FOUND.</summary>
-    private static string CanonicalName(StatusCode code) =>
-        string.Concat(code.ToString().Select((c, i) => i > 0 && char.IsUpper(c) ? "_" + c : char.ToUpperInvariant(c).ToString()));
-
-    private static int Usage(string message)
+    /// <summary>The JSON error and exit code for a failed call.</summary>
+    internal static int Fail(RpcException ex, Uri address, double timeoutSeconds)
     {
-        WriteError("USAGE", message);
-        return ExitCodes.Usage;
+        if (TransportProblem(ex) is { } problem)
+        {
+            CliOutput.WriteError("UNAVAILABLE", $"cannot reach a broker at {address}: {problem}");
+            return ExitCodes.Unavailable;
+        }
+        var message = ex.StatusCode == StatusCode.DeadlineExceeded && ex.Status.DebugException is null && ex.Status.Detail.Length == 0
+            ? $"no answer from {address} within {timeoutSeconds} s"
+            : ex.Status.Detail;
+        if (ex.StatusCode == StatusCode.DeadlineExceeded && !message.Contains(address.Authority, StringComparison.Ordinal))
+        {
+            message = $"{message} (broker at {address}, --timeout {timeoutSeconds} s)";
+        }
+        CliOutput.WriteError(CliOutput.StatusName(ex.StatusCode), message);
+        return ExitCodes.For(ex.StatusCode);
     }
 
-    private static void WriteError(string code, string message)
+    /// <summary>
+    /// host:port without a scheme is plaintext on loopback (the quick start) and TLS elsewhere, so a token
+    /// never crosses a network in the clear by default; no port means the broker's default port.
+    /// </summary>
+    internal static Uri? ParseAddress(string text)
     {
-        using var writer = new Utf8JsonWriter(Console.OpenStandardError(), new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
-        writer.WriteStartObject();
-        writer.WriteStartObject("error");
-        writer.WriteString("code", code);
-        writer.WriteString("message", message);
-        writer.WriteEndObject();
-        writer.WriteEndObject();
-        writer.Flush();
-        Console.Error.WriteLine();
+        text = text.Trim();
+        var candidate = text.Contains("://", StringComparison.Ordinal) ? text : "http://" + text;
+        if (!Uri.TryCreate(candidate, UriKind.Absolute, out var uri) || uri.Host.Length == 0 ||
+            (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps) || uri.PathAndQuery is not ("/" or ""))
+        {
+            return null;
+        }
+        if (candidate != text)
+        {
+            var port = HasExplicitPort(text) ? uri.Port : DefaultPort;
+            uri = new UriBuilder(IsLoopback(uri.Host) ? Uri.UriSchemeHttp : Uri.UriSchemeHttps, uri.Host, port).Uri;
+        }
+        return uri;
     }
+
+    private static bool HasExplicitPort(string hostPort) =>
+        hostPort.StartsWith('[') ? hostPort.Contains("]:", StringComparison.Ordinal) : hostPort.Contains(':', StringComparison.Ordinal);
+
+    private static bool IsLoopback(string host) =>
+        host.Equals("localhost", StringComparison.OrdinalIgnoreCase) || (IPAddress.TryParse(host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
+
+    /// <summary>
+    /// What went wrong below gRPC (connection refused, no such host, TLS, a server that does not speak gRPC
+    /// over HTTP/2), or null when the broker itself answered with the status.
+    /// </summary>
+    private static string? TransportProblem(RpcException ex)
+    {
+        if (ex.StatusCode is not (StatusCode.Unavailable or StatusCode.Internal or StatusCode.Unknown) || ex.Status.DebugException is not { } debug)
+        {
+            return null;
+        }
+        for (Exception? inner = debug; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is SocketException socket)
+            {
+                return $"{socket.Message} ({socket.SocketErrorCode})";
+            }
+        }
+        var innermost = debug;
+        while (innermost.InnerException is not null)
+        {
+            innermost = innermost.InnerException;
+        }
+        return innermost is HttpRequestException or IOException or System.Security.Authentication.AuthenticationException or HttpProtocolException
+            || debug is HttpRequestException or IOException
+            ? $"{innermost.Message} ({innermost.GetType().Name})"
+            : null;
+    }
+}
+
+/// <summary>The options every command shares.</summary>
+internal sealed record GlobalOptions(Option<string> Address, Option<string> TokenFile, Option<double> Timeout, Option<bool> Compact);
+
+/// <summary>One command's client, address, per-call timeout and output.</summary>
+internal sealed record CallContext(BrokerClient Client, Grpc.Net.Client.GrpcChannel Channel, Uri Address, TimeSpan Timeout, CliOutput Output)
+{
+    public DateTime Deadline() => DateTime.UtcNow.Add(Timeout);
 }

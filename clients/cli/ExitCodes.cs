@@ -2,7 +2,7 @@ using Grpc.Core;
 
 namespace SecretsBroker.Cli;
 
-/// <summary>brokerctl's exit codes, so scripts can tell failures apart without parsing output.</summary>
+/// <summary>brokerctl's exit codes, so scripts can tell failures apart without parsing output (README, "brokerctl").</summary>
 public static class ExitCodes
 {
     public const int Ok = 0;
@@ -14,6 +14,15 @@ public static class ExitCodes
     public const int Unavailable = 6;
     public const int InvalidRequest = 7;
     public const int PartialBatch = 8;
+
+    /// <summary><c>lease</c>: the lease was lost (revoked, expired or rotated away) and the command was stopped. As timeout(1) uses 124.</summary>
+    public const int LeaseLost = 124;
+
+    /// <summary><c>lease</c>: the command exists but could not be started (as the shell's 126).</summary>
+    public const int CommandNotExecutable = 126;
+
+    /// <summary><c>lease</c>: the command was not found (as the shell's 127).</summary>
+    public const int CommandNotFound = 127;
 
     public static int For(StatusCode code) => code switch
     {

@@ -1,3 +1,3 @@
 using SecretsBroker.Cli;
 
-return await BrokerCtl.BuildRootCommand().Parse(args).InvokeAsync().ConfigureAwait(false);
+return await BrokerCtl.InvokeAsync(args).ConfigureAwait(false);

@@ -14,7 +14,11 @@ public static class AuditExtensions
         services.AddMetrics();
         services.AddSingleton<AuditMetrics>();
         services.AddSingleton(sp => sp.GetRequiredService<IOptions<AuditOptions>>().Value.CreateEventMacKey());
-        services.AddSingleton<IAuditStream, RedisAuditStream>();
+        services.AddSingleton<RedisAuditStream>();
+        // Without Redis, Broker:Audit:LocalFile (Development) takes the events instead of the spool.
+        services.AddSingleton<IAuditStream>(sp => LocalFileAuditStream.IsSelected(sp)
+            ? ActivatorUtilities.CreateInstance<LocalFileAuditStream>(sp)
+            : sp.GetRequiredService<RedisAuditStream>());
         services.AddSingleton<AuditRecorder>();
         services.AddHostedService(sp => sp.GetRequiredService<AuditRecorder>());
         services.AddSingleton<AccessAuditor>();

@@ -14,9 +14,9 @@ public sealed class AuditMetrics
     {
         _meter = meterFactory.Create(MeterName);
         _events = _meter.CreateCounter<long>("secretsbroker.audit.events", "{event}",
-            "Audit events by outcome: recorded (stream), spooled (local spool), replayed (spool to stream), failed (lost or refused)");
+            "Audit events by outcome: recorded (stream), spooled (local spool), replayed (spool to stream), failed (lost or refused), dropped (oldest of the capped local audit file)");
         // Every outcome at zero from start, so the lost-events alert sees the first failure.
-        foreach (var outcome in (string[])["recorded", "spooled", "replayed", "failed"])
+        foreach (var outcome in (string[])["recorded", "spooled", "replayed", "failed", "dropped"])
         {
             _events.Add(0, new KeyValuePair<string, object?>("outcome", outcome));
         }
@@ -29,6 +29,9 @@ public sealed class AuditMetrics
     public void Replayed(int count) => Add(count, "replayed");
 
     public void Failed(int count) => Add(count, "failed");
+
+    /// <summary>Events dropped from the local audit file (Broker:Audit:LocalFile) when it reached its cap.</summary>
+    public void Dropped(long count) => Add((int)Math.Min(count, int.MaxValue), "dropped");
 
     /// <summary>Publishes the spool depth as an observable gauge.</summary>
     public void ObserveSpool(Func<long> depth) =>

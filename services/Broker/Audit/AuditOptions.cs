@@ -42,6 +42,16 @@ public sealed class AuditOptions
     [Required]
     public string SpoolDirectory { get; set; } = "data/audit-spool";
 
+    /// <summary>
+    /// Without Redis, write audit events to this file as JSON lines instead of keeping them in the spool (relative
+    /// to the content root; Development: data/audit-events.jsonl). Ignored when Redis is configured.
+    /// </summary>
+    public string? LocalFile { get; set; }
+
+    /// <summary>Cap of <see cref="LocalFile"/>: past it the file is rotated to &lt;file&gt;.1 and the previous .1 (the oldest events) dropped.</summary>
+    [Range(4096L, 1L << 40)]
+    public long LocalFileMaxBytes { get; set; } = 10 * 1024 * 1024;
+
     /// <summary>Most events written to the stream (or spool) in one group; a batch read's events are never split, so one batch may exceed it.</summary>
     [Range(1, 10_000)]
     public int BatchSize { get; set; } = 256;

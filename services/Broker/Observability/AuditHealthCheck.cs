@@ -33,7 +33,13 @@ public sealed class AuditHealthCheck(AuditRecorder recorder, IAuditStream stream
         {
             return Task.FromResult(HealthCheckResult.Degraded($"{recorder.SpoolDepth} audit events wait in the spool for the Redis stream", data: data));
         }
-        return Task.FromResult(HealthCheckResult.Healthy(stream.IsConfigured ? "audit events go to the Redis stream" : "no Redis stream configured: audit events stay in the spool", data));
+        var destination = stream switch
+        {
+            LocalFileAuditStream local => $"no Redis configured: audit events go to the local file {local.Path} (capped at {local.MaxBytes} bytes)",
+            _ when stream.IsConfigured => "audit events go to the Redis stream",
+            _ => "no Redis stream configured: audit events stay in the spool",
+        };
+        return Task.FromResult(HealthCheckResult.Healthy(destination, data));
     }
 
     private static bool IsConnected(RedisConnection redis)

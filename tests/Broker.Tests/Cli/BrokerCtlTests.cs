@@ -72,7 +72,130 @@ public sealed class BrokerCtlTests(LocalMountFixture fixture)
             token: BrokerHost.TestToken, address: null);
 
         Assert.Equal(6, exitCode);
-        Assert.Contains("UNAVAILABLE", stderr);
+        using var json = JsonDocument.Parse(stderr);
+        Assert.Equal("UNAVAILABLE", json.RootElement.GetProperty("error").GetProperty("code").GetString());
+        // The message names the address tried, not just "Error connecting to subchannel."
+        Assert.Contains($"127.0.0.1:{closed.Port}", json.RootElement.GetProperty("error").GetProperty("message").GetString());
+    }
+
+    [Fact]
+    public async Task A_server_that_does_not_speak_grpc_is_unavailable_with_its_address_not_internal()
+    {
+        // An HTTP/1.1 server where the broker should be: the gRPC client reports INTERNAL for it.
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        using var stop = new CancellationTokenSource();
+        var server = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var socket = await listener.AcceptSocketAsync(stop.Token);
+                await socket.SendAsync("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"u8.ToArray());
+                socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
+            }
+        });
+
+        var (exitCode, _, stderr) = await RunAsync(["get", "team/ml/db", "--address", $"127.0.0.1:{port}", "--timeout", "5"],
+            token: BrokerHost.TestToken, address: null);
+        await stop.CancelAsync();
+
+        Assert.Equal(6, exitCode);
+        using var json = JsonDocument.Parse(stderr);
+        Assert.Equal("UNAVAILABLE", json.RootElement.GetProperty("error").GetProperty("code").GetString());
+        Assert.Contains($"127.0.0.1:{port}", json.RootElement.GetProperty("error").GetProperty("message").GetString());
+    }
+
+    [Fact]
+    public async Task An_address_without_a_scheme_works()
+    {
+        var (exitCode, stdout, stderr) = await RunAsync(["get", "team/ml/db", "--address", $"127.0.0.1:{fixture.Host.Address.Port}"],
+            token: BrokerHost.TestToken, address: null);
+
+        Assert.True(exitCode == 0, stderr);
+        Assert.Contains("FAKE-user-alpha", stdout);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("bogus")]
+    [InlineData("get")]
+    [InlineData("get team/ml/db --no-such-option")]
+    [InlineData("get team/ml/db --address http://")]
+    public async Task Usage_errors_exit_2_with_the_json_error(string commandLine)
+    {
+        var arguments = commandLine.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var (exitCode, stdout, stderr) = await RunAsync(arguments, token: BrokerHost.TestToken);
+
+        Assert.Equal(2, exitCode);
+        Assert.Empty(stdout);
+        using var json = JsonDocument.Parse(stderr);
+        Assert.Equal("USAGE", json.RootElement.GetProperty("error").GetProperty("code").GetString());
+    }
+
+    [Fact]
+    public async Task A_field_prints_its_bare_value_for_command_substitution()
+    {
+        var (exitCode, stdout, _) = await RunAsync(["get", "team/ml/db", "-f", "password"], token: BrokerHost.TestToken);
+
+        Assert.Equal(0, exitCode);
+        Assert.Equal("FAKE-password-alpha", stdout);
+    }
+
+    [Fact]
+    public async Task A_missing_field_is_not_found_and_names_the_fields_that_exist()
+    {
+        var (exitCode, stdout, stderr) = await RunAsync(["get", "team/ml/db", "--field", "nope"], token: BrokerHost.TestToken);
+
+        Assert.Equal(3, exitCode);
+        Assert.Empty(stdout);
+        Assert.Contains("password, username", stderr);
+        Assert.DoesNotContain("FAKE-password-alpha", stderr);
+    }
+
+    [Fact]
+    public async Task Raw_prints_binary_data_as_bytes_and_refuses_a_secret_of_several_fields()
+    {
+        var (exitCode, stdout, _) = await RunAsync(["get", "team/certs/ca", "--raw"], token: BrokerHost.TestToken);
+        Assert.Equal(0, exitCode);
+        Assert.Equal("FAKE-CA-BYTES", stdout);
+
+        (exitCode, stdout, var stderr) = await RunAsync(["get", "team/ml/db", "--raw"], token: BrokerHost.TestToken);
+        Assert.Equal(2, exitCode);
+        Assert.Empty(stdout);
+        Assert.Contains("-f", stderr);
+    }
+
+    [Fact]
+    public async Task Compact_prints_one_line()
+    {
+        var (exitCode, stdout, _) = await RunAsync(["get", "team/ml/db", "--compact"], token: BrokerHost.TestToken);
+
+        Assert.Equal(0, exitCode);
+        Assert.Single(stdout.TrimEnd('\n').Split('\n'));
+        using var json = JsonDocument.Parse(stdout);
+        Assert.Equal("FAKE-user-alpha", json.RootElement.GetProperty("data").GetProperty("username").GetString());
+    }
+
+    [Fact]
+    public async Task An_empty_listing_prints_an_empty_secrets_array()
+    {
+        var (exitCode, stdout, stderr) = await RunAsync(["list", "team/nothing-here", "--compact"], token: BrokerHost.TestToken);
+
+        Assert.True(exitCode == 0, stderr);
+        using var json = JsonDocument.Parse(stdout);
+        Assert.Equal(JsonValueKind.Array, json.RootElement.GetProperty("secrets").ValueKind);
+        Assert.Equal(0, json.RootElement.GetProperty("secrets").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task Health_asks_the_readiness_service_without_a_token()
+    {
+        var (exitCode, stdout, stderr) = await RunAsync(["health"], token: null);
+
+        Assert.True(exitCode == 0, stderr);
+        using var json = JsonDocument.Parse(stdout);
+        Assert.Equal("SERVING", json.RootElement.GetProperty("status").GetString());
     }
 
     [Fact]
@@ -84,7 +207,8 @@ public sealed class BrokerCtlTests(LocalMountFixture fixture)
         using var json = JsonDocument.Parse(stdout);
         var results = json.RootElement.GetProperty("results");
         Assert.Equal("FAKE-user-alpha", results[0].GetProperty("secret").GetProperty("data").GetProperty("username").GetString());
-        Assert.Equal(5, results[1].GetProperty("error").GetProperty("code").GetInt32());
+        // Item errors name their status as top-level errors do, not by number.
+        Assert.Equal("NOT_FOUND", results[1].GetProperty("error").GetProperty("code").GetString());
     }
 
     [Fact]

@@ -21,8 +21,10 @@ public sealed class LocalBackendFactory(IHostEnvironment environment, ILoggerFac
         var watch = settings.GetValue("Watch", defaultValue: true);
         var path = Path.Combine(environment.ContentRootPath, file);
         var isYaml = Path.GetExtension(path) is ".yaml" or ".yml";
+        // Each parse sees the last loaded snapshot, so unchanged versions keep their times (reloads are serialized).
+        LocalSecretSnapshot? loaded = null;
         return new LocalFileBackend(new ReloadingFile<LocalSecretSnapshot>(path, $"secrets file of mount '{mount.Prefix}'",
-            (content, modified) => LocalSecretFile.Parse(content, isYaml, modified), watch, loggerFactory.CreateLogger<LocalFileBackend>(),
+            (content, modified) => loaded = LocalSecretFile.Parse(content, isYaml, modified, loaded), watch, loggerFactory.CreateLogger<LocalFileBackend>(),
             reloads?.Track("secrets", $"secrets file of mount '{mount.Prefix}'")));
     }
 }

@@ -19,7 +19,14 @@ public static class LocalSecretFile
         .WithNamingConvention(CamelCaseNamingConvention.Instance)
         .Build();
 
-    public static LocalSecretSnapshot Parse(string content, bool isYaml, DateTimeOffset fileTime)
+    /// <summary>
+    /// Parses the file. A version without <c>created</c> keeps the time it had in <paramref name="previous"/> (the
+    /// snapshot before this edit) when its content is unchanged, and otherwise takes <paramref name="fileTime"/>, the
+    /// time of the edit that introduced it: editing one secret changes only that secret's times. At start there is no
+    /// previous snapshot, so such versions take the file's modification time (write <c>created</c> for times that
+    /// survive a restart).
+    /// </summary>
+    public static LocalSecretSnapshot Parse(string content, bool isYaml, DateTimeOffset fileTime, LocalSecretSnapshot? previous = null)
     {
         var model = isYaml ? ParseYaml(content) : ParseJson(content);
         if (model?.Secrets is null)
@@ -50,9 +57,31 @@ public static class LocalSecretFile
             {
                 throw new FormatException($"entry {entry} under 'secrets' has an empty 'versions' list");
             }
-            secrets[name] = [.. versions.Select((v, i) => ToValue(v, i + 1, entry, fileTime))];
+            SecretValue[]? before = null;
+            previous?.Secrets.TryGetValue(name, out before);
+            secrets[name] = [.. versions.Select((v, i) => KeepTime(before, i, ToValue(v, i + 1, entry, fileTime), explicitTime: v?.Created is not null))];
         }
         return new LocalSecretSnapshot(secrets);
+    }
+
+    /// <summary>
+    /// <paramref name="value"/>, with the time version <paramref name="index"/> had when last loaded if its content is
+    /// the same and the file gives it no <c>created</c>.
+    /// </summary>
+    private static SecretValue KeepTime(SecretValue[]? before, int index, SecretValue value, bool explicitTime)
+    {
+        if (explicitTime || before is null || index >= before.Length || before[index].CreatedAt is not { } seen)
+        {
+            return value;
+        }
+        var old = before[index];
+        var sameData = value.Data is null
+            ? old.Data is null
+            : old.Data is not null && old.Data.Count == value.Data.Count && value.Data.All(f => old.Data.TryGetValue(f.Key, out var v) && v == f.Value);
+        var sameBinary = value.Binary is null ? old.Binary is null : old.Binary is not null && value.Binary.AsSpan().SequenceEqual(old.Binary);
+        return sameData && sameBinary
+            ? new SecretValue { Version = value.Version, CreatedAt = seen, Data = value.Data, Binary = value.Binary, Stages = value.Stages }
+            : value;
     }
 
     private static SecretValue ToValue(LocalSecretVersionModel? version, int number, int entry, DateTimeOffset fileTime)
