@@ -22,6 +22,8 @@ public static class AuditExtensions
         services.AddSingleton<AuditRecorder>();
         services.AddHostedService(sp => sp.GetRequiredService<AuditRecorder>());
         services.AddSingleton<AccessAuditor>();
+        services.AddSingleton<RedisPersistenceCheck>();
+        services.AddHostedService(sp => sp.GetRequiredService<RedisPersistenceCheck>());
         return builder;
     }
 }

@@ -37,6 +37,11 @@ public sealed class AuditMetrics
     public void ObserveSpool(Func<long> depth) =>
         _meter.CreateObservableGauge("secretsbroker.audit.spool.depth", depth, "{event}", "Audit events waiting in the local spool");
 
+    /// <summary>Publishes what the broker's Redis promises for acknowledged events (<see cref="RedisPersistence"/>: -1 unknown, 0 none, 1 everysec, 2 always).</summary>
+    public void ObserveRedisPersistence(Func<int> state) =>
+        _meter.CreateObservableGauge("secretsbroker.audit.redis_persistence", state, null,
+            "Strict audit's Redis persistence: 2 appendfsync always, 1 everysec, 0 no append-only file, -1 unknown");
+
     private void Add(int count, string outcome)
     {
         if (count > 0)

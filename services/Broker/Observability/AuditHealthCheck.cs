@@ -9,7 +9,7 @@ namespace SecretsBroker.Broker.Observability;
 /// stream or the local spool: with no usable spool and no reachable stream the broker cannot serve,
 /// so it is not ready. Events waiting in the spool (Redis unreachable) only degrade: reads go on.
 /// </summary>
-public sealed class AuditHealthCheck(AuditRecorder recorder, IAuditStream stream, IServiceProvider services) : IHealthCheck
+public sealed class AuditHealthCheck(AuditRecorder recorder, IAuditStream stream, RedisPersistenceCheck persistence, IServiceProvider services) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
@@ -19,6 +19,10 @@ public sealed class AuditHealthCheck(AuditRecorder recorder, IAuditStream stream
             ["spool_usable"] = recorder.SpoolUsable,
             ["spool_depth"] = recorder.SpoolDepth,
         };
+        if (persistence.Applies)
+        {
+            data["redis_persistence"] = persistence.State.ToString();
+        }
         var streamReachable = stream.IsConfigured && services.GetService<RedisConnection>() is { } redis && IsConnected(redis);
         if (!recorder.SpoolUsable)
         {
@@ -39,7 +43,8 @@ public sealed class AuditHealthCheck(AuditRecorder recorder, IAuditStream stream
             _ when stream.IsConfigured => "audit events go to the Redis stream",
             _ => "no Redis stream configured: audit events stay in the spool",
         };
-        return Task.FromResult(HealthCheckResult.Healthy(destination, data));
+        // Not degraded: the broker works as configured, but the operator must know what strict mode can promise.
+        return Task.FromResult(HealthCheckResult.Healthy(persistence.ReadinessDetail() is { } warning ? $"{destination}; warning: {warning}" : destination, data));
     }
 
     private static bool IsConnected(RedisConnection redis)

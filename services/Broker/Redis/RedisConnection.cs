@@ -43,6 +43,9 @@ public sealed partial class RedisConnection(IOptions<RedisOptions> options, IHos
         configuration.SyncTimeout = (int)options.Timeout.TotalMilliseconds;
         configuration.ReconnectRetryPolicy = new LinearRetry(500);
         configuration.ClientName ??= "secretsbroker";
+        // StackExchange.Redis gates CONFIG behind this client-side switch; strict audit reads CONFIG GET appendonly/appendfsync
+        // (Audit/RedisPersistenceCheck). What the broker may run is still up to the server's ACL.
+        configuration.AllowAdmin = true;
         var multiplexer = await ConnectionMultiplexer.ConnectAsync(configuration).ConfigureAwait(false);
         multiplexer.ConnectionFailed += (_, e) => LogConnectionFailed(logger, e.FailureType.ToString());
         multiplexer.ConnectionRestored += (_, _) => LogConnectionRestored(logger);
