@@ -147,6 +147,8 @@ public sealed class MetricsTests
         string[] notFromThisBroker =
         [
             "secretsbroker_audit_consumer_lag", "secretsbroker_audit_consumer_pending",    // the audit service
+            "secretsbroker_audit_events_unauthenticated_total",                           // the audit service
+            "secretsbroker_audit_redis_persistence",                                      // strict audit over Redis only (RedisPersistenceCheckTests)
             "secretsbroker_lease_active", "secretsbroker_lease_renewals_total",          // mounts that issue leases only
         ];
         var used = new HashSet<string>(StringComparer.Ordinal);
