@@ -11,19 +11,25 @@ namespace SecretsBroker.Broker.Grpc;
 internal static class GrpcAnswers
 {
     /// <summary>
-    /// A gRPC answer without a message, as Grpc.AspNetCore writes one: HTTP 200, application/grpc, the status in the trailers
-    /// (gRPC over HTTP/2, "Responses"), with google.rpc.Status details in grpc-status-details-bin when given.
+    /// A gRPC answer without a message, as Grpc.AspNetCore writes one: HTTP 200, application/grpc and, since nothing was
+    /// sent yet, a Trailers-Only response (gRPC over HTTP/2, "Responses": the status in the one HEADERS frame), with
+    /// google.rpc.Status details in grpc-status-details-bin when given. Separate headers and trailers would let a client
+    /// see response headers first and take a refused call for an accepted stream.
     /// </summary>
     public static void Write(HttpContext context, global::Grpc.Core.Status status, Google.Rpc.Status? details = null)
     {
-        context.Response.StatusCode = StatusCodes.Status200OK;
-        context.Response.ContentType = "application/grpc";
-        context.Response.AppendTrailer("grpc-status", ((int)status.StatusCode).ToString(CultureInfo.InvariantCulture));
-        context.Response.AppendTrailer("grpc-message", PercentEncode(status.Detail));
+        var response = context.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "application/grpc";
+        Action<string, string> add = response.HasStarted
+            ? (name, value) => response.AppendTrailer(name, value)
+            : (name, value) => response.Headers.Append(name, value);
+        add("grpc-status", ((int)status.StatusCode).ToString(CultureInfo.InvariantCulture));
+        add("grpc-message", PercentEncode(status.Detail));
         if (details is not null)
         {
             // Binary metadata is base64; the spec asks senders for the unpadded form.
-            context.Response.AppendTrailer("grpc-status-details-bin", Convert.ToBase64String(details.ToByteArray()).TrimEnd('='));
+            add("grpc-status-details-bin", Convert.ToBase64String(details.ToByteArray()).TrimEnd('='));
         }
     }
 

@@ -10,7 +10,7 @@ namespace SecretsBroker.Broker.Tests.ReadApi;
 /// <summary>
 /// Security review (issue 17, item 9): ASP.NET Core routing matches paths case-insensitively, so a proxy's
 /// exact-name allowlist could be bypassed with another spelling. Only the exact method name is served; any
-/// other spelling gets what an unknown method gets: HTTP 200 with grpc-status 12 (UNIMPLEMENTED) in the trailers.
+/// other spelling gets what an unknown method gets: HTTP 200 with grpc-status 12 (UNIMPLEMENTED), Trailers-Only.
 /// Raw HTTP/2 requests, since a generated client cannot misspell a method.
 /// </summary>
 [Trait("Category", "Integration")]
