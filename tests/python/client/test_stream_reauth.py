@@ -132,7 +132,11 @@ def test_a_watch_whose_token_is_refused_again_raises_unauthenticated(server: Scr
 
             with pytest.raises(secretsbroker.Unauthenticated):
                 watch.get(timeout=10)
-            assert [token for _, token in server.servicer.refused] == [OTHER, OTHER]
+            # Bounded, never endless: two re-reads of the file, or three when grpc reported the refusal's
+            # Trailers-Only answer as response headers before the status (a race in the client's subscribe
+            # confirmation; see the session note).
+            refused = [token for _, token in server.servicer.refused]
+            assert refused in ([OTHER, OTHER], [OTHER, OTHER, OTHER])
             assert list(watch) == []
 
 
