@@ -140,6 +140,35 @@ class ListSecretsResponse(_message.Message):
     secrets: _containers.RepeatedCompositeFieldContainer[SecretListing]
     def __init__(self, secrets: _Optional[_Iterable[_Union[SecretListing, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
+class PutSecretRequest(_message.Message):
+    __slots__ = ["binary_data", "data", "expected_version", "path"]
+    class DataEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    BINARY_DATA_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    binary_data: bytes
+    data: _containers.ScalarMap[str, str]
+    expected_version: str
+    path: str
+    def __init__(self, path: _Optional[str] = ..., data: _Optional[_Mapping[str, str]] = ..., binary_data: _Optional[bytes] = ..., expected_version: _Optional[str] = ...) -> None: ...
+
+class PutSecretResponse(_message.Message):
+    __slots__ = ["created_time", "path", "version"]
+    CREATED_TIME_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    created_time: _timestamp_pb2.Timestamp
+    path: str
+    version: str
+    def __init__(self, path: _Optional[str] = ..., version: _Optional[str] = ..., created_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class RevokeLeaseRequest(_message.Message):
     __slots__ = ["lease_id"]
     LEASE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -149,6 +178,26 @@ class RevokeLeaseRequest(_message.Message):
 class RevokeLeaseResponse(_message.Message):
     __slots__ = []
     def __init__(self) -> None: ...
+
+class RotateSecretRequest(_message.Message):
+    __slots__ = ["path"]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    def __init__(self, path: _Optional[str] = ...) -> None: ...
+
+class RotateSecretResponse(_message.Message):
+    __slots__ = ["created_time", "path", "previous_version", "strategy", "version"]
+    CREATED_TIME_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    created_time: _timestamp_pb2.Timestamp
+    path: str
+    previous_version: str
+    strategy: str
+    version: str
+    def __init__(self, path: _Optional[str] = ..., version: _Optional[str] = ..., created_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., strategy: _Optional[str] = ..., previous_version: _Optional[str] = ...) -> None: ...
 
 class Secret(_message.Message):
     __slots__ = ["binary_data", "created_time", "data", "path", "serving", "stages", "version"]

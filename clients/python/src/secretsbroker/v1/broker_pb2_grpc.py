@@ -50,6 +50,16 @@ class SecretsBrokerStub(object):
                 request_serializer=secretsbroker_dot_v1_dot_broker__pb2.WatchSecretsRequest.SerializeToString,
                 response_deserializer=secretsbroker_dot_v1_dot_broker__pb2.SecretEvent.FromString,
                 )
+        self.PutSecret = channel.unary_unary(
+                '/secretsbroker.v1.SecretsBroker/PutSecret',
+                request_serializer=secretsbroker_dot_v1_dot_broker__pb2.PutSecretRequest.SerializeToString,
+                response_deserializer=secretsbroker_dot_v1_dot_broker__pb2.PutSecretResponse.FromString,
+                )
+        self.RotateSecret = channel.unary_unary(
+                '/secretsbroker.v1.SecretsBroker/RotateSecret',
+                request_serializer=secretsbroker_dot_v1_dot_broker__pb2.RotateSecretRequest.SerializeToString,
+                response_deserializer=secretsbroker_dot_v1_dot_broker__pb2.RotateSecretResponse.FromString,
+                )
 
 
 class SecretsBrokerServicer(object):
@@ -122,6 +132,29 @@ class SecretsBrokerServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PutSecret(self, request, context):
+        """Writes a new version of a static secret. Requires the `write` capability on the path. vault-kv
+        writes a KV v2 version; aws-sm calls PutSecretValue with an idempotency token; a local mount
+        accepts writes only when it is configured writable (else FAILED_PRECONDITION). Before it answers,
+        every replica's cached value is dropped and watchers get a SecretEvent. With `expected_version`
+        the write is check-and-set: FAILED_PRECONDITION, naming the current version, when it does not
+        match.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateSecret(self, request, context):
+        """Rotates a static secret now with the strategy configured for its path (generated fields, a
+        PostgreSQL role's password, or the AWS rotation of an aws-sm secret). Requires the `rotate`
+        capability on the path; a path without a configured strategy is FAILED_PRECONDITION. Answers
+        once the new version is current. Concurrent calls for one path, on any replica, run one
+        rotation and all get its result.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SecretsBrokerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -159,6 +192,16 @@ def add_SecretsBrokerServicer_to_server(servicer, server):
                     servicer.WatchSecrets,
                     request_deserializer=secretsbroker_dot_v1_dot_broker__pb2.WatchSecretsRequest.FromString,
                     response_serializer=secretsbroker_dot_v1_dot_broker__pb2.SecretEvent.SerializeToString,
+            ),
+            'PutSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutSecret,
+                    request_deserializer=secretsbroker_dot_v1_dot_broker__pb2.PutSecretRequest.FromString,
+                    response_serializer=secretsbroker_dot_v1_dot_broker__pb2.PutSecretResponse.SerializeToString,
+            ),
+            'RotateSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateSecret,
+                    request_deserializer=secretsbroker_dot_v1_dot_broker__pb2.RotateSecretRequest.FromString,
+                    response_serializer=secretsbroker_dot_v1_dot_broker__pb2.RotateSecretResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -287,5 +330,39 @@ class SecretsBroker(object):
         return grpc.experimental.unary_stream(request, target, '/secretsbroker.v1.SecretsBroker/WatchSecrets',
             secretsbroker_dot_v1_dot_broker__pb2.WatchSecretsRequest.SerializeToString,
             secretsbroker_dot_v1_dot_broker__pb2.SecretEvent.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def PutSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/secretsbroker.v1.SecretsBroker/PutSecret',
+            secretsbroker_dot_v1_dot_broker__pb2.PutSecretRequest.SerializeToString,
+            secretsbroker_dot_v1_dot_broker__pb2.PutSecretResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def RotateSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/secretsbroker.v1.SecretsBroker/RotateSecret',
+            secretsbroker_dot_v1_dot_broker__pb2.RotateSecretRequest.SerializeToString,
+            secretsbroker_dot_v1_dot_broker__pb2.RotateSecretResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
