@@ -11,4 +11,14 @@ public enum Capability
     Renew = 8,
     Revoke = 16,
     Watch = 32,
+    /// <summary>PutSecret: write a new version of a static secret.</summary>
+    Write = 64,
+    /// <summary>RotateSecret: run the path's rotation strategy.</summary>
+    Rotate = 128,
+    /// <summary>Crypto Encrypt (and the encrypting half of Rewrap) under a key path.</summary>
+    Encrypt = 256,
+    /// <summary>Crypto Decrypt (and the decrypting half of Rewrap) under a key path.</summary>
+    Decrypt = 512,
+    /// <summary>Crypto GenerateDataKey and DecryptDataKey under a key path.</summary>
+    DataKey = 1024,
 }

@@ -97,7 +97,12 @@ public sealed class PolicySet(IReadOnlyList<CompiledPolicy> policies)
                         "renew" => Capability.Renew,
                         "revoke" => Capability.Revoke,
                         "watch" => Capability.Watch,
-                        _ => throw new FormatException($"{where}: '{capability}' is not a capability; use read, list, issue, renew, revoke, watch"),
+                        "write" => Capability.Write,
+                        "rotate" => Capability.Rotate,
+                        "encrypt" => Capability.Encrypt,
+                        "decrypt" => Capability.Decrypt,
+                        "datakey" => Capability.DataKey,
+                        _ => throw new FormatException($"{where}: '{capability}' is not a capability; use read, list, issue, renew, revoke, watch, write, rotate, encrypt, decrypt, datakey"),
                     };
                 }
                 if (capabilities == Capability.None)
