@@ -25,6 +25,7 @@ public static class LeaseExtensions
         services.AddSingleton<LeaseKeeper>();
         services.AddHostedService(sp => sp.GetRequiredService<LeaseKeeper>());
         services.AddHostedService<OrphanLeaseSweeper>();
+        services.AddHostedService<ReplicaLiveness>();
         return builder;
     }
 }

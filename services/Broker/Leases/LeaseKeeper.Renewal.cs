@@ -63,7 +63,13 @@ public sealed partial class LeaseKeeper
             session.Send(new LeaseNotice(state.LeaseId, LeaseNoticeType.Revoked, time.GetUtcNow()));
             return;
         }
-        if (record.Owner != ReplicaId || record.StreamId != session.Id)
+        if (record.Owner.Length == 0 && !session.Ended
+            && await records.TryReclaimAsync(state.LeaseId, ReplicaId, session.Id, state.ExpiresAt, state.Mount).ConfigureAwait(false))
+        {
+            // A survivor took this replica for crashed (it was silent) and put the lease in the grace period; its client
+            // still holds it here, so it is this stream's again.
+        }
+        else if (record.Owner != ReplicaId || record.StreamId != session.Id)
         {
             Drop(state);
             return;

@@ -166,6 +166,24 @@ public sealed partial class LeaseKeeper(
         }
     }
 
+    /// <summary>
+    /// This replica was silent long enough for a survivor to hand its leases to the grace period: takes back every lease
+    /// whose stream is still open here and that nobody else took over meanwhile. Returns how many.
+    /// </summary>
+    public async Task<int> ReclaimAsync()
+    {
+        var reclaimed = 0;
+        foreach (var state in _local.Values)
+        {
+            if (state.Session is { Ended: false } session
+                && await records.TryReclaimAsync(state.LeaseId, ReplicaId, session.Id, state.ExpiresAt, state.Mount).ConfigureAwait(false))
+            {
+                reclaimed++;
+            }
+        }
+        return reclaimed;
+    }
+
     private async Task OrphanAsync(KeepAliveSession session, LeaseState state)
     {
         Interlocked.Increment(ref state.Generation);

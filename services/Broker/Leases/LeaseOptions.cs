@@ -43,6 +43,17 @@ public sealed class LeaseOptions
     [Range(1, 1024)]
     public int MaxConcurrentOperations { get; set; } = 32;
 
+    /// <summary>How often each replica tells the shared registry it is alive (and looks for replicas that fell silent).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
+    public TimeSpan ReplicaHeartbeat { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// A replica silent this long is taken for crashed: a survivor hands its leases to the grace period, as if their streams had
+    /// ended. Keep it well above the heartbeat and above any pause a live replica may have (GC, a Redis failover).
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.200", "01:00:00")]
+    public TimeSpan ReplicaSilentAfter { get; set; } = TimeSpan.FromSeconds(20);
+
     /// <summary>Most leases one KeepAlive stream may hold.</summary>
     [Range(1, 1_000_000)]
     public int MaxLeasesPerStream { get; set; } = 10_000;

@@ -34,6 +34,20 @@ public sealed partial class LeaseRecords(ILeaseRegistry registry, ILogger<LeaseR
     public Task<bool> TryReleaseAsync(string leaseId, string owner, string streamId, DateTimeOffset? revokeAt, string mount) =>
         TryAsync(() => registry.ReleaseAsync(leaseId, owner, streamId, revokeAt), mount);
 
+    /// <summary>Takes the lease back for this stream if nobody holds it; false when someone does or the registry failed (logged).</summary>
+    public async Task<bool> TryReclaimAsync(string leaseId, string owner, string streamId, DateTimeOffset expiresAt, string mount)
+    {
+        try
+        {
+            return await registry.ReclaimAsync(leaseId, owner, streamId, expiresAt).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogFailed(mount, ex.GetType().Name);
+            return false;
+        }
+    }
+
     /// <summary>Logs a registry failure seen elsewhere (same message for every caller).</summary>
     public void ReportFailure(string mount, Exception exception) => LogFailed(mount, exception.GetType().Name);
 

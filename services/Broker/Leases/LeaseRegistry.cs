@@ -1,10 +1,4 @@
-using System.Collections.Concurrent;
-using System.Text.Json;
-using Microsoft.Extensions.Options;
 using SecretsBroker.Broker.Audit;
-using SecretsBroker.Broker.Caching;
-using SecretsBroker.Broker.Redis;
-using StackExchange.Redis;
 
 namespace SecretsBroker.Broker.Leases;
 
@@ -42,6 +36,21 @@ public interface ILeaseRegistry
 
     /// <summary>Takes a due lease off the waiting list; only the one caller that gets true decides its fate.</summary>
     Task<bool> ClaimOrphanKeyAsync(string key);
+
+    /// <summary>
+    /// Makes <paramref name="owner"/>/<paramref name="streamId"/> the holder again, only if nobody holds the lease (a survivor
+    /// handed it to the grace period while this replica was silent); true when it did. Never undoes another stream's take-over.
+    /// </summary>
+    Task<bool> ReclaimAsync(string leaseId, string owner, string streamId, DateTimeOffset expiresAt);
+
+    /// <summary>Records that <paramref name="replicaId"/> is alive; false when the registry did not know it (its first beat, or survivors found it silent).</summary>
+    Task<bool> HeartbeatAsync(string replicaId, DateTimeOffset now);
+
+    /// <summary>Replicas (never <paramref name="selfId"/>) whose last beat is before <paramref name="silentSince"/>, each handed to exactly one caller.</summary>
+    Task<IReadOnlyList<string>> ClaimSilentReplicasAsync(string selfId, DateTimeOffset silentSince, int limit);
+
+    /// <summary>Puts every lease <paramref name="replicaId"/> still holds on the waiting list, as if its streams had ended; how many.</summary>
+    Task<int> OrphanLeasesOfAsync(string replicaId, DateTimeOffset revokeAt);
 }
 
 /// <summary>The registry of a broker without Redis: one process, dictionaries under one lock.</summary>
@@ -143,103 +152,27 @@ public sealed class InMemoryLeaseRegistry(AccessAuditor auditor) : ILeaseRegistr
             return Task.FromResult(_orphans.Remove(key));
         }
     }
-}
 
-/// <summary>
-/// The shared registry: one sealed string per lease under <c>{prefix}:lease:{hmac(lease id)}</c> (expiring a
-/// minute after the lease), its holder under <c>{prefix}:lease-owner:{hmac}</c> (random replica and stream ids,
-/// changed by Lua scripts so take-over and release are atomic), and a sorted set <c>{prefix}:lease-orphans</c>
-/// of HMACs scored by revoke time. Redis holds no readable lease id, path or caller, and never any credential.
-/// </summary>
-public sealed class RedisLeaseRegistry(RedisConnection connection, CacheKeyRing keys, AccessAuditor auditor, IOptions<CacheOptions> cacheOptions,
-    TimeProvider time) : ILeaseRegistry
-{
-    private const string TakeOverScript = """
-        redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-        redis.call('ZREM', KEYS[2], ARGV[3])
-        return 1
-        """;
-
-    private const string ReleaseScript = """
-        if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-        redis.call('DEL', KEYS[1])
-        if ARGV[2] ~= '' then redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3]) end
-        return 1
-        """;
-
-    private readonly string _prefix = cacheOptions.Value.KeyPrefix + ":lease:";
-    private readonly string _ownerPrefix = cacheOptions.Value.KeyPrefix + ":lease-owner:";
-    private readonly RedisKey _orphans = cacheOptions.Value.KeyPrefix + ":lease-orphans";
-
-    private async Task<IDatabase> DatabaseAsync() => (await connection.GetAsync().ConfigureAwait(false)).GetDatabase();
-
-    private string Key(string leaseId) => auditor.Hmac(leaseId);
-
-    public Task<LeaseRecord?> GetAsync(string leaseId) => GetByKeyAsync(Key(leaseId));
-
-    public async Task<LeaseRecord?> GetByKeyAsync(string key)
+    public Task<bool> ReclaimAsync(string leaseId, string owner, string streamId, DateTimeOffset expiresAt)
     {
-        var database = await DatabaseAsync().ConfigureAwait(false);
-        var values = await database.StringGetAsync([_prefix + key, _ownerPrefix + key]).ConfigureAwait(false);
-        var sealedRecord = (byte[]?)values[0];
-        if (sealedRecord is null || keys.TryUnseal(_prefix + key, sealedRecord, out var plaintext, out _) != UnsealFailure.None || plaintext is null
-            || JsonSerializer.Deserialize(plaintext, LeaseJsonContext.Default.LeaseRecord) is not { } record)
+        var key = Key(leaseId);
+        lock (_gate)
         {
-            return null;
+            if (_owners.ContainsKey(key))
+            {
+                return Task.FromResult(false);
+            }
+            _owners[key] = owner + " " + streamId;
+            _orphans.Remove(key);
+            return Task.FromResult(true);
         }
-        var owner = ((string?)values[1] ?? "").Split(' ');
-        return record with { Owner = owner[0], StreamId = owner.Length > 1 ? owner[1] : "" };
     }
 
-    public async Task SaveAsync(LeaseRecord record)
-    {
-        var key = _prefix + Key(record.LeaseId);
-        var sealedRecord = keys.Seal(key, JsonSerializer.SerializeToUtf8Bytes(record with { Owner = "", StreamId = "" }, LeaseJsonContext.Default.LeaseRecord));
-        var database = await DatabaseAsync().ConfigureAwait(false);
-        var lifetime = Lifetime(record.ExpiresAt);
-        await database.StringSetAsync(key, sealedRecord, lifetime).ConfigureAwait(false);
-        await database.KeyExpireAsync(_ownerPrefix + Key(record.LeaseId), lifetime).ConfigureAwait(false);
-    }
+    // One process: no other replica can fall silent, and this one is always known.
+    public Task<bool> HeartbeatAsync(string replicaId, DateTimeOffset now) => Task.FromResult(true);
 
-    private TimeSpan Lifetime(DateTimeOffset expiresAt)
-    {
-        var lifetime = expiresAt - time.GetUtcNow() + TimeSpan.FromMinutes(1);
-        return lifetime > TimeSpan.Zero ? lifetime : TimeSpan.FromMinutes(1);
-    }
+    public Task<IReadOnlyList<string>> ClaimSilentReplicasAsync(string selfId, DateTimeOffset silentSince, int limit) =>
+        Task.FromResult<IReadOnlyList<string>>([]);
 
-    public async Task DeleteAsync(string leaseId)
-    {
-        var key = Key(leaseId);
-        var database = await DatabaseAsync().ConfigureAwait(false);
-        await database.KeyDeleteAsync([_prefix + key, _ownerPrefix + key]).ConfigureAwait(false);
-        await database.SortedSetRemoveAsync(_orphans, key).ConfigureAwait(false);
-    }
-
-    public async Task TakeOverAsync(string leaseId, string owner, string streamId, DateTimeOffset expiresAt)
-    {
-        var key = Key(leaseId);
-        await (await DatabaseAsync().ConfigureAwait(false)).ScriptEvaluateAsync(TakeOverScript, [_ownerPrefix + key, _orphans],
-            [owner + " " + streamId, (long)Lifetime(expiresAt).TotalMilliseconds, key]).ConfigureAwait(false);
-    }
-
-    public async Task<bool> ReleaseAsync(string leaseId, string owner, string streamId, DateTimeOffset? revokeAt)
-    {
-        var key = Key(leaseId);
-        var released = await (await DatabaseAsync().ConfigureAwait(false)).ScriptEvaluateAsync(ReleaseScript, [_ownerPrefix + key, _orphans],
-            [owner + " " + streamId, revokeAt is { } at ? at.ToUnixTimeMilliseconds() : "", key]).ConfigureAwait(false);
-        return (long)released == 1;
-    }
-
-    public async Task AddOrphanAsync(string leaseId, DateTimeOffset revokeAt) =>
-        await (await DatabaseAsync().ConfigureAwait(false)).SortedSetAddAsync(_orphans, Key(leaseId), revokeAt.ToUnixTimeMilliseconds()).ConfigureAwait(false);
-
-    public async Task<IReadOnlyList<string>> DueOrphanKeysAsync(DateTimeOffset now, int limit)
-    {
-        var due = await (await DatabaseAsync().ConfigureAwait(false))
-            .SortedSetRangeByScoreAsync(_orphans, double.NegativeInfinity, now.ToUnixTimeMilliseconds(), take: limit).ConfigureAwait(false);
-        return [.. due.Select(d => d.ToString())];
-    }
-
-    public async Task<bool> ClaimOrphanKeyAsync(string key) =>
-        await (await DatabaseAsync().ConfigureAwait(false)).SortedSetRemoveAsync(_orphans, key).ConfigureAwait(false);
+    public Task<int> OrphanLeasesOfAsync(string replicaId, DateTimeOffset revokeAt) => Task.FromResult(0);
 }

@@ -95,7 +95,7 @@ public sealed class RedisServer : IAsyncDisposable
 
     public async Task<IDatabase> DatabaseAsync() => (await AdminAsync()).GetDatabase();
 
-    /// <summary>Every key with every stored byte string under it (string values, hash fields and values, stream entry fields and values).</summary>
+    /// <summary>Every key with every stored byte string under it (string values, hash fields and values, stream entry fields and values, set and sorted-set members).</summary>
     public async Task<IReadOnlyList<(string Key, IReadOnlyList<byte[]> Contents)>> DumpAsync()
     {
         var server = await AdminServerAsync();
@@ -122,6 +122,12 @@ public sealed class RedisServer : IAsyncDisposable
                     {
                         contents.AddRange(entry.Values.SelectMany(v => new[] { (byte[])v.Name!, (byte[])v.Value! }));
                     }
+                    break;
+                case RedisType.SortedSet:
+                    contents.AddRange((await database.SortedSetRangeByRankAsync(key)).Select(member => (byte[])member!));
+                    break;
+                case RedisType.Set:
+                    contents.AddRange((await database.SetMembersAsync(key)).Select(member => (byte[])member!));
                     break;
                 default:
                     Assert.Fail($"unexpected Redis type {type} at key {key}");
