@@ -16,10 +16,14 @@ public static class CacheTestSettings
     public static Dictionary<string, string?> InProcessOnly() => new() { ["Broker:RateLimits:Enabled"] = "false" };
 
     /// <summary>Redis, the naming key and a key ring of <paramref name="keyIds"/> with <paramref name="activeKeyId"/> active.</summary>
-    public static Dictionary<string, string?> WithRedis(RedisServer redis, string activeKeyId = "k1", params string[] keyIds)
+    public static Dictionary<string, string?> WithRedis(RedisServer redis, string activeKeyId = "k1", params string[] keyIds) =>
+        WithRedis(redis.ConnectionString, activeKeyId, keyIds);
+
+    /// <summary>As <see cref="WithRedis(RedisServer, string, string[])"/> for any Redis configuration string (a cluster's seeds ...).</summary>
+    public static Dictionary<string, string?> WithRedis(string configuration, string activeKeyId = "k1", params string[] keyIds)
     {
         var settings = InProcessOnly();
-        settings["Broker:Redis:Configuration"] = redis.ConnectionString;
+        settings["Broker:Redis:Configuration"] = configuration;
         settings["Broker:Cache:Encryption:NameKey"] = TestKey("names");
         var ids = keyIds.Length == 0 ? [activeKeyId] : keyIds;
         for (var i = 0; i < ids.Length; i++)

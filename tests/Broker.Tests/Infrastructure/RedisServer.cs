@@ -16,11 +16,14 @@ public sealed class RedisServer : IAsyncDisposable
 
     private readonly IReadOnlyList<string>? _tlsArguments;
 
-    private RedisServer(int port, string? dataDirectory, IReadOnlyList<string>? tlsArguments)
+    private readonly IReadOnlyList<string> _extraArguments;
+
+    private RedisServer(int port, string? dataDirectory, IReadOnlyList<string>? tlsArguments, IReadOnlyList<string>? extraArguments)
     {
         Port = port;
         _dataDirectory = dataDirectory;
         _tlsArguments = tlsArguments;
+        _extraArguments = extraArguments ?? [];
     }
 
     public int Port { get; }
@@ -35,11 +38,12 @@ public sealed class RedisServer : IAsyncDisposable
     /// another process bound that port first, is started again on a new one.
     /// </summary>
     /// <param name="tlsArguments">TLS settings (certificate files ...): the server then listens with TLS only, on <see cref="Port"/>.</param>
-    public static async Task<RedisServer> StartAsync(string? durableIn = null, IReadOnlyList<string>? tlsArguments = null)
+    /// <param name="extraArguments">More redis-server settings (cluster mode ...).</param>
+    public static async Task<RedisServer> StartAsync(string? durableIn = null, IReadOnlyList<string>? tlsArguments = null, IReadOnlyList<string>? extraArguments = null)
     {
         for (var attempt = 1; ; attempt++)
         {
-            var server = new RedisServer(FreePort.Candidate(), durableIn, tlsArguments);
+            var server = new RedisServer(FreePort.Candidate(), durableIn, tlsArguments, extraArguments);
             var output = await server.TryStartAsync();
             if (output is null)
             {
@@ -64,7 +68,7 @@ public sealed class RedisServer : IAsyncDisposable
             : ["--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", _dataDirectory];
         var port = Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
         string[] listen = _tlsArguments is null ? ["--port", port] : ["--port", "0", "--tls-port", port, .. _tlsArguments];
-        var process = ExternalProcess.Start("redis-server", [.. listen, "--bind", "127.0.0.1", .. persistence]);
+        var process = ExternalProcess.Start("redis-server", [.. listen, "--bind", "127.0.0.1", .. persistence, .. _extraArguments]);
         // Its own "Ready" line, not a TCP connect: another server on the same port would accept connections too.
         await Eventually.WaitUntilAsync(() => process.HasExited || process.Output.Any(line => line.Contains("Ready to accept connections", StringComparison.Ordinal)),
             TimeSpan.FromSeconds(60), $"redis-server to be ready on port {Port}");
