@@ -35,7 +35,7 @@ public sealed class BrokerCtlRenderExecTests
 
         var (exitCode, stdout, stderr) = await RunAsync(broker, ["render", "--template", template, "--out", output]);
 
-        Assert.True(exitCode == 0, stderr);
+        Assert.True(exitCode == 0, stderr + string.Join('\n', broker.Logs.Lines.Where(l => l.Contains("rror", StringComparison.Ordinal) || l.Contains("xception", StringComparison.Ordinal))));
         Assert.Equal("user=app-user\npass=FAKE-render-v1\ndsn=pg://app-user:FAKE-render-v1@db\njson={\"key\":\"FAKE-api-key\"}\n", await File.ReadAllTextAsync(output));
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(output));
         Assert.Equal(["app.conf"], Directory.GetFiles(Path.GetDirectoryName(output)!).Select(Path.GetFileName));
