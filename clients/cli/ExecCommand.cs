@@ -227,7 +227,7 @@ internal static class ExecCommand
         }
         return fields.Count == 0 && binary.Length > 0
             ? binary
-            : Encoding.UTF8.GetBytes(System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string>(fields, StringComparer.Ordinal), CliJsonContext.Default.DictionaryStringString));
+            : Encoding.UTF8.GetBytes(System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string>(fields, StringComparer.Ordinal), CliJsonContext.Relaxed.DictionaryStringString));
     }
 
     /// <summary>Writes the files (not the --env values); true when any content changed.</summary>

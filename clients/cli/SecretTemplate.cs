@@ -1,6 +1,8 @@
 using System.Text;
 using System.Text.Json;
 using HandlebarsDotNet;
+using HandlebarsDotNet.Compiler;
+using HandlebarsDotNet.IO;
 using SecretsBroker.V1;
 
 namespace SecretsBroker.Cli;
@@ -27,7 +29,9 @@ internal sealed class SecretTemplate
     /// <summary>Compiles the template, or throws <see cref="MaterializeException"/> with the parser's message.</summary>
     public static SecretTemplate Compile(string text, SecretSource source)
     {
-        var handlebars = Handlebars.Create(new HandlebarsConfiguration { NoEscape = true, ThrowOnUnresolvedBindingExpression = true });
+        var configuration = new HandlebarsConfiguration { NoEscape = true, ThrowOnUnresolvedBindingExpression = true };
+        configuration.FormatterProviders.Add(new FieldMapFormatter());
+        var handlebars = Handlebars.Create(configuration);
         handlebars.RegisterHelper("secret", (in HelperOptions _, in Context _, in Arguments arguments) =>
             Value("secret", arguments, source.Secret, secret => Fields(secret.Data, secret.BinaryData.IsEmpty ? null : secret.BinaryData.ToBase64())));
         handlebars.RegisterHelper("lease", (in HelperOptions _, in Context _, in Arguments arguments) =>
@@ -61,7 +65,7 @@ internal sealed class SecretTemplate
             {
                 result = render();
             }
-            catch (Exception ex) when (ex is HandlebarsException or MaterializeException && source.HasMissing)
+            catch (Exception ex) when (ex is HandlebarsException or HandlebarsUndefinedBindingException or MaterializeException && source.HasMissing)
             {
                 // An unfetched secret was an empty placeholder; fetch it and render again.
                 result = default!;
@@ -69,6 +73,10 @@ internal sealed class SecretTemplate
             catch (HandlebarsException ex)
             {
                 throw Unwrap(ex) ?? TemplateError(ex);
+            }
+            catch (HandlebarsUndefinedBindingException ex)
+            {
+                throw new MaterializeException(ExitCodes.TemplateError, "TEMPLATE_ERROR", $"template: '{ex.MissingKey}' is undefined (a misspelt field or name?)");
             }
             if (!source.HasMissing)
             {
@@ -124,14 +132,26 @@ internal sealed class SecretTemplate
         return null;
     }
 
-    private static MaterializeException TemplateError(HandlebarsException ex) =>
+    private static MaterializeException TemplateError(Exception ex) =>
         new(ExitCodes.TemplateError, "TEMPLATE_ERROR", $"template: {ex.Message.Trim()}");
+
+    /// <summary>Writes a <see cref="FieldMap"/> printed bare as its JSON (Handlebars would otherwise enumerate the dictionary).</summary>
+    private sealed class FieldMapFormatter : IFormatterProvider, IFormatter
+    {
+        public bool TryCreateFormatter(Type type, out IFormatter formatter)
+        {
+            formatter = this;
+            return type == typeof(FieldMap);
+        }
+
+        public void Format<T>(T value, in EncodedTextWriter writer) => writer.Write(value!.ToString()!, false);
+    }
 
     /// <summary>A secret's fields: member access and #each see the fields; printed bare it is their JSON (or base64 of binary data).</summary>
     internal sealed class FieldMap(Dictionary<string, string> fields, string? base64) : Dictionary<string, string>(fields, StringComparer.Ordinal)
     {
         public IReadOnlyDictionary<string, string> Fields => this;
 
-        public override string ToString() => base64 ?? JsonSerializer.Serialize(fields, CliJsonContext.Default.DictionaryStringString);
+        public override string ToString() => base64 ?? JsonSerializer.Serialize(fields, CliJsonContext.Relaxed.DictionaryStringString);
     }
 }
