@@ -97,6 +97,34 @@ public sealed class BrokerCtlRenderExecTests
     }
 
     [Fact]
+    public async Task Render_watch_renders_again_when_its_lease_rotates_signals_the_process_and_revokes_the_leases_when_stopped()
+    {
+        await using var vault = await VaultEmulatorHost.StartAsync(LeaseTestEnvironment.Seed);
+        await using var broker = await BrokerHost.StartAsync(LeaseTestEnvironment.Broker(vault));
+        var template = broker.Directory.WriteFile("lease.hbs", "{{#with (lease \"db/short\")}}user={{username}}{{/with}}\n");
+        var output = Path.Combine(broker.Directory.Path, "lease.conf");
+        var hups = Path.Combine(broker.Directory.Path, "hups.log");
+        await using var reloader = ExternalProcess.Start("sh", ["-c", $"trap 'echo hup >> \"{hups}\"' HUP; echo ready; while :; do sleep 0.1; done"]);
+        await reloader.WaitForOutputAsync(line => line == "ready");
+        await using var brokerctl = Start(broker, ["render", "--template", template, "--out", output, "--watch", "--signal", "HUP", "--pid",
+            reloader.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        await brokerctl.WaitForOutputAsync(line => line.Contains("\"rendered\"", StringComparison.Ordinal));
+        var first = await File.ReadAllTextAsync(output);
+        Assert.Equal($"user={Assert.Single(vault.State.DescribeLeases())!["credential"]!.GetValue<string>()}\n", first);
+
+        // Role "short" has a max TTL of 12 s: the broker rotates the lease before then, and the file follows.
+        await Eventually.WaitUntilAsync(async () => await File.ReadAllTextAsync(output) != first, TimeSpan.FromSeconds(40), "the file is rendered with the rotated credentials");
+
+        var rendered = (await File.ReadAllTextAsync(output))["user=".Length..].TrimEnd('\n');
+        Assert.Contains(vault.State.DescribeLeases(), l => l!["credential"]!.GetValue<string>() == rendered && l["live"]!.GetValue<bool>());
+        await Eventually.WaitUntilAsync(() => File.Exists(hups) && File.ReadAllLines(hups).Length >= 2, TimeSpan.FromSeconds(10), "the process got SIGHUP after each render");
+        Signal(brokerctl.Id, "TERM");
+        Assert.Equal(0, await brokerctl.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        await Eventually.WaitUntilAsync(() => vault.State.DescribeLeases().All(l => l!["revoked"]!.GetValue<bool>()), TimeSpan.FromSeconds(10),
+            "every lease the render held is revoked");
+    }
+
+    [Fact]
     public async Task Exec_passes_secret_files_in_a_private_directory_and_removes_them_when_the_command_exits()
     {
         await using var broker = await StartLocalAsync();
