@@ -70,6 +70,9 @@ internal sealed partial class ChildProcess(Process process) : IDisposable
         _ = SendSignal(process.Id, signal);
     }
 
+    /// <summary>Sends a signal to any process (render --signal --pid); false when there is no such process or it may not be signalled.</summary>
+    public static bool SignalProcess(int pid, int signal) => !OperatingSystem.IsWindows() && SendSignal(pid, signal) == 0;
+
     /// <summary>Signals the child, then kills it if it is still running after <paramref name="grace"/>.</summary>
     public async Task StopAsync(int signal, TimeSpan grace)
     {

@@ -55,11 +55,16 @@ public sealed class CliOutput(bool compact)
         }
     }
 
-    public static void WriteError(string code, string message)
+    public static void WriteError(string code, string message) => WriteProblem("error", code, message);
+
+    /// <summary>A warning on stderr, as errors print: {"warning":{"code":...,"message":...}}; the command goes on.</summary>
+    public static void WriteWarning(string code, string message) => WriteProblem("warning", code, message);
+
+    private static void WriteProblem(string kind, string code, string message)
     {
         using var writer = new Utf8JsonWriter(Console.OpenStandardError(), Relaxed);
         writer.WriteStartObject();
-        writer.WriteStartObject("error");
+        writer.WriteStartObject(kind);
         writer.WriteString("code", code);
         writer.WriteString("message", message);
         writer.WriteEndObject();

@@ -175,7 +175,7 @@ internal static class LeasedCommand
         }
     }
 
-    private static PosixSignalRegistration Forward(PosixSignal signal, ChildProcess child, int number) =>
+    internal static PosixSignalRegistration Forward(PosixSignal signal, ChildProcess child, int number) =>
         PosixSignalRegistration.Create(signal, context =>
         {
             // brokerctl stays to revoke the lease once the command has exited.
@@ -183,7 +183,7 @@ internal static class LeasedCommand
             child.Signal(number);
         });
 
-    private static async Task RevokeAsync(CallContext call, string leaseId)
+    internal static async Task RevokeAsync(CallContext call, string leaseId)
     {
         try
         {
