@@ -57,6 +57,8 @@ public static class AuditServiceExtensions
         });
         builder.Services.AddSingleton(services => services.GetRequiredService<IOptions<AuditKeyOptions>>().Value.CreateAuthenticator());
         builder.Services.AddSingleton<StreamEntryDecoder>();
+        builder.Services.AddSingleton<StreamTrimmer>();
+        builder.Services.AddSingleton<StoredEventsSignal>();
         builder.Services.AddSingleton<AuditStreamConsumer>();
         builder.Services.AddHostedService(services => services.GetRequiredService<AuditStreamConsumer>());
         builder.Services.AddHostedService<RetentionService>();
