@@ -70,6 +70,8 @@ public static class AuditServiceExtensions
         builder.Services.AddOptionsWithValidateOnStart<OperatorAuthOptions>().BindConfiguration(OperatorAuthOptions.SectionName);
         builder.Services.AddSingleton<IValidateOptions<OperatorAuthOptions>, OperatorAuthOptionsValidator>();
         builder.Services.AddSingleton<OperatorAuthInterceptor>();
+        builder.Services.AddOptionsWithValidateOnStart<TailOptions>().BindConfiguration(TailOptions.SectionName);
+        builder.Services.AddSingleton<IValidateOptions<TailOptions>, TailOptionsValidator>();
         builder.Services.AddGrpc(options => options.EnableDetailedErrors = false)
             .AddServiceOptions<AuditLogService>(options => options.Interceptors.Add<OperatorAuthInterceptor>());
         builder.Services.AddGrpcHealthChecks()
