@@ -1,4 +1,5 @@
 using System.Globalization;
+using Xunit.Abstractions;
 using SecretsBroker.Audit.Contracts;
 using SecretsBroker.Audit.Tests.Infrastructure;
 using SecretsBroker.Broker.Tests.Infrastructure;
