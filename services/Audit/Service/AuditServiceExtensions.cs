@@ -57,6 +57,8 @@ public static class AuditServiceExtensions
         });
         builder.Services.AddSingleton(services => services.GetRequiredService<IOptions<AuditKeyOptions>>().Value.CreateAuthenticator());
         builder.Services.AddSingleton<StreamEntryDecoder>();
+        builder.Services.AddSingleton<StreamTrimmer>();
+        builder.Services.AddSingleton<StoredEventsSignal>();
         builder.Services.AddSingleton<AuditStreamConsumer>();
         builder.Services.AddHostedService(services => services.GetRequiredService<AuditStreamConsumer>());
         builder.Services.AddHostedService<RetentionService>();
@@ -68,6 +70,8 @@ public static class AuditServiceExtensions
         builder.Services.AddOptionsWithValidateOnStart<OperatorAuthOptions>().BindConfiguration(OperatorAuthOptions.SectionName);
         builder.Services.AddSingleton<IValidateOptions<OperatorAuthOptions>, OperatorAuthOptionsValidator>();
         builder.Services.AddSingleton<OperatorAuthInterceptor>();
+        builder.Services.AddOptionsWithValidateOnStart<TailOptions>().BindConfiguration(TailOptions.SectionName);
+        builder.Services.AddSingleton<IValidateOptions<TailOptions>, TailOptionsValidator>();
         builder.Services.AddGrpc(options => options.EnableDetailedErrors = false)
             .AddServiceOptions<AuditLogService>(options => options.Interceptors.Add<OperatorAuthInterceptor>());
         builder.Services.AddGrpcHealthChecks()

@@ -37,6 +37,16 @@ public sealed class AuditMetrics
     public void ObserveSpool(Func<long> depth) =>
         _meter.CreateObservableGauge("secretsbroker.audit.spool.depth", depth, "{event}", "Audit events waiting in the local spool");
 
+    /// <summary>Publishes the backlog cap's state (1 while events are spooled because the stream reached Broker:Audit:MaxBacklogEntries) and the stream's length as last read.</summary>
+    public void ObserveBacklog(Func<int> capped, Func<long> entries)
+    {
+        _meter.CreateObservableGauge("secretsbroker.audit.backlog.capped", capped, null,
+            "1 while the audit stream is at Broker:Audit:MaxBacklogEntries and events go to the local spool instead, else 0");
+        _meter.CreateObservableGauge("secretsbroker.audit.backlog.entries",
+            () => entries() is var value and >= 0 ? [new Measurement<long>(value)] : Array.Empty<Measurement<long>>(), "{entry}",
+            "Entries in the audit stream (XLEN) as last read by this broker");
+    }
+
     /// <summary>Publishes what the broker's Redis promises for acknowledged events (<see cref="RedisPersistence"/>: -1 unknown, 0 none, 1 everysec, 2 always).</summary>
     public void ObserveRedisPersistence(Func<int> state) =>
         _meter.CreateObservableGauge("secretsbroker.audit.redis_persistence", state, null,

@@ -72,6 +72,15 @@ public sealed class AuditOptions
     [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
     public TimeSpan StreamTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// Most entries the Redis stream may hold (XLEN; the audit service trims what it stored). At the cap brokers stop
+    /// appending and spool events locally (strict reads still wait for the spool), readiness is Degraded and
+    /// <c>secretsbroker_audit_backlog_capped</c> is 1; the spool is replayed once the stream is below the cap again.
+    /// 0 disables the cap. An entry holds up to <see cref="EventsPerEntry"/> events (about 0.4 KB each).
+    /// </summary>
+    [Range(0L, long.MaxValue)]
+    public long MaxBacklogEntries { get; set; } = 50_000;
+
     /// <summary>How often a spool with events is replayed into the stream.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
     public TimeSpan ReplayInterval { get; set; } = TimeSpan.FromSeconds(1);

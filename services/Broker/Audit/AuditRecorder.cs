@@ -19,6 +19,7 @@ public sealed partial class AuditRecorder : BackgroundService
     private readonly AuditMetrics _metrics;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly AuditBacklog _backlog;
     private AuditSpool? _spool;
 
     // The writer loop's one list of the events it appends (only that loop touches it).
@@ -38,12 +39,16 @@ public sealed partial class AuditRecorder : BackgroundService
         _queue = Channel.CreateBounded<PendingEvent>(new BoundedChannelOptions(_options.QueueCapacity) { SingleReader = true });
         var directory = Path.Combine(environment.ContentRootPath, _options.SpoolDirectory);
         _openSpool = () => new AuditSpool(directory);
+        _backlog = new AuditBacklog(_options, metrics, time, logger);
     }
 
     public bool Strict => _options.Strict;
 
     /// <summary>Whether the local spool opened at start (readiness: without it, a Redis outage leaves nowhere to record events).</summary>
     public bool SpoolUsable => _spool is not null;
+
+    /// <summary>The stream's backlog cap (<see cref="AuditOptions.MaxBacklogEntries"/>).</summary>
+    public AuditBacklog Backlog => _backlog;
 
     /// <summary>Events waiting in the spool for Redis.</summary>
     public long SpoolDepth => _spool?.PendingRecords ?? 0;
@@ -88,6 +93,7 @@ public sealed partial class AuditRecorder : BackgroundService
         {
             _spool = _openSpool();
             _metrics.ObserveSpool(() => _spool?.PendingRecords ?? 0);
+            _backlog.Publish();
             if (_spool.HasPending)
             {
                 LogSpoolFound(_spool.PendingRecords);
@@ -150,7 +156,8 @@ public sealed partial class AuditRecorder : BackgroundService
     {
         try
         {
-            if (_spool is not { HasPending: true } || !_stream.IsConfigured)
+            // Also wake while the backlog is capped, to see it drain even when no event comes.
+            if (!(_spool is { HasPending: true } || _backlog.Capped) || !_stream.IsConfigured)
             {
                 return await reader.WaitToReadAsync(stoppingToken).ConfigureAwait(false);
             }
@@ -171,7 +178,8 @@ public sealed partial class AuditRecorder : BackgroundService
     {
         var accepted = 0;
         var appended = 0;
-        if (_stream.IsConfigured && _spool?.HasPending != true)
+        // At the backlog cap events go to the spool (when there is one: without it, the stream is the only record).
+        if (_stream.IsConfigured && _spool?.HasPending != true && !(_backlog.Capped && _spool is not null))
         {
             _batchEvents.Clear();
             foreach (var pending in batch)
@@ -179,6 +187,7 @@ public sealed partial class AuditRecorder : BackgroundService
                 _batchEvents.AddRange(pending.Events);
             }
             appended = await AppendToStreamAsync(_batchEvents, cancellationToken).ConfigureAwait(false);
+            _backlog.Observed(_stream.LengthAfterAppend);
             // Appends are a prefix: the groups wholly inside it are done.
             for (var covered = 0; accepted < batch.Count && covered + batch[accepted].Events.Length <= appended; accepted++)
             {
@@ -222,18 +231,38 @@ public sealed partial class AuditRecorder : BackgroundService
 
     private async Task ReplaySpoolAsync(CancellationToken cancellationToken)
     {
-        if (_spool is not { HasPending: true } spool || !_stream.IsConfigured)
+        if (_spool is not { } spool || !_stream.IsConfigured || !(spool.HasPending || _backlog.Capped))
         {
             return;
         }
+        if (_backlog.Capped)
+        {
+            // Re-read the backlog once per replay interval; replay only once it is below the cap.
+            if (!_backlog.CheckDue())
+            {
+                return;
+            }
+            _backlog.Observed(await _stream.ReadLengthAsync(cancellationToken).ConfigureAwait(false));
+            if (_backlog.Capped)
+            {
+                return;
+            }
+        }
         while (spool.HasPending)
         {
-            var (events, endOffset) = spool.ReadPending(_options.BatchSize);
+            // No further than the cap: a drained backlog takes the spool back a cap's worth at a time.
+            var room = _backlog.Room(_options.BatchSize);
+            if (room <= 0)
+            {
+                return;
+            }
+            var (events, endOffset) = spool.ReadPending(room);
             if (events.Count == 0)
             {
                 return;
             }
             var appended = await AppendToStreamAsync(events, cancellationToken).ConfigureAwait(false);
+            _backlog.Observed(_stream.LengthAfterAppend);
             if (appended < events.Count)
             {
                 // Part of a group may have reached the stream; it is offered again next time, and the

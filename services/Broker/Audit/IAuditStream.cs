@@ -11,4 +11,10 @@ public interface IAuditStream
     /// <paramref name="events"/>); never throws for Redis being unreachable.
     /// </summary>
     Task<int> AppendAsync(IReadOnlyList<byte[]> events, CancellationToken cancellationToken);
+
+    /// <summary>The stream's length (XLEN) read with the last append, or null when unknown or not a stream.</summary>
+    long? LengthAfterAppend => null;
+
+    /// <summary>Reads the stream's length (XLEN); null when unknown (Redis unreachable, or not a stream).</summary>
+    Task<long?> ReadLengthAsync(CancellationToken cancellationToken) => Task.FromResult<long?>(null);
 }

@@ -20,7 +20,31 @@ public sealed class RedisAuditStream(IServiceProvider services, IOptions<AuditOp
     private readonly RedisKey _key = options.Value.StreamKey;
     private readonly int _eventsPerEntry = options.Value.EventsPerEntry;
 
+    private readonly bool _measure = options.Value.MaxBacklogEntries > 0;
+    private long _length = -1;
+
     public bool IsConfigured => _connection is not null;
+
+    /// <inheritdoc />
+    public long? LengthAfterAppend => Interlocked.Read(ref _length) is var length and >= 0 ? length : null;
+
+    /// <inheritdoc />
+    public async Task<long?> ReadLengthAsync(CancellationToken cancellationToken)
+    {
+        if (_connection is null)
+        {
+            return null;
+        }
+        try
+        {
+            var multiplexer = await _connection.GetAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+            return multiplexer.IsConnected ? await multiplexer.GetDatabase().StreamLengthAsync(_key).WaitAsync(cancellationToken).ConfigureAwait(false) : null;
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or OperationCanceledException)
+        {
+            return null;
+        }
+    }
 
     public async Task<int> AppendAsync(IReadOnlyList<byte[]> events, CancellationToken cancellationToken)
     {
@@ -48,6 +72,9 @@ public sealed class RedisAuditStream(IServiceProvider services, IOptions<AuditOp
             }
             appends[entry] = database.StreamAddAsync(_key, fields);
         }
+        // With a backlog cap, the length rides in the same round trip, after the appends.
+        var length = _measure ? database.StreamLengthAsync(_key) : null;
+        Interlocked.Exchange(ref _length, -1);
         // An entry is appended whole or not at all, and entries land in order: the result is a prefix.
         var appended = 0;
         foreach (var append in appends)
@@ -66,6 +93,18 @@ public sealed class RedisAuditStream(IServiceProvider services, IOptions<AuditOp
         if (appended < events.Count)
         {
             _ = Task.WhenAll(appends).ContinueWith(t => _ = t.Exception, TaskScheduler.Default);
+            _ = length?.ContinueWith(t => _ = t.Exception, TaskScheduler.Default);
+        }
+        else if (length is not null)
+        {
+            try
+            {
+                Interlocked.Exchange(ref _length, await length.WaitAsync(cancellationToken).ConfigureAwait(false));
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException or OperationCanceledException)
+            {
+                // Appended, length unknown: the recorder keeps its last reading.
+            }
         }
         return appended;
     }

@@ -19,6 +19,11 @@ public sealed class AuditHealthCheck(AuditRecorder recorder, IAuditStream stream
             ["spool_usable"] = recorder.SpoolUsable,
             ["spool_depth"] = recorder.SpoolDepth,
         };
+        if (recorder.Backlog.Enabled)
+        {
+            data["backlog_entries"] = recorder.Backlog.Entries;
+            data["backlog_capped"] = recorder.Backlog.Capped;
+        }
         if (persistence.Applies)
         {
             data["redis_persistence"] = persistence.State.ToString();
@@ -32,6 +37,12 @@ public sealed class AuditHealthCheck(AuditRecorder recorder, IAuditStream stream
             return Task.FromResult(recorder.Strict && !streamReachable
                 ? HealthCheckResult.Unhealthy(description + " (strict mode refuses reads)", data: data)
                 : HealthCheckResult.Degraded(description, data: data));
+        }
+        if (recorder.Backlog.Capped)
+        {
+            return Task.FromResult(HealthCheckResult.Degraded(
+                $"the audit stream's backlog is at its cap ({recorder.Backlog.Entries} of Broker:Audit:MaxBacklogEntries={recorder.Backlog.Max} entries; is the audit service consuming?): "
+                + $"{recorder.SpoolDepth} audit events wait in the local spool and are replayed once it drains", data: data));
         }
         if (recorder.SpoolDepth > 0)
         {

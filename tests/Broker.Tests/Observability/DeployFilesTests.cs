@@ -44,6 +44,7 @@ public sealed partial class DeployFilesTests
                  {
                      "SecretsBrokerAuditLag", "SecretsBrokerAuditSpoolGrowing", "SecretsBrokerBackendErrorRate",
                      "SecretsBrokerLeaseRenewalFailures", "SecretsBrokerCacheDecryptFailures", "SecretsBrokerConfigReloadFailed",
+                     "SecretsBrokerAuditBacklogCapped",
                  })
         {
             Assert.Contains($"alert: {alert}", text, StringComparison.Ordinal);
@@ -169,6 +170,11 @@ public sealed partial class DeployFilesTests
         Assert.Contains(expressions, e => e.Contains("secretsbroker_backend_calls_total", StringComparison.Ordinal) && e.Contains("unavailable", StringComparison.Ordinal));
         Assert.Contains(expressions, e => e.Contains("secretsbroker_lease_active", StringComparison.Ordinal));
         Assert.Contains(expressions, e => e.Contains("secretsbroker_audit_consumer_lag", StringComparison.Ordinal));
+        // Stream length, spool depth and ingestion rate (issue 21).
+        Assert.Contains(expressions, e => e.Contains("secretsbroker_audit_stream_length", StringComparison.Ordinal));
+        Assert.Contains(expressions, e => e.Contains("secretsbroker_audit_backlog_capped", StringComparison.Ordinal));
+        Assert.Contains(expressions, e => e.Contains("secretsbroker_audit_spool_depth", StringComparison.Ordinal));
+        Assert.Contains(expressions, e => e.Contains("rate(secretsbroker_audit_events_ingested_total", StringComparison.Ordinal));
     }
 
     public static IEnumerable<string> DashboardExpressions(JsonDocument dashboard) =>

@@ -148,6 +148,7 @@ public sealed class MetricsTests
         [
             "secretsbroker_audit_consumer_lag", "secretsbroker_audit_consumer_pending",    // the audit service
             "secretsbroker_audit_events_unauthenticated_total",                           // the audit service
+            "secretsbroker_audit_stream_length", "secretsbroker_audit_events_ingested_total", // the audit service
             "secretsbroker_audit_redis_persistence",                                      // strict audit over Redis only (RedisPersistenceCheckTests)
             "secretsbroker_lease_active", "secretsbroker_lease_renewals_total",          // mounts that issue leases only
         ];

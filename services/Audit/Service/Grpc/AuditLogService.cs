@@ -1,12 +1,15 @@
 using Grpc.Core;
+using Microsoft.Extensions.Options;
 using SecretsBroker.Audit.Contracts;
+using SecretsBroker.Audit.Service.Ingestion;
 using SecretsBroker.Audit.Service.Store;
 using SecretsBroker.Audit.V1;
 
 namespace SecretsBroker.Audit.Service.Grpc;
 
-/// <summary>AuditLog over the store: Query (paths opened with the audit key for the answer), Verify, ComputeHmac.</summary>
-public sealed partial class AuditLogService(AuditStore store, AuditKey auditKey, ILogger<AuditLogService> logger) : AuditLog.AuditLogBase
+/// <summary>AuditLog over the store: Query and Tail (paths opened with the audit key for the answer), Verify, ComputeHmac.</summary>
+public sealed partial class AuditLogService(AuditStore store, AuditKey auditKey, StoredEventsSignal storedSignal, IOptions<TailOptions> tailOptions,
+    TimeProvider time, ILogger<AuditLogService> logger) : AuditLog.AuditLogBase
 {
     public const int DefaultLimit = 1000;
     public const int MaxLimit = 10_000;
@@ -17,21 +20,59 @@ public sealed partial class AuditLogService(AuditStore store, AuditKey auditKey,
         foreach (var record in store.Query(filter))
         {
             context.CancellationToken.ThrowIfCancellationRequested();
-            var answer = new StoredEvent { Sequence = record.Sequence, PreviousHash = record.PreviousHash, Hash = record.Hash };
-            // A damaged record is flagged in place, not skipped: skipping could return an empty page and end
-            // a client's paging early. Verify reports it as broken.
-            if (record.ParseEvent(out var unreadable) is { } auditEvent)
-            {
-                auditEvent.Path = auditKey.OpenPath(auditEvent) ?? "";
-                answer.Event = auditEvent;
-            }
-            else
-            {
-                answer.Unreadable = unreadable;
-                LogUnreadable(logger, record.Sequence, answer.Unreadable);
-            }
-            await responseStream.WriteAsync(answer).ConfigureAwait(false);
+            await responseStream.WriteAsync(ToAnswer(record)).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// Pages through the store by sequence (the same read any store answers for Query), then waits: for this
+    /// process's ingestion to store a batch (<see cref="StoredEventsSignal"/>), or at most PollInterval, for records
+    /// other replicas appended to a shared store. Ends when the client cancels.
+    /// </summary>
+    public override async Task Tail(TailRequest request, IServerStreamWriter<StoredEvent> responseStream, ServerCallContext context)
+    {
+        if (request.AfterSequence < 0)
+        {
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "after_sequence must not be negative"));
+        }
+        var options = tailOptions.Value;
+        var after = request.AfterSequence;
+        var cancellation = context.CancellationToken;
+        while (!cancellation.IsCancellationRequested)
+        {
+            // Taken before the read: a batch committed after it completes this task, so it is not missed.
+            var stored = storedSignal.Next;
+            var page = store.Query(new QueryFilter(after, options.PageSize));
+            foreach (var record in page)
+            {
+                await responseStream.WriteAsync(ToAnswer(record), cancellation).ConfigureAwait(false);
+                after = record.Sequence;
+            }
+            if (page.Count < options.PageSize)
+            {
+                using var poll = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+                await Task.WhenAny(stored, Task.Delay(options.PollInterval, time, poll.Token)).ConfigureAwait(false);
+                await poll.CancelAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private StoredEvent ToAnswer(StoredRecord record)
+    {
+        var answer = new StoredEvent { Sequence = record.Sequence, PreviousHash = record.PreviousHash, Hash = record.Hash };
+        // A damaged record is flagged in place, not skipped: skipping could return an empty page and end
+        // a client's paging early. Verify reports it as broken.
+        if (record.ParseEvent(out var unreadable) is { } auditEvent)
+        {
+            auditEvent.Path = auditKey.OpenPath(auditEvent) ?? "";
+            answer.Event = auditEvent;
+        }
+        else
+        {
+            answer.Unreadable = unreadable;
+            LogUnreadable(logger, record.Sequence, answer.Unreadable);
+        }
+        return answer;
     }
 
     public override Task<VerifyResponse> Verify(VerifyRequest request, ServerCallContext context)

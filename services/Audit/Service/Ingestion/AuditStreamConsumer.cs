@@ -20,6 +20,8 @@ public sealed partial class AuditStreamConsumer(
     AuditStore store,
     StreamEntryDecoder decoder,
     AuditMetrics metrics,
+    StreamTrimmer trimmer,
+    StoredEventsSignal storedSignal,
     IOptions<IngestionOptions> options,
     TimeProvider time,
     ILogger<AuditStreamConsumer> logger) : BackgroundService
@@ -91,6 +93,8 @@ public sealed partial class AuditStreamConsumer(
                 }
                 if (!worked)
                 {
+                    // Caught up: trim what was acknowledged since the last trim, so a drained stream is empty.
+                    await trimmer.WhenIdleAsync(database, key).ConfigureAwait(false);
                     await Task.Delay(_options.PollInterval, time, stoppingToken).ConfigureAwait(false);
                 }
             }
@@ -205,7 +209,9 @@ public sealed partial class AuditStreamConsumer(
 
         var result = await store.AppendAsync(events, rejected, cancellationToken).ConfigureAwait(false);
         // Only now is the batch durable; acknowledge it.
+        storedSignal.Notify(); // wakes AuditLog.Tail streams
         await database.StreamAcknowledgeAsync(key, _options.Group, ids).ConfigureAwait(false);
+        await trimmer.AfterAcknowledgedAsync(database, key, entries.Length).ConfigureAwait(false);
 
         foreach (var incoming in result.Stored)
         {
@@ -236,6 +242,7 @@ public sealed partial class AuditStreamConsumer(
                 metrics.ConsumerState(group.Lag, group.PendingMessageCount);
             }
         }
+        metrics.StreamLength(await database.StreamLengthAsync(key).ConfigureAwait(false));
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Consuming audit stream {Stream} as {Consumer} in group {Group}")]

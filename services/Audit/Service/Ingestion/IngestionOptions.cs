@@ -56,6 +56,13 @@ public sealed class IngestionOptions
     [Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
     public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Acknowledged entries after which the stream is trimmed below what every consumer group still needs
+    /// (<see cref="StreamTrimmer"/>); it is also trimmed whenever the consumer has caught up.
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int TrimAfterEntries { get; set; } = 1000;
+
     /// <summary>How often the consumer lag and pending count are read for the metrics.</summary>
     [Range(typeof(TimeSpan), "00:00:00.100", "01:00:00")]
     public TimeSpan LagInterval { get; set; } = TimeSpan.FromSeconds(5);

@@ -5,8 +5,9 @@ using SecretsBroker.Audit.V1;
 namespace SecretsBroker.Audit.Service.Observability;
 
 /// <summary>
-/// The service's metrics (meter <c>SecretsBroker.Audit</c>, served on /metrics). Labels carry decisions
-/// and caller subjects only, never a path.
+/// The service's metrics (meter <c>SecretsBroker.Audit</c>, served on /metrics). Labels carry bounded values
+/// only (decision, reason), never a caller, a path or a token: a label per caller would grow a series per caller,
+/// and the store answers per-caller questions (Query by caller and decision).
 /// </summary>
 public sealed class AuditMetrics
 {
@@ -22,6 +23,8 @@ public sealed class AuditMetrics
         [AuditEventMacFailure.Missing, AuditEventMacFailure.Malformed, AuditEventMacFailure.UnknownKey, AuditEventMacFailure.Mismatch];
     private long _lag = -1;
     private long _pending = -1;
+    private long _streamLength = -1;
+    private readonly Counter<long> _trimmed;
 
     public AuditMetrics(IMeterFactory meterFactory)
     {
@@ -36,11 +39,16 @@ public sealed class AuditMetrics
         {
             _unauthenticated.Add(0, Reason(failure));
         }
-        _denied = meter.CreateCounter<long>("secretsbroker.audit.denied", "{event}", "Stored events with decision DENY, per caller.");
+        _denied = meter.CreateCounter<long>("secretsbroker.audit.denied", "{event}", "Stored events with decision DENY (per caller: Query the store).");
+        _denied.Add(0);
         meter.CreateObservableGauge("secretsbroker.audit.consumer.lag", () => Observe(Interlocked.Read(ref _lag)), "{entry}",
             "Entries in the stream not yet delivered to the consumer group (XINFO GROUPS lag).");
         meter.CreateObservableGauge("secretsbroker.audit.consumer.pending", () => Observe(Interlocked.Read(ref _pending)), "{entry}",
             "Entries delivered to the group but not yet acknowledged (XINFO GROUPS pending).");
+        meter.CreateObservableGauge("secretsbroker.audit.stream.length", () => Observe(Interlocked.Read(ref _streamLength)), "{entry}",
+            "Entries in the audit stream (XLEN): undelivered, pending, and acknowledged ones not yet trimmed.");
+        _trimmed = meter.CreateCounter<long>("secretsbroker.audit.stream.trimmed", "{entry}", "Stored and acknowledged entries trimmed from the stream (XTRIM MINID).");
+        _trimmed.Add(0);
     }
 
     public void Stored(AuditEvent auditEvent)
@@ -48,9 +56,13 @@ public sealed class AuditMetrics
         _ingested.Add(1, new KeyValuePair<string, object?>("decision", DecisionLabel(auditEvent.Decision)));
         if (auditEvent.Decision == Decision.Deny)
         {
-            _denied.Add(1, new KeyValuePair<string, object?>("caller", auditEvent.Caller.Length == 0 ? "(unauthenticated)" : auditEvent.Caller));
+            _denied.Add(1);
         }
     }
+
+    public void StreamLength(long length) => Interlocked.Exchange(ref _streamLength, length);
+
+    public void Trimmed(long count) => _trimmed.Add(count);
 
     public void Duplicates(int count) => _duplicates.Add(count);
 

@@ -15,7 +15,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csecretsbroker/v1/audit.proto\x12\x16secretsbroker.audit.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x05\n\nAuditEvent\x12\n\n\x02id\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x62roker_instance\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x10\n\x08trace_id\x18\x05 \x01(\t\x12\x0e\n\x06\x63\x61ller\x18\x06 \x01(\t\x12\x13\n\x0b\x61uth_method\x18\x07 \x01(\t\x12S\n\x11\x63\x61ller_attributes\x18\x08 \x03(\x0b\x32\x38.secretsbroker.audit.v1.AuditEvent.CallerAttributesEntry\x12\x16\n\x0esource_address\x18\t \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\n \x01(\t\x12\x0c\n\x04path\x18\x0b \x01(\t\x12\r\n\x05mount\x18\x0c \x01(\t\x12\x0f\n\x07version\x18\r \x01(\t\x12\x32\n\x08\x64\x65\x63ision\x18\x0e \x01(\x0e\x32 .secretsbroker.audit.v1.Decision\x12\x0e\n\x06reason\x18\x0f \x01(\t\x12\x13\n\x0bgrpc_status\x18\x10 \x01(\x05\x12\x14\n\x0c\x63\x61\x63he_source\x18\x11 \x01(\t\x12*\n\x07latency\x18\x12 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\ntoken_hmac\x18\x13 \x01(\t\x12\x15\n\rlease_id_hmac\x18\x14 \x01(\t\x12\x13\n\x0bsealed_path\x18\x15 \x01(\x0c\x12\x19\n\x11path_prefix_hmacs\x18\x16 \x03(\t\x1a\x37\n\x15\x43\x61llerAttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x8b\x01\n\x0bStoredEvent\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x31\n\x05\x65vent\x18\x02 \x01(\x0b\x32\".secretsbroker.audit.v1.AuditEvent\x12\x15\n\rprevious_hash\x18\x03 \x01(\t\x12\x0c\n\x04hash\x18\x04 \x01(\t\x12\x12\n\nunreadable\x18\x05 \x01(\t\"\xf0\x01\n\x0cQueryRequest\x12(\n\x04\x66rom\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x63\x61ller\x18\x03 \x01(\t\x12\x13\n\x0bpath_prefix\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x05 \x01(\t\x12\x32\n\x08\x64\x65\x63ision\x18\x06 \x01(\x0e\x32 .secretsbroker.audit.v1.Decision\x12\r\n\x05limit\x18\x07 \x01(\x05\x12\x16\n\x0e\x61\x66ter_sequence\x18\x08 \x01(\x03\"\x0f\n\rVerifyRequest\"d\n\x0eVerifyResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x17\n\x0frecords_checked\x18\x02 \x01(\x03\x12\x1d\n\x15\x66irst_broken_sequence\x18\x03 \x01(\x03\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\"#\n\x12\x43omputeHmacRequest\x12\r\n\x05value\x18\x01 \x01(\t\"#\n\x13\x43omputeHmacResponse\x12\x0c\n\x04hmac\x18\x01 \x01(\t*_\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x44\x45\x43ISION_ALLOW\x10\x01\x12\x11\n\rDECISION_DENY\x10\x02\x12\x12\n\x0e\x44\x45\x43ISION_ERROR\x10\x03\x32\xa1\x02\n\x08\x41uditLog\x12T\n\x05Query\x12$.secretsbroker.audit.v1.QueryRequest\x1a#.secretsbroker.audit.v1.StoredEvent0\x01\x12W\n\x06Verify\x12%.secretsbroker.audit.v1.VerifyRequest\x1a&.secretsbroker.audit.v1.VerifyResponse\x12\x66\n\x0b\x43omputeHmac\x12*.secretsbroker.audit.v1.ComputeHmacRequest\x1a+.secretsbroker.audit.v1.ComputeHmacResponseB\x19\xaa\x02\x16SecretsBroker.Audit.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csecretsbroker/v1/audit.proto\x12\x16secretsbroker.audit.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x05\n\nAuditEvent\x12\n\n\x02id\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\x0f\x62roker_instance\x18\x03 \x01(\t\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x10\n\x08trace_id\x18\x05 \x01(\t\x12\x0e\n\x06\x63\x61ller\x18\x06 \x01(\t\x12\x13\n\x0b\x61uth_method\x18\x07 \x01(\t\x12S\n\x11\x63\x61ller_attributes\x18\x08 \x03(\x0b\x32\x38.secretsbroker.audit.v1.AuditEvent.CallerAttributesEntry\x12\x16\n\x0esource_address\x18\t \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\n \x01(\t\x12\x0c\n\x04path\x18\x0b \x01(\t\x12\r\n\x05mount\x18\x0c \x01(\t\x12\x0f\n\x07version\x18\r \x01(\t\x12\x32\n\x08\x64\x65\x63ision\x18\x0e \x01(\x0e\x32 .secretsbroker.audit.v1.Decision\x12\x0e\n\x06reason\x18\x0f \x01(\t\x12\x13\n\x0bgrpc_status\x18\x10 \x01(\x05\x12\x14\n\x0c\x63\x61\x63he_source\x18\x11 \x01(\t\x12*\n\x07latency\x18\x12 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\ntoken_hmac\x18\x13 \x01(\t\x12\x15\n\rlease_id_hmac\x18\x14 \x01(\t\x12\x13\n\x0bsealed_path\x18\x15 \x01(\x0c\x12\x19\n\x11path_prefix_hmacs\x18\x16 \x03(\t\x1a\x37\n\x15\x43\x61llerAttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x8b\x01\n\x0bStoredEvent\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12\x31\n\x05\x65vent\x18\x02 \x01(\x0b\x32\".secretsbroker.audit.v1.AuditEvent\x12\x15\n\rprevious_hash\x18\x03 \x01(\t\x12\x0c\n\x04hash\x18\x04 \x01(\t\x12\x12\n\nunreadable\x18\x05 \x01(\t\"\xf0\x01\n\x0cQueryRequest\x12(\n\x04\x66rom\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x02to\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06\x63\x61ller\x18\x03 \x01(\t\x12\x13\n\x0bpath_prefix\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x05 \x01(\t\x12\x32\n\x08\x64\x65\x63ision\x18\x06 \x01(\x0e\x32 .secretsbroker.audit.v1.Decision\x12\r\n\x05limit\x18\x07 \x01(\x05\x12\x16\n\x0e\x61\x66ter_sequence\x18\x08 \x01(\x03\"%\n\x0bTailRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x03\"\x0f\n\rVerifyRequest\"d\n\x0eVerifyResponse\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x17\n\x0frecords_checked\x18\x02 \x01(\x03\x12\x1d\n\x15\x66irst_broken_sequence\x18\x03 \x01(\x03\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\"#\n\x12\x43omputeHmacRequest\x12\r\n\x05value\x18\x01 \x01(\t\"#\n\x13\x43omputeHmacResponse\x12\x0c\n\x04hmac\x18\x01 \x01(\t*_\n\x08\x44\x65\x63ision\x12\x18\n\x14\x44\x45\x43ISION_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x44\x45\x43ISION_ALLOW\x10\x01\x12\x11\n\rDECISION_DENY\x10\x02\x12\x12\n\x0e\x44\x45\x43ISION_ERROR\x10\x03\x32\xf5\x02\n\x08\x41uditLog\x12T\n\x05Query\x12$.secretsbroker.audit.v1.QueryRequest\x1a#.secretsbroker.audit.v1.StoredEvent0\x01\x12W\n\x06Verify\x12%.secretsbroker.audit.v1.VerifyRequest\x1a&.secretsbroker.audit.v1.VerifyResponse\x12\x66\n\x0b\x43omputeHmac\x12*.secretsbroker.audit.v1.ComputeHmacRequest\x1a+.secretsbroker.audit.v1.ComputeHmacResponse\x12R\n\x04Tail\x12#.secretsbroker.audit.v1.TailRequest\x1a#.secretsbroker.audit.v1.StoredEvent0\x01\x42\x19\xaa\x02\x16SecretsBroker.Audit.V1b\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'secretsbroker.v1.audit_pb2', globals())
@@ -25,8 +25,8 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   DESCRIPTOR._serialized_options = b'\252\002\026SecretsBroker.Audit.V1'
   _AUDITEVENT_CALLERATTRIBUTESENTRY._options = None
   _AUDITEVENT_CALLERATTRIBUTESENTRY._serialized_options = b'8\001'
-  _DECISION._serialized_start=1342
-  _DECISION._serialized_end=1437
+  _DECISION._serialized_start=1381
+  _DECISION._serialized_end=1476
   _AUDITEVENT._serialized_start=122
   _AUDITEVENT._serialized_end=762
   _AUDITEVENT_CALLERATTRIBUTESENTRY._serialized_start=707
@@ -35,14 +35,16 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _STOREDEVENT._serialized_end=904
   _QUERYREQUEST._serialized_start=907
   _QUERYREQUEST._serialized_end=1147
-  _VERIFYREQUEST._serialized_start=1149
-  _VERIFYREQUEST._serialized_end=1164
-  _VERIFYRESPONSE._serialized_start=1166
-  _VERIFYRESPONSE._serialized_end=1266
-  _COMPUTEHMACREQUEST._serialized_start=1268
-  _COMPUTEHMACREQUEST._serialized_end=1303
-  _COMPUTEHMACRESPONSE._serialized_start=1305
-  _COMPUTEHMACRESPONSE._serialized_end=1340
-  _AUDITLOG._serialized_start=1440
-  _AUDITLOG._serialized_end=1729
+  _TAILREQUEST._serialized_start=1149
+  _TAILREQUEST._serialized_end=1186
+  _VERIFYREQUEST._serialized_start=1188
+  _VERIFYREQUEST._serialized_end=1203
+  _VERIFYRESPONSE._serialized_start=1205
+  _VERIFYRESPONSE._serialized_end=1305
+  _COMPUTEHMACREQUEST._serialized_start=1307
+  _COMPUTEHMACREQUEST._serialized_end=1342
+  _COMPUTEHMACRESPONSE._serialized_start=1344
+  _COMPUTEHMACRESPONSE._serialized_end=1379
+  _AUDITLOG._serialized_start=1479
+  _AUDITLOG._serialized_end=1852
 # @@protoc_insertion_point(module_scope)

@@ -112,6 +112,12 @@ class StoredEvent(_message.Message):
     unreadable: str
     def __init__(self, sequence: _Optional[int] = ..., event: _Optional[_Union[AuditEvent, _Mapping]] = ..., previous_hash: _Optional[str] = ..., hash: _Optional[str] = ..., unreadable: _Optional[str] = ...) -> None: ...
 
+class TailRequest(_message.Message):
+    __slots__ = ["after_sequence"]
+    AFTER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    after_sequence: int
+    def __init__(self, after_sequence: _Optional[int] = ...) -> None: ...
+
 class VerifyRequest(_message.Message):
     __slots__ = []
     def __init__(self) -> None: ...

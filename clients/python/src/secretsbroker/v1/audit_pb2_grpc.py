@@ -30,6 +30,11 @@ class AuditLogStub(object):
                 request_serializer=secretsbroker_dot_v1_dot_audit__pb2.ComputeHmacRequest.SerializeToString,
                 response_deserializer=secretsbroker_dot_v1_dot_audit__pb2.ComputeHmacResponse.FromString,
                 )
+        self.Tail = channel.unary_stream(
+                '/secretsbroker.audit.v1.AuditLog/Tail',
+                request_serializer=secretsbroker_dot_v1_dot_audit__pb2.TailRequest.SerializeToString,
+                response_deserializer=secretsbroker_dot_v1_dot_audit__pb2.StoredEvent.FromString,
+                )
 
 
 class AuditLogServicer(object):
@@ -58,6 +63,15 @@ class AuditLogServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Tail(self, request, context):
+        """Streams every stored event after after_sequence, oldest first, then each new event as it is stored,
+        until the client cancels. To resume after a disconnect, call again with the last sequence received.
+        Answers like Query (paths opened, damaged records flagged in unreadable); needs an operator token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditLogServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -75,6 +89,11 @@ def add_AuditLogServicer_to_server(servicer, server):
                     servicer.ComputeHmac,
                     request_deserializer=secretsbroker_dot_v1_dot_audit__pb2.ComputeHmacRequest.FromString,
                     response_serializer=secretsbroker_dot_v1_dot_audit__pb2.ComputeHmacResponse.SerializeToString,
+            ),
+            'Tail': grpc.unary_stream_rpc_method_handler(
+                    servicer.Tail,
+                    request_deserializer=secretsbroker_dot_v1_dot_audit__pb2.TailRequest.FromString,
+                    response_serializer=secretsbroker_dot_v1_dot_audit__pb2.StoredEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -135,5 +154,22 @@ class AuditLog(object):
         return grpc.experimental.unary_unary(request, target, '/secretsbroker.audit.v1.AuditLog/ComputeHmac',
             secretsbroker_dot_v1_dot_audit__pb2.ComputeHmacRequest.SerializeToString,
             secretsbroker_dot_v1_dot_audit__pb2.ComputeHmacResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def Tail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/secretsbroker.audit.v1.AuditLog/Tail',
+            secretsbroker_dot_v1_dot_audit__pb2.TailRequest.SerializeToString,
+            secretsbroker_dot_v1_dot_audit__pb2.StoredEvent.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
