@@ -15,6 +15,9 @@ public static class ExitCodes
     public const int InvalidRequest = 7;
     public const int PartialBatch = 8;
 
+    /// <summary><c>decrypt-file</c>: the file failed authentication (modified, truncated, reordered chunks, wrong key).</summary>
+    public const int Tampered = 9;
+
     /// <summary><c>lease</c>: the lease was lost (revoked, expired or rotated away) and the command was stopped. As timeout(1) uses 124.</summary>
     public const int LeaseLost = 124;
 

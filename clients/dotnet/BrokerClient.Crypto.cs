@@ -66,11 +66,11 @@ public sealed partial class BrokerClient : IEnvelopeKeySource
         return new EnvelopeDataKey(response.PlaintextKey.ToByteArray(), response.WrappedKey.ToByteArray(), response.KeyPath, response.KeyVersion);
     }
 
-    async Task<byte[]> IEnvelopeKeySource.DecryptDataKeyAsync(string keyPath, byte[] wrappedKey, IReadOnlyDictionary<string, string> context, CancellationToken cancellationToken)
+    async Task<EnvelopeDataKey> IEnvelopeKeySource.DecryptDataKeyAsync(string keyPath, byte[] wrappedKey, IReadOnlyDictionary<string, string> context, CancellationToken cancellationToken)
     {
         // The header's key path goes along, so the broker refuses a wrapped key that names another key.
         var response = await DecryptDataKeyAsync(wrappedKey, context, keyPath, cancellationToken: cancellationToken).ConfigureAwait(false);
-        return response.PlaintextKey.ToByteArray();
+        return new EnvelopeDataKey(response.PlaintextKey.ToByteArray(), wrappedKey, response.KeyPath, response.KeyVersion);
     }
 
     private static void AddContext(Google.Protobuf.Collections.MapField<string, string> target, IReadOnlyDictionary<string, string>? context)

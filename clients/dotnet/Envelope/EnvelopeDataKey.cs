@@ -12,6 +12,9 @@ public interface IEnvelopeKeySource
     /// <summary>A fresh 256-bit data key under the latest version of <paramref name="keyPath"/>, bound to <paramref name="context"/>.</summary>
     Task<EnvelopeDataKey> GenerateDataKeyAsync(string keyPath, IReadOnlyDictionary<string, string> context, CancellationToken cancellationToken);
 
-    /// <summary>Unwraps <paramref name="wrappedKey"/>, which the header says is wrapped under <paramref name="keyPath"/>.</summary>
-    Task<byte[]> DecryptDataKeyAsync(string keyPath, byte[] wrappedKey, IReadOnlyDictionary<string, string> context, CancellationToken cancellationToken);
+    /// <summary>
+    /// Unwraps <paramref name="wrappedKey"/>, which the header says is wrapped under <paramref name="keyPath"/>;
+    /// returns the plaintext key with the key path and version the key store unwrapped it with.
+    /// </summary>
+    Task<EnvelopeDataKey> DecryptDataKeyAsync(string keyPath, byte[] wrappedKey, IReadOnlyDictionary<string, string> context, CancellationToken cancellationToken);
 }

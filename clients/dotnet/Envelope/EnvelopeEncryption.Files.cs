@@ -37,8 +37,11 @@ public sealed partial class EnvelopeEncryption
         }
     }
 
-    /// <summary>Runs <paramref name="write"/> into a fresh temporary file beside <paramref name="path"/> and renames it over <paramref name="path"/> on success only.</summary>
-    internal static async Task<T> WriteAtomicallyAsync<T>(string path, Func<Stream, Task<T>> write, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs <paramref name="write"/> into a fresh temporary file (mode 0600) beside <paramref name="path"/> and
+    /// renames it over <paramref name="path"/> on success only; on failure the temporary file is deleted.
+    /// </summary>
+    public static async Task<T> WriteAtomicallyAsync<T>(string path, Func<Stream, Task<T>> write, CancellationToken cancellationToken)
     {
         var full = Path.GetFullPath(path);
         var directory = Path.GetDirectoryName(full) ?? throw new ArgumentException($"'{path}' has no directory", nameof(path));

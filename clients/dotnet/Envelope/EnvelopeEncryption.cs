@@ -107,10 +107,18 @@ public sealed partial class EnvelopeEncryption(IEnvelopeKeySource keys, int chun
             throw new EnvelopeException(EnvelopeError.ContextMismatch,
                 $"the file was encrypted under a different context (its context has the keys [{string.Join(", ", header.Context.Select(e => e.Key))}])");
         }
-        var dataKey = await keySource.DecryptDataKeyAsync(header.KeyPath, header.WrappedKey, context, cancellationToken).ConfigureAwait(false);
+        var unwrapped = await keySource.DecryptDataKeyAsync(header.KeyPath, header.WrappedKey, context, cancellationToken).ConfigureAwait(false);
+        var dataKey = unwrapped.PlaintextKey;
         byte[] fileKey;
         try
         {
+            // Key version and wrapped key stay out of the file key (so Rewrap needs no re-encryption): the
+            // version is checked against the one the key store reports instead.
+            if (unwrapped.KeyVersion.Length > 0 && !string.Equals(unwrapped.KeyVersion, header.KeyVersion, StringComparison.Ordinal))
+            {
+                throw new EnvelopeException(EnvelopeError.WrongKey,
+                    $"the header names key version '{header.KeyVersion}' but the key store unwrapped its data key with version '{unwrapped.KeyVersion}': modified header");
+            }
             (fileKey, var commitment) = header.DeriveKeys(dataKey);
             if (!CryptographicOperations.FixedTimeEquals(commitment, header.Commitment))
             {

@@ -7,9 +7,23 @@ never appear in exceptions (the broker's messages hold none either).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 from .v1 import crypto_pb2 as pb
+
+
+@dataclass(frozen=True)
+class DataKey:
+    """A data key as ``GenerateDataKey`` returns it: use ``plaintext_key`` and forget it, store ``wrapped_key``."""
+
+    plaintext_key: bytes
+    wrapped_key: bytes
+    key_path: str
+    key_version: str
+
+    def __repr__(self) -> str:
+        return f"DataKey(key_path={self.key_path!r}, key_version={self.key_version!r})"
 
 
 def _context(context: Optional[Mapping[str, str]]) -> Mapping[str, str]:
@@ -47,10 +61,10 @@ def rewrap(ciphertext: bytes, context: Optional[Mapping[str, str]], key_path: Op
     return pb.RewrapRequest(key_path=key_path or "", ciphertext=_bytes(ciphertext, "ciphertext"), context=_context(context))
 
 
-def data_key(response: pb.GenerateDataKeyResponse) -> Any:
-    from ._envelope import DataKey  # needs no `cryptography`: DataKey is a plain record
-
-    return DataKey(bytes(response.plaintext_key), bytes(response.wrapped_key), response.key_path, response.key_version)
+def data_key(response: Any, wrapped_key: Optional[bytes] = None) -> DataKey:
+    """A GenerateDataKey or DecryptDataKey response as a DataKey (the latter has no wrapped key: the caller's)."""
+    wrapped = bytes(response.wrapped_key) if wrapped_key is None else bytes(wrapped_key)
+    return DataKey(bytes(response.plaintext_key), wrapped, response.key_path, response.key_version)
 
 
 class CryptoMethods:
@@ -76,15 +90,15 @@ class CryptoMethods:
         """Decrypts a ciphertext of :meth:`encrypt` (or :meth:`rewrap`); ``key_path``, when given, must be the key it names."""
         return bytes(self._call(self._crypto_stub.Decrypt, decrypt(ciphertext, context, key_path), timeout, key_path).plaintext)
 
-    def generate_data_key(self, key_path: str, *, context: Optional[Mapping[str, str]] = None, timeout: Optional[float] = None) -> Any:
+    def generate_data_key(self, key_path: str, *, context: Optional[Mapping[str, str]] = None, timeout: Optional[float] = None) -> DataKey:
         """A fresh 256-bit :class:`~secretsbroker.crypto.DataKey`, in plaintext and wrapped under the latest version of ``key_path``."""
         return data_key(self._call(self._crypto_stub.GenerateDataKey, generate_data_key(key_path, context), timeout, key_path))
 
     def decrypt_data_key(self, wrapped_key: bytes, *, context: Optional[Mapping[str, str]] = None, key_path: Optional[str] = None,
-                         timeout: Optional[float] = None) -> bytes:
-        """Unwraps a data key of :meth:`generate_data_key`; returns the 32-byte plaintext key."""
+                         timeout: Optional[float] = None) -> DataKey:
+        """Unwraps a data key of :meth:`generate_data_key`: a :class:`~secretsbroker.crypto.DataKey` (``plaintext_key``, ``key_version``)."""
         request = decrypt_data_key(wrapped_key, context, key_path)
-        return bytes(self._call(self._crypto_stub.DecryptDataKey, request, timeout, key_path).plaintext_key)
+        return data_key(self._call(self._crypto_stub.DecryptDataKey, request, timeout, key_path), wrapped_key)
 
     def rewrap(self, ciphertext: bytes, *, context: Optional[Mapping[str, str]] = None, key_path: Optional[str] = None,
                timeout: Optional[float] = None) -> bytes:

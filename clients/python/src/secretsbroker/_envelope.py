@@ -14,12 +14,14 @@ import hmac
 import os
 import struct
 from dataclasses import dataclass, replace
-from typing import BinaryIO, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import BinaryIO, Callable, List, Mapping, Optional, Tuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from ._crypto_calls import DataKey
 
 DEFAULT_CHUNK_SIZE = 1 << 20
 MIN_CHUNK_SIZE = 4096
@@ -60,19 +62,6 @@ class KeyPathMismatchError(EnvelopeError):
 
 class ChunkAuthenticationError(EnvelopeError):
     """A chunk failed authentication: modified, reordered, duplicated, dropped or from another file."""
-
-
-@dataclass(frozen=True)
-class DataKey:
-    """A data key as ``GenerateDataKey`` returns it: use ``plaintext_key`` and forget it, store ``wrapped_key``."""
-
-    plaintext_key: bytes
-    wrapped_key: bytes
-    key_path: str
-    key_version: str
-
-    def __repr__(self) -> str:
-        return f"DataKey(key_path={self.key_path!r}, key_version={self.key_version!r})"
 
 
 Context = List[Tuple[str, str]]
@@ -265,11 +254,11 @@ def seal(reader: BinaryIO, writer: BinaryIO, data_key: DataKey, context: Optiona
         current, index = following, index + 1
 
 
-def open_sealed(reader: BinaryIO, writer: BinaryIO, unwrap: Callable[[Header], bytes],
+def open_sealed(reader: BinaryIO, writer: BinaryIO, unwrap: Callable[[Header], DataKey],
                 context: Optional[Mapping[str, str]], key_path: Optional[str]) -> Header:
     """Decrypts an envelope from ``reader`` to ``writer``, a chunk at a time once each authenticated.
 
-    ``unwrap(header)`` returns the plaintext data key for the header's wrapped key.
+    ``unwrap(header)`` returns the :class:`DataKey` the key store unwrapped from the header's wrapped key.
     """
     header = read_header(reader)
     if key_path is not None and key_path != header.key_path:
@@ -277,7 +266,13 @@ def open_sealed(reader: BinaryIO, writer: BinaryIO, unwrap: Callable[[Header], b
     if canonical_context(context) != header.context:
         keys = ", ".join(k for k, _ in header.context)
         raise ContextMismatchError(f"the file was encrypted under a different context (its context has the keys [{keys}])")
-    file_key, commitment = header.derive_keys(unwrap(header))
+    unwrapped = unwrap(header)
+    # Key version and wrapped key stay out of the file key (so a rewrapped header opens the same chunks):
+    # the version is checked against the one the key store reports instead.
+    if unwrapped.key_version and unwrapped.key_version != header.key_version:
+        raise WrongKeyError(f"the header names key version {header.key_version!r} but the key store unwrapped its data key "
+                            f"with version {unwrapped.key_version!r}: modified header")
+    file_key, commitment = header.derive_keys(unwrapped.plaintext_key)
     if not hmac.compare_digest(commitment, header.commitment):
         raise WrongKeyError("the data key does not open this file: wrong data key or modified header")
     aead = AESGCM(file_key)

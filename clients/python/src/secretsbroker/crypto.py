@@ -98,7 +98,7 @@ def encrypt_stream_with_key(reader: BinaryIO, writer: BinaryIO, data_key: DataKe
 def decrypt_stream_with_key(reader: BinaryIO, writer: BinaryIO, plaintext_key: bytes, *, context: Optional[Mapping[str, str]] = None,
                             key_path: Optional[str] = None) -> Header:
     """Decrypts with a data key the caller already unwrapped."""
-    return open_sealed(reader, writer, lambda _: plaintext_key, context, key_path)
+    return open_sealed(reader, writer, lambda h: DataKey(bytes(plaintext_key), h.wrapped_key, h.key_path, ""), context, key_path)
 
 
 def encrypt_file(src: PathLike, dst: PathLike, key_path: str, *, context: Optional[Mapping[str, str]] = None, client=None,

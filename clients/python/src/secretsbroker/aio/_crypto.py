@@ -29,10 +29,10 @@ class AsyncCryptoMethods:
         return cq.data_key(await self._call(self._crypto_stub.GenerateDataKey, cq.generate_data_key(key_path, context), timeout, key_path))
 
     async def decrypt_data_key(self, wrapped_key: bytes, *, context: Optional[Mapping[str, str]] = None, key_path: Optional[str] = None,
-                               timeout: Optional[float] = None) -> bytes:
-        """Unwraps a data key of :meth:`generate_data_key`."""
+                               timeout: Optional[float] = None) -> Any:
+        """Unwraps a data key of :meth:`generate_data_key`: a :class:`~secretsbroker.crypto.DataKey`."""
         request = cq.decrypt_data_key(wrapped_key, context, key_path)
-        return bytes((await self._call(self._crypto_stub.DecryptDataKey, request, timeout, key_path)).plaintext_key)
+        return cq.data_key(await self._call(self._crypto_stub.DecryptDataKey, request, timeout, key_path), wrapped_key)
 
     async def rewrap(self, ciphertext: bytes, *, context: Optional[Mapping[str, str]] = None, key_path: Optional[str] = None,
                      timeout: Optional[float] = None) -> bytes:
