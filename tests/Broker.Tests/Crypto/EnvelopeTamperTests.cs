@@ -210,6 +210,27 @@ public sealed class EnvelopeTamperTests
         Assert.Equal(0, output.Length);
     }
 
+    [Theory]
+    [InlineData("train", "trail")]
+    [InlineData("envelope", "envelopX")]
+    public async Task A_header_edited_to_another_context_or_key_path_fails_even_with_the_right_data_key(string original, string edited)
+    {
+        // With the data key in hand (a key store that binds neither context nor path), the header is still bound to the chunks.
+        var dataKey = await _keys.GenerateDataKeyAsync(_keys.KeyPath, Context, default);
+        using var sealedStream = new MemoryStream();
+        await EnvelopeEncryption.EncryptAsync(new MemoryStream([1, 2, 3]), sealedStream, dataKey with { PlaintextKey = (byte[])dataKey.PlaintextKey.Clone() }, Context, Chunk);
+        var envelope = sealedStream.ToArray();
+        var header = HeaderLength(envelope);
+        var at = envelope.AsSpan(0, header).IndexOf(System.Text.Encoding.UTF8.GetBytes(original));
+        System.Text.Encoding.UTF8.GetBytes(edited).CopyTo(envelope, at);
+        var editedHeader = await EnvelopeHeader.ReadAsync(new MemoryStream(envelope));
+
+        var error = await Assert.ThrowsAsync<EnvelopeException>(() => EnvelopeEncryption.DecryptAsync(new MemoryStream(envelope), new MemoryStream(),
+            new FixedKey(dataKey.PlaintextKey), editedHeader.Context.ToDictionary(e => e.Key, e => e.Value)));
+
+        Assert.Equal(EnvelopeError.WrongKey, error.Error);
+    }
+
     private sealed class FixedKey(byte[] key) : IEnvelopeKeySource
     {
         public Task<EnvelopeDataKey> GenerateDataKeyAsync(string keyPath, IReadOnlyDictionary<string, string> context, CancellationToken cancellationToken) =>

@@ -291,3 +291,17 @@ def test_memory_is_a_few_chunks_whatever_the_size(keys: LocalKeys, tmp_path) -> 
     assert sink.count == size
     assert encrypt_peak < 6 * chunk, encrypt_peak  # the data is 256 chunks
     assert decrypt_peak < 6 * chunk, decrypt_peak
+
+
+@pytest.mark.parametrize("original,edited", [(b"train", b"trail"), (KEY_PATH.encode(), KEY_PATH.encode()[:-1] + b"X")])
+def test_a_header_edited_to_another_context_or_key_path_fails_even_with_the_right_data_key(keys: LocalKeys, original: bytes, edited: bytes) -> None:
+    # With the data key in hand (a key store that does not bind context or path), the header is still bound to the chunks.
+    data_key = keys.generate_data_key(KEY_PATH, context=CONTEXT)
+    out = io.BytesIO()
+    crypto.encrypt_stream_with_key(io.BytesIO(b"abc"), out, data_key, context=CONTEXT, chunk_size=CHUNK)
+    envelope = out.getvalue()
+    h = header_length(envelope)
+    tampered = envelope[:h].replace(original, edited) + envelope[h:]
+    header = crypto.read_header(io.BytesIO(tampered))
+    with pytest.raises(crypto.WrongKeyError):
+        crypto.decrypt_stream_with_key(io.BytesIO(tampered), io.BytesIO(), data_key.plaintext_key, context=dict(header.context))
