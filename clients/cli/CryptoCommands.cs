@@ -30,7 +30,7 @@ internal static class CryptoCommands
 
     private static Command EncryptFile(GlobalOptions globals)
     {
-        var keyPath = new Argument<string>("key-path") { Description = "Key to wrap the data key under, for example local/demo" };
+        var keyPath = new Argument<string>("key-path") { Description = "Key to wrap the data key under, for example keys/demo" };
         var source = new Argument<string>("source") { Description = "File to encrypt (- for stdin)" };
         var destination = new Argument<string>("destination") { Description = "Envelope file to write (- for stdout); written to a temporary file, then renamed" };
         var context = ContextOption();
@@ -78,7 +78,7 @@ internal static class CryptoCommands
 
     private static Command EncryptValue(GlobalOptions globals)
     {
-        var keyPath = new Argument<string>("key-path") { Description = "Key to encrypt under, for example local/demo" };
+        var keyPath = new Argument<string>("key-path") { Description = "Key to encrypt under, for example keys/demo" };
         var context = ContextOption();
         var command = new Command("encrypt", "Encrypt a small value read from stdin through the broker; prints the ciphertext in base64") { keyPath, context };
         command.SetAction(parse => Run(parse, globals, parse.GetValue(context), async (call, contextMap) =>

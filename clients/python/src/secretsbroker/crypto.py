@@ -13,12 +13,12 @@ Example::
     import io, torch
     from secretsbroker import crypto
 
-    crypto.encrypt_file("model.safetensors", "model.safetensors.sbef", "local/demo", context={"model": "resnet"})
+    crypto.encrypt_file("model.safetensors", "model.safetensors.sbef", "keys/demo", context={"model": "resnet"})
     crypto.decrypt_file("model.safetensors.sbef", "model.safetensors", context={"model": "resnet"})
 
     buffer = io.BytesIO(); torch.save(state, buffer); buffer.seek(0)
     with open("ckpt.sbef", "wb") as out:
-        crypto.encrypt_stream(buffer, out, "local/demo")
+        crypto.encrypt_stream(buffer, out, "keys/demo")
 
 The ``context`` is bound to the data key (and stored in the header in the clear: no secrets in it); the
 same context is needed to decrypt. Every function takes ``client=`` (a :class:`secretsbroker.Client`);
