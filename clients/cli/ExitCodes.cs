@@ -17,6 +17,8 @@ public static class ExitCodes
 
     /// <summary><c>render</c>: the template does not parse or uses a helper wrongly.</summary>
     public const int TemplateError = 9;
+    /// <summary><c>decrypt-file</c>: the file failed authentication (modified, truncated, reordered chunks, wrong key).</summary>
+    public const int Tampered = 10;
 
     /// <summary><c>lease</c>: the lease was lost (revoked, expired or rotated away) and the command was stopped. As timeout(1) uses 124.</summary>
     public const int LeaseLost = 124;

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using Grpc.Core;
 using SecretsBroker.V1;
+using CryptoClient = SecretsBroker.V1.Crypto.CryptoClient;
 using V1Client = SecretsBroker.V1.SecretsBroker.SecretsBrokerClient;
 
 namespace SecretsBroker.Client;
@@ -10,7 +11,7 @@ namespace SecretsBroker.Client;
 /// code (NotFound, PermissionDenied, Unauthenticated, Unavailable, ...). Calls without their own deadline
 /// get <see cref="BrokerClientOptions.DefaultTimeout"/>.
 /// </summary>
-public sealed class BrokerClient(V1Client client, TimeSpan? defaultTimeout = null, BearerTokenSource? tokens = null)
+public sealed partial class BrokerClient(V1Client client, TimeSpan? defaultTimeout = null, BearerTokenSource? tokens = null, CryptoClient? crypto = null)
 {
     /// <summary>The generated client, for calls this wrapper does not cover.</summary>
     public V1Client Raw => client;

@@ -5,6 +5,7 @@ using Grpc.Net.Client;
 using Grpc.Net.Client.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using CryptoClient = SecretsBroker.V1.Crypto.CryptoClient;
 using V1Client = SecretsBroker.V1.SecretsBroker.SecretsBrokerClient;
 
 namespace SecretsBroker.Client;
@@ -18,7 +19,21 @@ public static class BrokerClientServiceCollectionExtensions
     public static IServiceCollection AddSecretsBrokerClient(this IServiceCollection services, Action<BrokerClientOptions> configure)
     {
         services.AddOptions<BrokerClientOptions>().Configure(configure);
-        services.AddGrpcClient<V1Client>((sp, o) => o.Address = sp.GetRequiredService<IOptions<BrokerClientOptions>>().Value.Address)
+        AddConfiguredGrpcClient<V1Client>(services);
+        AddConfiguredGrpcClient<CryptoClient>(services);
+        services.AddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<BrokerClientOptions>>().Value;
+            return new BearerTokenSource(options.Token, options.TokenFile);
+        });
+        services.AddTransient(sp => new BrokerClient(sp.GetRequiredService<V1Client>(),
+            sp.GetRequiredService<IOptions<BrokerClientOptions>>().Value.DefaultTimeout, sp.GetRequiredService<BearerTokenSource>(), sp.GetRequiredService<CryptoClient>()));
+        return services;
+    }
+
+    private static void AddConfiguredGrpcClient<TClient>(IServiceCollection services) where TClient : class
+    {
+        services.AddGrpcClient<TClient>((sp, o) => o.Address = sp.GetRequiredService<IOptions<BrokerClientOptions>>().Value.Address)
             .ConfigurePrimaryHttpMessageHandler(sp => CreateHandler(sp.GetRequiredService<IOptions<BrokerClientOptions>>().Value))
             .ConfigureChannel((sp, channel) => ConfigureChannel(channel, sp.GetRequiredService<IOptions<BrokerClientOptions>>().Value))
             .AddCallCredentials((_, metadata, sp) =>
@@ -26,14 +41,6 @@ public static class BrokerClientServiceCollectionExtensions
                 AddBearer(metadata, sp.GetRequiredService<BearerTokenSource>());
                 return Task.CompletedTask;
             });
-        services.AddSingleton(sp =>
-        {
-            var options = sp.GetRequiredService<IOptions<BrokerClientOptions>>().Value;
-            return new BearerTokenSource(options.Token, options.TokenFile);
-        });
-        services.AddTransient(sp => new BrokerClient(sp.GetRequiredService<V1Client>(),
-            sp.GetRequiredService<IOptions<BrokerClientOptions>>().Value.DefaultTimeout, sp.GetRequiredService<BearerTokenSource>()));
-        return services;
     }
 
     /// <summary>Creates a client without dependency injection (command-line tools, scripts). Dispose the channel when done.</summary>
@@ -53,7 +60,7 @@ public static class BrokerClientServiceCollectionExtensions
                 }));
         }
         var channel = GrpcChannel.ForAddress(options.Address, channelOptions);
-        return (new BrokerClient(new V1Client(channel), options.DefaultTimeout, tokens.HasToken ? tokens : null), channel);
+        return (new BrokerClient(new V1Client(channel), options.DefaultTimeout, tokens.HasToken ? tokens : null, new CryptoClient(channel)), channel);
     }
 
     private static SocketsHttpHandler CreateHandler(BrokerClientOptions options)

@@ -5,6 +5,7 @@ using SecretsBroker.Broker.Audit;
 using SecretsBroker.Broker.Auth;
 using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Caching;
+using SecretsBroker.Broker.Crypto;
 using SecretsBroker.Broker.Grpc;
 using SecretsBroker.Broker.Leases;
 using SecretsBroker.Broker.Observability;
@@ -32,6 +33,7 @@ public static class BrokerHostingExtensions
         builder.AddBrokerReading();
         builder.AddBrokerLeases();
         builder.AddBrokerWatching();
+        builder.AddBrokerCrypto();
         builder.AddBrokerGrpc();
         builder.AddBrokerObservability();
         return builder;

@@ -8,6 +8,7 @@
 #   BENCH_SKIP_MICRO=1 / BENCH_SKIP_LOAD=1 / BENCH_SKIP_LEASES=1   # leave a part out
 #   BENCH_MICRO_FILTER='*ReadPath*'              # a subset of the micro-benchmarks
 #   BENCH_LEASES_COUNT=N                         # leases in the lease scenario (default 10000)
+#   BENCH_SKIP_ENVELOPE=1 / BENCH_ENVELOPE_ARGS='--gib 1 --flat-gib 4'   # envelope files (C# and Python, about 2 minutes)
 # Needs h2load (apt-get install -y nghttp2-client), redis-server and python3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -34,5 +35,11 @@ fi
 if [[ "${BENCH_SKIP_LEASES:-0}" != 1 ]]; then
   (cd tests/Benchmarks/Leases && dotnet run -c Release --no-build -- --count "${BENCH_LEASES_COUNT:-10000}" --out "../artifacts/leases-memory.txt") || status=$?
 fi
-echo "results: $out/load.md, $out/micro/results/, $out/leases-memory.txt"
+if [[ "${BENCH_SKIP_ENVELOPE:-0}" != 1 ]]; then
+  dotnet build tests/Benchmarks/Envelope -c Release -nologo -v quiet
+  # shellcheck disable=SC2086
+  (cd tests/Benchmarks/Envelope && dotnet run -c Release --no-build -- ${BENCH_ENVELOPE_ARGS:-}) | tee "$out/envelope.txt" || status=$?
+  /usr/bin/python3 tests/Benchmarks/envelope_python.py | tee -a "$out/envelope.txt" || status=$?
+fi
+echo "results: $out/load.md, $out/micro/results/, $out/leases-memory.txt, $out/envelope.txt"
 exit $status

@@ -39,6 +39,14 @@ if ! build_log="$(dotnet build services/Broker -c Release -nologo 2>&1)"; then
 fi
 printf '%s\n' "$build_log" | tail -n 3
 
+step "brokerctl: dotnet build clients/cli -c Release (the envelope tests run it)"
+if ! build_log="$(dotnet build clients/cli -c Release -nologo 2>&1)"; then
+  printf '%s\n' "$build_log" >&2
+  echo "run_python_client_tests: the brokerctl build failed" >&2
+  exit 1
+fi
+printf '%s\n' "$build_log" | tail -n 3
+
 step "vault emulator: dotnet build tests/VaultEmulator -c Release"
 if ! build_log="$(dotnet build tests/VaultEmulator -c Release -nologo 2>&1)"; then
   printf '%s\n' "$build_log" >&2

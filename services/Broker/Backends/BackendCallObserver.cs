@@ -15,6 +15,10 @@ public static class BackendOperations
     public const string Issue = "issue";
     public const string Renew = "renew";
     public const string Revoke = "revoke";
+    public const string Encrypt = "encrypt";
+    public const string Decrypt = "decrypt";
+    public const string DataKey = "datakey";
+    public const string Rewrap = "rewrap";
 
     /// <summary>Every operation a mount with these capabilities can see (the metric series that exist from start).</summary>
     public static IEnumerable<string> For(ISecretBackend backend)
@@ -24,6 +28,7 @@ public static class BackendOperations
         if (backend is ISecretListing) { yield return List; }
         if (backend is ISecretVersionProbe) { yield return VersionProbe; }
         if (backend is ICredentialIssuing) { yield return Issue; yield return Renew; yield return Revoke; }
+        if (backend is IKeyStore) { yield return Encrypt; yield return Decrypt; yield return DataKey; yield return Rewrap; }
     }
 }
 

@@ -1,4 +1,5 @@
 using SecretsBroker.Broker.Backends.Aws;
+using SecretsBroker.Broker.Backends.Keyring;
 using SecretsBroker.Broker.Backends.Local;
 using SecretsBroker.Broker.Backends.Vault;
 
@@ -12,6 +13,7 @@ public static class BackendExtensions
         builder.Services.AddMetrics();
         builder.Services.AddSingleton<BackendCallObserver>();
         builder.Services.AddSingleton<ISecretBackendFactory, LocalBackendFactory>();
+        builder.Services.AddSingleton<ISecretBackendFactory, LocalKeyringFactory>();
         builder.AddAwsBackends();
         builder.AddVaultBackends();
         builder.Services.AddSingleton<MountTable>();

@@ -9,7 +9,7 @@ namespace SecretsBroker.Broker.Backends;
 /// capability); ask <see cref="MountedBackend.Capability{T}"/> instead.
 /// </summary>
 internal sealed class ObservedBackend(MountDefinition mount, ISecretBackend inner, BackendCallObserver? observer)
-    : ISecretBatchReading, ISecretListing, ISecretVersionProbe, ICredentialIssuing, ISecretChangeNotifying
+    : ISecretBatchReading, ISecretListing, ISecretVersionProbe, ICredentialIssuing, ISecretChangeNotifying, IKeyStore
 {
     public Task<SecretValue> GetAsync(string name, VersionSelector selector, CancellationToken cancellationToken) =>
         ObserveAsync(BackendOperations.Get, ct => ((ISecretReading)inner).GetAsync(name, selector, ct), cancellationToken);
@@ -35,6 +35,18 @@ internal sealed class ObservedBackend(MountDefinition mount, ISecretBackend inne
             await ((ICredentialIssuing)inner).RevokeAsync(leaseId, ct).ConfigureAwait(false);
             return true;
         }, cancellationToken);
+
+    public Task<StoreCiphertext> EncryptAsync(string key, KeyStoreInput input, ReadOnlyMemory<byte> plaintext, CancellationToken cancellationToken) =>
+        ObserveAsync(BackendOperations.Encrypt, ct => ((IKeyStore)inner).EncryptAsync(key, input, plaintext, ct), cancellationToken);
+
+    public Task<StorePlaintext> DecryptAsync(string key, KeyStoreInput input, StoreCiphertext ciphertext, CancellationToken cancellationToken) =>
+        ObserveAsync(BackendOperations.Decrypt, ct => ((IKeyStore)inner).DecryptAsync(key, input, ciphertext, ct), cancellationToken);
+
+    public Task<StoreDataKey> GenerateDataKeyAsync(string key, KeyStoreInput input, CancellationToken cancellationToken) =>
+        ObserveAsync(BackendOperations.DataKey, ct => ((IKeyStore)inner).GenerateDataKeyAsync(key, input, ct), cancellationToken);
+
+    public Task<StoreCiphertext> RewrapAsync(string key, KeyStoreInput input, StoreCiphertext ciphertext, CancellationToken cancellationToken) =>
+        ObserveAsync(BackendOperations.Rewrap, ct => ((IKeyStore)inner).RewrapAsync(key, input, ciphertext, ct), cancellationToken);
 
     // Change notifications are events of the backend, not calls: forwarded as they are.
     public event Action? Changed

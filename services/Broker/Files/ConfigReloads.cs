@@ -15,7 +15,7 @@ public sealed class ConfigReloads : IDisposable
     public const string MeterName = "SecretsBroker.Config";
 
     /// <summary>The values of the <c>file</c> label: the kinds of files the broker reloads.</summary>
-    public static readonly string[] FileKinds = ["policy", "secrets"];
+    public static readonly string[] FileKinds = ["policy", "secrets", "keyring"];
 
     private readonly Meter _meter;
     private readonly Counter<long> _failures;
@@ -25,7 +25,7 @@ public sealed class ConfigReloads : IDisposable
     {
         _meter = meterFactory.Create(MeterName);
         _failures = _meter.CreateCounter<long>("secretsbroker.config.reload.failures", "{reload}",
-            "Reloads of a changed configuration file that failed (previous contents kept), by file kind (policy, secrets)");
+            "Reloads of a changed configuration file that failed (previous contents kept), by file kind (policy, secrets, keyring)");
         _meter.CreateObservableGauge("secretsbroker.config.reload.healthy", ObserveHealthy, "{file}",
             "1 when the last reload of every watched file of this kind succeeded, 0 while one serves previous contents after a failed reload");
         // Every kind at zero from start, so the alert sees the first failure.

@@ -68,8 +68,8 @@ internal sealed record BrokerMethod(string Name, MessageParser? Parser, string M
 
 internal static class BrokerMethods
 {
-    /// <summary>Every method of the v1 service by its full name ("/secretsbroker.v1.SecretsBroker/GetSecret"), from the proto descriptor.</summary>
-    public static readonly FrozenDictionary<string, BrokerMethod> All = V1.SecretsBroker.Descriptor.Methods.ToFrozenDictionary(
+    /// <summary>Every method of the v1 services (SecretsBroker, Crypto) by its full name ("/secretsbroker.v1.SecretsBroker/GetSecret"), from the proto descriptor.</summary>
+    public static readonly FrozenDictionary<string, BrokerMethod> All = V1.SecretsBroker.Descriptor.Methods.Concat(V1.Crypto.Descriptor.Methods).ToFrozenDictionary(
         m => $"/{m.Service.FullName}/{m.Name}",
         m => new BrokerMethod(m.Name, m.IsClientStreaming ? null : m.InputType.Parser, m.InputType.FullName, m.Name switch
         {
@@ -81,6 +81,16 @@ internal static class BrokerMethods
             "KeepAlive" => AuditActions.Renew,
             "PutSecret" => AuditActions.Write,
             "RotateSecret" => AuditActions.Rotate,
-            _ => throw new InvalidOperationException($"no audit action for method {m.Name}"),
+            _ => CryptoAction(m.Name) ?? throw new InvalidOperationException($"no audit action for method {m.Name}"),
         }));
+
+    private static string? CryptoAction(string method) => method switch
+    {
+        "Encrypt" => AuditActions.Encrypt,
+        "Decrypt" => AuditActions.Decrypt,
+        "GenerateDataKey" => AuditActions.GenerateDataKey,
+        "DecryptDataKey" => AuditActions.DecryptDataKey,
+        "Rewrap" => AuditActions.Rewrap,
+        _ => null,
+    };
 }

@@ -19,9 +19,11 @@ public static class GrpcExtensions
         {
             options.MaxReceiveMessageSize = maxRequestBytes;
             options.EnableDetailedErrors = false;
-        }).AddServiceOptions<SecretsBrokerService>(options => options.Interceptors.Add<BrokerCallInterceptor>());
+        }).AddServiceOptions<SecretsBrokerService>(options => options.Interceptors.Add<BrokerCallInterceptor>())
+            .AddServiceOptions<CryptoService>(options => options.Interceptors.Add<BrokerCallInterceptor>());
         // Stateless over singletons: one instance, instead of one activated for every call.
         builder.Services.AddSingleton<SecretsBrokerService>();
+        builder.Services.AddSingleton<CryptoService>();
         builder.Services.AddSingleton<EdgeRefusals>();
         builder.Services.AddOptionsWithValidateOnStart<RefusalAuditOptions>().BindConfiguration(RefusalAuditOptions.SectionName);
         builder.Services.AddSingleton<IValidateOptions<RefusalAuditOptions>, RefusalAuditOptionsValidator>();
@@ -99,6 +101,7 @@ public static class GrpcExtensions
     public static WebApplication MapBrokerGrpc(this WebApplication app)
     {
         app.MapGrpcService<SecretsBrokerService>();
+        app.MapGrpcService<CryptoService>();
         app.MapGrpcHealthChecksService();
         if (app.Configuration.GetValue("Broker:EnableReflection", defaultValue: true))
         {

@@ -44,7 +44,7 @@ public sealed class QuickStartTests
         var quickStart = ReadmeQuickStart.Read();
         // The README's defaults, copied so the demo edit (appending a version) leaves the repository alone.
         using var contentRoot = new TestDirectory();
-        foreach (var file in new[] { "appsettings.json", "appsettings.Development.json", "policies.dev.yaml", "demo-secrets.yaml" })
+        foreach (var file in new[] { "appsettings.json", "appsettings.Development.json", "policies.dev.yaml", "demo-secrets.yaml", "demo-keys.yaml" })
         {
             File.Copy(Path.Combine(ContentRoot, file), Path.Combine(contentRoot.Path, file));
         }

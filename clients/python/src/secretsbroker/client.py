@@ -14,12 +14,14 @@ from .errors import Cancelled, from_rpc_error
 from .lease import Lease, RotateCallback
 from .models import BatchResult, IssuedLease, ListPage, Secret, SecretListing
 from .watch import SecretWatch
+from ._crypto_calls import CryptoMethods
 from .v1 import broker_pb2_grpc as pb_grpc
+from .v1 import crypto_pb2_grpc as crypto_grpc
 
 __all__ = ["Client", "ADDRESS_ENV", "TOKEN_ENV", "TOKEN_FILE_ENV", "CA_FILE_ENV", "DEFAULT_TIMEOUT"]
 
 
-class Client:
+class Client(CryptoMethods):
     """A connection to a SecretsBroker.
 
     Example::
@@ -96,6 +98,7 @@ class Client:
         else:
             self._channel = grpc.insecure_channel(config.address, options=config.options)
         self._stub = pb_grpc.SecretsBrokerStub(self._channel)
+        self._crypto_stub = crypto_grpc.CryptoStub(self._channel)
         self._streams_lock = threading.Lock()
         self._leases: "weakref.WeakSet[Lease]" = weakref.WeakSet()
         self._watches: "weakref.WeakSet[SecretWatch]" = weakref.WeakSet()

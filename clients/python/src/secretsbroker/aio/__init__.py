@@ -31,6 +31,8 @@ from .._config import DEFAULT_TIMEOUT, ClientConfig, PathLike
 from ..errors import Cancelled, from_rpc_error
 from ..models import BatchResult, IssuedLease, ListPage, Secret, SecretListing
 from ..v1 import broker_pb2_grpc as pb_grpc
+from ..v1 import crypto_pb2_grpc as crypto_grpc
+from ._crypto import AsyncCryptoMethods
 from ._lease import AsyncRotateCallback, Lease
 from ._watch import SecretWatch
 
@@ -59,7 +61,7 @@ class _Opening(Generic[T]):
             await self._value.close()
 
 
-class Client:
+class Client(AsyncCryptoMethods):
     """An asyncio connection to a SecretsBroker; the arguments are :class:`secretsbroker.Client`'s."""
 
     def __init__(
@@ -93,6 +95,7 @@ class Client:
         else:
             self._channel = grpc.aio.insecure_channel(config.address, options=config.options)
         self._stub = pb_grpc.SecretsBrokerStub(self._channel)
+        self._crypto_stub = crypto_grpc.CryptoStub(self._channel)
         self._leases: "weakref.WeakSet[Lease]" = weakref.WeakSet()
         self._watches: "weakref.WeakSet[SecretWatch]" = weakref.WeakSet()
 
