@@ -6,7 +6,7 @@ using SecretsBroker.Audit.V1;
 namespace SecretsBroker.Audit.Service.Grpc;
 
 /// <summary>AuditLog over the store: Query (paths opened with the audit key for the answer), Verify, ComputeHmac.</summary>
-public sealed partial class AuditLogService(AuditStore store, AuditKey auditKey, ILogger<AuditLogService> logger) : AuditLog.AuditLogBase
+public sealed partial class AuditLogService(IAuditStore store, AuditKey auditKey, ILogger<AuditLogService> logger) : AuditLog.AuditLogBase
 {
     public const int DefaultLimit = 1000;
     public const int MaxLimit = 10_000;
