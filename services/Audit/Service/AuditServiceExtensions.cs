@@ -22,15 +22,15 @@ public static class AuditServiceExtensions
 
     public static WebApplication MapAuditService(this WebApplication app)
     {
-        // Open the store now, so a bad path or a locked file stops the service before it listens.
-        _ = app.Services.GetRequiredService<AuditStore>();
+        // Open the store now, so a bad path, a locked file or an unreachable PostgreSQL stops the service before it listens.
+        _ = app.Services.GetRequiredService<IAuditStore>();
         app.MapGrpcService<AuditLogService>();
         app.MapGrpcHealthChecksService();
         app.MapAuditObservability();
         return app;
     }
 
-    /// <summary>The audit key and the SQLite store with its retention (also used by the export command).</summary>
+    /// <summary>The audit key and the store (SQLite or PostgreSQL, Audit:Store:Provider) with its retention (also used by the export command).</summary>
     public static IHostApplicationBuilder AddAuditStore(this IHostApplicationBuilder builder)
     {
         builder.Services.TryAddTimeProvider();
@@ -39,7 +39,10 @@ public static class AuditServiceExtensions
         builder.Services.AddSingleton(services => AuditKey.FromBase64(services.GetRequiredService<IOptions<AuditKeyOptions>>().Value.Key));
         builder.Services.AddOptionsWithValidateOnStart<StoreOptions>().BindConfiguration(StoreOptions.SectionName);
         builder.Services.AddSingleton<IValidateOptions<StoreOptions>, StoreOptionsValidator>();
-        builder.Services.AddSingleton<AuditStore>();
+        builder.Services.AddSingleton<IAuditStore>(services =>
+            services.GetRequiredService<IOptions<StoreOptions>>().Value.UsesPostgres
+                ? ActivatorUtilities.CreateInstance<PostgresAuditStore>(services)
+                : ActivatorUtilities.CreateInstance<AuditStore>(services));
         return builder;
     }
 

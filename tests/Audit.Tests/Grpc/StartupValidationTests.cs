@@ -13,6 +13,8 @@ public sealed class StartupValidationTests : RedisAndStoreTest
     [InlineData("--Audit:Auth:Tokens:0:Sha256=not-a-hash", "Audit:Auth:Tokens:0:Sha256 must be 64 hex digits")]
     [InlineData("--Audit:Ingestion:BatchSize=0", "BatchSize")]
     [InlineData("--Audit:Store:RetentionDays=-1", "RetentionDays")]
+    [InlineData("--Audit:Store:Provider=mysql", "Audit:Store:Provider must be sqlite or postgres")]
+    [InlineData("--Audit:Store:Provider=postgres", "Audit:Store:ConnectionString is required")]
     public async Task The_service_refuses_to_start_on_a_bad_setting_and_names_it(string setting, string message)
     {
         await using var service = new AuditServiceProcess(Redis, Path.Combine(Directory.Path, "audit.db"), extraArguments: [setting]);

@@ -30,20 +30,21 @@ public static class ExportCommand
             return 2;
         }
         var openPaths = builder.Configuration.GetValue("open-paths", false);
-        AuditStore store;
+        IAuditStore store;
         AuditKey? auditKey;
         try
         {
-            var storePath = AuditStore.ResolvePath(host.Services.GetRequiredService<IOptions<StoreOptions>>().Value, builder.Environment);
-            if (!File.Exists(storePath))
+            var storeOptions = host.Services.GetRequiredService<IOptions<StoreOptions>>().Value;
+            var storePath = AuditStore.ResolvePath(storeOptions, builder.Environment);
+            if (!storeOptions.UsesPostgres && !File.Exists(storePath))
             {
                 await Console.Error.WriteLineAsync($"no audit store at {storePath} (set Audit:Store:Path)").ConfigureAwait(false);
                 return 1;
             }
-            store = host.Services.GetRequiredService<AuditStore>();
+            store = host.Services.GetRequiredService<IAuditStore>();
             auditKey = openPaths ? host.Services.GetRequiredService<AuditKey>() : null;
         }
-        catch (Exception exception) when (exception is OptionsValidationException or ArgumentException)
+        catch (Exception exception) when (exception is OptionsValidationException or ArgumentException or Npgsql.NpgsqlException)
         {
             await Console.Error.WriteLineAsync($"export: {exception.Message}").ConfigureAwait(false);
             return 1;

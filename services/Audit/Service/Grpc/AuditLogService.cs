@@ -8,7 +8,7 @@ using SecretsBroker.Audit.V1;
 namespace SecretsBroker.Audit.Service.Grpc;
 
 /// <summary>AuditLog over the store: Query and Tail (paths opened with the audit key for the answer), Verify, ComputeHmac.</summary>
-public sealed partial class AuditLogService(AuditStore store, AuditKey auditKey, StoredEventsSignal storedSignal, IOptions<TailOptions> tailOptions,
+public sealed partial class AuditLogService(IAuditStore store, AuditKey auditKey, StoredEventsSignal storedSignal, IOptions<TailOptions> tailOptions,
     TimeProvider time, ILogger<AuditLogService> logger) : AuditLog.AuditLogBase
 {
     public const int DefaultLimit = 1000;

@@ -5,8 +5,8 @@ using StackExchange.Redis;
 
 namespace SecretsBroker.Audit.Service.Grpc;
 
-/// <summary>Ready when the SQLite store can be read.</summary>
-public sealed class StoreHealthCheck(AuditStore store) : IHealthCheck
+/// <summary>Ready when the store (SQLite file or PostgreSQL) can be read.</summary>
+public sealed class StoreHealthCheck(IAuditStore store) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
@@ -15,7 +15,7 @@ public sealed class StoreHealthCheck(AuditStore store) : IHealthCheck
             store.CanRead();
             return Task.FromResult(HealthCheckResult.Healthy());
         }
-        catch (Exception exception) when (exception is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException)
+        catch (Exception exception) when (exception is Microsoft.Data.Sqlite.SqliteException or Npgsql.NpgsqlException or IOException or UnauthorizedAccessException)
         {
             return Task.FromResult(HealthCheckResult.Unhealthy("the audit store cannot be read"));
         }

@@ -17,7 +17,7 @@ namespace SecretsBroker.Audit.Service.Ingestion;
 /// </summary>
 public sealed partial class AuditStreamConsumer(
     IConnectionMultiplexer redis,
-    AuditStore store,
+    IAuditStore store,
     StreamEntryDecoder decoder,
     AuditMetrics metrics,
     StreamTrimmer trimmer,

@@ -1,7 +1,6 @@
 // Longer than the project's ~350-line guide on purpose: the chain head, the write transaction and the schema are one
 // invariant (every append reads the head inside its transaction), and appends, queries, verification and retention
-// share the connection handling that keeps it. Issue 21 replaces this store behind an interface (SQLite and PostgreSQL).
-using System.Security.Cryptography;
+// share the connection handling that keeps it. PostgresAuditStore is the same store on PostgreSQL (IAuditStore).
 using Google.Protobuf;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
@@ -15,7 +14,7 @@ namespace SecretsBroker.Audit.Service.Store;
 /// its own hash = SHA-256(previous hash bytes || record bytes). Appends are idempotent on the event id.
 /// Several processes may share the file: every append reads the chain head inside its write transaction.
 /// </summary>
-public sealed class AuditStore : IDisposable
+public sealed class AuditStore : IAuditStore
 {
     private const string Schema = """
         CREATE TABLE IF NOT EXISTS audit_records (
@@ -32,6 +31,7 @@ public sealed class AuditStore : IDisposable
         );
         CREATE INDEX IF NOT EXISTS audit_records_event_time ON audit_records (event_time);
         CREATE INDEX IF NOT EXISTS audit_records_caller ON audit_records (caller, sequence);
+        CREATE INDEX IF NOT EXISTS audit_records_decision ON audit_records (decision, sequence);
         CREATE TABLE IF NOT EXISTS audit_path_prefixes (
             prefix_hmac TEXT    NOT NULL,
             sequence    INTEGER NOT NULL,
@@ -83,13 +83,7 @@ public sealed class AuditStore : IDisposable
     public string FilePath { get; }
 
     /// <summary>SHA-256 (lower-case hex) over the previous hash's bytes (none before the first record) and the record's bytes.</summary>
-    public static string ChainHash(string previousHash, ReadOnlySpan<byte> record)
-    {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        hash.AppendData(Convert.FromHexString(previousHash));
-        hash.AppendData(record);
-        return Convert.ToHexStringLower(hash.GetHashAndReset());
-    }
+    public static string ChainHash(string previousHash, ReadOnlySpan<byte> record) => RecordChecks.ChainHash(previousHash, record);
 
     public static long UnixNanos(Google.Protobuf.WellKnownTypes.Timestamp time) => time.Seconds * 1_000_000_000L + time.Nanos;
 
@@ -99,6 +93,8 @@ public sealed class AuditStore : IDisposable
     /// </summary>
     public async Task<AppendResult> AppendAsync(IReadOnlyList<IncomingEvent> events, IReadOnlyList<RejectedEntry> rejected, CancellationToken cancellationToken)
     {
+        // Serialized before the write lock: only hashing, which needs the head, happens inside it.
+        var records = events.Select(e => e.Event.ToByteArray()).ToArray();
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -113,15 +109,23 @@ public sealed class AuditStore : IDisposable
                 INSERT INTO audit_records (sequence, event_id, event_time, caller, action, decision, stored_at, record, previous_hash, hash)
                 VALUES ($sequence, $id, $time, $caller, $action, $decision, $stored_at, $record, $previous_hash, $hash)
                 """);
+            SqliteType[] types = [SqliteType.Integer, SqliteType.Text, SqliteType.Integer, SqliteType.Text, SqliteType.Text, SqliteType.Integer,
+                SqliteType.Integer, SqliteType.Blob, SqliteType.Text, SqliteType.Text];
             string[] insertNames = ["$sequence", "$id", "$time", "$caller", "$action", "$decision", "$stored_at", "$record", "$previous_hash", "$hash"];
+            var parameters = insertNames.Select((name, i) => insert.Parameters.Add(name, types[i])).ToArray();
             using var prefix = Command(connection, transaction, "INSERT OR IGNORE INTO audit_path_prefixes (prefix_hmac, sequence) VALUES ($prefix, $sequence)");
             var prefixHmac = prefix.Parameters.Add("$prefix", SqliteType.Text);
             var prefixSequence = prefix.Parameters.Add("$sequence", SqliteType.Integer);
+            // Prepared once per batch; each row only rebinds values.
+            exists.Prepare();
+            insert.Prepare();
+            prefix.Prepare();
 
             var stored = new List<IncomingEvent>(events.Count);
             var duplicates = 0;
-            foreach (var incoming in events)
+            for (var index = 0; index < events.Count; index++)
             {
+                var incoming = events[index];
                 var auditEvent = incoming.Event;
                 existsId.Value = auditEvent.Id;
                 if (exists.ExecuteScalar() is not null)
@@ -129,7 +133,7 @@ public sealed class AuditStore : IDisposable
                     duplicates++;
                     continue;
                 }
-                var record = auditEvent.ToByteArray();
+                var record = records[index];
                 var previous = hash;
                 hash = ChainHash(previous, record);
                 sequence++;
@@ -138,10 +142,9 @@ public sealed class AuditStore : IDisposable
                     sequence, auditEvent.Id, UnixNanos(auditEvent.Time), auditEvent.Caller, auditEvent.Action, (int)auditEvent.Decision,
                     storedAt, record, previous, hash,
                 ];
-                insert.Parameters.Clear();
                 for (var i = 0; i < values.Length; i++)
                 {
-                    insert.Parameters.AddWithValue(insertNames[i], values[i]);
+                    parameters[i].Value = values[i];
                 }
                 insert.ExecuteNonQuery();
                 foreach (var prefixValue in auditEvent.PathPrefixHmacs)
@@ -185,7 +188,11 @@ public sealed class AuditStore : IDisposable
     {
         using var connection = Open();
         using var command = connection.CreateCommand();
-        var sql = new System.Text.StringBuilder("SELECT sequence, record, previous_hash, hash, stored_at FROM audit_records WHERE sequence > $after");
+        // With a prefix, the (prefix_hmac, sequence) key drives the scan in sequence order, so a page reads
+        // only its own rows however many records share the prefix.
+        var sql = new System.Text.StringBuilder(filter.PathPrefixHmac is null
+            ? "SELECT sequence, record, previous_hash, hash, stored_at FROM audit_records WHERE sequence > $after"
+            : "SELECT r.sequence, r.record, r.previous_hash, r.hash, r.stored_at FROM audit_path_prefixes p CROSS JOIN audit_records r ON r.sequence = p.sequence WHERE p.prefix_hmac = $prefix AND p.sequence > $after");
         command.Parameters.AddWithValue("$after", filter.AfterSequence);
         if (filter.FromUnixNanos is { } from)
         {
@@ -196,6 +203,17 @@ public sealed class AuditStore : IDisposable
         {
             sql.Append(" AND event_time < $to");
             command.Parameters.AddWithValue("$to", to);
+        }
+        if (filter.PathPrefixHmac is null && (filter.FromUnixNanos is not null || filter.ToUnixNanos is not null))
+        {
+            // SQLite's planner walks the primary key for ORDER BY sequence and filters event_time, reading on
+            // average half the table before the window. The window's smallest sequence (from the event_time
+            // index; "+" keeps SQLite from answering MIN by walking the primary key) is an exact lower bound, so the
+            // walk starts at the window (docs/benchmarks.md, Audit store).
+            sql.Append(" AND sequence >= (SELECT MIN(+sequence) FROM audit_records WHERE 1 = 1")
+                .Append(filter.FromUnixNanos is null ? "" : " AND event_time >= $from")
+                .Append(filter.ToUnixNanos is null ? "" : " AND event_time < $to")
+                .Append(')');
         }
         if (filter.Caller is { } caller)
         {
@@ -214,10 +232,9 @@ public sealed class AuditStore : IDisposable
         }
         if (filter.PathPrefixHmac is { } prefixHmac)
         {
-            sql.Append(" AND sequence IN (SELECT sequence FROM audit_path_prefixes WHERE prefix_hmac = $prefix)");
             command.Parameters.AddWithValue("$prefix", prefixHmac);
         }
-        sql.Append(" ORDER BY sequence LIMIT $limit");
+        sql.Append(filter.PathPrefixHmac is null ? " ORDER BY sequence LIMIT $limit" : " ORDER BY p.sequence LIMIT $limit");
         command.Parameters.AddWithValue("$limit", filter.Limit);
         command.CommandText = sql.ToString();
         var records = new List<StoredRecord>();
@@ -298,7 +315,7 @@ public sealed class AuditStore : IDisposable
                     ? "previous_hash does not match the retention anchor's hash"
                     : $"previous_hash does not match the hash of record {sequence - 1}";
             }
-            else if (!IsHex(previousHash) || ChainHash(previousHash, record) != hash)
+            else if (!RecordChecks.IsHex(previousHash) || ChainHash(previousHash, record) != hash)
             {
                 broken = "hash does not match SHA-256(previous_hash || record): the record or its hash was changed";
             }
@@ -384,48 +401,13 @@ public sealed class AuditStore : IDisposable
 
     private static string? CheckColumns(SqliteDataReader reader, byte[] record)
     {
-        AuditEvent auditEvent;
-        try
-        {
-            auditEvent = AuditEvent.Parser.ParseFrom(record);
-        }
-        catch (InvalidProtocolBufferException)
-        {
-            return "the record bytes are not an AuditEvent";
-        }
-        if (reader.GetString(1) != auditEvent.Id)
-        {
-            return "column event_id does not match the record";
-        }
-        if (auditEvent.Time is null || reader.GetInt64(2) != UnixNanos(auditEvent.Time))
-        {
-            return "column event_time does not match the record";
-        }
-        if (reader.GetString(3) != auditEvent.Caller)
-        {
-            return "column caller does not match the record";
-        }
-        if (reader.GetString(4) != auditEvent.Action)
-        {
-            return "column action does not match the record";
-        }
-        if (reader.GetInt32(5) != (int)auditEvent.Decision)
-        {
-            return "column decision does not match the record";
-        }
-        if (reader.GetInt64(11) > 0)
-        {
-            return "the path prefix index does not match the record: a prefix_hmac is not TEXT";
-        }
-        var indexed = reader.IsDBNull(9) ? [] : reader.GetString(9).Split(',').ToHashSet(StringComparer.Ordinal);
-        if (!indexed.SetEquals(auditEvent.PathPrefixHmacs))
-        {
-            return "the path prefix index does not match the record";
-        }
-        return null;
+        var broken = RecordChecks.CheckColumns(record, reader.GetString(1), reader.GetInt64(2), reader.GetString(3), reader.GetString(4), reader.GetInt32(5),
+            reader.IsDBNull(9) ? null : reader.GetString(9));
+        // A prefix stored with another storage class than TEXT (SQLite's own failure mode) is named as such.
+        return reader.GetInt64(11) > 0 && broken is null or RecordChecks.PrefixMismatch
+            ? "the path prefix index does not match the record: a prefix_hmac is not TEXT"
+            : broken;
     }
-
-    private static bool IsHex(string value) => value.Length % 2 == 0 && value.All(Uri.IsHexDigit);
 
     /// <summary>A row as a <see cref="StoredRecord"/>, or one marked unreadable (with whatever hashes are TEXT) when a column has the wrong storage class.</summary>
     private static StoredRecord ReadRecord(SqliteDataReader reader)

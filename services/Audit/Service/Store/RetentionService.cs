@@ -6,7 +6,7 @@ namespace SecretsBroker.Audit.Service.Store;
 /// Deletes records older than <see cref="StoreOptions.RetentionDays"/> at start and every
 /// <see cref="StoreOptions.RetentionInterval"/>; does nothing when RetentionDays is 0.
 /// </summary>
-public sealed partial class RetentionService(AuditStore store, IOptions<StoreOptions> options, TimeProvider time, ILogger<RetentionService> logger) : BackgroundService
+public sealed partial class RetentionService(IAuditStore store, IOptions<StoreOptions> options, TimeProvider time, ILogger<RetentionService> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
