@@ -6,6 +6,7 @@ using SecretsBroker.Broker.Auth;
 using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Caching;
 using SecretsBroker.Broker.Grpc;
+using SecretsBroker.Broker.Http;
 using SecretsBroker.Broker.Leases;
 using SecretsBroker.Broker.Observability;
 using SecretsBroker.Broker.Policy;
@@ -33,6 +34,7 @@ public static class BrokerHostingExtensions
         builder.AddBrokerLeases();
         builder.AddBrokerWatching();
         builder.AddBrokerGrpc();
+        builder.AddBrokerHttp();
         builder.AddBrokerObservability();
         return builder;
     }
