@@ -8,7 +8,7 @@ namespace SecretsBroker.Broker.Http;
 /// endpoint (https with HTTP/1.1 and HTTP/2 by ALPN, http with the endpoint defaults: h2c) and each <c>Broker:Http:Urls</c>
 /// address an HTTP/1.1-only endpoint. Endpoints an operator configured under <c>Kestrel:Endpoints</c> are kept as they are.
 /// </summary>
-public sealed class HttpListeners
+public sealed partial class HttpListeners
 {
     internal const string Http1EndpointPrefix = "BrokerHttp1-";
     private const string UrlEndpointPrefix = "BrokerUrl-";
@@ -34,6 +34,7 @@ public sealed class HttpListeners
     {
         var listeners = new HttpListeners();
         builder.Services.AddSingleton(listeners);
+        builder.Services.AddHostedService<ListeningLog>();
         var configuration = builder.Configuration;
         var http1 = Split(options.Urls).ToArray();
         var operatorEndpoints = configuration.GetSection("Kestrel:Endpoints").GetChildren().Any();
@@ -73,5 +74,26 @@ public sealed class HttpListeners
                 });
             }
         });
+    }
+
+    /// <summary>Logs the bound HTTP/1.1 addresses once the server listens (Kestrel's own lines do not tell them from the h2c ones).</summary>
+    private sealed partial class ListeningLog(HttpListeners listeners, IHostApplicationLifetime lifetime, ILogger<HttpListeners> logger) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            lifetime.ApplicationStarted.Register(() =>
+            {
+                if (listeners.Http1Addresses.Count > 0)
+                {
+                    LogListening(logger, string.Join(' ', listeners.Http1Addresses));
+                }
+            });
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        [LoggerMessage(Level = LogLevel.Information, Message = "HTTP/1.1 JSON API listening on {Addresses}")]
+        private static partial void LogListening(ILogger logger, string addresses);
     }
 }

@@ -9,7 +9,7 @@ namespace SecretsBroker.Broker.Tests.Http;
 /// A real broker for the HTTP tests: a local mount <c>demo</c> from a secrets file, the audit stream on a real redis-server, a
 /// cleartext HTTP/1.1 port beside the h2c gRPC port, and the AWS Secrets Manager Agent and Dapr drop-ins on their own ports
 /// acting as <c>svc-dropin</c>. test-alpha (the bearer token) may read and list demo/alpha/**; svc-dropin may list demo/alpha/**
-/// but read only demo/alpha/db and demo/alpha/cert.
+/// but read only demo/alpha/db, demo/alpha/cert and demo/alpha/none (which does not exist).
 /// </summary>
 public sealed class HttpTestBroker : IAsyncLifetime
 {
@@ -44,7 +44,7 @@ public sealed class HttpTestBroker : IAsyncLifetime
             rules:
               - paths: ["demo/alpha", "demo/alpha/**"]
                 capabilities: [list]
-              - paths: ["demo/alpha/db", "demo/alpha/cert"]
+              - paths: ["demo/alpha/db", "demo/alpha/cert", "demo/alpha/none"]
                 capabilities: [read]
         """;
 
