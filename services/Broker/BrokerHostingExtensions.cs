@@ -46,6 +46,7 @@ public static class BrokerHostingExtensions
         ValidateConfiguration(app.Services);
         _ = app.Services.GetRequiredService<PolicyEvaluator>();
         app.MapBrokerObservability();
+        app.UseBrokerOpenApi();
         app.UseExactGrpcMethodNames();
         app.UseSourceRateLimit();
         app.UseAuthentication();

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using Microsoft.OpenApi.Models;
 
 namespace SecretsBroker.Broker.Http;
 
@@ -13,6 +14,15 @@ public static class HttpExtensions
     {
         var services = builder.Services;
         services.AddGrpc().AddJsonTranscoding();
+        // The OpenAPI document of the HTTP/JSON API: Microsoft.AspNetCore.Grpc.Swagger describes the transcoded endpoints (with
+        // their protobuf messages as JSON schemas) for Swashbuckle.
+        services.AddGrpcSwagger();
+        services.AddSwaggerGen(options => options.SwaggerDoc(OpenApiDocument, new OpenApiInfo
+        {
+            Title = "SecretsBroker HTTP/JSON API",
+            Version = OpenApiDocument,
+            Description = "gRPC JSON transcoding of secretsbroker.v1 (docs/http.md). Authorization: Bearer <token>; errors are google.rpc.Status JSON.",
+        }));
         services.AddOptionsWithValidateOnStart<HttpOptions>().BindConfiguration(HttpOptions.SectionName);
         services.AddSingleton<IValidateOptions<HttpOptions>, HttpOptionsValidator>();
         HttpListeners.Configure(builder, builder.WebHost, builder.Configuration.GetSection(HttpOptions.SectionName).Get<HttpOptions>() ?? new HttpOptions());
@@ -27,5 +37,17 @@ public static class HttpExtensions
         services.AddSingleton<DaprServer>();
         services.AddHostedService(sp => sp.GetRequiredService<DaprServer>());
         return builder;
+    }
+
+    private const string OpenApiDocument = "v1";
+
+    /// <summary>Serves the OpenAPI document at <c>GET /openapi/v1.json</c> (unauthenticated: it describes the API, no secret) when on.</summary>
+    public static WebApplication UseBrokerOpenApi(this WebApplication app)
+    {
+        if (app.Services.GetRequiredService<IOptions<HttpOptions>>().Value.OpenApi)
+        {
+            app.UseSwagger(options => options.RouteTemplate = "openapi/{documentName}.json");
+        }
+        return app;
     }
 }

@@ -11,7 +11,9 @@ namespace SecretsBroker.Broker.Http;
 public sealed partial class HttpListeners
 {
     internal const string Http1EndpointPrefix = "BrokerHttp1-";
-    private const string UrlEndpointPrefix = "BrokerUrl-";
+    // Kestrel binds configured endpoints in key order: the gRPC ones ("BrokerGrpc-") before the HTTP/1.1 ones, so the first
+    // "Now listening on" line is still the gRPC port's.
+    private const string UrlEndpointPrefix = "BrokerGrpc-";
     private readonly List<ListenOptions> _http1 = [];
 
     /// <summary>The bound cleartext HTTP/1.1 addresses (with their real ports once the server started).</summary>

@@ -142,6 +142,64 @@ public sealed class HttpJsonApiTests(HttpTestBroker broker) : IDisposable
     }
 
     [Fact]
+    public async Task The_broker_serves_an_openapi_document_of_the_http_api()
+    {
+        var (response, body) = await SendAsync(HttpMethod.Get, "/openapi/v1.json", token: null);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var paths = body.GetProperty("paths").EnumerateObject().Select(p => p.Name).ToArray();
+        Assert.Contains("/v1/secrets:batchGet", paths);
+        Assert.Contains(paths, p => p.StartsWith("/v1/secrets/{path", StringComparison.Ordinal));
+        Assert.Contains(paths, p => p.StartsWith("/v1/keys/{key_path", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Json_is_served_over_h2c_on_the_grpc_port_as_the_readme_curl_does()
+    {
+        // curl --http2-prior-knowledge: HTTP/2 without TLS or upgrade.
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(broker.Host.Address, "/v1/secrets/demo/alpha/db"))
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", BrokerHost.TestToken);
+        using var response = await _http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(HttpVersion.Version20, response.Version);
+        Assert.Contains("FAKE-http-password", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task A_tls_port_offers_http_1_1_by_alpn_beside_grpc_over_http_2()
+    {
+        using var pki = new TestPki();
+        var memory = new InMemoryBackend();
+        memory.Put("alpha/db", "1", new Dictionary<string, string> { ["password"] = "FAKE-tls-password" });
+        await using var tls = await BrokerHost.StartAsync(Caching.CacheTestSettings.InProcessOnly().MemoryMount("mem"), configureServices: memory.Register, tls: pki);
+        using var handler = new SocketsHttpHandler();
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) =>
+        {
+            using var chain = new System.Security.Cryptography.X509Certificates.X509Chain();
+            chain.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
+            chain.ChainPolicy.CustomTrustStore.Add(pki.Authority);
+            chain.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
+            return chain.Build(new System.Security.Cryptography.X509Certificates.X509Certificate2(certificate!));
+        };
+        using var client = new HttpClient(handler) { DefaultRequestVersion = HttpVersion.Version11, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact };
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(tls.Address, "/v1/secrets/mem/alpha/db"));
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", BrokerHost.TestToken);
+        using var response = await client.SendAsync(request);
+        var viaGrpc = await tls.CreateClient().GetSecretAsync("mem/alpha/db");
+
+        Assert.Equal(HttpVersion.Version11, response.Version);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Contains("FAKE-tls-password", await response.Content.ReadAsStringAsync());
+        Assert.Equal("FAKE-tls-password", viaGrpc.Data["password"]);
+    }
+
+    [Fact]
     public async Task The_grpc_port_still_serves_grpc_beside_the_http_1_1_port()
     {
         var secret = await broker.Host.CreateClient().GetSecretAsync("demo/alpha/db");
