@@ -7,6 +7,7 @@ using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Caching;
 using SecretsBroker.Broker.Crypto;
 using SecretsBroker.Broker.Grpc;
+using SecretsBroker.Broker.Http;
 using SecretsBroker.Broker.Leases;
 using SecretsBroker.Broker.Observability;
 using SecretsBroker.Broker.Policy;
@@ -35,6 +36,7 @@ public static class BrokerHostingExtensions
         builder.AddBrokerWatching();
         builder.AddBrokerCrypto();
         builder.AddBrokerGrpc();
+        builder.AddBrokerHttp();
         builder.AddBrokerObservability();
         return builder;
     }
@@ -46,6 +48,7 @@ public static class BrokerHostingExtensions
         ValidateConfiguration(app.Services);
         _ = app.Services.GetRequiredService<PolicyEvaluator>();
         app.MapBrokerObservability();
+        app.UseBrokerOpenApi();
         app.UseExactGrpcMethodNames();
         app.UseSourceRateLimit();
         app.UseAuthentication();

@@ -11,6 +11,7 @@ public static class AuditActions
     public const string Renew = "renew";
     public const string Revoke = "revoke";
     public const string Rotate = "rotate";
+    public const string Write = "write";
     public const string Watch = "watch";
     public const string Write = "write";
     public const string Encrypt = "encrypt";

@@ -75,6 +75,9 @@ public sealed partial class BrokerCallInterceptor(CallerRateLimiter rateLimiter,
             throw new RpcException(await refusals.UnauthenticatedAsync(httpContext, context.CancellationToken).ConfigureAwait(false));
         }
         var access = refusals.Access(httpContext, caller);
+        // A request feature rather than HttpContext.Items, which would create the Items dictionary on every call. Set before the
+        // rate limit, so GrpcCallGate sees that this call's refusal was audited here.
+        httpContext.Features.Set(access);
         if (rateLimiter.TryAcquire(caller) is { } retryAfter)
         {
             // The audited reason leaves out the wait, so repeated refusals can be counted together.
@@ -82,8 +85,6 @@ public sealed partial class BrokerCallInterceptor(CallerRateLimiter rateLimiter,
                 context.CancellationToken).ConfigureAwait(false);
             throw GrpcAnswers.RateLimited("caller", retryAfter).ToRpcException();
         }
-        // A request feature rather than HttpContext.Items, which would create the Items dictionary on every call.
-        httpContext.Features.Set(access);
     }
 
     /// <summary>

@@ -16,13 +16,13 @@ public sealed partial class ExactGrpcMethodMiddleware(RequestDelegate next, ILog
     public Task InvokeAsync(HttpContext context)
     {
         var method = context.GetEndpoint()?.Metadata.GetMetadata<GrpcMethodMetadata>()?.Method;
-        if (method is null || IsExactName(context.Request.Path, method.FullName))
+        // An HTTP/JSON call has its own URL (its google.api.http rule), not the method's name.
+        if (method is null || TranscodedCalls.IsTranscoded(context) || IsExactName(context.Request.Path, method.FullName))
         {
             return next(context);
         }
         LogMisspelledMethod(method.FullName);
-        GrpcAnswers.Write(context, new Status(StatusCode.Unimplemented, "Method is unimplemented."));
-        return Task.CompletedTask;
+        return GrpcAnswers.WriteAsync(context, new Status(StatusCode.Unimplemented, "Method is unimplemented."));
     }
 
     /// <summary>The request path is the method's full name ("/package.Service/Method", Grpc.Core's Method.FullName), ordinally.</summary>

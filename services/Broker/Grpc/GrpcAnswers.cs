@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Google.Protobuf;
+using Google.Protobuf.Reflection;
 using Google.Protobuf.WellKnownTypes;
 using Google.Rpc;
 using Grpc.Core;
@@ -16,8 +17,16 @@ internal static class GrpcAnswers
     /// google.rpc.Status details in grpc-status-details-bin when given. Separate headers and trailers would let a client
     /// see response headers first and take a refused call for an accepted stream.
     /// </summary>
-    public static void Write(HttpContext context, global::Grpc.Core.Status status, Google.Rpc.Status? details = null)
+    /// <remarks>
+    /// A call to a gRPC JSON transcoding endpoint (HTTP/JSON, docs/http.md) gets the answer transcoding gives its own errors
+    /// instead: the HTTP status of gRPC's mapping and a google.rpc.Status JSON body.
+    /// </remarks>
+    public static Task WriteAsync(HttpContext context, global::Grpc.Core.Status status, Google.Rpc.Status? details = null)
     {
+        if (TranscodedCalls.IsTranscoded(context))
+        {
+            return WriteJsonAsync(context, status, details);
+        }
         var response = context.Response;
         response.StatusCode = StatusCodes.Status200OK;
         response.ContentType = "application/grpc";
@@ -31,6 +40,22 @@ internal static class GrpcAnswers
             // Binary metadata is base64; the spec asks senders for the unpadded form.
             add("grpc-status-details-bin", Convert.ToBase64String(details.ToByteArray()).TrimEnd('='));
         }
+        return Task.CompletedTask;
+    }
+
+    // Any in details is written with its @type, which needs the message types the broker packs.
+    private static readonly JsonFormatter StatusJson = new(JsonFormatter.Settings.Default.WithTypeRegistry(TypeRegistry.FromMessages(RetryInfo.Descriptor)));
+
+    /// <summary>google.rpc.Status as JSON with gRPC's HTTP status, as gRPC JSON transcoding writes an error (JsonRequestHelpers.SendErrorResponse).</summary>
+    private static Task WriteJsonAsync(HttpContext context, global::Grpc.Core.Status status, Google.Rpc.Status? details)
+    {
+        var body = details?.Clone() ?? new Google.Rpc.Status();
+        body.Code = (int)status.StatusCode;
+        body.Message = status.Detail;
+        var response = context.Response;
+        response.StatusCode = Broker.Core.RpcHttpStatus.ToHttp((int)status.StatusCode);
+        response.ContentType = "application/json; charset=utf-8";
+        return response.WriteAsync(StatusJson.Format(body), context.RequestAborted);
     }
 
     /// <summary>RESOURCE_EXHAUSTED with google.rpc.RetryInfo, which gRPC clients and proxies understand.</summary>

@@ -34,7 +34,12 @@ internal sealed partial class GrpcCallGate(RequestDelegate next, EdgeRefusals re
         {
             var status = await refusals.UnauthenticatedAsync(context, cancellationToken).ConfigureAwait(false);
             LogRefused(gated.Name, nameof(StatusCode.Unauthenticated));
-            GrpcAnswers.Write(context, status);
+            await GrpcAnswers.WriteAsync(context, status).ConfigureAwait(false);
+            return;
+        }
+        if (TranscodedCalls.IsTranscoded(context))
+        {
+            await TranscodedAsync(context, gated, caller, cancellationToken).ConfigureAwait(false);
             return;
         }
         if (gated.Parser is not null)
@@ -46,13 +51,33 @@ internal sealed partial class GrpcCallGate(RequestDelegate next, EdgeRefusals re
                 await refusals.RefusedAsync(refusals.Access(context, caller), new AuditEntry(gated.AuditAction),
                     new BrokerException((BrokerErrorKind)(int)refusal.Status, refusal.Reason), cancellationToken).ConfigureAwait(false);
                 LogUnreadable(gated.Name, refusal.Status.ToString(), refusal.Reason);
-                GrpcAnswers.Write(context, new Status(refusal.Status, refusal.Reason));
+                await GrpcAnswers.WriteAsync(context, new Status(refusal.Status, refusal.Reason)).ConfigureAwait(false);
                 return;
             }
             // Grpc.AspNetCore reads the checked message from here (Kestrel wraps a replaced Body in a new BodyReader).
             context.Request.Body = new MemoryStream(body!, writable: false);
         }
         await next(context).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// An HTTP/JSON call: gRPC JSON transcoding reads the JSON body and the URL's fields itself and answers what it cannot read
+    /// (400, google.rpc.Status JSON) before the interceptor runs. Such a refusal is audited here, as an unreadable gRPC
+    /// message is above: the interceptor records the access context of every call it admitted or refused, so a failed answer
+    /// without one was refused by transcoding.
+    /// </summary>
+    private async Task TranscodedAsync(HttpContext context, BrokerMethod gated, CallerIdentity caller, CancellationToken cancellationToken)
+    {
+        await next(context).ConfigureAwait(false);
+        if (context.Response.StatusCode < StatusCodes.Status400BadRequest || context.Features.Get<AccessContext>() is not null)
+        {
+            return;
+        }
+        var status = (StatusCode)RpcHttpStatus.FromHttp(context.Response.StatusCode);
+        var reason = $"the HTTP request cannot be read as a {gated.MessageName}";
+        await refusals.RefusedAsync(refusals.Access(context, caller), new AuditEntry(gated.AuditAction),
+            new BrokerException((BrokerErrorKind)(int)status, reason), cancellationToken).ConfigureAwait(false);
+        LogUnreadable(gated.Name, status.ToString(), reason);
     }
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "A call to {Method} was refused before its service method ran: {Status}")]

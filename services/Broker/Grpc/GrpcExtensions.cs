@@ -84,7 +84,7 @@ public static class GrpcExtensions
             await refusals.RefusedAsync(refusals.Access(http, null), new AuditEntry(AuditActions.RateLimit),
                 new BrokerException(BrokerErrorKind.ResourceExhausted, "rate limit exceeded for this source"), cancellationToken).ConfigureAwait(false);
             var details = GrpcAnswers.RateLimited("source", retryAfter);
-            GrpcAnswers.Write(http, new Status(StatusCode.ResourceExhausted, details.Message), details);
+            await GrpcAnswers.WriteAsync(http, new Status(StatusCode.ResourceExhausted, details.Message), details).ConfigureAwait(false);
         };
     }
 

@@ -2,7 +2,9 @@ using System.Diagnostics;
 using System.Globalization;
 using Grpc.AspNetCore.Server;
 using Grpc.Core;
+using Microsoft.AspNetCore.Grpc.JsonTranscoding;
 using Microsoft.AspNetCore.Http.Features;
+using SecretsBroker.Broker.Core;
 
 namespace SecretsBroker.Broker.Observability;
 
@@ -37,7 +39,11 @@ public sealed class GrpcMetricsMiddleware(RequestDelegate next, BrokerMetrics me
         }
         finally
         {
-            var status = failed ? StatusCode.Internal : ReadStatus(context);
+            var status = failed ? StatusCode.Internal
+                // An HTTP/JSON call answers with an HTTP status only (docs/http.md).
+                : context.GetEndpoint()?.Metadata.GetMetadata<GrpcJsonTranscodingMetadata>() is not null
+                    ? (StatusCode)RpcHttpStatus.FromHttp(context.Response.StatusCode)
+                : ReadStatus(context);
             metrics.GrpcCallCompleted(method?.ServiceName ?? Unknown, method?.Name ?? Unknown, status, Stopwatch.GetElapsedTime(started));
         }
     }

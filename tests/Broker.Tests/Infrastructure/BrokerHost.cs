@@ -101,7 +101,10 @@ public sealed class BrokerHost : IAsyncDisposable
         var app = builder.Build();
         app.MapBroker();
         await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        // The gRPC address: the one address that is not a cleartext HTTP/1.1 listener (Broker:Http:Urls, docs/http.md).
+        var http1 = app.Services.GetRequiredService<global::SecretsBroker.Broker.Http.HttpListeners>().Http1Addresses;
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses
+            .Single(a => !http1.Contains(new Uri(a)));
         return new BrokerHost(app, new Uri(address), logs, directory) { _tls = tls };
     }
 

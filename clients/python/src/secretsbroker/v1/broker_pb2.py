@@ -11,11 +11,12 @@ from google.protobuf import symbol_database as _symbol_database
 _sym_db = _symbol_database.Default()
 
 
+from .._googleapis import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dsecretsbroker/v1/broker.proto\x12\x10secretsbroker.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x92\x01\n\x10GetSecretRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x11\n\x07version\x18\x02 \x01(\tH\x00\x12\x0f\n\x05stage\x18\x03 \x01(\tH\x00\x12*\n\x07max_age\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0c\x62ypass_cache\x18\x05 \x01(\x08\x42\n\n\x08selector\"=\n\x11GetSecretResponse\x12(\n\x06secret\x18\x01 \x01(\x0b\x32\x18.secretsbroker.v1.Secret\"\x91\x02\n\x06Secret\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x30\n\x0c\x63reated_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x04\x64\x61ta\x18\x04 \x03(\x0b\x32\".secretsbroker.v1.Secret.DataEntry\x12\x13\n\x0b\x62inary_data\x18\x05 \x01(\x0c\x12\x0e\n\x06stages\x18\x06 \x03(\t\x12\x32\n\x07serving\x18\x07 \x01(\x0b\x32!.secretsbroker.v1.ServingMetadata\x1a+\n\tDataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9c\x01\n\x0fServingMetadata\x12\r\n\x05mount\x18\x01 \x01(\t\x12\x14\n\x0c\x62\x61\x63kend_type\x18\x02 \x01(\t\x12-\n\x06source\x18\x03 \x01(\x0e\x32\x1d.secretsbroker.v1.ValueSource\x12&\n\x03\x61ge\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05stale\x18\x05 \x01(\x08\"\'\n\x16\x42\x61tchGetSecretsRequest\x12\r\n\x05paths\x18\x01 \x03(\t\"S\n\x17\x42\x61tchGetSecretsResponse\x12\x38\n\x07results\x18\x01 \x03(\x0b\x32\'.secretsbroker.v1.BatchGetSecretsResult\"\x89\x01\n\x15\x42\x61tchGetSecretsResult\x12\x0c\n\x04path\x18\x01 \x01(\t\x12*\n\x06secret\x18\x02 \x01(\x0b\x32\x18.secretsbroker.v1.SecretH\x00\x12,\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x1b.secretsbroker.v1.ItemErrorH\x00\x42\x08\n\x06result\"*\n\tItemError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"K\n\x12ListSecretsRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"`\n\x13ListSecretsResponse\x12\x30\n\x07secrets\x18\x01 \x03(\x0b\x32\x1f.secretsbroker.v1.SecretListing\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"g\n\rSecretListing\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x16\n\x0elatest_version\x18\x02 \x01(\t\x12\x30\n\x0cupdated_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\'\n\x17IssueCredentialsRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\"\x85\x02\n\x05Lease\x12\x10\n\x08lease_id\x18\x01 \x01(\t\x12=\n\x0b\x63redentials\x18\x02 \x03(\x0b\x32(.secretsbroker.v1.Lease.CredentialsEntry\x12&\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x11\n\trenewable\x18\x04 \x01(\x08\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04path\x18\x06 \x01(\t\x1a\x32\n\x10\x43redentialsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"F\n\x10KeepAliveRequest\x12\x18\n\x10\x61ttach_lease_ids\x18\x01 \x03(\t\x12\x18\n\x10\x64\x65tach_lease_ids\x18\x02 \x03(\t\"\x81\x02\n\nLeaseEvent\x12\x10\n\x08lease_id\x18\x01 \x01(\t\x12.\n\x04type\x18\x02 \x01(\x0e\x32 .secretsbroker.v1.LeaseEventType\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\nrotated_to\x18\x04 \x01(\x0b\x32\x17.secretsbroker.v1.Lease\x12*\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x1b.secretsbroker.v1.ItemError\x12(\n\x04time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"&\n\x12RevokeLeaseRequest\x12\x10\n\x08lease_id\x18\x01 \x01(\t\"\x15\n\x13RevokeLeaseResponse\"6\n\x13WatchSecretsRequest\x12\r\n\x05paths\x18\x01 \x03(\t\x12\x10\n\x08prefixes\x18\x02 \x03(\t\"V\n\x0bSecretEvent\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd2\x01\n\x10PutSecretRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\x12:\n\x04\x64\x61ta\x18\x02 \x03(\x0b\x32,.secretsbroker.v1.PutSecretRequest.DataEntry\x12\x13\n\x0b\x62inary_data\x18\x03 \x01(\x0c\x12\x1d\n\x10\x65xpected_version\x18\x04 \x01(\tH\x00\x88\x01\x01\x1a+\n\tDataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x13\n\x11_expected_version\"d\n\x11PutSecretResponse\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x30\n\x0c\x63reated_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"#\n\x13RotateSecretRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\"\x93\x01\n\x14RotateSecretResponse\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x30\n\x0c\x63reated_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08strategy\x18\x04 \x01(\t\x12\x18\n\x10previous_version\x18\x05 \x01(\t*o\n\x0bValueSource\x12\x1c\n\x18VALUE_SOURCE_UNSPECIFIED\x10\x00\x12\x18\n\x14VALUE_SOURCE_BACKEND\x10\x01\x12\x13\n\x0fVALUE_SOURCE_L1\x10\x02\x12\x13\n\x0fVALUE_SOURCE_L2\x10\x03*\xe5\x01\n\x0eLeaseEventType\x12 \n\x1cLEASE_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18LEASE_EVENT_TYPE_RENEWED\x10\x01\x12\x1c\n\x18LEASE_EVENT_TYPE_ROTATED\x10\x02\x12\x1c\n\x18LEASE_EVENT_TYPE_REVOKED\x10\x03\x12\x1c\n\x18LEASE_EVENT_TYPE_EXPIRED\x10\x04\x12\x1a\n\x16LEASE_EVENT_TYPE_ERROR\x10\x05\x12\x1d\n\x19LEASE_EVENT_TYPE_ATTACHED\x10\x06\x32\xbd\x06\n\rSecretsBroker\x12T\n\tGetSecret\x12\".secretsbroker.v1.GetSecretRequest\x1a#.secretsbroker.v1.GetSecretResponse\x12\x66\n\x0f\x42\x61tchGetSecrets\x12(.secretsbroker.v1.BatchGetSecretsRequest\x1a).secretsbroker.v1.BatchGetSecretsResponse\x12Z\n\x0bListSecrets\x12$.secretsbroker.v1.ListSecretsRequest\x1a%.secretsbroker.v1.ListSecretsResponse\x12V\n\x10IssueCredentials\x12).secretsbroker.v1.IssueCredentialsRequest\x1a\x17.secretsbroker.v1.Lease\x12Q\n\tKeepAlive\x12\".secretsbroker.v1.KeepAliveRequest\x1a\x1c.secretsbroker.v1.LeaseEvent(\x01\x30\x01\x12Z\n\x0bRevokeLease\x12$.secretsbroker.v1.RevokeLeaseRequest\x1a%.secretsbroker.v1.RevokeLeaseResponse\x12V\n\x0cWatchSecrets\x12%.secretsbroker.v1.WatchSecretsRequest\x1a\x1d.secretsbroker.v1.SecretEvent0\x01\x12T\n\tPutSecret\x12\".secretsbroker.v1.PutSecretRequest\x1a#.secretsbroker.v1.PutSecretResponse\x12]\n\x0cRotateSecret\x12%.secretsbroker.v1.RotateSecretRequest\x1a&.secretsbroker.v1.RotateSecretResponseB\x13\xaa\x02\x10SecretsBroker.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dsecretsbroker/v1/broker.proto\x12\x10secretsbroker.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x92\x01\n\x10GetSecretRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x11\n\x07version\x18\x02 \x01(\tH\x00\x12\x0f\n\x05stage\x18\x03 \x01(\tH\x00\x12*\n\x07max_age\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0c\x62ypass_cache\x18\x05 \x01(\x08\x42\n\n\x08selector\"=\n\x11GetSecretResponse\x12(\n\x06secret\x18\x01 \x01(\x0b\x32\x18.secretsbroker.v1.Secret\"\x91\x02\n\x06Secret\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x30\n\x0c\x63reated_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x04\x64\x61ta\x18\x04 \x03(\x0b\x32\".secretsbroker.v1.Secret.DataEntry\x12\x13\n\x0b\x62inary_data\x18\x05 \x01(\x0c\x12\x0e\n\x06stages\x18\x06 \x03(\t\x12\x32\n\x07serving\x18\x07 \x01(\x0b\x32!.secretsbroker.v1.ServingMetadata\x1a+\n\tDataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x9c\x01\n\x0fServingMetadata\x12\r\n\x05mount\x18\x01 \x01(\t\x12\x14\n\x0c\x62\x61\x63kend_type\x18\x02 \x01(\t\x12-\n\x06source\x18\x03 \x01(\x0e\x32\x1d.secretsbroker.v1.ValueSource\x12&\n\x03\x61ge\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05stale\x18\x05 \x01(\x08\"\'\n\x16\x42\x61tchGetSecretsRequest\x12\r\n\x05paths\x18\x01 \x03(\t\"S\n\x17\x42\x61tchGetSecretsResponse\x12\x38\n\x07results\x18\x01 \x03(\x0b\x32\'.secretsbroker.v1.BatchGetSecretsResult\"\x89\x01\n\x15\x42\x61tchGetSecretsResult\x12\x0c\n\x04path\x18\x01 \x01(\t\x12*\n\x06secret\x18\x02 \x01(\x0b\x32\x18.secretsbroker.v1.SecretH\x00\x12,\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x1b.secretsbroker.v1.ItemErrorH\x00\x42\x08\n\x06result\"*\n\tItemError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"K\n\x12ListSecretsRequest\x12\x0e\n\x06prefix\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"`\n\x13ListSecretsResponse\x12\x30\n\x07secrets\x18\x01 \x03(\x0b\x32\x1f.secretsbroker.v1.SecretListing\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"g\n\rSecretListing\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x16\n\x0elatest_version\x18\x02 \x01(\t\x12\x30\n\x0cupdated_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\'\n\x17IssueCredentialsRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\"\x85\x02\n\x05Lease\x12\x10\n\x08lease_id\x18\x01 \x01(\t\x12=\n\x0b\x63redentials\x18\x02 \x03(\x0b\x32(.secretsbroker.v1.Lease.CredentialsEntry\x12&\n\x03ttl\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x11\n\trenewable\x18\x04 \x01(\x08\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04path\x18\x06 \x01(\t\x1a\x32\n\x10\x43redentialsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"F\n\x10KeepAliveRequest\x12\x18\n\x10\x61ttach_lease_ids\x18\x01 \x03(\t\x12\x18\n\x10\x64\x65tach_lease_ids\x18\x02 \x03(\t\"\x81\x02\n\nLeaseEvent\x12\x10\n\x08lease_id\x18\x01 \x01(\t\x12.\n\x04type\x18\x02 \x01(\x0e\x32 .secretsbroker.v1.LeaseEventType\x12.\n\nexpires_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\nrotated_to\x18\x04 \x01(\x0b\x32\x17.secretsbroker.v1.Lease\x12*\n\x05\x65rror\x18\x05 \x01(\x0b\x32\x1b.secretsbroker.v1.ItemError\x12(\n\x04time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"&\n\x12RevokeLeaseRequest\x12\x10\n\x08lease_id\x18\x01 \x01(\t\"\x15\n\x13RevokeLeaseResponse\"6\n\x13WatchSecretsRequest\x12\r\n\x05paths\x18\x01 \x03(\t\x12\x10\n\x08prefixes\x18\x02 \x03(\t\"V\n\x0bSecretEvent\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd2\x01\n\x10PutSecretRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\x12:\n\x04\x64\x61ta\x18\x02 \x03(\x0b\x32,.secretsbroker.v1.PutSecretRequest.DataEntry\x12\x13\n\x0b\x62inary_data\x18\x03 \x01(\x0c\x12\x1d\n\x10\x65xpected_version\x18\x04 \x01(\tH\x00\x88\x01\x01\x1a+\n\tDataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x13\n\x11_expected_version\"d\n\x11PutSecretResponse\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x30\n\x0c\x63reated_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"#\n\x13RotateSecretRequest\x12\x0c\n\x04path\x18\x01 \x01(\t\"\x93\x01\n\x14RotateSecretResponse\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x30\n\x0c\x63reated_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08strategy\x18\x04 \x01(\t\x12\x18\n\x10previous_version\x18\x05 \x01(\t*o\n\x0bValueSource\x12\x1c\n\x18VALUE_SOURCE_UNSPECIFIED\x10\x00\x12\x18\n\x14VALUE_SOURCE_BACKEND\x10\x01\x12\x13\n\x0fVALUE_SOURCE_L1\x10\x02\x12\x13\n\x0fVALUE_SOURCE_L2\x10\x03*\xe5\x01\n\x0eLeaseEventType\x12 \n\x1cLEASE_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n\x18LEASE_EVENT_TYPE_RENEWED\x10\x01\x12\x1c\n\x18LEASE_EVENT_TYPE_ROTATED\x10\x02\x12\x1c\n\x18LEASE_EVENT_TYPE_REVOKED\x10\x03\x12\x1c\n\x18LEASE_EVENT_TYPE_EXPIRED\x10\x04\x12\x1a\n\x16LEASE_EVENT_TYPE_ERROR\x10\x05\x12\x1d\n\x19LEASE_EVENT_TYPE_ATTACHED\x10\x06\x32\xa8\x08\n\rSecretsBroker\x12s\n\tGetSecret\x12\".secretsbroker.v1.GetSecretRequest\x1a#.secretsbroker.v1.GetSecretResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/secrets/{path=**}\x12\x87\x01\n\x0f\x42\x61tchGetSecrets\x12(.secretsbroker.v1.BatchGetSecretsRequest\x1a).secretsbroker.v1.BatchGetSecretsResponse\"\x1f\x82\xd3\xe4\x93\x02\x19\"\x14/v1/secrets:batchGet:\x01*\x12t\n\x0bListSecrets\x12$.secretsbroker.v1.ListSecretsRequest\x1a%.secretsbroker.v1.ListSecretsResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/secrets:list\x12\x7f\n\x10IssueCredentials\x12).secretsbroker.v1.IssueCredentialsRequest\x1a\x17.secretsbroker.v1.Lease\"\'\x82\xd3\xe4\x93\x02!\"\x1f/v1/credentials/{path=**}:issue\x12Q\n\tKeepAlive\x12\".secretsbroker.v1.KeepAliveRequest\x1a\x1c.secretsbroker.v1.LeaseEvent(\x01\x30\x01\x12x\n\x0bRevokeLease\x12$.secretsbroker.v1.RevokeLeaseRequest\x1a%.secretsbroker.v1.RevokeLeaseResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x11/v1/leases:revoke:\x01*\x12V\n\x0cWatchSecrets\x12%.secretsbroker.v1.WatchSecretsRequest\x1a\x1d.secretsbroker.v1.SecretEvent0\x01\x12v\n\tPutSecret\x12\".secretsbroker.v1.PutSecretRequest\x1a#.secretsbroker.v1.PutSecretResponse\" \x82\xd3\xe4\x93\x02\x1a\x1a\x15/v1/secrets/{path=**}:\x01*\x12\x83\x01\n\x0cRotateSecret\x12%.secretsbroker.v1.RotateSecretRequest\x1a&.secretsbroker.v1.RotateSecretResponse\"$\x82\xd3\xe4\x93\x02\x1e\"\x1c/v1/secrets/{path=**}:rotateB\x13\xaa\x02\x10SecretsBroker.V1b\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'secretsbroker.v1.broker_pb2', globals())
@@ -29,62 +30,76 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _LEASE_CREDENTIALSENTRY._serialized_options = b'8\001'
   _PUTSECRETREQUEST_DATAENTRY._options = None
   _PUTSECRETREQUEST_DATAENTRY._serialized_options = b'8\001'
-  _VALUESOURCE._serialized_start=2699
-  _VALUESOURCE._serialized_end=2810
-  _LEASEEVENTTYPE._serialized_start=2813
-  _LEASEEVENTTYPE._serialized_end=3042
-  _GETSECRETREQUEST._serialized_start=117
-  _GETSECRETREQUEST._serialized_end=263
-  _GETSECRETRESPONSE._serialized_start=265
-  _GETSECRETRESPONSE._serialized_end=326
-  _SECRET._serialized_start=329
-  _SECRET._serialized_end=602
-  _SECRET_DATAENTRY._serialized_start=559
-  _SECRET_DATAENTRY._serialized_end=602
-  _SERVINGMETADATA._serialized_start=605
-  _SERVINGMETADATA._serialized_end=761
-  _BATCHGETSECRETSREQUEST._serialized_start=763
-  _BATCHGETSECRETSREQUEST._serialized_end=802
-  _BATCHGETSECRETSRESPONSE._serialized_start=804
-  _BATCHGETSECRETSRESPONSE._serialized_end=887
-  _BATCHGETSECRETSRESULT._serialized_start=890
-  _BATCHGETSECRETSRESULT._serialized_end=1027
-  _ITEMERROR._serialized_start=1029
-  _ITEMERROR._serialized_end=1071
-  _LISTSECRETSREQUEST._serialized_start=1073
-  _LISTSECRETSREQUEST._serialized_end=1148
-  _LISTSECRETSRESPONSE._serialized_start=1150
-  _LISTSECRETSRESPONSE._serialized_end=1246
-  _SECRETLISTING._serialized_start=1248
-  _SECRETLISTING._serialized_end=1351
-  _ISSUECREDENTIALSREQUEST._serialized_start=1353
-  _ISSUECREDENTIALSREQUEST._serialized_end=1392
-  _LEASE._serialized_start=1395
-  _LEASE._serialized_end=1656
-  _LEASE_CREDENTIALSENTRY._serialized_start=1606
-  _LEASE_CREDENTIALSENTRY._serialized_end=1656
-  _KEEPALIVEREQUEST._serialized_start=1658
-  _KEEPALIVEREQUEST._serialized_end=1728
-  _LEASEEVENT._serialized_start=1731
-  _LEASEEVENT._serialized_end=1988
-  _REVOKELEASEREQUEST._serialized_start=1990
-  _REVOKELEASEREQUEST._serialized_end=2028
-  _REVOKELEASERESPONSE._serialized_start=2030
-  _REVOKELEASERESPONSE._serialized_end=2051
-  _WATCHSECRETSREQUEST._serialized_start=2053
-  _WATCHSECRETSREQUEST._serialized_end=2107
-  _SECRETEVENT._serialized_start=2109
-  _SECRETEVENT._serialized_end=2195
-  _PUTSECRETREQUEST._serialized_start=2198
-  _PUTSECRETREQUEST._serialized_end=2408
-  _PUTSECRETREQUEST_DATAENTRY._serialized_start=559
-  _PUTSECRETREQUEST_DATAENTRY._serialized_end=602
-  _PUTSECRETRESPONSE._serialized_start=2410
-  _PUTSECRETRESPONSE._serialized_end=2510
-  _ROTATESECRETREQUEST._serialized_start=2512
-  _ROTATESECRETREQUEST._serialized_end=2547
-  _ROTATESECRETRESPONSE._serialized_start=2550
-  _ROTATESECRETRESPONSE._serialized_end=2697
-  _SECRETSBROKER._serialized_start=3045
-  _SECRETSBROKER._serialized_end=3874
+  _SECRETSBROKER.methods_by_name['GetSecret']._options = None
+  _SECRETSBROKER.methods_by_name['GetSecret']._serialized_options = b'\202\323\344\223\002\027\022\025/v1/secrets/{path=**}'
+  _SECRETSBROKER.methods_by_name['BatchGetSecrets']._options = None
+  _SECRETSBROKER.methods_by_name['BatchGetSecrets']._serialized_options = b'\202\323\344\223\002\031\"\024/v1/secrets:batchGet:\001*'
+  _SECRETSBROKER.methods_by_name['ListSecrets']._options = None
+  _SECRETSBROKER.methods_by_name['ListSecrets']._serialized_options = b'\202\323\344\223\002\022\022\020/v1/secrets:list'
+  _SECRETSBROKER.methods_by_name['IssueCredentials']._options = None
+  _SECRETSBROKER.methods_by_name['IssueCredentials']._serialized_options = b'\202\323\344\223\002!\"\037/v1/credentials/{path=**}:issue'
+  _SECRETSBROKER.methods_by_name['RevokeLease']._options = None
+  _SECRETSBROKER.methods_by_name['RevokeLease']._serialized_options = b'\202\323\344\223\002\026\"\021/v1/leases:revoke:\001*'
+  _SECRETSBROKER.methods_by_name['PutSecret']._options = None
+  _SECRETSBROKER.methods_by_name['PutSecret']._serialized_options = b'\202\323\344\223\002\032\032\025/v1/secrets/{path=**}:\001*'
+  _SECRETSBROKER.methods_by_name['RotateSecret']._options = None
+  _SECRETSBROKER.methods_by_name['RotateSecret']._serialized_options = b'\202\323\344\223\002\036\"\034/v1/secrets/{path=**}:rotate'
+  _VALUESOURCE._serialized_start=2729
+  _VALUESOURCE._serialized_end=2840
+  _LEASEEVENTTYPE._serialized_start=2843
+  _LEASEEVENTTYPE._serialized_end=3072
+  _GETSECRETREQUEST._serialized_start=147
+  _GETSECRETREQUEST._serialized_end=293
+  _GETSECRETRESPONSE._serialized_start=295
+  _GETSECRETRESPONSE._serialized_end=356
+  _SECRET._serialized_start=359
+  _SECRET._serialized_end=632
+  _SECRET_DATAENTRY._serialized_start=589
+  _SECRET_DATAENTRY._serialized_end=632
+  _SERVINGMETADATA._serialized_start=635
+  _SERVINGMETADATA._serialized_end=791
+  _BATCHGETSECRETSREQUEST._serialized_start=793
+  _BATCHGETSECRETSREQUEST._serialized_end=832
+  _BATCHGETSECRETSRESPONSE._serialized_start=834
+  _BATCHGETSECRETSRESPONSE._serialized_end=917
+  _BATCHGETSECRETSRESULT._serialized_start=920
+  _BATCHGETSECRETSRESULT._serialized_end=1057
+  _ITEMERROR._serialized_start=1059
+  _ITEMERROR._serialized_end=1101
+  _LISTSECRETSREQUEST._serialized_start=1103
+  _LISTSECRETSREQUEST._serialized_end=1178
+  _LISTSECRETSRESPONSE._serialized_start=1180
+  _LISTSECRETSRESPONSE._serialized_end=1276
+  _SECRETLISTING._serialized_start=1278
+  _SECRETLISTING._serialized_end=1381
+  _ISSUECREDENTIALSREQUEST._serialized_start=1383
+  _ISSUECREDENTIALSREQUEST._serialized_end=1422
+  _LEASE._serialized_start=1425
+  _LEASE._serialized_end=1686
+  _LEASE_CREDENTIALSENTRY._serialized_start=1636
+  _LEASE_CREDENTIALSENTRY._serialized_end=1686
+  _KEEPALIVEREQUEST._serialized_start=1688
+  _KEEPALIVEREQUEST._serialized_end=1758
+  _LEASEEVENT._serialized_start=1761
+  _LEASEEVENT._serialized_end=2018
+  _REVOKELEASEREQUEST._serialized_start=2020
+  _REVOKELEASEREQUEST._serialized_end=2058
+  _REVOKELEASERESPONSE._serialized_start=2060
+  _REVOKELEASERESPONSE._serialized_end=2081
+  _WATCHSECRETSREQUEST._serialized_start=2083
+  _WATCHSECRETSREQUEST._serialized_end=2137
+  _SECRETEVENT._serialized_start=2139
+  _SECRETEVENT._serialized_end=2225
+  _PUTSECRETREQUEST._serialized_start=2228
+  _PUTSECRETREQUEST._serialized_end=2438
+  _PUTSECRETREQUEST_DATAENTRY._serialized_start=589
+  _PUTSECRETREQUEST_DATAENTRY._serialized_end=632
+  _PUTSECRETRESPONSE._serialized_start=2440
+  _PUTSECRETRESPONSE._serialized_end=2540
+  _ROTATESECRETREQUEST._serialized_start=2542
+  _ROTATESECRETREQUEST._serialized_end=2577
+  _ROTATESECRETRESPONSE._serialized_start=2580
+  _ROTATESECRETRESPONSE._serialized_end=2727
+  _SECRETSBROKER._serialized_start=3075
+  _SECRETSBROKER._serialized_end=4139
 # @@protoc_insertion_point(module_scope)

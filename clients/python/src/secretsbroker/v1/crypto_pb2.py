@@ -11,9 +11,10 @@ from google.protobuf import symbol_database as _symbol_database
 _sym_db = _symbol_database.Default()
 
 
+from .._googleapis import annotations_pb2 as google_dot_api_dot_annotations__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dsecretsbroker/v1/crypto.proto\x12\x10secretsbroker.v1\"\xa5\x01\n\x0e\x45ncryptRequest\x12\x10\n\x08key_path\x18\x01 \x01(\t\x12\x11\n\tplaintext\x18\x02 \x01(\x0c\x12>\n\x07\x63ontext\x18\x03 \x03(\x0b\x32-.secretsbroker.v1.EncryptRequest.ContextEntry\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"L\n\x0f\x45ncryptResponse\x12\x12\n\nciphertext\x18\x01 \x01(\x0c\x12\x10\n\x08key_path\x18\x02 \x01(\t\x12\x13\n\x0bkey_version\x18\x03 \x01(\t\"\xa6\x01\n\x0e\x44\x65\x63ryptRequest\x12\x10\n\x08key_path\x18\x01 \x01(\t\x12\x12\n\nciphertext\x18\x02 \x01(\x0c\x12>\n\x07\x63ontext\x18\x03 \x03(\x0b\x32-.secretsbroker.v1.DecryptRequest.ContextEntry\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"K\n\x0f\x44\x65\x63ryptResponse\x12\x11\n\tplaintext\x18\x01 \x01(\x0c\x12\x10\n\x08key_path\x18\x02 \x01(\t\x12\x13\n\x0bkey_version\x18\x03 \x01(\t\"\xa2\x01\n\x16GenerateDataKeyRequest\x12\x10\n\x08key_path\x18\x01 \x01(\t\x12\x46\n\x07\x63ontext\x18\x02 \x03(\x0b\x32\x35.secretsbroker.v1.GenerateDataKeyRequest.ContextEntry\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"l\n\x17GenerateDataKeyResponse\x12\x15\n\rplaintext_key\x18\x01 \x01(\x0c\x12\x13\n\x0bwrapped_key\x18\x02 \x01(\x0c\x12\x10\n\x08key_path\x18\x03 \x01(\t\x12\x13\n\x0bkey_version\x18\x04 \x01(\t\"\xb5\x01\n\x15\x44\x65\x63ryptDataKeyRequest\x12\x10\n\x08key_path\x18\x01 \x01(\t\x12\x13\n\x0bwrapped_key\x18\x02 \x01(\x0c\x12\x45\n\x07\x63ontext\x18\x03 \x03(\x0b\x32\x34.secretsbroker.v1.DecryptDataKeyRequest.ContextEntry\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"V\n\x16\x44\x65\x63ryptDataKeyResponse\x12\x15\n\rplaintext_key\x18\x01 \x01(\x0c\x12\x10\n\x08key_path\x18\x02 \x01(\t\x12\x13\n\x0bkey_version\x18\x03 \x01(\t\"\xa4\x01\n\rRewrapRequest\x12\x10\n\x08key_path\x18\x01 \x01(\t\x12\x12\n\nciphertext\x18\x02 \x01(\x0c\x12=\n\x07\x63ontext\x18\x03 \x03(\x0b\x32,.secretsbroker.v1.RewrapRequest.ContextEntry\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"K\n\x0eRewrapResponse\x12\x12\n\nciphertext\x18\x01 \x01(\x0c\x12\x10\n\x08key_path\x18\x02 \x01(\t\x12\x13\n\x0bkey_version\x18\x03 \x01(\t2\xc2\x03\n\x06\x43rypto\x12N\n\x07\x45ncrypt\x12 .secretsbroker.v1.EncryptRequest\x1a!.secretsbroker.v1.EncryptResponse\x12N\n\x07\x44\x65\x63rypt\x12 .secretsbroker.v1.DecryptRequest\x1a!.secretsbroker.v1.DecryptResponse\x12\x66\n\x0fGenerateDataKey\x12(.secretsbroker.v1.GenerateDataKeyRequest\x1a).secretsbroker.v1.GenerateDataKeyResponse\x12\x63\n\x0e\x44\x65\x63ryptDataKey\x12\'.secretsbroker.v1.DecryptDataKeyRequest\x1a(.secretsbroker.v1.DecryptDataKeyResponse\x12K\n\x06Rewrap\x12\x1f.secretsbroker.v1.RewrapRequest\x1a .secretsbroker.v1.RewrapResponseB\x13\xaa\x02\x10SecretsBroker.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dsecretsbroker/v1/crypto.proto\x12\x10secretsbroker.v1\x1a\x1cgoogle/api/annotations.proto\"\xa5\x01\n\x0e\x45ncryptRequest\x12\x10\n\x08key_path\x18\x01 \x01(\t\x12\x11\n\tplaintext\x18\x02 \x01(\x0c\x12>\n\x07\x63ontext\x18\x03 \x03(\x0b\x32-.secretsbroker.v1.EncryptRequest.ContextEntry\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"L\n\x0f\x45ncryptResponse\x12\x12\n\nciphertext\x18\x01 \x01(\x0c\x12\x10\n\x08key_path\x18\x02 \x01(\t\x12\x13\n\x0bkey_version\x18\x03 \x01(\t\"\xa6\x01\n\x0e\x44\x65\x63ryptRequest\x12\x10\n\x08key_path\x18\x01 \x01(\t\x12\x12\n\nciphertext\x18\x02 \x01(\x0c\x12>\n\x07\x63ontext\x18\x03 \x03(\x0b\x32-.secretsbroker.v1.DecryptRequest.ContextEntry\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"K\n\x0f\x44\x65\x63ryptResponse\x12\x11\n\tplaintext\x18\x01 \x01(\x0c\x12\x10\n\x08key_path\x18\x02 \x01(\t\x12\x13\n\x0bkey_version\x18\x03 \x01(\t\"\xa2\x01\n\x16GenerateDataKeyRequest\x12\x10\n\x08key_path\x18\x01 \x01(\t\x12\x46\n\x07\x63ontext\x18\x02 \x03(\x0b\x32\x35.secretsbroker.v1.GenerateDataKeyRequest.ContextEntry\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"l\n\x17GenerateDataKeyResponse\x12\x15\n\rplaintext_key\x18\x01 \x01(\x0c\x12\x13\n\x0bwrapped_key\x18\x02 \x01(\x0c\x12\x10\n\x08key_path\x18\x03 \x01(\t\x12\x13\n\x0bkey_version\x18\x04 \x01(\t\"\xb5\x01\n\x15\x44\x65\x63ryptDataKeyRequest\x12\x10\n\x08key_path\x18\x01 \x01(\t\x12\x13\n\x0bwrapped_key\x18\x02 \x01(\x0c\x12\x45\n\x07\x63ontext\x18\x03 \x03(\x0b\x32\x34.secretsbroker.v1.DecryptDataKeyRequest.ContextEntry\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"V\n\x16\x44\x65\x63ryptDataKeyResponse\x12\x15\n\rplaintext_key\x18\x01 \x01(\x0c\x12\x10\n\x08key_path\x18\x02 \x01(\t\x12\x13\n\x0bkey_version\x18\x03 \x01(\t\"\xa4\x01\n\rRewrapRequest\x12\x10\n\x08key_path\x18\x01 \x01(\t\x12\x12\n\nciphertext\x18\x02 \x01(\x0c\x12=\n\x07\x63ontext\x18\x03 \x03(\x0b\x32,.secretsbroker.v1.RewrapRequest.ContextEntry\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"K\n\x0eRewrapResponse\x12\x12\n\nciphertext\x18\x01 \x01(\x0c\x12\x10\n\x08key_path\x18\x02 \x01(\t\x12\x13\n\x0bkey_version\x18\x03 \x01(\t2\xa9\x05\n\x06\x43rypto\x12y\n\x07\x45ncrypt\x12 .secretsbroker.v1.EncryptRequest\x1a!.secretsbroker.v1.EncryptResponse\")\x82\xd3\xe4\x93\x02#\"\x1e/v1/keys/{key_path=**}:encrypt:\x01*\x12y\n\x07\x44\x65\x63rypt\x12 .secretsbroker.v1.DecryptRequest\x1a!.secretsbroker.v1.DecryptResponse\")\x82\xd3\xe4\x93\x02#\"\x1e/v1/keys/{key_path=**}:decrypt:\x01*\x12\x99\x01\n\x0fGenerateDataKey\x12(.secretsbroker.v1.GenerateDataKeyRequest\x1a).secretsbroker.v1.GenerateDataKeyResponse\"1\x82\xd3\xe4\x93\x02+\"&/v1/keys/{key_path=**}:generateDataKey:\x01*\x12\x95\x01\n\x0e\x44\x65\x63ryptDataKey\x12\'.secretsbroker.v1.DecryptDataKeyRequest\x1a(.secretsbroker.v1.DecryptDataKeyResponse\"0\x82\xd3\xe4\x93\x02*\"%/v1/keys/{key_path=**}:decryptDataKey:\x01*\x12u\n\x06Rewrap\x12\x1f.secretsbroker.v1.RewrapRequest\x1a .secretsbroker.v1.RewrapResponse\"(\x82\xd3\xe4\x93\x02\"\"\x1d/v1/keys/{key_path=**}:rewrap:\x01*B\x13\xaa\x02\x10SecretsBroker.V1b\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'secretsbroker.v1.crypto_pb2', globals())
@@ -31,36 +32,46 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _DECRYPTDATAKEYREQUEST_CONTEXTENTRY._serialized_options = b'8\001'
   _REWRAPREQUEST_CONTEXTENTRY._options = None
   _REWRAPREQUEST_CONTEXTENTRY._serialized_options = b'8\001'
-  _ENCRYPTREQUEST._serialized_start=52
-  _ENCRYPTREQUEST._serialized_end=217
-  _ENCRYPTREQUEST_CONTEXTENTRY._serialized_start=171
-  _ENCRYPTREQUEST_CONTEXTENTRY._serialized_end=217
-  _ENCRYPTRESPONSE._serialized_start=219
-  _ENCRYPTRESPONSE._serialized_end=295
-  _DECRYPTREQUEST._serialized_start=298
-  _DECRYPTREQUEST._serialized_end=464
-  _DECRYPTREQUEST_CONTEXTENTRY._serialized_start=171
-  _DECRYPTREQUEST_CONTEXTENTRY._serialized_end=217
-  _DECRYPTRESPONSE._serialized_start=466
-  _DECRYPTRESPONSE._serialized_end=541
-  _GENERATEDATAKEYREQUEST._serialized_start=544
-  _GENERATEDATAKEYREQUEST._serialized_end=706
-  _GENERATEDATAKEYREQUEST_CONTEXTENTRY._serialized_start=171
-  _GENERATEDATAKEYREQUEST_CONTEXTENTRY._serialized_end=217
-  _GENERATEDATAKEYRESPONSE._serialized_start=708
-  _GENERATEDATAKEYRESPONSE._serialized_end=816
-  _DECRYPTDATAKEYREQUEST._serialized_start=819
-  _DECRYPTDATAKEYREQUEST._serialized_end=1000
-  _DECRYPTDATAKEYREQUEST_CONTEXTENTRY._serialized_start=171
-  _DECRYPTDATAKEYREQUEST_CONTEXTENTRY._serialized_end=217
-  _DECRYPTDATAKEYRESPONSE._serialized_start=1002
-  _DECRYPTDATAKEYRESPONSE._serialized_end=1088
-  _REWRAPREQUEST._serialized_start=1091
-  _REWRAPREQUEST._serialized_end=1255
-  _REWRAPREQUEST_CONTEXTENTRY._serialized_start=171
-  _REWRAPREQUEST_CONTEXTENTRY._serialized_end=217
-  _REWRAPRESPONSE._serialized_start=1257
-  _REWRAPRESPONSE._serialized_end=1332
-  _CRYPTO._serialized_start=1335
-  _CRYPTO._serialized_end=1785
+  _CRYPTO.methods_by_name['Encrypt']._options = None
+  _CRYPTO.methods_by_name['Encrypt']._serialized_options = b'\202\323\344\223\002#\"\036/v1/keys/{key_path=**}:encrypt:\001*'
+  _CRYPTO.methods_by_name['Decrypt']._options = None
+  _CRYPTO.methods_by_name['Decrypt']._serialized_options = b'\202\323\344\223\002#\"\036/v1/keys/{key_path=**}:decrypt:\001*'
+  _CRYPTO.methods_by_name['GenerateDataKey']._options = None
+  _CRYPTO.methods_by_name['GenerateDataKey']._serialized_options = b'\202\323\344\223\002+\"&/v1/keys/{key_path=**}:generateDataKey:\001*'
+  _CRYPTO.methods_by_name['DecryptDataKey']._options = None
+  _CRYPTO.methods_by_name['DecryptDataKey']._serialized_options = b'\202\323\344\223\002*\"%/v1/keys/{key_path=**}:decryptDataKey:\001*'
+  _CRYPTO.methods_by_name['Rewrap']._options = None
+  _CRYPTO.methods_by_name['Rewrap']._serialized_options = b'\202\323\344\223\002\"\"\035/v1/keys/{key_path=**}:rewrap:\001*'
+  _ENCRYPTREQUEST._serialized_start=82
+  _ENCRYPTREQUEST._serialized_end=247
+  _ENCRYPTREQUEST_CONTEXTENTRY._serialized_start=201
+  _ENCRYPTREQUEST_CONTEXTENTRY._serialized_end=247
+  _ENCRYPTRESPONSE._serialized_start=249
+  _ENCRYPTRESPONSE._serialized_end=325
+  _DECRYPTREQUEST._serialized_start=328
+  _DECRYPTREQUEST._serialized_end=494
+  _DECRYPTREQUEST_CONTEXTENTRY._serialized_start=201
+  _DECRYPTREQUEST_CONTEXTENTRY._serialized_end=247
+  _DECRYPTRESPONSE._serialized_start=496
+  _DECRYPTRESPONSE._serialized_end=571
+  _GENERATEDATAKEYREQUEST._serialized_start=574
+  _GENERATEDATAKEYREQUEST._serialized_end=736
+  _GENERATEDATAKEYREQUEST_CONTEXTENTRY._serialized_start=201
+  _GENERATEDATAKEYREQUEST_CONTEXTENTRY._serialized_end=247
+  _GENERATEDATAKEYRESPONSE._serialized_start=738
+  _GENERATEDATAKEYRESPONSE._serialized_end=846
+  _DECRYPTDATAKEYREQUEST._serialized_start=849
+  _DECRYPTDATAKEYREQUEST._serialized_end=1030
+  _DECRYPTDATAKEYREQUEST_CONTEXTENTRY._serialized_start=201
+  _DECRYPTDATAKEYREQUEST_CONTEXTENTRY._serialized_end=247
+  _DECRYPTDATAKEYRESPONSE._serialized_start=1032
+  _DECRYPTDATAKEYRESPONSE._serialized_end=1118
+  _REWRAPREQUEST._serialized_start=1121
+  _REWRAPREQUEST._serialized_end=1285
+  _REWRAPREQUEST_CONTEXTENTRY._serialized_start=201
+  _REWRAPREQUEST_CONTEXTENTRY._serialized_end=247
+  _REWRAPRESPONSE._serialized_start=1287
+  _REWRAPRESPONSE._serialized_end=1362
+  _CRYPTO._serialized_start=1365
+  _CRYPTO._serialized_end=2046
 # @@protoc_insertion_point(module_scope)
