@@ -38,6 +38,10 @@ public sealed class CryptoLatencyBenchmark(ITestOutputHelper output)
             ["Broker:Mounts:1:File"] = "team.yaml",
             ["Broker:Policy:File"] = "policy.yaml",
             ["Logging:LogLevel:Default"] = "Warning",
+            // As load.py does: the per-caller and per-source budgets would otherwise refuse a benchmark's call rate.
+            ["Broker:RateLimits:TokenLimit"] = "1000000",
+            ["Broker:RateLimits:TokensPerPeriod"] = "1000000",
+            ["Broker:RateLimits:Source:Enabled"] = "false",
         }, directory);
         using var channel = GrpcChannel.ForAddress(host.Address);
         var headers = new Metadata { { "authorization", $"Bearer {BrokerHost.TestToken}" } };
