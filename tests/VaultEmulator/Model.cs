@@ -130,6 +130,9 @@ public sealed class DynamicEngine(string type)
 {
     public string Type { get; } = type;
     public Dictionary<string, DynamicRole> Roles { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Keys of a transit engine (VaultState.Transit.cs).</summary>
+    public Dictionary<string, TransitKey> TransitKeys { get; } = new(StringComparer.Ordinal);
 }
 
 /// <summary>Everything that lives in one namespace ("" is the root namespace).</summary>

@@ -36,6 +36,10 @@ public sealed partial class VaultState
     {
         var read = r.Method == "GET";
         var write = r.Method is "POST" or "PUT";
+        if (engine.Type == "transit")
+        {
+            return Transit(r, ns, engine, rest, path);
+        }
         switch (engine.Type, rest.Split('/'))
         {
             case ("database", ["creds", var role]) when read || write:

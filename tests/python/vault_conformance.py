@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from vault_conformance_fidelity import INVALID_TOKEN, POLICY_DENIED, FidelityChecks, merge_seed
+from vault_conformance_transit import TransitChecks, seed_transit
 
 ROOT = "root"
 ROLE_ID = "broker-role-id"
@@ -80,10 +81,10 @@ def write_seed(directory):
         },
     }
     with open(os.path.join(directory, "seed.json"), "w") as f:
-        json.dump(merge_seed(seed), f, indent=2)
+        json.dump(seed_transit(merge_seed(seed)), f, indent=2)
 
 
-class Conformance(FidelityChecks):
+class Conformance(FidelityChecks, TransitChecks):
     def __init__(self, url, directory):
         self.url = url
         with open(os.path.join(directory, "signing-key.pem")) as f:
@@ -406,7 +407,7 @@ class Conformance(FidelityChecks):
             "renew_refused_fault", "approle_login", "kubernetes_login", "jwt_login", "database_creds_renew_revoke",
             "lease_expires", "aws_creds", "aws_sts", "namespaces", "rate_limit_burst", "dropped_connection",
             "added_latency",
-        ] + self.FIDELITY_CHECKS:
+        ] + self.FIDELITY_CHECKS + self.TRANSIT_CHECKS:
             self.check(name, getattr(self, name))
         print(f"vault conformance: {self.passed} passed, {self.failed} failed")
         return 1 if self.failed else 0

@@ -14,6 +14,16 @@ public sealed class CryptoCalls(Uri address, string token) : IDisposable
 
     public Metadata Headers { get; } = new() { { "authorization", $"Bearer {token}" } };
 
+    /// <summary>A policy file granting the test token reads and every crypto capability everywhere.</summary>
+    public const string AllowCryptoPolicy = """
+        policies:
+          - name: test-alpha-crypto
+            appliesTo: { subjects: [test-alpha] }
+            rules:
+              - paths: ["**"]
+                capabilities: [read, encrypt, decrypt, datakey]
+        """;
+
     public static IDictionary<string, string> Context(params (string Key, string Value)[] pairs) => pairs.ToDictionary(p => p.Key, p => p.Value);
 
     public async Task<EncryptResponse> EncryptAsync(string keyPath, byte[] plaintext, IDictionary<string, string>? context = null)

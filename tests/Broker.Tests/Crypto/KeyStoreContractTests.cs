@@ -16,6 +16,9 @@ public interface IKeyStoreFixture
     /// <summary>Whether the store reports numbered key versions (KMS keeps them inside its blob).</summary>
     bool NumberedVersions { get; }
 
+    /// <summary>Whether the store encrypts an empty plaintext (KMS's Plaintext has a minimum length of 1: ValidationException).</summary>
+    bool AcceptsEmptyPlaintext => true;
+
     /// <summary>Adds a version to the key; returns once the broker encrypts under it.</summary>
     Task RotateAsync();
 
@@ -56,6 +59,12 @@ public abstract class KeyStoreContractTests(IKeyStoreFixture fixture) : IDisposa
     [Fact]
     public async Task An_empty_plaintext_and_an_empty_context_round_trip()
     {
+        if (!fixture.AcceptsEmptyPlaintext)
+        {
+            Assert.Equal(StatusCode.InvalidArgument, (await CryptoCalls.FailsAsync(() => Calls.EncryptAsync(fixture.KeyPath, []))).StatusCode);
+            Assert.Equal(Plaintext, (await Calls.DecryptAsync((await Calls.EncryptAsync(fixture.KeyPath, Plaintext)).Ciphertext)).Plaintext.ToByteArray());
+            return;
+        }
         var encrypted = await Calls.EncryptAsync(fixture.KeyPath, []);
         Assert.Empty((await Calls.DecryptAsync(encrypted.Ciphertext)).Plaintext);
     }

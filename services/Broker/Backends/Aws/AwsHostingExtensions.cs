@@ -9,6 +9,7 @@ public static class AwsHostingExtensions
     {
         builder.Services.TryAddSingleton(AwsEnvironment.Process);
         builder.Services.AddSingleton<ISecretBackendFactory, AwsBackendFactory>();
+        builder.Services.AddSingleton<ISecretBackendFactory, AwsKmsBackendFactory>();
         builder.Services.AddHostedService<AwsMountSurvey>();
         return builder;
     }

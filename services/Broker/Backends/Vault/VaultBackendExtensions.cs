@@ -17,6 +17,7 @@ public static class VaultBackendExtensions
         builder.Services.AddSingleton<VaultConnections>();
         builder.Services.AddSingleton<ISecretBackendFactory, VaultKvBackendFactory>();
         builder.Services.AddSingleton<ISecretBackendFactory, VaultDynamicBackendFactory>();
+        builder.Services.AddSingleton<ISecretBackendFactory, VaultTransitBackendFactory>();
         return builder;
     }
 }

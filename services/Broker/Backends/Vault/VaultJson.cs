@@ -132,4 +132,6 @@ public sealed class EmptyData;
 [JsonSerializable(typeof(JwtLoginRequest))]
 [JsonSerializable(typeof(LeaseRequest))]
 [JsonSerializable(typeof(StsRequest))]
+[JsonSerializable(typeof(TransitRequest))]
+[JsonSerializable(typeof(VaultEnvelope<TransitData>))]
 public sealed partial class VaultJsonContext : JsonSerializerContext;
