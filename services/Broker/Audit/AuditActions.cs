@@ -13,7 +13,6 @@ public static class AuditActions
     public const string Rotate = "rotate";
     public const string Write = "write";
     public const string Watch = "watch";
-    public const string Write = "write";
     public const string Encrypt = "encrypt";
     public const string Decrypt = "decrypt";
     public const string GenerateDataKey = "generate-datakey";
