@@ -89,6 +89,9 @@ public sealed partial class SecretWatcher(
         return subscription;
     }
 
+    /// <summary>How many WatchSecrets calls this replica serves now.</summary>
+    public int SubscriptionCount => _subscriptions.Count;
+
     public void Unsubscribe(WatchSubscription subscription)
     {
         _subscriptions.TryRemove(subscription, out _);
