@@ -28,10 +28,13 @@ public sealed class AccessAttempt(AccessContext access, string action, string pa
 
     public ServedSecret? Served { get; set; }
 
+    /// <summary>The version the action produced when nothing was served (a write).</summary>
+    public string? Version { get; set; }
+
     /// <summary>Set by an operation that recorded its allowed event itself (it must act on the outcome, e.g. revoke unreturned credentials).</summary>
     public bool AllowedRecorded { get; set; }
 
-    public AuditEntry ToEntry() => new(Action, Path, Mount ?? Served?.Mount.Prefix) { Served = Served, LeaseId = LeaseId };
+    public AuditEntry ToEntry() => new(Action, Path, Mount ?? Served?.Mount.Prefix) { Served = Served, LeaseId = LeaseId, Version = Version };
 }
 
 /// <summary>What an authorized request may use: the mount's capability and the name inside the mount.</summary>
