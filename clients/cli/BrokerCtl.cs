@@ -8,7 +8,7 @@ using SecretsBroker.Client;
 namespace SecretsBroker.Cli;
 
 /// <summary>
-/// brokerctl: every broker API from the shell (get, batch-get, list, issue, revoke, lease, watch, health),
+/// brokerctl: every broker API from the shell (get, batch-get, list, put, issue, revoke, lease, watch, health),
 /// printing proto3 JSON on stdout and errors as JSON on stderr, with one exit code per kind of failure
 /// (<see cref="ExitCodes"/>). The token comes from SECRETSBROKER_TOKEN or a file (--token-file /
 /// SECRETSBROKER_TOKEN_FILE), never from argv, where other users of the machine could read it.
@@ -57,7 +57,7 @@ public static class BrokerCtl
         {
             globals.Address, globals.TokenFile, globals.Timeout, globals.Compact,
         };
-        foreach (var command in ReadCommands.Build(globals).Concat(LeaseCommands.Build(globals)).Concat(StreamCommands.Build(globals)).Append(RenderCommand.Build(globals)).Append(ExecCommand.Build(globals)).Concat(CryptoCommands.Build(globals)))
+        foreach (var command in ReadCommands.Build(globals).Concat(WriteCommands.Build(globals)).Concat(LeaseCommands.Build(globals)).Concat(StreamCommands.Build(globals)).Append(RenderCommand.Build(globals)).Append(ExecCommand.Build(globals)).Concat(CryptoCommands.Build(globals)))
         {
             root.Subcommands.Add(command);
         }

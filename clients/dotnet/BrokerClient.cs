@@ -39,6 +39,36 @@ public sealed partial class BrokerClient(V1Client client, TimeSpan? defaultTimeo
         return response.Secret;
     }
 
+    /// <summary>
+    /// Writes a new version with the fields <paramref name="data"/> (PutSecret; needs the <c>write</c> capability).
+    /// <paramref name="expectedVersion"/> makes it check-and-set: the version that must be current, or "" for "only if
+    /// the secret does not exist yet"; a mismatch is FailedPrecondition naming the current version.
+    /// </summary>
+    public Task<PutSecretResponse> PutSecretAsync(string path, IReadOnlyDictionary<string, string> data, string? expectedVersion = null, DateTime? deadline = null,
+        CancellationToken cancellationToken = default)
+    {
+        var request = new PutSecretRequest { Path = path };
+        foreach (var (name, value) in data)
+        {
+            request.Data[name] = value;
+        }
+        return PutAsync(request, expectedVersion, deadline, cancellationToken);
+    }
+
+    /// <summary>Writes a new version holding <paramref name="binary"/> (aws-sm SecretBinary, or a local mount's bytes).</summary>
+    public Task<PutSecretResponse> PutSecretAsync(string path, ReadOnlyMemory<byte> binary, string? expectedVersion = null, DateTime? deadline = null,
+        CancellationToken cancellationToken = default) =>
+        PutAsync(new PutSecretRequest { Path = path, BinaryData = Google.Protobuf.ByteString.CopyFrom(binary.Span) }, expectedVersion, deadline, cancellationToken);
+
+    private async Task<PutSecretResponse> PutAsync(PutSecretRequest request, string? expectedVersion, DateTime? deadline, CancellationToken cancellationToken)
+    {
+        if (expectedVersion is not null)
+        {
+            request.ExpectedVersion = expectedVersion;
+        }
+        return await client.PutSecretAsync(request, Options(deadline, cancellationToken)).ConfigureAwait(false);
+    }
+
     /// <summary>Reads the version carrying a staging label (aws-sm mounts), for example AWSPREVIOUS.</summary>
     public async Task<Secret> GetSecretAtStageAsync(string path, string stage, DateTime? deadline = null, CancellationToken cancellationToken = default)
     {

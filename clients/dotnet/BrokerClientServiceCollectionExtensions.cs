@@ -114,6 +114,9 @@ public static class BrokerClientServiceCollectionExtensions
                             RetryableStatusCodes = { StatusCode.Unavailable },
                         },
                     },
+                    // PutSecret is never retried by the channel: UNAVAILABLE can follow a write that happened, and a
+                    // retry would write a second version or fail its check-and-set. The exact method name wins.
+                    new MethodConfig { Names = { new MethodName { Service = "secretsbroker.v1.SecretsBroker", Method = "PutSecret" } } },
                 },
             };
         }

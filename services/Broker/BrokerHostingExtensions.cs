@@ -14,6 +14,7 @@ using SecretsBroker.Broker.Policy;
 using SecretsBroker.Broker.Reading;
 using SecretsBroker.Broker.Redis;
 using SecretsBroker.Broker.Watching;
+using SecretsBroker.Broker.Writing;
 
 namespace SecretsBroker.Broker;
 
@@ -32,6 +33,7 @@ public static class BrokerHostingExtensions
         builder.AddBrokerAudit();
         builder.AddBrokerAccess();
         builder.AddBrokerReading();
+        builder.AddBrokerWriting();
         builder.AddBrokerLeases();
         builder.AddBrokerWatching();
         builder.AddBrokerCrypto();

@@ -45,6 +45,21 @@ public sealed partial class VaultState
             case "config" when r.Method == "GET":
                 Authorize(r, ns, aclPath, "read");
                 return Envelope(new JsonObject { ["cas_required"] = mount.CasRequired, ["delete_version_after"] = "0s", ["max_versions"] = mount.MaxVersions });
+            case "config" when r.Method is "POST" or "PUT":
+                {
+                    // vault-plugin-secrets-kv path_config.go, pathConfigWrite: an update-only path; fields absent from
+                    // the body keep their values; it answers nil (204). delete_version_after is accepted and not modelled.
+                    Authorize(r, ns, aclPath, "update");
+                    if (r.Body?["max_versions"] is { } max)
+                    {
+                        mount.MaxVersions = (int)(Formats.WeakInt(max) ?? throw new VaultErrorException(VaultResult.BadRequest("error converting input for field \"max_versions\"")));
+                    }
+                    if (r.Body?["cas_required"] is { } required)
+                    {
+                        mount.CasRequired = Formats.WeakBool(required) ?? throw new VaultErrorException(VaultResult.BadRequest("error converting input for field \"cas_required\""));
+                    }
+                    return VaultResult.NoContent;
+                }
             case "metadata" when isList:
                 {
                     Authorize(r, ns, aclPath.TrimEnd('/') + "/", "list");
@@ -148,6 +163,10 @@ public sealed partial class VaultState
                 }
             case "data" when r.Method is "POST" or "PUT":
                 {
+                    // vault-plugin-secrets-kv path_data.go, pathDataWrite: "no data provided" and every
+                    // validateCheckAndSetOption failure are logical.ErrInvalidRequest (HTTP 400, {"errors":[text]}); cas must
+                    // equal the key's current_version, which is 0 while the key has none (cas=0: only if absent); the
+                    // mount's config or the key's metadata can make cas required.
                     Authorize(r, ns, aclPath, mount.Secrets.ContainsKey(key) ? "update" : "create");
                     if (key.Length == 0)
                     {

@@ -157,6 +157,31 @@ class FidelityChecks:
         assert ex.errors == ["error parsing check-and-set parameter"], ex.errors
         assert kv.create_or_update_secret(path="app/cas-string", secret={"v": "3"}, cas=2.0)["data"]["version"] == 3
 
+    # vault-plugin-secrets-kv path_data.go (pathDataWrite: a validateCheckAndSetOption failure is logical.ErrInvalidRequest,
+    # HTTP 400; cas=0 matches only a key without versions) and path_config.go (pathConfigWrite: cas_required on the
+    # mount applies to every key). The broker's PutSecret sends expected_version as options.cas.
+    def cas_only_if_absent_and_mount_wide_cas_required(self):
+        kv = self.client().secrets.kv.v2
+        assert kv.create_or_update_secret(path="app/cas-absent", secret={"v": "1"}, cas=0)["data"]["version"] == 1
+        ex = self.raises(hx.InvalidRequest, kv.create_or_update_secret, path="app/cas-absent", secret={"v": "2"}, cas=0)
+        assert ex.errors == ["check-and-set parameter did not match the current version"], ex.errors
+        raw = self.client().adapter.post("/v1/secret/data/app/cas-absent", json={"data": {"v": "2"}, "options": {"cas": 5}},
+                                         raise_exception=False)
+        assert raw.status_code == 400, raw.status_code
+        assert raw.json() == {"errors": ["check-and-set parameter did not match the current version"]}, raw.text
+        assert kv.read_secret_version(path="app/cas-absent")["data"]["metadata"]["version"] == 1
+        configured = kv.configure(cas_required=True)
+        assert configured.status_code == 204, configured.status_code
+        try:
+            assert kv.read_configuration()["data"]["cas_required"] is True
+            ex = self.raises(hx.InvalidRequest, kv.create_or_update_secret, path="app/cas-new", secret={"v": "1"})
+            assert ex.errors == ["check-and-set parameter required for this call"], ex.errors
+            assert kv.create_or_update_secret(path="app/cas-new", secret={"v": "1"}, cas=0)["data"]["version"] == 1
+            assert kv.create_or_update_secret(path="app/cas-absent", secret={"v": "2"}, cas=1)["data"]["version"] == 2
+        finally:
+            kv.configure(cas_required=False)
+        assert kv.create_or_update_secret(path="app/cas-new", secret={"v": "2"})["data"]["version"] == 2
+
     # sdk/helper/tokenutil (token_no_default_policy): no "default" policy, so no lookup-self or renew-self.
     def token_without_default_policy_cannot_look_itself_up(self):
         client = hvac.Client(url=self.url)
@@ -232,5 +257,5 @@ class FidelityChecks:
         "database_creds_are_read_only", "aws_sts_ttl_limits", "approle_secret_id_num_uses", "approle_secret_id_ttl",
         "cas_given_as_string_is_decoded", "token_without_default_policy_cannot_look_itself_up",
         "dead_token_and_policy_denial_differ", "lost_response_after_handling", "list_verb_rejected_by_a_proxy",
-        "auth_and_engine_mount_paths", "lease_renewal_errors",
+        "auth_and_engine_mount_paths", "lease_renewal_errors", "cas_only_if_absent_and_mount_wide_cas_required",
     ]

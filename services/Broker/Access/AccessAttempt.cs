@@ -28,7 +28,7 @@ public sealed class AccessAttempt(AccessContext access, string action, string pa
 
     public ServedSecret? Served { get; set; }
 
-    /// <summary>The key version a crypto operation used (audited; never the key, plaintext or context).</summary>
+    /// <summary>The version the action produced or used when nothing was served: a write's new version, a crypto operation's key version (never the key, plaintext or context).</summary>
     public string? Version { get; set; }
 
     /// <summary>Set by an operation that recorded its allowed event itself (it must act on the outcome, e.g. revoke unreturned credentials).</summary>

@@ -19,6 +19,7 @@ public static class BackendOperations
     public const string Decrypt = "decrypt";
     public const string DataKey = "datakey";
     public const string Rewrap = "rewrap";
+    public const string Write = "write";
 
     /// <summary>Every operation a mount with these capabilities can see (the metric series that exist from start).</summary>
     public static IEnumerable<string> For(ISecretBackend backend)
@@ -29,6 +30,7 @@ public static class BackendOperations
         if (backend is ISecretVersionProbe) { yield return VersionProbe; }
         if (backend is ICredentialIssuing) { yield return Issue; yield return Renew; yield return Revoke; }
         if (backend is IKeyStore) { yield return Encrypt; yield return Decrypt; yield return DataKey; yield return Rewrap; }
+        if (backend is ISecretWriter) { yield return Write; }
     }
 }
 

@@ -9,7 +9,7 @@ namespace SecretsBroker.Broker.Backends;
 /// capability); ask <see cref="MountedBackend.Capability{T}"/> instead.
 /// </summary>
 internal sealed class ObservedBackend(MountDefinition mount, ISecretBackend inner, BackendCallObserver? observer)
-    : ISecretBatchReading, ISecretListing, ISecretVersionProbe, ICredentialIssuing, ISecretChangeNotifying, IKeyStore
+    : ISecretBatchReading, ISecretListing, ISecretVersionProbe, ICredentialIssuing, ISecretChangeNotifying, IKeyStore, ISecretWriter
 {
     public Task<SecretValue> GetAsync(string name, VersionSelector selector, CancellationToken cancellationToken) =>
         ObserveAsync(BackendOperations.Get, ct => ((ISecretReading)inner).GetAsync(name, selector, ct), cancellationToken);
@@ -47,6 +47,9 @@ internal sealed class ObservedBackend(MountDefinition mount, ISecretBackend inne
 
     public Task<StoreCiphertext> RewrapAsync(string key, KeyStoreInput input, StoreCiphertext ciphertext, CancellationToken cancellationToken) =>
         ObserveAsync(BackendOperations.Rewrap, ct => ((IKeyStore)inner).RewrapAsync(key, input, ciphertext, ct), cancellationToken);
+
+    public Task<WrittenVersion> WriteVersionAsync(string name, SecretWrite write, CancellationToken cancellationToken) =>
+        ObserveAsync(BackendOperations.Write, ct => ((ISecretWriter)inner).WriteVersionAsync(name, write, ct), cancellationToken);
 
     // Change notifications are events of the backend, not calls: forwarded as they are.
     public event Action? Changed

@@ -88,6 +88,36 @@ public sealed partial class SecretCache(
         await cache.RemoveAsync(keys.EntryKey(mount, name, VersionSelector.Latest)).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// After a write: drops the entries a new version changes (the latest, and on aws-sm the AWS stage labels that move)
+    /// here, in Redis and on every replica, waiting for Redis and the backplane publish rather than leaving them to the
+    /// background. Entries of a given version id keep their value (a version never changes).
+    /// </summary>
+    public async Task InvalidateWrittenAsync(MountDefinition mount, string name)
+    {
+        if (!policies.For(mount).Enabled)
+        {
+            return;
+        }
+        var removal = new FusionCacheEntryOptions
+        {
+            AllowBackgroundDistributedCacheOperations = false,
+            AllowBackgroundBackplaneOperations = false,
+            DistributedCacheSoftTimeout = redisOptions.Value.Timeout,
+            DistributedCacheHardTimeout = redisOptions.Value.Timeout,
+        };
+        IEnumerable<VersionSelector> selectors = mount.Type == "aws-sm"
+            ? [VersionSelector.Latest, .. MovingStages.Select(stage => new VersionSelector(Stage: stage))]
+            : [VersionSelector.Latest];
+        foreach (var selector in selectors)
+        {
+            await cache.RemoveAsync(keys.EntryKey(mount, name, selector), removal).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The labels a write or a rotation moves (AWS documents these three; custom labels only move when named).</summary>
+    private static readonly string[] MovingStages = ["AWSCURRENT", "AWSPREVIOUS", "AWSPENDING"];
+
     private async Task<(CachedSecret Entry, ServingSource Source)> ReadThroughAsync(string key, ResolvedSecret secret, VersionSelector selector,
         FusionCacheEntryOptions entryOptions, CancellationToken cancellationToken)
     {

@@ -3,6 +3,7 @@ using Google.Protobuf;
 using SecretsBroker.Broker.Caching;
 using SecretsBroker.Broker.Core;
 using SecretsBroker.Broker.Reading;
+using SecretsBroker.Broker.Writing;
 using SecretsBroker.V1;
 
 namespace SecretsBroker.Broker.Grpc;
@@ -10,6 +11,19 @@ namespace SecretsBroker.Broker.Grpc;
 /// <summary>Maps the read path's results to the v1 protobuf messages.</summary>
 internal static class ProtoMapping
 {
+    public static SecretPut ToPut(this PutSecretRequest request) =>
+        new(request.Path, request.Data, request.BinaryData.ToByteArray(), request.HasExpectedVersion ? request.ExpectedVersion : null);
+
+    public static PutSecretResponse ToProto(this WrittenSecret written)
+    {
+        var response = new PutSecretResponse { Path = written.Path, Version = written.Version };
+        if (written.CreatedAt is { } created)
+        {
+            response.CreatedTime = Timestamp.FromDateTimeOffset(created);
+        }
+        return response;
+    }
+
     public static Secret ToProto(this ServedSecret served)
     {
         var value = served.Value;

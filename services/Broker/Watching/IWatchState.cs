@@ -14,6 +14,12 @@ public interface IWatchState
 
     Task SetKnownVersionAsync(string path, string version);
 
+    /// <summary>
+    /// Atomically: when a version of <paramref name="path"/> is known and differs, makes <paramref name="version"/> the
+    /// known one. Returns the version known before (null when none was: nothing is stored then).
+    /// </summary>
+    Task<string?> AdvanceKnownVersionAsync(string path, string version);
+
     /// <summary>Tells the polling replica what this replica's subscribers watch.</summary>
     Task RegisterTargetsAsync(IReadOnlyList<WatchTarget> targets);
 

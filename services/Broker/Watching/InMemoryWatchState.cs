@@ -22,6 +22,18 @@ public sealed class InMemoryWatchState : IWatchState
         return Task.CompletedTask;
     }
 
+    public Task<string?> AdvanceKnownVersionAsync(string path, string version)
+    {
+        while (_versions.TryGetValue(path, out var known))
+        {
+            if (known == version || _versions.TryUpdate(path, version, known))
+            {
+                return Task.FromResult<string?>(known);
+            }
+        }
+        return Task.FromResult<string?>(null);
+    }
+
     public Task RegisterTargetsAsync(IReadOnlyList<WatchTarget> targets) => Task.CompletedTask;
 
     public Task<IReadOnlyList<WatchTarget>> LoadTargetsAsync(IReadOnlyList<WatchTarget> local, DateTimeOffset now) => Task.FromResult(local);

@@ -36,6 +36,20 @@ public sealed partial class RedisWatchState(
     public async Task SetKnownVersionAsync(string path, string version) =>
         await (await DatabaseAsync().ConfigureAwait(false)).HashSetAsync(VersionsKey, VersionField(path), version).ConfigureAwait(false);
 
+    // HGET and a conditional HSET in one script, so the poller and a write cannot both announce one version.
+    private const string AdvanceScript = """
+        local known = redis.call('HGET', KEYS[1], ARGV[1])
+        if known and known ~= ARGV[2] then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+        return known
+        """;
+
+    public async Task<string?> AdvanceKnownVersionAsync(string path, string version)
+    {
+        var result = await (await DatabaseAsync().ConfigureAwait(false))
+            .ScriptEvaluateAsync(AdvanceScript, [VersionsKey], [VersionField(path), version]).ConfigureAwait(false);
+        return result.IsNull ? null : (string?)result;
+    }
+
     public async Task RegisterTargetsAsync(IReadOnlyList<WatchTarget> targets)
     {
         if (targets.Count == 0)

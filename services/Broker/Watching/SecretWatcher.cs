@@ -77,6 +77,7 @@ public sealed partial class SecretWatcher(
             {
                 if (await CurrentVersionAsync(path, cancellationToken).ConfigureAwait(false) is { } version)
                 {
+                    subscription.Baselines[path] = version;
                     await state.SetBaselineAsync(path, version).ConfigureAwait(false);
                 }
             }
@@ -88,6 +89,9 @@ public sealed partial class SecretWatcher(
         }
         return subscription;
     }
+
+    /// <summary>How many WatchSecrets calls this replica serves now.</summary>
+    public int SubscriptionCount => _subscriptions.Count;
 
     public void Unsubscribe(WatchSubscription subscription)
     {
@@ -166,13 +170,14 @@ public sealed partial class SecretWatcher(
             {
                 continue;
             }
-            var known = await state.GetKnownVersionAsync(path).ConfigureAwait(false);
-            if (known == version)
+            // One atomic step, shared with AnnounceAsync, so a change the broker wrote itself is not announced twice.
+            var known = await state.AdvanceKnownVersionAsync(path, version).ConfigureAwait(false);
+            if (known is null)
             {
+                await state.SetBaselineAsync(path, version).ConfigureAwait(false);
                 continue;
             }
-            await state.SetKnownVersionAsync(path, version).ConfigureAwait(false);
-            if (known is not null)
+            if (known != version)
             {
                 LogChangeDetected(MountOf(path));
                 await state.PublishAsync(new WatchMessage(path, version, now)).ConfigureAwait(false);
@@ -182,6 +187,20 @@ public sealed partial class SecretWatcher(
         {
             _lastPolled[mount] = now;
         }
+    }
+
+    /// <summary>
+    /// Tells every replica's watchers of <paramref name="path"/> now that the broker wrote <paramref name="version"/>
+    /// (PutSecret), instead of at the next poll; each replica drops its cached value before it tells its subscribers.
+    /// Skipped when the poller announced this version already.
+    /// </summary>
+    public async Task AnnounceAsync(string path, string version)
+    {
+        if (await state.AdvanceKnownVersionAsync(path, version).ConfigureAwait(false) == version)
+        {
+            return;
+        }
+        await state.PublishAsync(new WatchMessage(path, version, time.GetUtcNow())).ConfigureAwait(false);
     }
 
     private string MountOf(string path)
@@ -267,7 +286,10 @@ public sealed partial class SecretWatcher(
                     new BrokerException(BrokerErrorKind.PermissionDenied, WithheldEvent), CancellationToken.None).ConfigureAwait(false);
                 continue;
             }
-            subscription.Events.Writer.TryWrite(message);
+            if (subscription.IsNews(message))
+            {
+                subscription.Events.Writer.TryWrite(message);
+            }
         }
     }
 

@@ -1,5 +1,7 @@
 using Grpc.Core;
+using Microsoft.Extensions.DependencyInjection;
 using SecretsBroker.Broker.Tests.Caching;
+using SecretsBroker.Broker.Watching;
 using SecretsBroker.Broker.Tests.Infrastructure;
 using SecretsBroker.Broker.Tests.Vault;
 using SecretsBroker.Client;
@@ -121,6 +123,45 @@ public sealed class WatchSecretsTests
             Assert.Equal("2", only.Version);
         }
         broker.Logs.AssertNoneContain(["FAKE-local", "app/db"]);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_new_watcher_gets_no_event_for_a_version_written_before_it_subscribed(bool withRedis)
+    {
+        await using var redis = withRedis ? await RedisServer.StartAsync() : null;
+        await using var vault = await VaultEmulatorHost.StartAsync(LeaseTestEnvironment.Seed);
+        await using var broker = await BrokerHost.StartAsync(LeaseTestEnvironment.Broker(vault, redis));
+        var client = broker.CreateClient();
+        using (var first = new CancellationTokenSource())
+        {
+            // An earlier watch leaves the broker a known version of the path (2), then goes away.
+            var (call, _, reader) = await WatchAsync(client, new WatchSecretsRequest { Paths = { "vault/app/db" } }, first.Token);
+            await first.CancelAsync();
+            await reader;
+            call.Dispose();
+            var watcher = broker.Services.GetRequiredService<SecretWatcher>();
+            await Eventually.WaitUntilAsync(() => watcher.SubscriptionCount == 0, TimeSpan.FromSeconds(10), "the broker ends the first watch");
+        }
+        Assert.Equal(3, await LeaseTestEnvironment.WriteKvAsync(vault, "app/db", "FAKE-watch-unwatched-v3"));
+
+        using var cancel = new CancellationTokenSource();
+        var (watch, events, watching) = await WatchAsync(client, new WatchSecretsRequest { Paths = { "vault/app/db" } }, cancel.Token);
+        // The poller has looked at the path since this watch began (it knows version 3 now) before version 4 is written.
+        var state = broker.Services.GetRequiredService<IWatchState>();
+        await Eventually.WaitUntilAsync(async () => await state.GetKnownVersionAsync("vault/app/db") == "3", TimeSpan.FromSeconds(10), "the poller sees version 3");
+        Assert.Equal(4, await LeaseTestEnvironment.WriteKvAsync(vault, "app/db", "FAKE-watch-v4"));
+        await Eventually.WaitUntilAsync(() => { lock (events) { return events.Any(e => e.Version == "4"); } }, TimeSpan.FromSeconds(10), "the watcher hears of version 4");
+
+        lock (events)
+        {
+            // Version 3 was current when this watch began: it is the watch's baseline, not a change.
+            Assert.Equal(["4"], events.Select(e => e.Version));
+        }
+        await cancel.CancelAsync();
+        await watching;
+        watch.Dispose();
     }
 
     /// <summary>Opens a watch (returns once the baseline is set: the response headers came) and collects its events until cancelled.</summary>

@@ -21,7 +21,7 @@ The generated protobuf/gRPC stubs live in :mod:`secretsbroker.v1` (``broker_pb2`
 __version__ = "0.1.0"
 
 from .client import ADDRESS_ENV, CA_FILE_ENV, DEFAULT_TIMEOUT, TOKEN_ENV, TOKEN_FILE_ENV, Client  # noqa: E402
-from ._default import batch_get, close_default_client, default_client, get_secret, list_secrets  # noqa: E402
+from ._default import batch_get, close_default_client, default_client, get_secret, list_secrets, put_secret  # noqa: E402
 from .errors import (  # noqa: E402
     Cancelled,
     DeadlineExceeded,
@@ -47,6 +47,7 @@ from .models import (  # noqa: E402
     SecretEvent,
     SecretListing,
     ServingInfo,
+    WrittenSecret,
 )
 from .watch import SecretWatch  # noqa: E402
 
@@ -61,6 +62,7 @@ __all__ = [
     "get_secret",
     "batch_get",
     "list_secrets",
+    "put_secret",
     "default_client",
     "close_default_client",
     "Secret",
@@ -74,6 +76,7 @@ __all__ = [
     "LeaseEventType",
     "SecretWatch",
     "SecretEvent",
+    "WrittenSecret",
     "SecretsBrokerError",
     "InvalidArgument",
     "Unauthenticated",

@@ -176,4 +176,7 @@ def _retry_service_config(max_attempts: int, initial_backoff: float, max_backoff
             "backoffMultiplier": 2,
             "retryableStatusCodes": ["UNAVAILABLE"],
         }
-    return json.dumps({"methodConfig": [method_config]})
+    # PutSecret is never retried by the channel: an UNAVAILABLE answer can follow a write that happened, and a
+    # retry would write a second version (or fail its check-and-set). The more specific name wins (gRPC service config).
+    no_retry = {"name": [{"service": SERVICE, "method": "PutSecret"}]}
+    return json.dumps({"methodConfig": [method_config, no_retry]})

@@ -12,10 +12,10 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-from typing import Iterable, Iterator, List, Optional, Union
+from typing import Iterable, Iterator, List, Mapping, Optional, Union
 
 from .client import Client
-from .models import BatchResult, Secret, SecretListing
+from .models import BatchResult, Secret, SecretListing, WrittenSecret
 
 # Leases and watches are long-lived objects: take them from ``default_client()`` (module functions named
 # ``lease``/``watch`` would shadow the submodules of the same names).
@@ -68,6 +68,18 @@ def get_secret(
 ) -> Secret:
     """:meth:`Client.get_secret` on the default client: ``secretsbroker.get_secret("kv/teams/ml/db")["password"]``."""
     return default_client().get_secret(path, version, stage, max_age=max_age, bypass_cache=bypass_cache, timeout=timeout)
+
+
+def put_secret(
+    path: str,
+    data: Optional[Mapping[str, str]] = None,
+    *,
+    binary: Optional[bytes] = None,
+    expected_version: Union[str, int, None] = None,
+    timeout: Optional[float] = None,
+) -> WrittenSecret:
+    """:meth:`Client.put_secret` on the default client."""
+    return default_client().put_secret(path, data, binary=binary, expected_version=expected_version, timeout=timeout)
 
 
 def batch_get(paths: Iterable[str], *, timeout: Optional[float] = None) -> List[BatchResult]:

@@ -6,9 +6,9 @@ checks, defaults and the mapping to :mod:`secretsbroker.models` exist once.
 
 from __future__ import annotations
 
-from typing import Iterable, List, Optional, Union
+from typing import Iterable, List, Mapping, Optional, Union
 
-from .models import BatchResult, IssuedLease, ListPage, Secret, SecretListing
+from .models import BatchResult, IssuedLease, ListPage, Secret, SecretListing, WrittenSecret
 from .v1 import broker_pb2 as pb
 
 
@@ -56,6 +56,39 @@ def list_page(prefix: str, page_size: Optional[int], page_token: str) -> pb.List
 
 def page(response: pb.ListSecretsResponse) -> ListPage:
     return ListPage(secrets=[SecretListing._from_proto(entry) for entry in response.secrets], next_page_token=response.next_page_token)
+
+
+def put_secret(
+    path: str,
+    data: Optional[Mapping[str, str]],
+    binary: Optional[bytes],
+    expected_version: Union[str, int, None],
+) -> pb.PutSecretRequest:
+    if (data is None) == (binary is None):
+        raise ValueError("give exactly one of data (a mapping of fields) and binary (bytes)")
+    request = pb.PutSecretRequest(path=path)
+    if data is not None:
+        if isinstance(data, (str, bytes)) or not isinstance(data, Mapping):
+            raise TypeError("data must be a mapping of field names to strings")
+        if not data:
+            raise ValueError("data must have at least one field")
+        for name, value in data.items():
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise TypeError("data must map strings to strings")
+            request.data[name] = value
+    else:
+        if not isinstance(binary, (bytes, bytearray, memoryview)):
+            raise TypeError("binary must be bytes")
+        if len(binary) == 0:
+            raise ValueError("binary must not be empty")
+        request.binary_data = bytes(binary)
+    if expected_version is not None:
+        request.expected_version = str(expected_version)
+    return request
+
+
+def written(response: pb.PutSecretResponse) -> WrittenSecret:
+    return WrittenSecret._from_proto(response)
 
 
 def issue_credentials(path: str) -> pb.IssueCredentialsRequest:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import grpc
 
@@ -12,7 +12,7 @@ from . import _requests as rq
 from ._config import ADDRESS_ENV, CA_FILE_ENV, DEFAULT_TIMEOUT, TOKEN_ENV, TOKEN_FILE_ENV, ClientConfig, PathLike as _PathLike
 from .errors import Cancelled, from_rpc_error
 from .lease import Lease, RotateCallback
-from .models import BatchResult, IssuedLease, ListPage, Secret, SecretListing
+from .models import BatchResult, IssuedLease, ListPage, Secret, SecretListing, WrittenSecret
 from .watch import SecretWatch
 from ._crypto_calls import CryptoMethods
 from .v1 import broker_pb2_grpc as pb_grpc
@@ -200,6 +200,35 @@ class Client(CryptoMethods):
             token = page.next_page_token
             if not token:
                 return
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def put_secret(
+        self,
+        path: str,
+        data: Optional[Mapping[str, str]] = None,
+        *,
+        binary: Optional[bytes] = None,
+        expected_version: Union[str, int, None] = None,
+        timeout: Optional[float] = None,
+    ) -> WrittenSecret:
+        """Writes a new version of a secret (PutSecret): the fields ``data``, or the bytes ``binary``.
+
+        Needs the ``write`` capability on ``path``. ``expected_version`` makes the write check-and-set: the
+        version that must be current (as :attr:`Secret.version` names it), or ``""`` to write only if the
+        secret does not exist yet. Every replica of the broker serves the new version once this returns.
+        The call is not retried automatically (a retry could write twice).
+
+        Raises:
+            FailedPrecondition: ``expected_version`` is not current (the message names the current one), or
+                the mount cannot be written (a read-only local mount, bytes on a vault-kv mount).
+            InvalidArgument: malformed path, empty or oversized value.
+            NotFound: no such mount (or, on aws-sm, no such secret: the broker does not create AWS secrets).
+            ValueError, TypeError: neither or both of ``data`` and ``binary``, or values that are not strings.
+            Unauthenticated, PermissionDenied, Unavailable, DeadlineExceeded: see :mod:`secretsbroker.errors`.
+        """
+        request = rq.put_secret(path, data, binary, expected_version)
+        return rq.written(self._call(self._stub.PutSecret, request, timeout, path))
 
     # -- leases and watches --------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ __all__ = [
     "LeaseEvent",
     "LeaseEventType",
     "SecretEvent",
+    "WrittenSecret",
 ]
 
 _SOURCES = {
@@ -321,6 +322,25 @@ class SecretEvent:
     @classmethod
     def _from_proto(cls, message: pb.SecretEvent) -> "SecretEvent":
         return cls(path=message.path, version=message.version, time=_timestamp(message, "time"))
+
+
+@dataclass(frozen=True)
+class WrittenSecret:
+    """The version :meth:`secretsbroker.Client.put_secret` created.
+
+    Attributes:
+        path: the logical path that was written.
+        version: the new version's id (a number on local and KV mounts, an AWS VersionId on aws-sm).
+        created_time: when the backend created it (UTC), or None if not reported.
+    """
+
+    path: str
+    version: str
+    created_time: Optional[_dt.datetime]
+
+    @classmethod
+    def _from_proto(cls, message: pb.PutSecretResponse) -> "WrittenSecret":
+        return cls(path=message.path, version=message.version, created_time=_timestamp(message, "created_time"))
 
 
 def _timestamp(message: object, name: str) -> Optional[_dt.datetime]:

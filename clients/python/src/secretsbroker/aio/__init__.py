@@ -21,7 +21,7 @@ client's (shared code in :mod:`secretsbroker._config`, :mod:`secretsbroker._requ
 from __future__ import annotations
 
 import weakref
-from typing import Any, AsyncIterator, Awaitable, Callable, Generator, Generic, Iterable, List, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Any, AsyncIterator, Awaitable, Callable, Generator, Generic, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 import grpc
 import grpc.aio
@@ -29,7 +29,7 @@ import grpc.aio
 from .. import _requests as rq
 from .._config import DEFAULT_TIMEOUT, ClientConfig, PathLike
 from ..errors import Cancelled, from_rpc_error
-from ..models import BatchResult, IssuedLease, ListPage, Secret, SecretListing
+from ..models import BatchResult, IssuedLease, ListPage, Secret, SecretListing, WrittenSecret
 from ..v1 import broker_pb2_grpc as pb_grpc
 from ..v1 import crypto_pb2_grpc as crypto_grpc
 from ._crypto import AsyncCryptoMethods
@@ -153,6 +153,21 @@ class Client(AsyncCryptoMethods):
             token = page.next_page_token
             if not token:
                 return
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def put_secret(
+        self,
+        path: str,
+        data: Optional[Mapping[str, str]] = None,
+        *,
+        binary: Optional[bytes] = None,
+        expected_version: Union[str, int, None] = None,
+        timeout: Optional[float] = None,
+    ) -> WrittenSecret:
+        """See :meth:`secretsbroker.Client.put_secret`."""
+        request = rq.put_secret(path, data, binary, expected_version)
+        return rq.written(await self._call(self._stub.PutSecret, request, timeout, path))
 
     # -- leases and watches --------------------------------------------------------------------
 
