@@ -11,6 +11,7 @@ using SecretsBroker.Broker.Observability;
 using SecretsBroker.Broker.Policy;
 using SecretsBroker.Broker.Reading;
 using SecretsBroker.Broker.Redis;
+using SecretsBroker.Broker.Rotation;
 using SecretsBroker.Broker.Watching;
 
 namespace SecretsBroker.Broker;
@@ -32,6 +33,7 @@ public static class BrokerHostingExtensions
         builder.AddBrokerReading();
         builder.AddBrokerLeases();
         builder.AddBrokerWatching();
+        builder.AddBrokerRotation();
         builder.AddBrokerGrpc();
         builder.AddBrokerObservability();
         return builder;
@@ -76,9 +78,19 @@ public static class BrokerHostingExtensions
         {
             failures.Add(ex);
         }
+        try
+        {
+            _ = services.GetRequiredService<RotationRules>();
+        }
+        catch (OptionsValidationException ex)
+        {
+            failures.Add(ex);
+        }
         if (failures.Count > 0)
         {
             throw new OptionsValidationException(failures[0].OptionsName, failures[0].OptionsType, [.. failures.SelectMany(f => f.Failures)]);
         }
+        // Rotation series exist from start, every one at zero.
+        _ = services.GetRequiredService<RotationMetrics>();
     }
 }

@@ -4,6 +4,7 @@ using SecretsBroker.Broker.Core;
 using SecretsBroker.Broker.Leases;
 using SecretsBroker.Broker.Watching;
 using SecretsBroker.Broker.Reading;
+using SecretsBroker.Broker.Rotation;
 using SecretsBroker.V1;
 
 namespace SecretsBroker.Broker.Grpc;
@@ -13,7 +14,8 @@ namespace SecretsBroker.Broker.Grpc;
 /// Streams are authorized for their whole life: each renewal, rotation and pushed event is checked against the current
 /// policy (LeaseKeeper, SecretWatcher), and a stream ends UNAUTHENTICATED when its caller's credential expires (<see cref="StreamLifetimes"/>).
 /// </remarks>
-internal sealed class SecretsBrokerService(SecretReader reader, LeaseOperations leases, LeaseKeeper keeper, SecretWatcher watcher, StreamLifetimes lifetimes)
+internal sealed class SecretsBrokerService(SecretReader reader, LeaseOperations leases, LeaseKeeper keeper, SecretWatcher watcher, StreamLifetimes lifetimes,
+    SecretRotation rotation)
     : V1.SecretsBroker.SecretsBrokerBase
 {
     public override async Task<GetSecretResponse> GetSecret(GetSecretRequest request, ServerCallContext context)
@@ -37,6 +39,9 @@ internal sealed class SecretsBrokerService(SecretReader reader, LeaseOperations 
         response.Secrets.Add(page.Entries.Select(e => e.ToProto()));
         return response;
     }
+
+    public override async Task<RotateSecretResponse> RotateSecret(RotateSecretRequest request, ServerCallContext context) =>
+        (await rotation.RotateAsync(context.GetAccess(), request.Path, context.CancellationToken).ConfigureAwait(false)).ToProto(request.Path);
 
     public override async Task<Lease> IssueCredentials(IssueCredentialsRequest request, ServerCallContext context) =>
         (await leases.IssueAsync(context.GetAccess(), request.Path, context.CancellationToken).ConfigureAwait(false)).ToProto();
