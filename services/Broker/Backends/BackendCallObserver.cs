@@ -15,6 +15,7 @@ public static class BackendOperations
     public const string Issue = "issue";
     public const string Renew = "renew";
     public const string Revoke = "revoke";
+    public const string Write = "write";
 
     /// <summary>Every operation a mount with these capabilities can see (the metric series that exist from start).</summary>
     public static IEnumerable<string> For(ISecretBackend backend)
@@ -24,6 +25,7 @@ public static class BackendOperations
         if (backend is ISecretListing) { yield return List; }
         if (backend is ISecretVersionProbe) { yield return VersionProbe; }
         if (backend is ICredentialIssuing) { yield return Issue; yield return Renew; yield return Revoke; }
+        if (backend is ISecretWriter) { yield return Write; }
     }
 }
 

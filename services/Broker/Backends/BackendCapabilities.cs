@@ -44,6 +44,20 @@ public interface ISecretVersionProbe : ISecretBackend
     Task<string?> GetCurrentVersionAsync(string name, CancellationToken cancellationToken);
 }
 
+/// <summary>
+/// Writes new versions of static secrets (PutSecret; rotation builds on it). A backend that can be written only when
+/// configured so (a local file) implements it and refuses with FAILED_PRECONDITION otherwise.
+/// </summary>
+public interface ISecretWriter : ISecretBackend
+{
+    /// <summary>
+    /// Writes a new version of <paramref name="name"/> and answers its id and creation time. With
+    /// <see cref="SecretWrite.ExpectedVersion"/> the write is check-and-set: when the current version differs the
+    /// backend throws <see cref="CheckAndSet.Mismatch"/> (FAILED_PRECONDITION naming the current version).
+    /// </summary>
+    Task<WrittenVersion> WriteVersionAsync(string name, SecretWrite write, CancellationToken cancellationToken);
+}
+
 /// <summary>Issues dynamic credentials with a lease, and renews and revokes leases it issued.</summary>
 public interface ICredentialIssuing : ISecretBackend
 {
@@ -82,4 +96,49 @@ public interface ISecretBackendFactory
     /// (or another exception with a clear message) when the section is invalid, so the broker refuses to start.
     /// </summary>
     ISecretBackend Create(MountDefinition mount, IConfigurationSection settings);
+}
+
+/// <summary>
+/// One write: exactly one of <see cref="Data"/> and <see cref="Binary"/>. <see cref="ExpectedVersion"/>: null writes
+/// unconditionally, "" only if the secret does not exist yet, a version id only if it is the current version.
+/// </summary>
+public sealed record SecretWrite
+{
+    public IReadOnlyDictionary<string, string>? Data { get; init; }
+
+    public byte[]? Binary { get; init; }
+
+    public string? ExpectedVersion { get; init; }
+
+    /// <summary>
+    /// Makes retries of one logical write create one version (aws-sm: the ClientRequestToken, 32 to 64 characters, which
+    /// becomes the VersionId). Null: a new token per call. Backends without idempotency tokens ignore it.
+    /// </summary>
+    public string? IdempotencyToken { get; init; }
+
+    /// <summary>
+    /// Staging labels for the new version (aws-sm only, for example AWSPENDING during a staged rotation). Null: the
+    /// backend's default (the new version becomes current). Backends without stages refuse a non-null value.
+    /// </summary>
+    public IReadOnlyList<string>? Stages { get; init; }
+
+    // Never print the value.
+    public override string ToString() =>
+        $"SecretWrite {{ Fields = {Data?.Count ?? 0}, Binary = {Binary is not null}, ExpectedVersion = {ExpectedVersion ?? "(any)"}, Stages = {Stages?.Count ?? 0} }}";
+}
+
+/// <summary>The version a write created: its id as the backend names it and when the backend created it.</summary>
+public sealed record WrittenVersion(string Version, DateTimeOffset? CreatedAt);
+
+/// <summary>The one wording of a failed check-and-set, shared by every backend.</summary>
+public static class CheckAndSet
+{
+    /// <summary>FAILED_PRECONDITION naming the current version (null: the secret does not exist).</summary>
+    public static BrokerException Mismatch(string? currentVersion) => new(BrokerErrorKind.FailedPrecondition, currentVersion is null
+        ? "check-and-set failed: the secret does not exist, so no version is current"
+        : $"check-and-set failed: the current version is {currentVersion}");
+
+    /// <summary>Whether <paramref name="expected"/> (see <see cref="SecretWrite.ExpectedVersion"/>) matches <paramref name="current"/>.</summary>
+    public static bool Matches(string? expected, string? current) =>
+        expected is null || (expected.Length == 0 ? current is null : string.Equals(expected, current, StringComparison.Ordinal));
 }

@@ -9,7 +9,7 @@ namespace SecretsBroker.Broker.Backends;
 /// capability); ask <see cref="MountedBackend.Capability{T}"/> instead.
 /// </summary>
 internal sealed class ObservedBackend(MountDefinition mount, ISecretBackend inner, BackendCallObserver? observer)
-    : ISecretBatchReading, ISecretListing, ISecretVersionProbe, ICredentialIssuing, ISecretChangeNotifying
+    : ISecretBatchReading, ISecretListing, ISecretVersionProbe, ICredentialIssuing, ISecretChangeNotifying, ISecretWriter
 {
     public Task<SecretValue> GetAsync(string name, VersionSelector selector, CancellationToken cancellationToken) =>
         ObserveAsync(BackendOperations.Get, ct => ((ISecretReading)inner).GetAsync(name, selector, ct), cancellationToken);
@@ -35,6 +35,9 @@ internal sealed class ObservedBackend(MountDefinition mount, ISecretBackend inne
             await ((ICredentialIssuing)inner).RevokeAsync(leaseId, ct).ConfigureAwait(false);
             return true;
         }, cancellationToken);
+
+    public Task<WrittenVersion> WriteVersionAsync(string name, SecretWrite write, CancellationToken cancellationToken) =>
+        ObserveAsync(BackendOperations.Write, ct => ((ISecretWriter)inner).WriteVersionAsync(name, write, ct), cancellationToken);
 
     // Change notifications are events of the backend, not calls: forwarded as they are.
     public event Action? Changed

@@ -51,6 +51,16 @@ public sealed partial class ReloadingFile<T> : IDisposable where T : class
 
     public T Current => _current;
 
+    /// <summary>The full path of the file.</summary>
+    public string FullPath => _path;
+
+    /// <summary>
+    /// Reloads now rather than when the watcher notices (a writer that replaced the file and must answer with the
+    /// new contents loaded). Serialized with watcher reloads, each of which reads the whole file, so the last one
+    /// loads the newest contents. False when the file could not be loaded (the reason is logged and reported).
+    /// </summary>
+    public Task<bool> ReloadNowAsync() => ReloadAsync();
+
     /// <summary>Raised after a change was loaded, with the new value.</summary>
     public event Action<T>? Reloaded;
 
@@ -63,7 +73,7 @@ public sealed partial class ReloadingFile<T> : IDisposable where T : class
 
     private T Load() => _parse(File.ReadAllText(_path), new DateTimeOffset(File.GetLastWriteTimeUtc(_path), TimeSpan.Zero));
 
-    private async Task ReloadAsync()
+    private async Task<bool> ReloadAsync()
     {
         await _reloadLock.WaitAsync().ConfigureAwait(false);
         try
@@ -78,7 +88,7 @@ public sealed partial class ReloadingFile<T> : IDisposable where T : class
                     _status?.Succeeded();
                     LogReloaded(_kind);
                     Reloaded?.Invoke(loaded);
-                    return;
+                    return true;
                 }
                 catch (Exception ex) when (ex is IOException or FormatException or UnauthorizedAccessException)
                 {
@@ -90,7 +100,7 @@ public sealed partial class ReloadingFile<T> : IDisposable where T : class
                     var reason = ex is FormatException ? ex.Message : "the file could not be read";
                     _status?.Failed($"{ex.GetType().Name}: {reason}");
                     LogReloadFailed(_kind, ex.GetType().Name, reason);
-                    return;
+                    return false;
                 }
             }
         }

@@ -178,13 +178,15 @@ public sealed class VaultKvTests(VaultFixture fixture) : IDisposable
     {
         var backend = Assert.IsType<VaultKvBackend>(fixture.Host.Services.GetRequiredService<MountTable>().Resolve("vault/app/cas").Mounted.Backend);
 
-        var first = await backend.WriteAsync("app/cas", new Dictionary<string, string> { ["k"] = "FAKE-cas-1" }, checkAndSet: 0, CancellationToken.None);
+        var first = await backend.WriteVersionAsync("app/cas", new Dictionary<string, string> { ["k"] = "FAKE-cas-1" }, cas: 0, CancellationToken.None);
         var error = await Assert.ThrowsAsync<BrokerException>(() =>
-            backend.WriteAsync("app/cas", new Dictionary<string, string> { ["k"] = "FAKE-cas-2" }, checkAndSet: 0, CancellationToken.None));
+            backend.WriteVersionAsync("app/cas", new Dictionary<string, string> { ["k"] = "FAKE-cas-2" }, cas: 0, CancellationToken.None));
         var current = await backend.GetCurrentVersionAsync("app/cas", CancellationToken.None);
 
-        Assert.Equal("1", first);
+        Assert.Equal("1", first.Version);
+        Assert.NotNull(first.CreatedAt);
         Assert.Equal(BrokerErrorKind.FailedPrecondition, error.Kind);
+        Assert.Equal("check-and-set failed: the current version is 1", error.Message);
         Assert.Equal("1", current);
     }
 

@@ -13,7 +13,7 @@ namespace SecretsBroker.Broker.Backends.Aws;
 /// <see cref="SecretsManagerHttp"/>). Every failure is a <see cref="SecretsManagerException"/>, except
 /// cancellation by the caller, which stays an <see cref="OperationCanceledException"/>.
 /// </summary>
-public sealed class SecretsManagerClient(HttpClient httpClient, Uri endpoint)
+public sealed partial class SecretsManagerClient(HttpClient httpClient, Uri endpoint)
 {
     /// <summary>BatchGetSecretValue accepts at most this many ids per call.</summary>
     public const int MaxBatchIds = 20;
@@ -69,30 +69,6 @@ public sealed class SecretsManagerClient(HttpClient httpClient, Uri endpoint)
     public Task<ListSecretsResponse> ListSecretsAsync(ListSecretsRequest request, CancellationToken cancellationToken = default) =>
         SendAsync("ListSecrets", request, SecretsManagerJsonContext.Default.ListSecretsRequest,
             SecretsManagerJsonContext.Default.ListSecretsResponse, cancellationToken);
-
-    // Writes: ClientRequestToken is an idempotencyToken member in the service model, so like botocore
-    // (handlers.py generate_idempotent_uuid) the client fills it with a new UUID when the caller gave none.
-    // The body is serialized once per call and every retry resends it, so a write whose answer was lost is
-    // retried with the same token and Secrets Manager makes one version, not two.
-
-    public Task<SecretWriteResponse> CreateSecretAsync(CreateSecretRequest request, CancellationToken cancellationToken = default) =>
-        SendAsync("CreateSecret", request with { ClientRequestToken = request.ClientRequestToken ?? NewClientRequestToken() },
-            SecretsManagerJsonContext.Default.CreateSecretRequest, SecretsManagerJsonContext.Default.SecretWriteResponse, cancellationToken);
-
-    public Task<SecretWriteResponse> PutSecretValueAsync(PutSecretValueRequest request, CancellationToken cancellationToken = default) =>
-        SendAsync("PutSecretValue", request with { ClientRequestToken = request.ClientRequestToken ?? NewClientRequestToken() },
-            SecretsManagerJsonContext.Default.PutSecretValueRequest, SecretsManagerJsonContext.Default.SecretWriteResponse, cancellationToken);
-
-    public Task<SecretWriteResponse> UpdateSecretAsync(UpdateSecretRequest request, CancellationToken cancellationToken = default) =>
-        SendAsync("UpdateSecret", request with { ClientRequestToken = request.ClientRequestToken ?? NewClientRequestToken() },
-            SecretsManagerJsonContext.Default.UpdateSecretRequest, SecretsManagerJsonContext.Default.SecretWriteResponse, cancellationToken);
-
-    public Task<SecretWriteResponse> RotateSecretAsync(RotateSecretRequest request, CancellationToken cancellationToken = default) =>
-        SendAsync("RotateSecret", request with { ClientRequestToken = request.ClientRequestToken ?? NewClientRequestToken() },
-            SecretsManagerJsonContext.Default.RotateSecretRequest, SecretsManagerJsonContext.Default.SecretWriteResponse, cancellationToken);
-
-    /// <summary>A version 4 UUID in its 36-character form, as botocore's str(uuid.uuid4()) (AWS accepts 32 to 64 characters).</summary>
-    public static string NewClientRequestToken() => Guid.NewGuid().ToString("D");
 
     /// <summary>Reads AWS's error type from the <c>x-amzn-ErrorType</c> header or the body's <c>__type</c> (or <c>code</c>).</summary>
     public static string? ReadErrorType(HttpResponseMessage response, ReadOnlySpan<byte> body)

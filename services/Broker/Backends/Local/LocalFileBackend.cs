@@ -8,13 +8,16 @@ namespace SecretsBroker.Broker.Backends.Local;
 /// Serves secrets from a JSON or YAML file, reloading it when it changes. A broken edit keeps the
 /// previous contents and logs why; a missing or broken file at start stops the broker.
 /// </summary>
-public sealed class LocalFileBackend : ISecretReading, ISecretListing, ISecretVersionProbe, ISecretChangeNotifying, IDisposable
+public sealed partial class LocalFileBackend : ISecretReading, ISecretListing, ISecretVersionProbe, ISecretChangeNotifying, ISecretWriter, IDisposable
 {
     private readonly ReloadingFile<LocalSecretSnapshot> _file;
+    private readonly LocalWriteSettings? _writes;
 
-    public LocalFileBackend(ReloadingFile<LocalSecretSnapshot> file)
+    /// <param name="writes">How writes are stored; null for a read-only mount (writes are FAILED_PRECONDITION).</param>
+    public LocalFileBackend(ReloadingFile<LocalSecretSnapshot> file, LocalWriteSettings? writes = null)
     {
         _file = file;
+        _writes = writes;
         file.Reloaded += _ => Changed?.Invoke();
     }
 
@@ -77,7 +80,11 @@ public sealed class LocalFileBackend : ISecretReading, ISecretListing, ISecretVe
         return Task.FromResult(new SecretListingPage(entries, more ? entries[^1].Name : null));
     }
 
-    public void Dispose() => _file.Dispose();
+    public void Dispose()
+    {
+        _file.Dispose();
+        _writeLock.Dispose();
+    }
 
     private static int LowerBound(string[] sorted, string value)
     {

@@ -28,7 +28,7 @@ public static class LocalSecretFile
     /// </summary>
     public static LocalSecretSnapshot Parse(string content, bool isYaml, DateTimeOffset fileTime, LocalSecretSnapshot? previous = null)
     {
-        var model = isYaml ? ParseYaml(content) : ParseJson(content);
+        var model = ReadModel(content, isYaml);
         if (model?.Secrets is null)
         {
             throw new FormatException("the file has no top-level 'secrets' map");
@@ -118,6 +118,19 @@ public static class LocalSecretFile
         };
     }
 
+    /// <summary>The file's model as written, for the writer (which appends a version and writes it back).</summary>
+    public static LocalSecretFileModel? ReadModel(string content, bool isYaml) => isYaml ? ParseYaml(content) : ParseJson(content);
+
+    /// <summary>The model in the file's own format (JSON indented, or YAML), without the members that are not set.</summary>
+    public static string Write(LocalSecretFileModel model, bool isYaml) => isYaml
+        ? YamlWriter.Serialize(model)
+        : JsonSerializer.Serialize(model, LocalSecretFileWriteJsonContext.Default.LocalSecretFileModel);
+
+    private static readonly ISerializer YamlWriter = new SerializerBuilder()
+        .WithNamingConvention(CamelCaseNamingConvention.Instance)
+        .ConfigureDefaultValuesHandling(DefaultValuesHandling.OmitNull)
+        .Build();
+
     private static LocalSecretFileModel? ParseJson(string content)
     {
         try
@@ -175,3 +188,8 @@ public sealed class LocalSecretModel : LocalSecretVersionModel
     AllowTrailingCommas = true, UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow)]
 [JsonSerializable(typeof(LocalSecretFileModel))]
 internal sealed partial class LocalSecretFileJsonContext : JsonSerializerContext;
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(LocalSecretFileModel))]
+internal sealed partial class LocalSecretFileWriteJsonContext : JsonSerializerContext;

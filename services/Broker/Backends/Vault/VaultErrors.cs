@@ -15,6 +15,9 @@ public static partial class VaultErrors
     public const string CasMismatch = "check-and-set parameter did not match the current version";
     public const string CasRequired = "check-and-set parameter required for this call";
 
+    /// <summary>The broker's message for Vault's check-and-set mismatch (the KV write path replaces it with one naming the current version).</summary>
+    public const string CasMismatchMessage = "check-and-set failed: the secret's current version is not the one the write expected";
+
     /// <summary>
     /// Renewal answers of vault/expiration.go that mean the lease is gone for this caller (leaseEntry.renewable:
     /// "lease not found", "lease expired", "lease is expired and has failed previous revocation attempts";
@@ -53,8 +56,7 @@ public static partial class VaultErrors
         bool Starts(string phrase) => errors.Any(e => e.TrimStart().StartsWith(phrase, StringComparison.OrdinalIgnoreCase));
         throw (int)status switch
         {
-            400 when Has(CasMismatch) => new BrokerException(BrokerErrorKind.FailedPrecondition,
-                "check-and-set failed: the secret's current version is not the one the write expected"),
+            400 when Has(CasMismatch) => new BrokerException(BrokerErrorKind.FailedPrecondition, CasMismatchMessage),
             400 when Has(CasRequired) => new BrokerException(BrokerErrorKind.FailedPrecondition,
                 "this secret requires check-and-set writes: pass the expected current version"),
             400 when Starts("lease is not renewable") => new BrokerException(BrokerErrorKind.FailedPrecondition, "the lease is not renewable"),

@@ -7,7 +7,8 @@ namespace SecretsBroker.Broker.Backends.Vault;
 /// Mount type <c>vault-kv</c>: a KV version 2 secrets engine. Names inside the mount are KV paths under
 /// the engine; versions are KV version numbers; stages do not exist here.
 /// </summary>
-public sealed class VaultKvBackend(VaultClient client, string enginePath, string mount) : ISecretReading, ISecretListing, ISecretVersionProbe, IBackendHealthProbe
+public sealed partial class VaultKvBackend(VaultClient client, string enginePath, string mount)
+    : ISecretReading, ISecretListing, ISecretVersionProbe, ISecretWriter, IBackendHealthProbe
 {
     public string EnginePath { get; } = enginePath;
 
@@ -50,13 +51,6 @@ public sealed class VaultKvBackend(VaultClient client, string enginePath, string
             names.RemoveAt(names.Count - 1);
         }
         return new SecretListingPage([.. names.Select(n => new SecretListingEntry(n))], more && names.Count > 0 ? names[^1] : null);
-    }
-
-    /// <summary>Writes a new version with check-and-set (0: only if the secret does not exist yet).</summary>
-    public async Task<string> WriteAsync(string name, IReadOnlyDictionary<string, string> data, int? checkAndSet, CancellationToken cancellationToken)
-    {
-        var written = await client.KvWriteAsync(EnginePath, name, data, checkAndSet, mount, cancellationToken).ConfigureAwait(false);
-        return written.Version.ToString(CultureInfo.InvariantCulture);
     }
 
     /// <summary>The current version number, as KV metadata reports it (the watch path polls this).</summary>
