@@ -87,6 +87,9 @@ public sealed class RotationEngineOptions
     /// <summary>Random delay added to each due time (spreads rotations of secrets created together).</summary>
     public TimeSpan Jitter { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>aws-managed: how long to wait for AWS's rotation to make the new version current.</summary>
+    public TimeSpan AwsManagedTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
     /// <summary>
     /// TEST ONLY: the process kills itself right after this step of a staged rotation (1 pending stored, 2 set in the target,
     /// 3 tested, 4 promoted), to prove crash recovery. Ignored unless the host environment is <c>Testing</c>.
