@@ -107,6 +107,8 @@ public static class BrokerClientServiceCollectionExtensions
                             RetryableStatusCodes = { StatusCode.Unavailable },
                         },
                     },
+                    // A rotation is not repeated by the channel: an UNAVAILABLE answer may follow a rotation that happened.
+                    new MethodConfig { Names = { new MethodName { Service = "secretsbroker.v1.SecretsBroker", Method = "RotateSecret" } } },
                 },
             };
         }

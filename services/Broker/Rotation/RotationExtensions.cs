@@ -27,6 +27,8 @@ public static class RotationExtensions
         services.AddSingleton<RotationEngine>();
         services.AddSingleton<RotationFlights>();
         services.AddSingleton<SecretRotation>();
+        services.AddSingleton<RotationScheduler>();
+        services.AddHostedService(sp => sp.GetRequiredService<RotationScheduler>());
         return builder;
     }
 }

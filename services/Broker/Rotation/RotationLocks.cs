@@ -30,19 +30,67 @@ public sealed record RotationOutcome(RotationResult? Result, BrokerErrorKind? Er
     public RotationResult ResultOrThrow() => Result ?? throw new BrokerException(ErrorKind ?? BrokerErrorKind.Unavailable, ErrorMessage ?? "the rotation failed");
 }
 
-/// <summary>One broker: the in-process single flight already runs one rotation per path.</summary>
+/// <summary>
+/// One broker: the locks live in this process (the single flight already joins concurrent calls of one path; the lock
+/// keeps a recovery or a scheduled pass from running beside a rotation of the same path).
+/// </summary>
 public sealed class InProcessRotationLocks : IRotationLocks
 {
-    private sealed class Held : IAsyncDisposable
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, (string Holder, TaskCompletionSource<RotationOutcome?> Done)> _held = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, RotationOutcome> _outcomes = new(StringComparer.Ordinal);
+
+    public Task<IAsyncDisposable?> TryAcquireAsync(string key, string rotationId)
     {
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+        lock (_gate)
+        {
+            if (_held.ContainsKey(key))
+            {
+                return Task.FromResult<IAsyncDisposable?>(null);
+            }
+            _held[key] = (rotationId, new TaskCompletionSource<RotationOutcome?>(TaskCreationOptions.RunContinuationsAsynchronously));
+            return Task.FromResult<IAsyncDisposable?>(new Held(this, key));
+        }
     }
 
-    public Task<IAsyncDisposable?> TryAcquireAsync(string key, string rotationId) => Task.FromResult<IAsyncDisposable?>(new Held());
+    public Task PublishOutcomeAsync(string key, string rotationId, RotationOutcome outcome)
+    {
+        lock (_gate)
+        {
+            _outcomes[key] = outcome;
+        }
+        return Task.CompletedTask;
+    }
 
-    public Task PublishOutcomeAsync(string key, string rotationId, RotationOutcome outcome) => Task.CompletedTask;
+    public Task<RotationOutcome?> WaitForHolderAsync(string key, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            return _held.TryGetValue(key, out var held) ? held.Done.Task.WaitAsync(cancellationToken) : Task.FromResult<RotationOutcome?>(null);
+        }
+    }
 
-    public Task<RotationOutcome?> WaitForHolderAsync(string key, CancellationToken cancellationToken) => Task.FromResult<RotationOutcome?>(null);
+    private void Release(string key)
+    {
+        TaskCompletionSource<RotationOutcome?> done;
+        RotationOutcome? outcome;
+        lock (_gate)
+        {
+            done = _held[key].Done;
+            _held.Remove(key);
+            _outcomes.Remove(key, out outcome);
+        }
+        done.SetResult(outcome);
+    }
+
+    private sealed class Held(InProcessRotationLocks owner, string key) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync()
+        {
+            owner.Release(key);
+            return ValueTask.CompletedTask;
+        }
+    }
 }
 
 /// <summary>

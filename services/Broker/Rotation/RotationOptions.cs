@@ -87,6 +87,9 @@ public sealed class RotationEngineOptions
     /// <summary>Random delay added to each due time (spreads rotations of secrets created together).</summary>
     public TimeSpan Jitter { get; set; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>A scheduled secret counts as overdue (secretsbroker_rotation_overdue) this long after its due time.</summary>
+    public TimeSpan OverdueAfter { get; set; } = TimeSpan.FromDays(1);
+
     /// <summary>aws-managed: how long to wait for AWS's rotation to make the new version current.</summary>
     public TimeSpan AwsManagedTimeout { get; set; } = TimeSpan.FromMinutes(5);
 
