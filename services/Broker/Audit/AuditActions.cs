@@ -11,7 +11,5 @@ public static class AuditActions
     public const string Renew = "renew";
     public const string Revoke = "revoke";
     public const string Rotate = "rotate";
-    /// <summary>RotateSecret: a static secret rotated by its strategy (lease credential rotation is <see cref="Rotate"/>).</summary>
-    public const string RotateSecret = "rotate-secret";
     public const string Watch = "watch";
 }

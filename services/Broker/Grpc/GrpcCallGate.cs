@@ -79,7 +79,6 @@ internal static class BrokerMethods
             "RevokeLease" => AuditActions.Revoke,
             "WatchSecrets" => AuditActions.Watch,
             "KeepAlive" => AuditActions.Renew,
-            "RotateSecret" => AuditActions.RotateSecret,
             _ => throw new InvalidOperationException($"no audit action for method {m.Name}"),
         }));
 }

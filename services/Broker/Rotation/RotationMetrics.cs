@@ -68,3 +68,20 @@ public sealed record RotationFailure(string Path, string Mount, string Status, i
 {
     public override string ToString() => $"RotationFailure {{ Mount = {Mount}, Status = {Status}, Attempts = {Attempts} }}";
 }
+
+/// <summary>Readiness: degraded (still serving) while rotations fail; says how many per mount and why, never which paths.</summary>
+public sealed class RotationHealthCheck(RotationMetrics metrics) : Microsoft.Extensions.Diagnostics.HealthChecks.IHealthCheck
+{
+    public Task<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult> CheckHealthAsync(
+        Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var failing = metrics.Failing.Values.ToList();
+        if (failing.Count == 0)
+        {
+            return Task.FromResult(Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Healthy("no failing rotations"));
+        }
+        var summary = string.Join("; ", failing.GroupBy(f => (f.Mount, f.Status)).OrderBy(g => g.Key.Mount, StringComparer.Ordinal)
+            .Select(g => $"mount {g.Key.Mount}: {g.Count()} failing ({g.Key.Status}), retried with backoff"));
+        return Task.FromResult(Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckResult.Degraded("rotations failing: " + summary));
+    }
+}

@@ -13,7 +13,7 @@ namespace SecretsBroker.Broker.Rotation;
 public sealed class SecretRotation(AccessGuard guard, RotationFlights flights)
 {
     public Task<RotationResult> RotateAsync(AccessContext access, string path, CancellationToken cancellationToken) =>
-        guard.RunAsync(access, AuditActions.RotateSecret, path, (guard, flights), static async (attempt, state, ct) =>
+        guard.RunAsync(access, AuditActions.Rotate, path, (guard, flights), static async (attempt, state, ct) =>
         {
             state.guard.Authorize<ISecretBackend>(attempt, Capability.Rotate, "this mount cannot rotate secrets");
             return await state.flights.RotateAsync(attempt.Path, ct).ConfigureAwait(false);
