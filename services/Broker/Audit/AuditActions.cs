@@ -12,4 +12,5 @@ public static class AuditActions
     public const string Revoke = "revoke";
     public const string Rotate = "rotate";
     public const string Watch = "watch";
+    public const string Write = "write";
 }

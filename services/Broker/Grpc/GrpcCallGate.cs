@@ -79,6 +79,8 @@ internal static class BrokerMethods
             "RevokeLease" => AuditActions.Revoke,
             "WatchSecrets" => AuditActions.Watch,
             "KeepAlive" => AuditActions.Renew,
+            "PutSecret" => AuditActions.Write,
+            "RotateSecret" => AuditActions.Rotate,
             _ => throw new InvalidOperationException($"no audit action for method {m.Name}"),
         }));
 }
