@@ -15,7 +15,7 @@ import threading
 from typing import Iterable, Iterator, List, Optional, Union
 
 from .client import Client
-from .models import BatchResult, Secret, SecretListing
+from .models import BatchResult, Rotation, Secret, SecretListing
 
 # Leases and watches are long-lived objects: take them from ``default_client()`` (module functions named
 # ``lease``/``watch`` would shadow the submodules of the same names).
@@ -68,6 +68,11 @@ def get_secret(
 ) -> Secret:
     """:meth:`Client.get_secret` on the default client: ``secretsbroker.get_secret("kv/teams/ml/db")["password"]``."""
     return default_client().get_secret(path, version, stage, max_age=max_age, bypass_cache=bypass_cache, timeout=timeout)
+
+
+def rotate_secret(path: str, *, timeout: Optional[float] = None) -> Rotation:
+    """:meth:`Client.rotate_secret` on the default client."""
+    return default_client().rotate_secret(path, timeout=timeout)
 
 
 def batch_get(paths: Iterable[str], *, timeout: Optional[float] = None) -> List[BatchResult]:
