@@ -37,6 +37,7 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
         settings["Broker:Management:Urls"] = "http://127.0.0.1:0";
         settings["Broker:Auth:DevTokens:Tokens:0:Subject"] = "test-alpha";
         settings["Broker:Auth:DevTokens:Tokens:0:Sha256"] = BrokerHost.Sha256Hex(BrokerHost.TestToken);
+        settings["Broker:Auth:DevTokens:AllowOutsideDevelopment"] = "true";
         settings["Broker:Audit:Key"] = BrokerHost.TestAuditKey;
         settings["Broker:Audit:LocalFile"] = "audit.jsonl";
         settings["Broker:RotationEngine:TestCrashAfterStep"] = crashAfterStep?.ToString(System.Globalization.CultureInfo.InvariantCulture);
