@@ -72,8 +72,8 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
             var client = Client(await crashing.WaitForListeningAddressAsync());
             var error = await Assert.ThrowsAsync<RpcException>(() => client.RotateSecretAsync(path));
             Assert.Contains(error.StatusCode, (StatusCode[])[StatusCode.Unavailable, StatusCode.Internal, StatusCode.Cancelled]);
-            Assert.NotEqual(0, await crashing.WaitForExitAsync());
-            Assert.Contains(crashing.Output, line => line.Contains($"killing the process after rotation step {step}", StringComparison.Ordinal));
+            // Killed by SIGKILL (128 + 9): its own log line may not reach the console before it dies.
+            Assert.Equal(137, await crashing.WaitForExitAsync());
         }
 
         await using var restarted = StartBroker(crashAfterStep: null);
