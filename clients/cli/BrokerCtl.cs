@@ -57,7 +57,7 @@ public static class BrokerCtl
         {
             globals.Address, globals.TokenFile, globals.Timeout, globals.Compact,
         };
-        foreach (var command in ReadCommands.Build(globals).Concat(WriteCommands.Build(globals)).Concat(LeaseCommands.Build(globals)).Concat(StreamCommands.Build(globals)).Append(RenderCommand.Build(globals)).Append(ExecCommand.Build(globals)).Concat(CryptoCommands.Build(globals)))
+        foreach (var command in ReadCommands.Build(globals).Concat(WriteCommands.Build(globals)).Concat(LeaseCommands.Build(globals)).Concat(StreamCommands.Build(globals)).Append(RenderCommand.Build(globals)).Append(ExecCommand.Build(globals)).Concat(CryptoCommands.Build(globals)).Concat(RotateCommands.Build(globals)))
         {
             root.Subcommands.Add(command);
         }

@@ -77,6 +77,13 @@ public sealed partial class BrokerClient(V1Client client, TimeSpan? defaultTimeo
     }
 
     /// <summary>Reads many secrets in one call; one result per path, in order, each a secret or its own error.</summary>
+    /// <summary>
+    /// Runs the path's rotation now (RotateSecret; needs the <c>rotate</c> capability) and answers once the new version is
+    /// current. Concurrent calls for one path share one rotation. Not retried by the client: a rotation is not idempotent.
+    /// </summary>
+    public async Task<RotateSecretResponse> RotateSecretAsync(string path, DateTime? deadline = null, CancellationToken cancellationToken = default) =>
+        await client.RotateSecretAsync(new RotateSecretRequest { Path = path }, Options(deadline, cancellationToken)).ConfigureAwait(false);
+
     public async Task<IReadOnlyList<BatchGetSecretsResult>> BatchGetSecretsAsync(IEnumerable<string> paths, DateTime? deadline = null, CancellationToken cancellationToken = default)
     {
         var request = new BatchGetSecretsRequest();

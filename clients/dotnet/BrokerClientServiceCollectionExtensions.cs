@@ -117,6 +117,8 @@ public static class BrokerClientServiceCollectionExtensions
                     // PutSecret is never retried by the channel: UNAVAILABLE can follow a write that happened, and a
                     // retry would write a second version or fail its check-and-set. The exact method name wins.
                     new MethodConfig { Names = { new MethodName { Service = "secretsbroker.v1.SecretsBroker", Method = "PutSecret" } } },
+                    // A rotation is not repeated by the channel: an UNAVAILABLE answer may follow a rotation that happened.
+                    new MethodConfig { Names = { new MethodName { Service = "secretsbroker.v1.SecretsBroker", Method = "RotateSecret" } } },
                 },
             };
         }

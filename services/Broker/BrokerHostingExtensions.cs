@@ -13,6 +13,7 @@ using SecretsBroker.Broker.Observability;
 using SecretsBroker.Broker.Policy;
 using SecretsBroker.Broker.Reading;
 using SecretsBroker.Broker.Redis;
+using SecretsBroker.Broker.Rotation;
 using SecretsBroker.Broker.Watching;
 using SecretsBroker.Broker.Writing;
 
@@ -37,6 +38,7 @@ public static class BrokerHostingExtensions
         builder.AddBrokerLeases();
         builder.AddBrokerWatching();
         builder.AddBrokerCrypto();
+        builder.AddBrokerRotation();
         builder.AddBrokerGrpc();
         builder.AddBrokerHttp();
         builder.AddBrokerObservability();
@@ -83,9 +85,19 @@ public static class BrokerHostingExtensions
         {
             failures.Add(ex);
         }
+        try
+        {
+            _ = services.GetRequiredService<RotationRules>();
+        }
+        catch (OptionsValidationException ex)
+        {
+            failures.Add(ex);
+        }
         if (failures.Count > 0)
         {
             throw new OptionsValidationException(failures[0].OptionsName, failures[0].OptionsType, [.. failures.SelectMany(f => f.Failures)]);
         }
+        // Rotation series exist from start, every one at zero.
+        _ = services.GetRequiredService<RotationMetrics>();
     }
 }

@@ -20,6 +20,8 @@ public static class BackendOperations
     public const string DataKey = "datakey";
     public const string Rewrap = "rewrap";
     public const string Write = "write";
+    /// <summary>Staging labels moved, or the store's own rotation started (aws-sm).</summary>
+    public const string Stage = "stage";
 
     /// <summary>Every operation a mount with these capabilities can see (the metric series that exist from start).</summary>
     public static IEnumerable<string> For(ISecretBackend backend)
@@ -31,6 +33,7 @@ public static class BackendOperations
         if (backend is ICredentialIssuing) { yield return Issue; yield return Renew; yield return Revoke; }
         if (backend is IKeyStore) { yield return Encrypt; yield return Decrypt; yield return DataKey; yield return Rewrap; }
         if (backend is ISecretWriter) { yield return Write; }
+        if (backend is ISecretStaging) { yield return Stage; }
     }
 }
 

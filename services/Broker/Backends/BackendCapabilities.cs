@@ -58,6 +58,22 @@ public interface ISecretWriter : ISecretBackend
     Task<WrittenVersion> WriteVersionAsync(string name, SecretWrite write, CancellationToken cancellationToken);
 }
 
+/// <summary>
+/// Staging labels of versions (aws-sm's AWSCURRENT / AWSPENDING / AWSPREVIOUS) and the store's own rotation: what a staged
+/// rotation needs besides <see cref="ISecretWriter"/> (writes with <see cref="SecretWrite.Stages"/>).
+/// </summary>
+public interface ISecretStaging : ISecretBackend
+{
+    /// <summary>Every version id of a secret with its staging labels.</summary>
+    Task<IReadOnlyDictionary<string, IReadOnlyList<string>>> GetVersionStagesAsync(string name, CancellationToken cancellationToken);
+
+    /// <summary>Moves <paramref name="stage"/> to <paramref name="toVersion"/> from <paramref name="fromVersion"/> (either may be null: add or remove).</summary>
+    Task MoveStageAsync(string name, string stage, string? toVersion, string? fromVersion, CancellationToken cancellationToken);
+
+    /// <summary>Starts the store's own rotation (AWS RotateSecret with the secret's Lambda) and answers the new version's id.</summary>
+    Task<string> StartManagedRotationAsync(string name, string clientRequestToken, CancellationToken cancellationToken);
+}
+
 /// <summary>Issues dynamic credentials with a lease, and renews and revokes leases it issued.</summary>
 public interface ICredentialIssuing : ISecretBackend
 {

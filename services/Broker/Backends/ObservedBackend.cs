@@ -9,7 +9,7 @@ namespace SecretsBroker.Broker.Backends;
 /// capability); ask <see cref="MountedBackend.Capability{T}"/> instead.
 /// </summary>
 internal sealed class ObservedBackend(MountDefinition mount, ISecretBackend inner, BackendCallObserver? observer)
-    : ISecretBatchReading, ISecretListing, ISecretVersionProbe, ICredentialIssuing, ISecretChangeNotifying, IKeyStore, ISecretWriter
+    : ISecretBatchReading, ISecretListing, ISecretVersionProbe, ICredentialIssuing, ISecretChangeNotifying, IKeyStore, ISecretWriter, ISecretStaging
 {
     public Task<SecretValue> GetAsync(string name, VersionSelector selector, CancellationToken cancellationToken) =>
         ObserveAsync(BackendOperations.Get, ct => ((ISecretReading)inner).GetAsync(name, selector, ct), cancellationToken);
@@ -50,6 +50,19 @@ internal sealed class ObservedBackend(MountDefinition mount, ISecretBackend inne
 
     public Task<WrittenVersion> WriteVersionAsync(string name, SecretWrite write, CancellationToken cancellationToken) =>
         ObserveAsync(BackendOperations.Write, ct => ((ISecretWriter)inner).WriteVersionAsync(name, write, ct), cancellationToken);
+
+    public Task<IReadOnlyDictionary<string, IReadOnlyList<string>>> GetVersionStagesAsync(string name, CancellationToken cancellationToken) =>
+        ObserveAsync(BackendOperations.VersionProbe, ct => ((ISecretStaging)inner).GetVersionStagesAsync(name, ct), cancellationToken);
+
+    public Task MoveStageAsync(string name, string stage, string? toVersion, string? fromVersion, CancellationToken cancellationToken) =>
+        ObserveAsync(BackendOperations.Stage, async ct =>
+        {
+            await ((ISecretStaging)inner).MoveStageAsync(name, stage, toVersion, fromVersion, ct).ConfigureAwait(false);
+            return true;
+        }, cancellationToken);
+
+    public Task<string> StartManagedRotationAsync(string name, string clientRequestToken, CancellationToken cancellationToken) =>
+        ObserveAsync(BackendOperations.Stage, ct => ((ISecretStaging)inner).StartManagedRotationAsync(name, clientRequestToken, ct), cancellationToken);
 
     // Change notifications are events of the backend, not calls: forwarded as they are.
     public event Action? Changed

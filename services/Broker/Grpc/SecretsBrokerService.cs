@@ -5,6 +5,7 @@ using SecretsBroker.Broker.Leases;
 using SecretsBroker.Broker.Watching;
 using SecretsBroker.Broker.Reading;
 using SecretsBroker.Broker.Writing;
+using SecretsBroker.Broker.Rotation;
 using SecretsBroker.V1;
 
 namespace SecretsBroker.Broker.Grpc;
@@ -15,7 +16,7 @@ namespace SecretsBroker.Broker.Grpc;
 /// policy (LeaseKeeper, SecretWatcher), and a stream ends UNAUTHENTICATED when its caller's credential expires (<see cref="StreamLifetimes"/>).
 /// </remarks>
 internal sealed class SecretsBrokerService(SecretReader reader, SecretWrites writes, LeaseOperations leases, LeaseKeeper keeper, SecretWatcher watcher,
-    StreamLifetimes lifetimes)
+    StreamLifetimes lifetimes, SecretRotation rotation)
     : V1.SecretsBroker.SecretsBrokerBase
 {
     public override async Task<GetSecretResponse> GetSecret(GetSecretRequest request, ServerCallContext context)
@@ -42,6 +43,9 @@ internal sealed class SecretsBrokerService(SecretReader reader, SecretWrites wri
 
     public override async Task<PutSecretResponse> PutSecret(PutSecretRequest request, ServerCallContext context) =>
         (await writes.PutAsync(context.GetAccess(), request.ToPut(), context.CancellationToken).ConfigureAwait(false)).ToProto();
+
+    public override async Task<RotateSecretResponse> RotateSecret(RotateSecretRequest request, ServerCallContext context) =>
+        (await rotation.RotateAsync(context.GetAccess(), request.Path, context.CancellationToken).ConfigureAwait(false)).ToProto(request.Path);
 
     public override async Task<Lease> IssueCredentials(IssueCredentialsRequest request, ServerCallContext context) =>
         (await leases.IssueAsync(context.GetAccess(), request.Path, context.CancellationToken).ConfigureAwait(false)).ToProto();

@@ -61,7 +61,8 @@ public static class ObservabilityExtensions
             .AddCheck<BackendsHealthCheck>("backends", tags: [HealthNames.ReadyTag])
             .AddCheck<RedisHealthCheck>("redis", tags: [HealthNames.ReadyTag])
             .AddCheck<AuditHealthCheck>("audit", tags: [HealthNames.ReadyTag])
-            .AddCheck<ConfigReloadsHealthCheck>("config", tags: [HealthNames.ReadyTag]);
+            .AddCheck<ConfigReloadsHealthCheck>("config", tags: [HealthNames.ReadyTag])
+            .AddCheck<Rotation.RotationHealthCheck>("rotation", tags: [HealthNames.ReadyTag]);
         // gRPC health: "" answers liveness, "readiness" and the API's service name answer readiness.
         // PostConfigure, so this mapping replaces the default "every check for every name" one.
         services.PostConfigure<GrpcHealthChecksOptions>(options =>

@@ -4,10 +4,8 @@ using SecretsBroker.Broker.Access;
 using SecretsBroker.Broker.Audit;
 using SecretsBroker.Broker.Auth;
 using SecretsBroker.Broker.Backends;
-using SecretsBroker.Broker.Caching;
 using SecretsBroker.Broker.Core;
 using SecretsBroker.Broker.Policy;
-using SecretsBroker.Broker.Watching;
 
 namespace SecretsBroker.Broker.Writing;
 
@@ -28,11 +26,12 @@ public sealed record WrittenSecret(string Path, string Version, DateTimeOffset? 
 /// value), the mount's <see cref="ISecretWriter"/>, then, before answering, the secret's cached values dropped here, in
 /// Redis and (through the backplane) on every replica, and its watchers told at once instead of at the next poll.
 /// </summary>
-public sealed partial class SecretWrites(AccessGuard guard, SecretCache cache, SecretWatcher watcher, IOptions<WriteOptions> options, ILogger<SecretWrites> logger)
+public sealed class SecretWrites(AccessGuard guard, NewVersions newVersions, IOptions<WriteOptions> options)
 {
     internal const string NotWritable = "this mount has no static secrets to write (a vault-dynamic mount issues credentials)";
 
     private readonly AccessGuard _guard = guard;
+    private readonly NewVersions _newVersions = newVersions;
     private readonly WriteOptions _options = options.Value;
 
     public Task<WrittenSecret> PutAsync(AccessContext access, SecretPut put, CancellationToken cancellationToken) =>
@@ -44,7 +43,7 @@ public sealed partial class SecretWrites(AccessGuard guard, SecretCache cache, S
             var written = await target.Capability.WriteVersionAsync(target.Name, write, ct).ConfigureAwait(false);
             attempt.Version = written.Version;
             // The version exists now: the caller going away must not leave other replicas serving the old one.
-            await writes.PublishAsync(attempt.Path, target.Mount, target.Name, written.Version).ConfigureAwait(false);
+            await writes._newVersions.PublishAsync(attempt.Path, target.Mount, target.Name, written.Version).ConfigureAwait(false);
             return new WrittenSecret(attempt.Path, written.Version, written.CreatedAt);
         }, cancellationToken);
 
@@ -88,30 +87,4 @@ public sealed partial class SecretWrites(AccessGuard guard, SecretCache cache, S
         }
         return new SecretWrite { Data = put.Data, ExpectedVersion = put.ExpectedVersion };
     }
-
-    private async Task PublishAsync(string path, MountDefinition mount, string name, string version)
-    {
-        try
-        {
-            await cache.InvalidateWrittenAsync(mount, name).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            LogInvalidationFailed(mount.Prefix, ex.GetType().Name);
-        }
-        try
-        {
-            await watcher.AnnounceAsync(path, version).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            LogAnnounceFailed(mount.Prefix, ex.GetType().Name);
-        }
-    }
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "A secret on mount {Mount} was written but its cached values could not be dropped ({ErrorType}); they expire at their TTL")]
-    private partial void LogInvalidationFailed(string mount, string errorType);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "A secret on mount {Mount} was written but its watchers could not be told now ({ErrorType}); the next poll tells them")]
-    private partial void LogAnnounceFailed(string mount, string errorType);
 }

@@ -9,6 +9,7 @@ public static class WritingExtensions
     {
         builder.Services.AddOptionsWithValidateOnStart<WriteOptions>().BindConfiguration(WriteOptions.SectionName);
         builder.Services.AddSingleton<IValidateOptions<WriteOptions>, WriteOptionsValidator>();
+        builder.Services.AddSingleton<NewVersions>();
         builder.Services.AddSingleton<SecretWrites>();
         return builder;
     }

@@ -21,7 +21,7 @@ The generated protobuf/gRPC stubs live in :mod:`secretsbroker.v1` (``broker_pb2`
 __version__ = "0.1.0"
 
 from .client import ADDRESS_ENV, CA_FILE_ENV, DEFAULT_TIMEOUT, TOKEN_ENV, TOKEN_FILE_ENV, Client  # noqa: E402
-from ._default import batch_get, close_default_client, default_client, get_secret, list_secrets, put_secret  # noqa: E402
+from ._default import batch_get, close_default_client, default_client, get_secret, list_secrets, put_secret, rotate_secret  # noqa: E402
 from .errors import (  # noqa: E402
     Cancelled,
     DeadlineExceeded,
@@ -60,6 +60,7 @@ __all__ = [
     "TOKEN_FILE_ENV",
     "CA_FILE_ENV",
     "get_secret",
+    "rotate_secret",
     "batch_get",
     "list_secrets",
     "put_secret",

@@ -15,7 +15,7 @@ import threading
 from typing import Iterable, Iterator, List, Mapping, Optional, Union
 
 from .client import Client
-from .models import BatchResult, Secret, SecretListing, WrittenSecret
+from .models import BatchResult, Rotation, Secret, SecretListing, WrittenSecret
 
 # Leases and watches are long-lived objects: take them from ``default_client()`` (module functions named
 # ``lease``/``watch`` would shadow the submodules of the same names).
@@ -80,6 +80,11 @@ def put_secret(
 ) -> WrittenSecret:
     """:meth:`Client.put_secret` on the default client."""
     return default_client().put_secret(path, data, binary=binary, expected_version=expected_version, timeout=timeout)
+
+
+def rotate_secret(path: str, *, timeout: Optional[float] = None) -> Rotation:
+    """:meth:`Client.rotate_secret` on the default client."""
+    return default_client().rotate_secret(path, timeout=timeout)
 
 
 def batch_get(paths: Iterable[str], *, timeout: Optional[float] = None) -> List[BatchResult]:

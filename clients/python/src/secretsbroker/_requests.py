@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Iterable, List, Mapping, Optional, Union
 
-from .models import BatchResult, IssuedLease, ListPage, Secret, SecretListing, WrittenSecret
+from .models import BatchResult, IssuedLease, ListPage, Rotation, Secret, SecretListing, WrittenSecret
 from .v1 import broker_pb2 as pb
 
 
@@ -114,3 +114,11 @@ def watch(paths: Optional[Iterable[str]], prefixes: Optional[Iterable[str]]) -> 
     if not path_list and not prefix_list:
         raise ValueError("watch needs at least one path or prefix")
     return pb.WatchSecretsRequest(paths=path_list, prefixes=prefix_list)
+
+
+def rotate_secret(path: str) -> pb.RotateSecretRequest:
+    return pb.RotateSecretRequest(path=path)
+
+
+def rotation(response: pb.RotateSecretResponse) -> Rotation:
+    return Rotation._from_proto(response)

@@ -12,7 +12,7 @@ from . import _requests as rq
 from ._config import ADDRESS_ENV, CA_FILE_ENV, DEFAULT_TIMEOUT, TOKEN_ENV, TOKEN_FILE_ENV, ClientConfig, PathLike as _PathLike
 from .errors import Cancelled, from_rpc_error
 from .lease import Lease, RotateCallback
-from .models import BatchResult, IssuedLease, ListPage, Secret, SecretListing, WrittenSecret
+from .models import BatchResult, IssuedLease, ListPage, Rotation, Secret, SecretListing, WrittenSecret
 from .watch import SecretWatch
 from ._crypto_calls import CryptoMethods
 from .v1 import broker_pb2_grpc as pb_grpc
@@ -155,6 +155,16 @@ class Client(CryptoMethods):
         """
         request = rq.get_secret(path, version, stage, max_age, bypass_cache)
         return rq.secret(self._call(self._stub.GetSecret, request, timeout, path))
+
+    def rotate_secret(self, path: str, *, timeout: Optional[float] = None) -> Rotation:
+        """Rotates ``path`` now with its configured strategy (needs the ``rotate`` capability) and returns the new
+        current version once it is current. Concurrent calls for one path share one rotation.
+
+        Raises:
+            FailedPrecondition: no rotation strategy is configured for the path.
+            PermissionDenied, Unavailable, DeadlineExceeded: see :mod:`secretsbroker.errors`.
+        """
+        return rq.rotation(self._call(self._stub.RotateSecret, rq.rotate_secret(path), timeout, path))
 
     def batch_get(self, paths: Iterable[str], *, timeout: Optional[float] = None) -> List[BatchResult]:
         """Reads the latest version of several secrets in one call.

@@ -348,3 +348,19 @@ def _timestamp(message: object, name: str) -> Optional[_dt.datetime]:
         return None
     stamp = getattr(message, name)
     return _dt.datetime.fromtimestamp(stamp.seconds, tz=_dt.timezone.utc) + _dt.timedelta(microseconds=stamp.nanos // 1000)
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """What RotateSecret answered: the new current version, the one it replaced, and the strategy that rotated it."""
+
+    path: str
+    version: str
+    previous_version: str
+    strategy: str
+    created_time: Optional[_dt.datetime]
+
+    @classmethod
+    def _from_proto(cls, response: "pb.RotateSecretResponse") -> "Rotation":
+        created = response.created_time.ToDatetime(tzinfo=_dt.timezone.utc) if response.HasField("created_time") else None
+        return cls(response.path, response.version, response.previous_version, response.strategy, created)

@@ -14,7 +14,7 @@ namespace SecretsBroker.Broker.Backends.Aws;
 /// logs at start how many secrets the mount can see.
 /// </summary>
 public sealed partial class AwsSecretsManagerBackend(SecretsManagerClient client, string mountName, ILogger<AwsSecretsManagerBackend> logger, string region = "")
-    : ISecretBatchReading, ISecretListing, ISecretVersionProbe, ISecretWriter, IBackendHealthProbe
+    : ISecretBatchReading, ISecretListing, ISecretVersionProbe, ISecretWriter, ISecretStaging, IBackendHealthProbe
 {
     /// <summary>ListSecrets calls the start-up count makes at most (so at most this many hundred secrets are counted).</summary>
     private const int MaxCountCalls = 10;

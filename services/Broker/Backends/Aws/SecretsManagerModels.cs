@@ -233,5 +233,7 @@ public sealed class SecretsManagerErrorBody
 [JsonSerializable(typeof(UpdateSecretRequest))]
 [JsonSerializable(typeof(RotateSecretRequest))]
 [JsonSerializable(typeof(SecretWriteResponse))]
+[JsonSerializable(typeof(UpdateSecretVersionStageRequest))]
+[JsonSerializable(typeof(UpdateSecretVersionStageResponse))]
 [JsonSerializable(typeof(SecretsManagerErrorBody))]
 internal sealed partial class SecretsManagerJsonContext : JsonSerializerContext;

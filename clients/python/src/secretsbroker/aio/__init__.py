@@ -29,7 +29,7 @@ import grpc.aio
 from .. import _requests as rq
 from .._config import DEFAULT_TIMEOUT, ClientConfig, PathLike
 from ..errors import Cancelled, from_rpc_error
-from ..models import BatchResult, IssuedLease, ListPage, Secret, SecretListing, WrittenSecret
+from ..models import BatchResult, IssuedLease, ListPage, Rotation, Secret, SecretListing, WrittenSecret
 from ..v1 import broker_pb2_grpc as pb_grpc
 from ..v1 import crypto_pb2_grpc as crypto_grpc
 from ._crypto import AsyncCryptoMethods
@@ -131,6 +131,10 @@ class Client(AsyncCryptoMethods):
         """See :meth:`secretsbroker.Client.get_secret`."""
         request = rq.get_secret(path, version, stage, max_age, bypass_cache)
         return rq.secret(await self._call(self._stub.GetSecret, request, timeout, path))
+
+    async def rotate_secret(self, path: str, *, timeout: Optional[float] = None) -> Rotation:
+        """See :meth:`secretsbroker.Client.rotate_secret`."""
+        return rq.rotation(await self._call(self._stub.RotateSecret, rq.rotate_secret(path), timeout, path))
 
     async def batch_get(self, paths: Iterable[str], *, timeout: Optional[float] = None) -> List[BatchResult]:
         """See :meth:`secretsbroker.Client.batch_get`."""

@@ -1,0 +1,124 @@
+using Grpc.Core;
+using SecretsBroker.Broker.Rotation;
+using SecretsBroker.Broker.Tests.Infrastructure;
+using SecretsBroker.V1;
+
+namespace SecretsBroker.Broker.Tests.Rotation;
+
+/// <summary>RotateSecret on a real broker (Kestrel), a writable local mount and a real PostgreSQL 15.</summary>
+[Trait("Category", "Integration")]
+public sealed class RotateSecretTests : IAsyncLifetime
+{
+    private PostgresServer _pg = null!;
+    private BrokerHost _broker = null!;
+
+    public async Task InitializeAsync()
+    {
+        _pg = await PostgresServer.StartAsync();
+        await RotationFixture.PrepareDatabaseAsync(_pg);
+        var directory = new TestDirectory();
+        directory.WriteFile("secrets.yaml", RotationFixture.SecretsFile(_pg.Port));
+        directory.WriteFile("policy.yaml", RotationFixture.Policy);
+        _broker = await BrokerHost.StartAsync(RotationFixture.Configuration(), directory);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _broker.DisposeAsync();
+        await _pg.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Generated_rotation_regenerates_the_named_field_keeps_the_others_and_answers_the_new_current_version()
+    {
+        var client = _broker.CreateClient();
+        var rotated = await client.RotateSecretAsync("demo/keys/ci");
+        Assert.Equal(("demo/keys/ci", "2", "1", "generated"), (rotated.Path, rotated.Version, rotated.PreviousVersion, rotated.Strategy));
+        Assert.NotNull(rotated.CreatedTime);
+        var secret = await client.GetSecretAsync("demo/keys/ci");
+        Assert.Equal("2", secret.Version);
+        Assert.NotEqual("FAKE-old-api-key", secret.Data["api_key"]);
+        Assert.Equal(32, secret.Data["api_key"].Length);
+        Assert.Equal("team-alpha", secret.Data["owner"]);
+        // The pending record is closed and holds no value any more.
+        var record = await client.GetSecretAsync("demo/keys/ci" + SiblingRotationStore.Suffix);
+        Assert.Equal("done", record.Data["_rotation_state"]);
+        Assert.False(record.Data.ContainsKey("api_key"));
+        _broker.Logs.AssertNoneContain([secret.Data["api_key"]]);
+    }
+
+    [Fact]
+    public async Task Refusals_are_clear_a_path_without_rotate_is_denied_and_one_without_a_strategy_is_a_failed_precondition()
+    {
+        var client = _broker.CreateClient();
+        var denied = await Assert.ThrowsAsync<RpcException>(() => client.RotateSecretAsync("demo/other/plain"));
+        Assert.Equal(StatusCode.PermissionDenied, denied.StatusCode);
+        var noStrategy = await Assert.ThrowsAsync<RpcException>(() => client.RotateSecretAsync("demo/keys/ci/deeper"));
+        Assert.Equal(StatusCode.FailedPrecondition, noStrategy.StatusCode);
+        Assert.Contains("no rotation strategy", noStrategy.Status.Detail, StringComparison.Ordinal);
+        var bad = await Assert.ThrowsAsync<RpcException>(() => client.RotateSecretAsync("demo//x"));
+        Assert.Equal(StatusCode.InvalidArgument, bad.StatusCode);
+        Assert.Equal("1", (await client.GetSecretAsync("demo/other/plain")).Version);
+    }
+
+    [Fact]
+    public async Task Concurrent_calls_for_one_path_run_one_rotation_and_all_get_its_result()
+    {
+        var client = _broker.CreateClient();
+        var results = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => client.RotateSecretAsync("demo/keys/ci")));
+        Assert.Single(results.Select(r => r.Version).Distinct());
+        Assert.Equal("2", results[0].Version);
+        Assert.Equal("2", (await client.GetSecretAsync("demo/keys/ci", bypassCache: true)).Version);
+    }
+
+    [Fact]
+    public async Task Watchers_get_the_new_version_and_no_cached_old_value_is_served_after_the_answer()
+    {
+        var client = _broker.CreateClient();
+        var before = await client.GetSecretAsync("demo/keys/ci");
+        using var cancel = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var watch = client.Raw.WatchSecrets(new WatchSecretsRequest { Paths = { "demo/keys/ci" } }, cancellationToken: cancel.Token);
+        await watch.ResponseHeadersAsync;
+        var rotated = await client.RotateSecretAsync("demo/keys/ci");
+        // Cached before the rotation, dropped before the answer: the next read is the new version.
+        var after = await client.GetSecretAsync("demo/keys/ci");
+        Assert.Equal(rotated.Version, after.Version);
+        Assert.NotEqual(before.Data["api_key"], after.Data["api_key"]);
+        Assert.True(await watch.ResponseStream.MoveNext(cancel.Token));
+        Assert.Equal(("demo/keys/ci", rotated.Version), (watch.ResponseStream.Current.Path, watch.ResponseStream.Current.Version));
+    }
+
+    [Fact]
+    public async Task Postgres_single_user_rotation_changes_the_password_and_the_stored_current_logs_in()
+    {
+        var client = _broker.CreateClient();
+        var rotated = await client.RotateSecretAsync("demo/db/single");
+        Assert.Equal("postgres", rotated.Strategy);
+        var secret = await client.GetSecretAsync("demo/db/single");
+        Assert.True(await _pg.CanLogInAsync("app_single", secret.Data["password"]));
+        Assert.False(await _pg.CanLogInAsync("app_single", "FAKE-single-password"));
+    }
+
+    [Fact]
+    public async Task A_failing_rotation_leaves_current_untouched_and_shows_in_readiness_until_a_retry_succeeds()
+    {
+        var client = _broker.CreateClient();
+        await _pg.KillAsync();
+        var failed = await Assert.ThrowsAsync<RpcException>(() => client.RotateSecretAsync("demo/db/single"));
+        Assert.Equal(StatusCode.Unavailable, failed.StatusCode);
+        Assert.Equal("1", (await client.GetSecretAsync("demo/db/single", bypassCache: true)).Version);
+        var metrics = _broker.Services.GetRequiredService<RotationMetrics>();
+        Assert.Single(metrics.Failing);
+        var health = await _broker.Services.GetRequiredService<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckService>().CheckHealthAsync();
+        var rotation = health.Entries["rotation"];
+        Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Degraded, rotation.Status);
+        Assert.Contains("mount demo: 1 failing (UNAVAILABLE)", rotation.Description, StringComparison.Ordinal);
+        Assert.DoesNotContain("db/single", rotation.Description, StringComparison.Ordinal);
+        await _pg.RestartAsync();
+        // Retried with backoff by the scheduler; RetryBase is 30 s by default, so ask once more as an operator would.
+        await client.RotateSecretAsync("demo/db/single");
+        Assert.Empty(metrics.Failing);
+        var secret = await client.GetSecretAsync("demo/db/single", bypassCache: true);
+        Assert.True(await _pg.CanLogInAsync("app_single", secret.Data["password"]));
+    }
+}

@@ -1,0 +1,77 @@
+using System.Globalization;
+using SecretsBroker.Broker.Tests.Infrastructure;
+
+namespace SecretsBroker.Broker.Tests.Rotation;
+
+/// <summary>What the rotation tests share: a writable local mount's secrets file, the policy, and the rotation configuration.</summary>
+internal static class RotationFixture
+{
+    public const string Policy = """
+        policies:
+          - name: rotation-tests
+            appliesTo: { subjects: [test-alpha] }
+            rules:
+              - paths: ["demo/**"]
+                capabilities: [read, list, watch]
+              - paths: ["demo/keys/**", "demo/db/**"]
+                capabilities: [rotate]
+        """;
+
+    /// <summary>A secrets file with a generated-strategy key, postgres single and alternating secrets, and the admin secret.</summary>
+    public static string SecretsFile(int pgPort) => $$"""
+        secrets:
+          keys/ci:
+            data:
+              api_key: FAKE-old-api-key
+              owner: team-alpha
+          other/plain:
+            data:
+              token: FAKE-token
+          db/single:
+            data:
+              engine: postgres
+              host: 127.0.0.1
+              port: "{{pgPort.ToString(CultureInfo.InvariantCulture)}}"
+              dbname: postgres
+              username: app_single
+              password: FAKE-single-password
+          db/alt:
+            data:
+              engine: postgres
+              host: 127.0.0.1
+              port: "{{pgPort.ToString(CultureInfo.InvariantCulture)}}"
+              dbname: postgres
+              username: app
+              password: FAKE-alt-password
+          admin/pg:
+            data:
+              username: postgres
+              password: {{PostgresServer.SuperuserPassword}}
+        """;
+
+    /// <summary>Configuration keys of the mount and the rotation rules.</summary>
+    public static Dictionary<string, string?> Configuration() => new()
+    {
+        ["Broker:Mounts:0:Prefix"] = "demo",
+        ["Broker:Mounts:0:Type"] = "local",
+        ["Broker:Mounts:0:File"] = "secrets.yaml",
+        ["Broker:Mounts:0:Writable"] = "true",
+        ["Broker:Policy:File"] = "policy.yaml",
+        ["Broker:Rotation:0:Paths"] = "demo/keys/*",
+        ["Broker:Rotation:0:Strategy"] = "generated",
+        ["Broker:Rotation:0:Fields:0"] = "api_key",
+        ["Broker:Rotation:1:Paths"] = "demo/db/single",
+        ["Broker:Rotation:1:Strategy"] = "postgres",
+        ["Broker:Rotation:2:Paths"] = "demo/db/alt",
+        ["Broker:Rotation:2:Strategy"] = "postgres",
+        ["Broker:Rotation:2:Postgres:Mode"] = "alternating",
+        ["Broker:Rotation:2:Postgres:AdminSecret"] = "demo/admin/pg",
+        ["Broker:RotationEngine:ScheduleInterval"] = "00:00:01",
+    };
+
+    public static async Task PrepareDatabaseAsync(PostgresServer pg)
+    {
+        await pg.CreateLoginRoleAsync("app_single", "FAKE-single-password");
+        await pg.CreateLoginRoleAsync("app", "FAKE-alt-password");
+    }
+}
