@@ -16,7 +16,7 @@ RUN dotnet restore services/Broker/Broker.csproj
 COPY services/Broker/ services/Broker/
 COPY services/Audit/Contracts/ services/Audit/Contracts/
 RUN dotnet publish services/Broker/Broker.csproj -c Release -o /app --no-restore -p:UseAppHost=false \
-    && rm -f /app/appsettings.Development.json /app/demo-secrets.yaml /app/policies.dev.yaml
+    && rm -f /app/appsettings.Development.json /app/demo-secrets.yaml /app/demo-keys.yaml /app/demo-rotating.yaml /app/policies.dev.yaml
 
 FROM mcr.microsoft.com/dotnet/aspnet:${DOTNET_VERSION} AS runtime
 WORKDIR /app

@@ -1,5 +1,6 @@
 using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Caching;
+using SecretsBroker.Broker.Core;
 using SecretsBroker.Broker.Watching;
 
 namespace SecretsBroker.Broker.Writing;

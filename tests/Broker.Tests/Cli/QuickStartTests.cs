@@ -13,6 +13,10 @@ public sealed class QuickStartTests
 {
     private static readonly string ContentRoot = Path.Combine(RepositoryLayout.Root, "services", "Broker");
 
+    /// <summary>The files of the broker's embedded defaults (Development), for tests that run them from a copy.</summary>
+    internal static readonly string[] DevelopmentFiles =
+        ["appsettings.json", "appsettings.Development.json", "policies.dev.yaml", "demo-secrets.yaml", "demo-keys.yaml", "demo-rotating.yaml"];
+
     [Fact]
     public async Task The_broker_on_its_embedded_defaults_serves_the_demo_secret_and_leaves_nothing_for_git_to_show()
     {
@@ -44,7 +48,7 @@ public sealed class QuickStartTests
         var quickStart = ReadmeQuickStart.Read();
         // The README's defaults, copied so the demo edit (appending a version) leaves the repository alone.
         using var contentRoot = new TestDirectory();
-        foreach (var file in new[] { "appsettings.json", "appsettings.Development.json", "policies.dev.yaml", "demo-secrets.yaml", "demo-keys.yaml" })
+        foreach (var file in DevelopmentFiles)
         {
             File.Copy(Path.Combine(ContentRoot, file), Path.Combine(contentRoot.Path, file));
         }
@@ -89,7 +93,7 @@ public sealed class QuickStartTests
         Assert.True(!File.Exists(spool) || new FileInfo(spool).Length == 0, "audit events went to the spool");
         var actions = File.ReadAllLines(Path.Combine(contentRoot.Path, "data", "audit-events.jsonl"))
             .Select(line => JsonDocument.Parse(line).RootElement.GetProperty("action").GetString()).ToHashSet();
-        Assert.Superset(new HashSet<string?> { "read", "list", "watch" }, actions);
+        Assert.Superset(new HashSet<string?> { "read", "list", "watch", "rotate" }, actions);
     }
 
     [Fact]

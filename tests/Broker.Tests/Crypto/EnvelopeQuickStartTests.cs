@@ -12,7 +12,7 @@ public sealed class EnvelopeQuickStartTests
     public async Task The_readme_encryption_quick_start_runs_as_shown()
     {
         using var contentRoot = new TestDirectory();
-        foreach (var file in new[] { "appsettings.json", "appsettings.Development.json", "policies.dev.yaml", "demo-secrets.yaml", "demo-keys.yaml" })
+        foreach (var file in Cli.QuickStartTests.DevelopmentFiles)
         {
             File.Copy(Path.Combine(RepositoryLayout.Root, "services", "Broker", file), Path.Combine(contentRoot.Path, file));
         }
