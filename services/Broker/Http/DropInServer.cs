@@ -58,22 +58,7 @@ public abstract partial class DropInServer(IServiceProvider services, IHostEnvir
         {
             return;
         }
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions
-        {
-            ApplicationName = environment.ApplicationName,
-            EnvironmentName = environment.EnvironmentName,
-            ContentRootPath = environment.ContentRootPath,
-        });
-        builder.Services.AddSingleton<ILoggerFactory>(new WithoutLifetimeMessages(loggerFactory));
-        builder.Services.AddSingleton<IHostLifetime, BrokerOwnedLifetime>();
-        builder.Services.AddRoutingCore();
-        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
-        {
-            kestrel.AddServerHeader = false;
-            kestrel.Limits.MaxRequestBodySize = 0;
-            kestrel.ConfigureEndpointDefaults(endpoint => endpoint.Protocols = HttpProtocols.Http1);
-        });
-        builder.WebHost.UseUrls([.. HttpListeners.Split(Urls)]);
+        var builder = SideServer.CreateBuilder(environment, loggerFactory, SideServer.SplitUrls(Urls));
         var app = builder.Build();
         Map(app);
         try

@@ -28,9 +28,6 @@ public sealed partial class HttpListeners
         }
     }
 
-    public static IEnumerable<string> Split(string? urls) =>
-        (urls ?? "").Split([';', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-
     /// <summary>Adds the endpoint configuration described above; nothing when no HTTP/1.1 is wanted.</summary>
     internal static void Configure(IHostApplicationBuilder builder, IWebHostBuilder webHost, HttpOptions options)
     {
@@ -38,9 +35,9 @@ public sealed partial class HttpListeners
         builder.Services.AddSingleton(listeners);
         builder.Services.AddHostedService<ListeningLog>();
         var configuration = builder.Configuration;
-        var http1 = Split(options.Urls).ToArray();
+        var http1 = Observability.SideServer.SplitUrls(options.Urls).ToArray();
         var operatorEndpoints = configuration.GetSection("Kestrel:Endpoints").GetChildren().Any();
-        var urls = operatorEndpoints ? [] : Split(configuration[WebHostDefaults.ServerUrlsKey]).ToArray();
+        var urls = operatorEndpoints ? [] : Observability.SideServer.SplitUrls(configuration[WebHostDefaults.ServerUrlsKey]).ToArray();
         var tls = options.Http1OnTls && urls.Any(u => u.StartsWith("https:", StringComparison.OrdinalIgnoreCase));
         if (http1.Length == 0 && !tls)
         {

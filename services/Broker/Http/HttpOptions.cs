@@ -25,7 +25,7 @@ internal sealed class HttpOptionsValidator : IValidateOptions<HttpOptions>
 {
     public ValidateOptionsResult Validate(string? name, HttpOptions options)
     {
-        foreach (var url in HttpListeners.Split(options.Urls))
+        foreach (var url in Observability.SideServer.SplitUrls(options.Urls))
         {
             if (!Uri.TryCreate(url.Replace("*", "localhost", StringComparison.Ordinal).Replace("+", "localhost", StringComparison.Ordinal), UriKind.Absolute, out var uri)
                 || uri.Scheme != Uri.UriSchemeHttp)

@@ -28,38 +28,17 @@ public sealed partial class ManagementServer(
     /// <summary>The addresses the management server listens on, once started (empty when it is off or could not bind).</summary>
     public IReadOnlyList<Uri> Addresses { get; private set; } = [];
 
-    public static IEnumerable<string> SplitUrls(string? urls) =>
-        (urls ?? "").Split([';', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         var settings = options.Value;
-        var urls = SplitUrls(settings.Urls).ToArray();
+        var urls = SideServer.SplitUrls(settings.Urls).ToArray();
         if (urls.Length == 0)
         {
             LogDisabled();
             return;
         }
 
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions
-        {
-            ApplicationName = environment.ApplicationName,
-            EnvironmentName = environment.EnvironmentName,
-            ContentRootPath = environment.ContentRootPath,
-        });
-        // The broker's logging, without this small host's own lifetime messages ("Now listening on",
-        // "Application started"), which would read as the broker's; and no console lifetime of its
-        // own: the broker's host stops it.
-        builder.Services.AddSingleton<ILoggerFactory>(new WithoutLifetimeMessages(loggerFactory));
-        builder.Services.AddSingleton<IHostLifetime, BrokerOwnedLifetime>();
-        builder.Services.AddRoutingCore();
-        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
-        {
-            kestrel.AddServerHeader = false;
-            kestrel.Limits.MaxRequestBodySize = 0;
-            kestrel.ConfigureEndpointDefaults(endpoint => endpoint.Protocols = HttpProtocols.Http1);
-        });
-        builder.WebHost.UseUrls(urls);
+        var builder = SideServer.CreateBuilder(environment, loggerFactory, urls);
         var app = builder.Build();
 
         // The exporter and the health checks live in the broker's container, not in this small one.
@@ -128,26 +107,4 @@ public sealed partial class ManagementServer(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Management server could not listen on {Urls} ({ExceptionType}: {Reason}); the broker serves gRPC without /metrics and HTTP health")]
     private partial void LogBindFailed(string urls, string exceptionType, string reason);
-}
-
-/// <summary>The broker's logger factory minus the category <c>Microsoft.Hosting.Lifetime</c> (the management host's start and stop messages).</summary>
-internal sealed class WithoutLifetimeMessages(ILoggerFactory inner) : ILoggerFactory
-{
-    public ILogger CreateLogger(string categoryName) =>
-        categoryName == "Microsoft.Hosting.Lifetime" ? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance : inner.CreateLogger(categoryName);
-
-    public void AddProvider(ILoggerProvider provider) => inner.AddProvider(provider);
-
-    // The broker's host owns and disposes the inner factory.
-    public void Dispose()
-    {
-    }
-}
-
-/// <summary>A lifetime that waits for nothing and handles no signal: the management host starts and stops with the broker's.</summary>
-internal sealed class BrokerOwnedLifetime : IHostLifetime
-{
-    public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

@@ -94,7 +94,7 @@ public sealed class ManagementUrlsValidator : IValidateOptions<ManagementOptions
     public ValidateOptionsResult Validate(string? name, ManagementOptions options)
     {
         var failures = new List<string>();
-        foreach (var url in ManagementServer.SplitUrls(options.Urls))
+        foreach (var url in SideServer.SplitUrls(options.Urls))
         {
             if (!Uri.TryCreate(url.Replace("://*", "://0.0.0.0", StringComparison.Ordinal).Replace("://+", "://0.0.0.0", StringComparison.Ordinal),
                     UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttp)
