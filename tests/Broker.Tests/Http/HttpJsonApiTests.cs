@@ -56,6 +56,51 @@ public sealed class HttpJsonApiTests(HttpTestBroker broker) : IDisposable
     }
 
     [Fact]
+    public async Task Writes_rotations_and_encryption_work_over_http_with_the_same_policy_and_audit()
+    {
+        var (put, written) = await SendAsync(HttpMethod.Put, "/v1/secrets/writable/app/api-key",
+            json: """{"data": {"client": "FAKE-client", "api_key": "FAKE-api-key-v2"}, "expectedVersion": "1"}""");
+        Assert.True(put.StatusCode == HttpStatusCode.OK, written.ToString());
+        Assert.Equal("2", written.GetProperty("version").GetString());
+        var (stale, staleBody) = await SendAsync(HttpMethod.Put, "/v1/secrets/writable/app/api-key",
+            json: """{"data": {"api_key": "FAKE-api-key-lost"}, "expectedVersion": "1"}""");
+        Assert.Equal(HttpStatusCode.BadRequest, stale.StatusCode); // FAILED_PRECONDITION maps to 400
+        Assert.Equal(9, staleBody.GetProperty("code").GetInt32());
+
+        var (rotate, rotated) = await SendAsync(HttpMethod.Post, "/v1/secrets/writable/app/api-key:rotate", json: "{}");
+        Assert.True(rotate.StatusCode == HttpStatusCode.OK, rotated.ToString());
+        Assert.Equal("2", rotated.GetProperty("previousVersion").GetString());
+        var (_, read) = await SendAsync(HttpMethod.Get, "/v1/secrets/writable/app/api-key");
+        Assert.Equal(rotated.GetProperty("version").GetString(), read.GetProperty("secret").GetProperty("version").GetString());
+        Assert.NotEqual("FAKE-api-key-v2", read.GetProperty("secret").GetProperty("data").GetProperty("api_key").GetString());
+        Assert.Equal("FAKE-client", read.GetProperty("secret").GetProperty("data").GetProperty("client").GetString());
+
+        var plaintext = Convert.ToBase64String("FAKE checkpoint bytes"u8);
+        var (encrypt, sealedBody) = await SendAsync(HttpMethod.Post, "/v1/keys/keys/http:encrypt",
+            json: $$$"""{"plaintext": "{{{plaintext}}}", "context": {"model": "demo"}}""");
+        Assert.True(encrypt.StatusCode == HttpStatusCode.OK, sealedBody.ToString());
+        var ciphertext = sealedBody.GetProperty("ciphertext").GetString();
+        var (decrypt, opened) = await SendAsync(HttpMethod.Post, "/v1/keys/keys/http:decrypt",
+            json: $$$"""{"ciphertext": "{{{ciphertext}}}", "context": {"model": "demo"}}""");
+        Assert.True(decrypt.StatusCode == HttpStatusCode.OK, opened.ToString());
+        Assert.Equal(plaintext, opened.GetProperty("plaintext").GetString());
+        var (wrongContext, _) = await SendAsync(HttpMethod.Post, "/v1/keys/keys/http:decrypt",
+            json: $$$"""{"ciphertext": "{{{ciphertext}}}", "context": {"model": "other"}}""");
+        Assert.Equal(HttpStatusCode.BadRequest, wrongContext.StatusCode);
+
+        // Outside the grant: refused over HTTP as over gRPC, and audited.
+        var (denied, _) = await SendAsync(HttpMethod.Put, "/v1/secrets/demo/alpha/token", json: """{"data": {"value": "FAKE-no"}}""");
+        Assert.Equal(HttpStatusCode.Forbidden, denied.StatusCode);
+        await broker.AuditedAsync(e => e.Event.Action == "write" && e.Path == "writable/app/api-key" && e.Event.Decision == Decision.Allow,
+            "the HTTP write to be audited");
+        await broker.AuditedAsync(e => e.Event.Action == "rotate" && e.Path == "writable/app/api-key" && e.Event.Decision == Decision.Allow,
+            "the HTTP rotation to be audited");
+        await broker.AuditedAsync(e => e.Event.Action == "encrypt" && e.Event.Decision == Decision.Allow, "the HTTP encryption to be audited");
+        await broker.AuditedAsync(e => e.Event.Action == "write" && e.Path == "demo/alpha/token" && e.Event.Decision == Decision.Deny,
+            "the refused HTTP write to be audited");
+    }
+
+    [Fact]
     public async Task Version_and_max_age_are_query_parameters()
     {
         var (response, body) = await SendAsync(HttpMethod.Get, "/v1/secrets/demo/alpha/db?version=1&max_age=30s");

@@ -39,6 +39,10 @@ public sealed class HttpTestBroker : IAsyncLifetime
             rules:
               - paths: ["demo/alpha", "demo/alpha/**"]
                 capabilities: [read, list]
+              - paths: ["writable/**"]
+                capabilities: [read, write, rotate]
+              - paths: ["keys/http"]
+                capabilities: [encrypt, decrypt]
           - name: dropin
             appliesTo: { subjects: [svc-dropin] }
             rules:
@@ -64,12 +68,24 @@ public sealed class HttpTestBroker : IAsyncLifetime
         var directory = new TestDirectory();
         directory.WriteFile("secrets.yaml", Secrets);
         directory.WriteFile("policies.yaml", Policies);
+        directory.WriteFile("writable.yaml", "secrets:\n  app/api-key:\n    data: { client: FAKE-client, api_key: FAKE-api-key-v1 }\n");
+        directory.WriteFile("keys.yaml", "keys:\n  http:\n    versions:\n      \"1\": " + Convert.ToBase64String("FAKE-http-test-key-32-bytes!!!!!"u8) + "\n");
         var settings = CacheTestSettings.WithRedis(Redis);
         foreach (var (key, value) in new Dictionary<string, string?>
         {
             ["Broker:Mounts:0:Prefix"] = "demo",
             ["Broker:Mounts:0:Type"] = "local",
             ["Broker:Mounts:0:File"] = "secrets.yaml",
+            ["Broker:Mounts:1:Prefix"] = "writable",
+            ["Broker:Mounts:1:Type"] = "local",
+            ["Broker:Mounts:1:File"] = "writable.yaml",
+            ["Broker:Mounts:1:Writable"] = "true",
+            ["Broker:Mounts:2:Prefix"] = "keys",
+            ["Broker:Mounts:2:Type"] = "local-keyring",
+            ["Broker:Mounts:2:KeyFile"] = "keys.yaml",
+            ["Broker:Rotation:0:Paths"] = "writable/app/*",
+            ["Broker:Rotation:0:Strategy"] = "generated",
+            ["Broker:Rotation:0:Fields:0"] = "api_key",
             ["Broker:Policy:File"] = "policies.yaml",
             ["Broker:Http:Urls"] = "http://127.0.0.1:0",
             ["Broker:AwsAgent:Enabled"] = "true",
