@@ -23,9 +23,10 @@ public sealed class EnvelopeQuickStartTests
         using var work = new TestDirectory();
 
         // The README's commands as written, with brokerctl's build output for `dotnet run` and a private folder for /tmp.
+        // /tmp/ first: the repository itself may live under /tmp (CI's clone), and its brokerctl path must stay as it is.
         var script = ReadBlock()
-            .Replace("dotnet run --project clients/cli --", $"dotnet \"{RepositoryLayout.BrokerCtlDll}\"", StringComparison.Ordinal)
-            .Replace("/tmp/", work.Path + "/", StringComparison.Ordinal);
+            .Replace("/tmp/", work.Path + "/", StringComparison.Ordinal)
+            .Replace("dotnet run --project clients/cli --", $"dotnet \"{RepositoryLayout.BrokerCtlDll}\"", StringComparison.Ordinal);
         var (exitCode, stdout, stderr) = await ExternalProcess.RunAsync("/bin/sh", ["-c", script], new Dictionary<string, string?>
         {
             ["SECRETSBROKER_ADDRESS"] = address.ToString(),

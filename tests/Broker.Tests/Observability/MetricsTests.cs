@@ -151,6 +151,7 @@ public sealed class MetricsTests
             "secretsbroker_audit_stream_length", "secretsbroker_audit_events_ingested_total", // the audit service
             "secretsbroker_audit_redis_persistence",                                      // strict audit over Redis only (RedisPersistenceCheckTests)
             "secretsbroker_lease_active", "secretsbroker_lease_renewals_total",          // mounts that issue leases only
+            "secretsbroker_rotations_total",                                              // brokers with rotation rules only (per rule's mount and strategy)
         ];
         var used = new HashSet<string>(StringComparer.Ordinal);
         var sources = new List<string> { await File.ReadAllTextAsync(OpsTools.DeployPath("prometheus", "alerts.yml")) };
