@@ -38,9 +38,11 @@ public sealed class RedisSentinel : IAsyncDisposable
         var servers = new List<RedisServer>();
         try
         {
-            var master = await RedisServer.StartAsync();
+            // A replica writes the master's snapshot to dump.rdb in its working directory on every full sync: keep it in the test folder.
+            var master = await RedisServer.StartAsync(extraArguments: ["--dir", Directory.CreateDirectory(Path.Combine(directory.Path, "master")).FullName]);
             servers.Add(master);
-            var replica = await RedisServer.StartAsync(extraArguments: ["--replicaof", "127.0.0.1", Port(master)]);
+            var replica = await RedisServer.StartAsync(extraArguments: ["--replicaof", "127.0.0.1", Port(master),
+                "--dir", Directory.CreateDirectory(Path.Combine(directory.Path, "replica")).FullName]);
             servers.Add(replica);
             await WaitForInfoAsync(replica, "master_link_status:up", "the replica to finish its first sync");
             var sentinels = new List<RedisServer>();
