@@ -24,6 +24,12 @@ public sealed class AuditServiceProcess : IAsyncDisposable
     private GrpcChannel? _channel;
 
     public AuditServiceProcess(RedisServer redis, string storePath, string consumerName = "audit-test", IEnumerable<string>? extraArguments = null)
+        : this(redis.ConnectionString, storePath, consumerName, extraArguments)
+    {
+    }
+
+    /// <summary>On any Redis configuration string (a cluster's seeds, Sentinels with serviceName=).</summary>
+    public AuditServiceProcess(string redisConfiguration, string storePath, string consumerName = "audit-test", IEnumerable<string>? extraArguments = null)
     {
         StorePath = storePath;
         _arguments =
@@ -33,7 +39,7 @@ public sealed class AuditServiceProcess : IAsyncDisposable
             "--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:0",
             "--Kestrel:Endpoints:Metrics:Url=http://127.0.0.1:0",
             $"--Audit:Key={TestEvents.KeyBase64}",
-            $"--Audit:Ingestion:Redis={redis.ConnectionString}",
+            $"--Audit:Ingestion:Redis={redisConfiguration}",
             $"--Audit:Ingestion:ConsumerName={consumerName}",
             "--Audit:Ingestion:PollInterval=00:00:00.050",
             "--Audit:Ingestion:MaxRetryDelay=00:00:00.500",
@@ -87,6 +93,13 @@ public sealed class AuditServiceProcess : IAsyncDisposable
         IEnumerable<string>? extraArguments = null)
     {
         var service = new AuditServiceProcess(redis, storePath, consumerName, extraArguments);
+        await service.StartAsync();
+        return service;
+    }
+
+    public static async Task<AuditServiceProcess> StartAsync(string redisConfiguration, string storePath, string consumerName = "audit-test")
+    {
+        var service = new AuditServiceProcess(redisConfiguration, storePath, consumerName);
         await service.StartAsync();
         return service;
     }

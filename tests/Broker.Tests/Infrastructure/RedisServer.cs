@@ -18,12 +18,16 @@ public sealed class RedisServer : IAsyncDisposable
 
     private readonly IReadOnlyList<string> _extraArguments;
 
-    private RedisServer(int port, string? dataDirectory, IReadOnlyList<string>? tlsArguments, IReadOnlyList<string>? extraArguments)
+    /// <summary>The sentinel's own configuration file (which it rewrites), or null for a data server.</summary>
+    private readonly string? _sentinelConfigFile;
+
+    private RedisServer(int port, string? dataDirectory, IReadOnlyList<string>? tlsArguments, IReadOnlyList<string>? extraArguments, string? sentinelConfigFile = null)
     {
         Port = port;
         _dataDirectory = dataDirectory;
         _tlsArguments = tlsArguments;
         _extraArguments = extraArguments ?? [];
+        _sentinelConfigFile = sentinelConfigFile;
     }
 
     public int Port { get; }
@@ -53,6 +57,25 @@ public sealed class RedisServer : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Starts <c>redis-server &lt;configFile&gt; --sentinel</c> (what the redis-sentinel package's binary runs): Sentinel
+    /// insists on a writable configuration file, which holds its <c>sentinel monitor</c> lines and which it rewrites.
+    /// The port is chosen and retried as for a data server.
+    /// </summary>
+    public static async Task<RedisServer> StartSentinelAsync(string configFile)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var server = new RedisServer(FreePort.Candidate(), null, null, null, configFile);
+            var output = await server.TryStartAsync();
+            if (output is null)
+            {
+                return server;
+            }
+            Assert.True(attempt < 5, $"redis-sentinel found its port taken {attempt} times; last output:\n{output}");
+        }
+    }
+
     /// <summary>Starts redis-server again on <see cref="Port"/> (clients reconnect to the same address) and waits until it is ready; empty unless durable.</summary>
     public async Task RestartAsync()
     {
@@ -68,9 +91,13 @@ public sealed class RedisServer : IAsyncDisposable
             : ["--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", _dataDirectory];
         var port = Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
         string[] listen = _tlsArguments is null ? ["--port", port] : ["--port", "0", "--tls-port", port, .. _tlsArguments];
-        var process = ExternalProcess.Start("redis-server", [.. listen, "--bind", "127.0.0.1", .. persistence, .. _extraArguments]);
-        // Its own "Ready" line, not a TCP connect: another server on the same port would accept connections too.
-        await Eventually.WaitUntilAsync(() => process.HasExited || process.Output.Any(line => line.Contains("Ready to accept connections", StringComparison.Ordinal)),
+        var process = _sentinelConfigFile is null
+            ? ExternalProcess.Start("redis-server", [.. listen, "--bind", "127.0.0.1", .. persistence, .. _extraArguments])
+            : ExternalProcess.Start("redis-server", [_sentinelConfigFile, "--sentinel", .. listen, "--bind", "127.0.0.1"]);
+        // Its own "Ready" line, not a TCP connect: another server on the same port would accept connections too. A sentinel
+        // prints no such line; "+monitor master" comes after it bound its port (sentinel.c, sentinelIsRunning).
+        var ready = _sentinelConfigFile is null ? "Ready to accept connections" : "+monitor master";
+        await Eventually.WaitUntilAsync(() => process.HasExited || process.Output.Any(line => line.Contains(ready, StringComparison.Ordinal)),
             TimeSpan.FromSeconds(60), $"redis-server to be ready on port {Port}");
         if (!process.HasExited)
         {
