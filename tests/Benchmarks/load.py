@@ -197,7 +197,9 @@ class Work:
                     "Subject": "bench-user", "Sha256": hashlib.sha256(TOKEN.encode()).hexdigest(),
                     "Attributes": {"team": "alpha"}}]},
                          "Jwt": {"Enabled": True, "Issuer": JWT_ISSUER, "Audiences": [JWT_AUDIENCE], "JwksFile": "jwks.json"}},
-                "RateLimits": {"Enabled": True, "TokenLimit": 1000000, "TokensPerPeriod": 1000000, "ReplenishmentPeriod": "00:00:01"},
+                # On but never reached; the per-source budget too (every h2load call comes from 127.0.0.1).
+                "RateLimits": {"Enabled": True, "TokenLimit": 1000000, "TokensPerPeriod": 1000000, "ReplenishmentPeriod": "00:00:01",
+                               "Source": {"Enabled": True, "TokenLimit": 10000000, "TokensPerPeriod": 10000000}},
             },
         }
 

@@ -9,6 +9,7 @@
 #   BENCH_MICRO_FILTER='*ReadPath*'              # a subset of the micro-benchmarks
 #   BENCH_LEASES_COUNT=N                         # leases in the lease scenario (default 10000)
 #   BENCH_SKIP_ENVELOPE=1 / BENCH_ENVELOPE_ARGS='--gib 1 --flat-gib 4'   # envelope files (C# and Python, about 2 minutes)
+#   BENCH_SKIP_CURVES=1 / BENCH_CURVES='policies,secrets,callers,bare'   # cost curves (tests/Benchmarks/curves.py, about 10 minutes)
 # Needs h2load (apt-get install -y nghttp2-client), redis-server and python3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -41,5 +42,8 @@ if [[ "${BENCH_SKIP_ENVELOPE:-0}" != 1 ]]; then
   (cd tests/Benchmarks/Envelope && dotnet run -c Release --no-build -- ${BENCH_ENVELOPE_ARGS:-}) | tee "$out/envelope.txt" || status=$?
   /usr/bin/python3 tests/Benchmarks/envelope_python.py | tee -a "$out/envelope.txt" || status=$?
 fi
-echo "results: $out/load.md, $out/micro/results/, $out/leases-memory.txt, $out/envelope.txt"
+if [[ "${BENCH_SKIP_CURVES:-0}" != 1 ]]; then
+  python3 tests/Benchmarks/curves.py --out "$out" --only "${BENCH_CURVES:-policies,secrets,callers,bare}" || status=$?
+fi
+echo "results: $out/curves.json, $out/load.md, $out/micro/results/, $out/leases-memory.txt, $out/envelope.txt"
 exit $status

@@ -43,10 +43,12 @@ public sealed class CacheKeyRing : IDisposable
 
     // Entry names depend on the request alone and workloads read the same secrets again and again, so the
     // HMAC of every read (L1 hits too) is remembered; bounded, so unknown names cost recomputation, not memory.
-    private readonly MemoryCache _entryKeys = new(new MemoryCacheOptions { SizeLimit = 10_000 });
+    // As many as L1 holds: with fewer, reads spread over more secrets than this recompute the name and keep compacting.
+    private readonly MemoryCache _entryKeys;
 
     public CacheKeyRing(IOptions<CacheOptions> options)
     {
+        _entryKeys = new(new MemoryCacheOptions { SizeLimit = options.Value.L1MaxEntries });
         var encryption = options.Value.Encryption;
         _keys = encryption.Keys
             .Where(k => k.Id is not null && CacheOptionsValidator.IsKey(k.Secret))

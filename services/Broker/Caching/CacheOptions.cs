@@ -33,6 +33,16 @@ public sealed class CacheOptions
     /// </summary>
     public bool SkipL1 { get; set; }
 
+    /// <summary>
+    /// The most secrets (entries: a name at one version or stage) held in the in-process L1 at once; a read of
+    /// another secret past it is served from Redis or the backend and compacts L1 (the least recently used go
+    /// first). Also bounds the remembered entry names (<see cref="CacheKeyRing"/>). docs/benchmarks.md "Cost curves"
+    /// gives the memory per cached secret to size it.
+    /// </summary>
+    public int L1MaxEntries { get; set; } = DefaultL1MaxEntries;
+
+    public const int DefaultL1MaxEntries = 200_000;
+
     /// <summary>Keys that seal values in Redis. Required when <see cref="Redis"/> is set.</summary>
     public CacheEncryptionOptions Encryption { get; set; } = new();
 }
@@ -75,6 +85,10 @@ public sealed class CacheOptionsValidator(IOptions<RedisOptions> redis) : IValid
         if (options.EagerRefreshThreshold is < 0 or >= 1)
         {
             failures.Add($"{CacheOptions.SectionName}:EagerRefreshThreshold must be 0 (off) or between 0 and 1");
+        }
+        if (options.L1MaxEntries is < 1 or > 100_000_000)
+        {
+            failures.Add($"{CacheOptions.SectionName}:L1MaxEntries must be between 1 and 100000000");
         }
         if (options.RedisCircuitBreakerDuration < TimeSpan.Zero)
         {

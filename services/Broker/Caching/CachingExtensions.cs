@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Caching.StackExchangeRedis;
 using Microsoft.Extensions.Options;
 using SecretsBroker.Broker.Redis;
@@ -25,20 +26,8 @@ public static class CachingExtensions
 
         var settings = builder.Configuration.GetSection(CacheOptions.SectionName).Get<CacheOptions>() ?? new CacheOptions();
         var fusion = services.AddFusionCache()
-            .WithOptions(options =>
-            {
-                options.DistributedCacheCircuitBreakerDuration = settings.RedisCircuitBreakerDuration;
-                options.BackplaneCircuitBreakerDuration = settings.RedisCircuitBreakerDuration;
-                options.BackplaneChannelPrefix = settings.KeyPrefix;
-                options.DistributedCacheErrorsLogLevel = LogLevel.Warning;
-                options.BackplaneErrorsLogLevel = LogLevel.Warning;
-                options.SerializationErrorsLogLevel = LogLevel.Warning;
-                // A factory exception is mostly an answer (NOT_FOUND, PERMISSION_DENIED ...), which FusionCache would log as a
-                // warning with its stack (issue 18). Backends log their own failures, the interceptor logs unexpected ones.
-                options.FactoryErrorsLogLevel = LogLevel.None;
-                // Keys are HMACs already; FusionCache's own prefix advice does not apply.
-                options.MissingCacheKeyPrefixWarningLogLevel = LogLevel.Debug;
-            });
+            .WithMemoryCache(CreateMemoryCache(settings))
+            .WithOptions(options => Configure(options, settings));
         if (!builder.HasBrokerRedis())
         {
             return builder;
@@ -62,4 +51,27 @@ public static class CachingExtensions
                 sp.GetRequiredService<ILogger<RedisBackplane>>()));
         return builder;
     }
+
+    /// <summary>The broker's FusionCache settings (also used by tests that build a FusionCache of their own).</summary>
+    public static void Configure(FusionCacheOptions options, CacheOptions settings)
+    {
+        // L1 is bounded (L1MaxEntries), so every entry FusionCache puts there counts one.
+        options.DefaultEntryOptions.Size = 1;
+        options.TagsDefaultEntryOptions.Size = 1;
+        options.DistributedCacheCircuitBreakerDuration = settings.RedisCircuitBreakerDuration;
+        options.BackplaneCircuitBreakerDuration = settings.RedisCircuitBreakerDuration;
+        options.BackplaneChannelPrefix = settings.KeyPrefix;
+        options.DistributedCacheErrorsLogLevel = LogLevel.Warning;
+        options.BackplaneErrorsLogLevel = LogLevel.Warning;
+        options.SerializationErrorsLogLevel = LogLevel.Warning;
+        // A factory exception is mostly an answer (NOT_FOUND, PERMISSION_DENIED ...), which FusionCache would log as a
+        // warning with its stack (issue 18). Backends log their own failures, the interceptor logs unexpected ones.
+        options.FactoryErrorsLogLevel = LogLevel.None;
+        // Keys are HMACs already; FusionCache's own prefix advice does not apply.
+        options.MissingCacheKeyPrefixWarningLogLevel = LogLevel.Debug;
+    }
+
+    /// <summary>The in-process L1: at most <see cref="CacheOptions.L1MaxEntries"/> entries, each of size 1.</summary>
+    public static MemoryCache CreateMemoryCache(CacheOptions settings) =>
+        new(new MemoryCacheOptions { SizeLimit = settings.L1MaxEntries });
 }

@@ -101,6 +101,7 @@ public sealed partial class SecretCache(
         }
         var removal = new FusionCacheEntryOptions
         {
+            Size = 1,
             AllowBackgroundDistributedCacheOperations = false,
             AllowBackgroundBackplaneOperations = false,
             DistributedCacheSoftTimeout = redisOptions.Value.Timeout,
@@ -180,6 +181,8 @@ public sealed partial class SecretCache(
         var entryOptions = new FusionCacheEntryOptions
         {
             Duration = policy.Ttl,
+            // L1 holds at most CacheOptions.L1MaxEntries entries.
+            Size = 1,
             IsFailSafeEnabled = policy.MaxStaleness > policy.Ttl,
             FailSafeMaxDuration = policy.MaxStaleness,
             // After a failed refresh, the stale value is reused this long before the backend is tried again.

@@ -14,36 +14,16 @@ namespace SecretsBroker.Broker.Policy;
 /// </summary>
 public sealed class PolicySet(IReadOnlyList<CompiledPolicy> policies)
 {
-    // Arrays, so the checks below iterate without allocating an enumerator on every read.
     private readonly CompiledPolicy[] _policies = [.. policies];
+    private readonly PolicyIndex _index = new(policies);
 
     public IReadOnlyList<CompiledPolicy> Policies => _policies;
 
-    public bool IsAllowed(CallerIdentity identity, Capability capability, string path)
-    {
-        var granted = false;
-        string[]? segments = null;
-        foreach (var policy in _policies)
-        {
-            if (!policy.AppliesTo(identity))
-            {
-                continue;
-            }
-            foreach (var rule in policy.Rules)
-            {
-                if ((rule.Capabilities & capability) == 0 || (granted && !rule.Deny) || !rule.Matches(segments ??= path.Split('/'), identity))
-                {
-                    continue;
-                }
-                if (rule.Deny)
-                {
-                    return false;
-                }
-                granted = true;
-            }
-        }
-        return granted;
-    }
+    /// <summary>Deny by default: allowed when an applicable rule grants the capability and no applicable deny rule matches.</summary>
+    public bool IsAllowed(CallerIdentity identity, Capability capability, string path) => _index.IsAllowed(identity, capability, path);
+
+    /// <summary>How many policies a check for <paramref name="identity"/> visits, out of <see cref="Policies"/>.</summary>
+    public int CandidateCount(CallerIdentity identity) => _index.CandidateCount(identity);
 
     /// <summary>Parses a policy file (YAML by extension .yaml/.yml, else JSON). Errors name the policy and rule by number.</summary>
     public static PolicySet Parse(string content, bool isYaml)
@@ -164,6 +144,13 @@ public sealed class SubjectMatcher
         _authMethods = authMethods;
         _attributes = attributes;
     }
+
+    /// <summary>The subject globs, or null when any subject will do (read by <see cref="PolicyIndex"/>).</summary>
+    internal string[]? Subjects => _subjects;
+
+    internal string[]? AuthMethods => _authMethods;
+
+    internal IReadOnlyDictionary<string, string>? Attributes => _attributes;
 
     public static SubjectMatcher Create(AppliesToModel? model) =>
         new(model?.Subjects is { Count: > 0 } s ? [.. s] : null, model?.AuthMethods is { Count: > 0 } m ? [.. m] : null,

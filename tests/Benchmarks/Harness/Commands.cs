@@ -19,7 +19,11 @@ internal static class Commands
               requests DIR MOUNT COUNT                         write h2load bodies: get.grpc, miss.grpc, batch.grpc (MOUNT/s000 .. COUNT paths)
               verify URL TOKEN REQUEST.grpc SOURCE RESPONSE    one real gRPC call of the request; fails unless OK and every secret came from SOURCE (L1, L2, BACKEND); saves the response
               audit REDIS STREAM AFTER_ID                      counts stream entries after AFTER_ID: prints 'last_id allowed not_allowed'
-              jwt DIR ISSUER AUDIENCE                          writes jwks.json (a new RSA key) and jwt.txt: a Kubernetes service-account token (RS256, 2 h) signed with it
+              jwt DIR ISSUER AUDIENCE [COUNT]                  writes jwks.json (a new RSA key) and jwt.txt: a Kubernetes service-account token (RS256, 2 h) signed with it;
+                                                               with COUNT, also jwts.txt: COUNT tokens of distinct service accounts (trainer-00000 ...)
+              warm URL TOKEN MOUNT COUNT                       reads MOUNT/s000 .. COUNT once (BatchGetSecrets of 100), so all are cached
+              warm-callers URL TOKENS MOUNT                    one GetSecret of MOUNT/s000 per token (a line of TOKENS), so each JWT is validated once
+              load URL SECONDS CONNECTIONS CONCURRENCY MOUNT COUNT TOKENS   GetSecret of a uniformly random path and token (a line of TOKENS) per call; prints 'ok failed seconds'
             """);
         return 2;
     }
@@ -28,7 +32,7 @@ internal static class Commands
     /// A signing key and one service-account token for the JWT scenario: what a cluster's OIDC issuer and a
     /// projected token volume would give the broker and a workload. The key exists only in this run.
     /// </summary>
-    public static int WriteJwt(string directory, string issuer, string audience)
+    public static int WriteJwt(string directory, string issuer, string audience, int count = 0)
     {
         using var key = System.Security.Cryptography.RSA.Create(2048);
         var parameters = key.ExportParameters(includePrivateParameters: false);
@@ -44,25 +48,35 @@ internal static class Commands
                 },
             },
         };
+        Directory.CreateDirectory(directory);
+        File.WriteAllText(Path.Combine(directory, "jwks.json"), System.Text.Json.JsonSerializer.Serialize(jwks));
+        File.WriteAllText(Path.Combine(directory, "jwt.txt"), Sign(key, keyId, issuer, audience, "trainer"));
+        if (count > 0)
+        {
+            File.WriteAllLines(Path.Combine(directory, "jwts.txt"),
+                Enumerable.Range(0, count).Select(i => Sign(key, keyId, issuer, audience, string.Create(CultureInfo.InvariantCulture, $"trainer-{i:D5}"))));
+        }
+        return 0;
+    }
+
+    private static string Sign(System.Security.Cryptography.RSA key, string keyId, string issuer, string audience, string account)
+    {
         var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         var header = new Dictionary<string, string> { ["alg"] = "RS256", ["typ"] = "JWT", ["kid"] = keyId };
         var payload = new Dictionary<string, object>
         {
-            ["iss"] = issuer, ["aud"] = audience, ["sub"] = "system:serviceaccount:bench:trainer",
+            ["iss"] = issuer, ["aud"] = audience, ["sub"] = "system:serviceaccount:bench:" + account,
             ["iat"] = now, ["nbf"] = now, ["exp"] = now + 7200,
             ["kubernetes.io"] = new Dictionary<string, object>
             {
                 ["namespace"] = "bench",
-                ["serviceaccount"] = new Dictionary<string, string> { ["name"] = "trainer", ["uid"] = "00000000-0000-4000-8000-000000000001" },
+                ["serviceaccount"] = new Dictionary<string, string> { ["name"] = account, ["uid"] = "00000000-0000-4000-8000-000000000001" },
             },
         };
         var signingInput = Base64Url(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(header)) + "." + Base64Url(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(payload));
         var signature = key.SignData(System.Text.Encoding.ASCII.GetBytes(signingInput), System.Security.Cryptography.HashAlgorithmName.SHA256,
             System.Security.Cryptography.RSASignaturePadding.Pkcs1);
-        Directory.CreateDirectory(directory);
-        File.WriteAllText(Path.Combine(directory, "jwks.json"), System.Text.Json.JsonSerializer.Serialize(jwks));
-        File.WriteAllText(Path.Combine(directory, "jwt.txt"), signingInput + "." + Base64Url(signature));
-        return 0;
+        return signingInput + "." + Base64Url(signature);
     }
 
     private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');

@@ -148,7 +148,7 @@ public sealed class ErrorMappingTests
 
         private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
         private readonly ILoggerFactory _loggers;
-        private readonly CallerRateLimiter _rateLimiter = new(Options.Create(new RateLimitOptions()));
+        private readonly CallerRateLimiter _rateLimiter = new(Options.Create(new RateLimitOptions()), TimeProvider.System);
 
         public InterceptedCall(DateTime? deadline = null, CancellationToken cancellationToken = default)
         {
