@@ -39,7 +39,9 @@ public sealed class GrpcMetricsMiddleware(RequestDelegate next, BrokerMetrics me
         }
         finally
         {
-            var status = failed ? StatusCode.Internal
+            // An exception after the client reset the stream (h2load closing its streams, a caller's
+            // deadline) is the client going away, not a server fault.
+            var status = failed ? (context.RequestAborted.IsCancellationRequested ? StatusCode.Cancelled : StatusCode.Internal)
                 // An HTTP/JSON call answers with an HTTP status only (docs/http.md).
                 : context.GetEndpoint()?.Metadata.GetMetadata<GrpcJsonTranscodingMetadata>() is not null
                     ? (StatusCode)RpcHttpStatus.FromHttp(context.Response.StatusCode)
