@@ -283,7 +283,7 @@ public sealed partial class SecretWatcher(
     private async Task DeliverAsync(WatchMessage message)
     {
         var (mounted, name) = mounts.Resolve(message.Path);
-        await cache.InvalidateLatestAsync(mounted.Mount, name).ConfigureAwait(false);
+        await cache.InvalidateLatestAsync(mounted.Mount, name, message.Time).ConfigureAwait(false);
         var now = time.GetUtcNow();
         foreach (var subscription in _subscriptions.Keys)
         {
