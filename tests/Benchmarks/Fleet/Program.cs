@@ -1,8 +1,8 @@
 using System.Globalization;
 using SecretsBroker.Benchmarks.Fleet;
 
-// dotnet run -c Release -- watchers [--count 10000] [--connections 4] [--writes 20] [--backend-changes 5] [--cached 2000] [--redis HOST:PORT] [--out FILE]
-// dotnet run -c Release -- replicas [--iterations 300] [--readers 2] [--redis HOST:PORT] [--out FILE]
+// dotnet run -c Release -- watchers [--count 10000] [--connections 4] [--writes 10] [--backend-changes 3] [--cached 2000] [--redis HOST:PORT] [--out FILE]
+// dotnet run -c Release -- replicas [--iterations 500] [--readers 2] [--redis HOST:PORT] [--out FILE]
 // (node --vault URL --redis HOST:PORT --poll TIME --max-streams N: one broker replica; the scenarios start these themselves)
 var mode = args.FirstOrDefault();
 var options = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -23,9 +23,9 @@ if (mode is not ("watchers" or "replicas") || args.Length % 2 == 0)
 var logs = Directory.CreateTempSubdirectory("sb-fleet-");
 Console.WriteLine($"broker logs: {logs.FullName}");
 var report = mode == "watchers"
-    ? await new WatchBenchmark(Int("--count", 10_000), Int("--connections", 4), Int("--writes", 20), Int("--backend-changes", 5), Int("--cached", 2000))
+    ? await new WatchBenchmark(Int("--count", 10_000), Int("--connections", 4), Int("--writes", 10), Int("--backend-changes", 3), Int("--cached", 2000))
         .RunAsync(options.GetValueOrDefault("--redis"), logs.FullName)
-    : await new ReplicaBenchmark(Int("--iterations", 300), Int("--readers", 2)).RunAsync(options.GetValueOrDefault("--redis"), logs.FullName);
+    : await new ReplicaBenchmark(Int("--iterations", 500), Int("--readers", 2)).RunAsync(options.GetValueOrDefault("--redis"), logs.FullName);
 if (options.TryGetValue("--out", out var file))
 {
     await File.WriteAllTextAsync(file, report);

@@ -167,6 +167,7 @@ public sealed class WatchBenchmark(int count, int connections, int writes, int b
             $"memory per watch: managed heap {(heap1 - heap0) / (double)count:0} B, VmRSS {(rss1 - rss0) / (double)count:0} B (the broker's subscription, its gRPC call and its HTTP/2 stream)"));
 
         var cpu0 = broker.CpuSeconds();
+        var clientCpu0 = Process.GetCurrentProcess().TotalProcessorTime;
         var fromSend = new List<double>();
         var fromDetection = new List<double>();
         var lastWatcher = new List<double>();
@@ -187,10 +188,11 @@ public sealed class WatchBenchmark(int count, int connections, int writes, int b
             await Task.Delay(200);
         }
         var cpuPut = broker.CpuSeconds() - cpu0;
+        var clientCpu = (Process.GetCurrentProcess().TotalProcessorTime - clientCpu0).TotalSeconds;
         line($"PutSecret -> every watcher, from the write being sent: {Bench.Summary(fromSend)}");
         line($"PutSecret -> every watcher, from the broker's detection time in the event: {Bench.Summary(fromDetection)}");
         line($"PutSecret -> the last of the {count} watchers, per write: {Bench.Summary(lastWatcher)}");
-        line(string.Create(CultureInfo.InvariantCulture, $"replica CPU during the {writes} fan-outs (with 200 ms pauses): {cpuPut:0.00} s, {cpuPut * 1e6 / Math.Max(1, writes * count):0.0} us per delivered event; watchers without their event: {missing}; stream errors: {_streamErrors}"));
+        line(string.Create(CultureInfo.InvariantCulture, $"replica CPU during the {writes} fan-outs (with 200 ms pauses): {cpuPut:0.00} s, {cpuPut * 1e6 / Math.Max(1, writes * count):0.0} us per delivered event; this client's CPU {clientCpu:0.00} s ({clientCpu * 1e6 / Math.Max(1, writes * count):0.0} us per received event); watchers without their event: {missing}; stream errors: {_streamErrors}"));
 
         var polled = new List<double>();
         var polledLast = new List<double>();
