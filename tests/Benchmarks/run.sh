@@ -10,6 +10,7 @@
 #   BENCH_LEASES_COUNT=N                         # leases in the lease scenario (default 10000)
 #   BENCH_SKIP_ENVELOPE=1 / BENCH_ENVELOPE_ARGS='--gib 1 --flat-gib 4'   # envelope files (C# and Python, about 2 minutes)
 #   BENCH_SKIP_CURVES=1 / BENCH_CURVES='policies,secrets,callers,bare'   # cost curves (tests/Benchmarks/curves.py, about 10 minutes)
+#   BENCH_SKIP_FLEET=1                           # 10,000 watches on one replica, three replicas on one Redis (about 4 minutes)
 # Needs h2load (apt-get install -y nghttp2-client), redis-server and python3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -45,5 +46,10 @@ fi
 if [[ "${BENCH_SKIP_CURVES:-0}" != 1 ]]; then
   python3 tests/Benchmarks/curves.py --out "$out" --only "${BENCH_CURVES:-policies,secrets,callers,bare}" || status=$?
 fi
-echo "results: $out/curves.json, $out/load.md, $out/micro/results/, $out/leases-memory.txt, $out/envelope.txt"
+if [[ "${BENCH_SKIP_FLEET:-0}" != 1 ]]; then
+  dotnet build tests/Benchmarks/Fleet -c Release -nologo -v quiet
+  (cd tests/Benchmarks/Fleet && dotnet run -c Release --no-build -- watchers --out "../artifacts/fleet-watchers.txt") || status=$?
+  (cd tests/Benchmarks/Fleet && dotnet run -c Release --no-build -- replicas --out "../artifacts/fleet-replicas.txt") || status=$?
+fi
+echo "results: $out/curves.json, $out/load.md, $out/micro/results/, $out/leases-memory.txt, $out/envelope.txt, $out/fleet-*.txt"
 exit $status

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
 using SecretsBroker.Broker.Backends;
 using SecretsBroker.Broker.Redis;
@@ -30,9 +31,15 @@ public sealed partial class SecretCache(
     TimeProvider time,
     IOptions<CacheOptions> options,
     IOptions<RedisOptions> redisOptions,
-    ILogger<SecretCache> logger)
+    ILogger<SecretCache> logger) : IDisposable
 {
     private readonly ConcurrentDictionary<MountCachePolicy, FusionCacheEntryOptions> _entryOptions = new();
+
+    // When each entry key was last invalidated (a write here, or a new version announced by any replica). A read that
+    // began before a write can answer after the write dropped the entry and put the old value back (here or in Redis);
+    // a cached value fetched before the invalidation is therefore never served, whatever put it back. Bounded, and kept
+    // as long as such a value could be served (the mount's max staleness).
+    private readonly MemoryCache _invalidated = new(new MemoryCacheOptions { SizeLimit = 10_000 });
 
     public async Task<ServedSecret> GetAsync(ResolvedSecret secret, VersionSelector selector, ReadFreshness freshness, CancellationToken cancellationToken)
     {
@@ -50,7 +57,7 @@ public sealed partial class SecretCache(
         {
             var (entry, source) = await ReadThroughAsync(key, secret, selector, entryOptions, cancellationToken).ConfigureAwait(false);
             var age = source == ServingSource.Backend ? TimeSpan.Zero : Age(entry);
-            if (age <= policy.MaxStaleness && (freshness.MaxAge is not { } maxAge || age <= maxAge))
+            if (age <= policy.MaxStaleness && (freshness.MaxAge is not { } maxAge || age <= maxAge) && !FetchedBeforeInvalidation(key, entry, source))
             {
                 return Served(path, mount, entry, source, policy);
             }
@@ -79,13 +86,17 @@ public sealed partial class SecretCache(
     }
 
     /// <summary>Drops the cached latest value of one secret here, in Redis and (through the backplane) on every replica.</summary>
-    public async Task InvalidateLatestAsync(MountDefinition mount, string name)
+    /// <remarks><paramref name="announced"/>: when the new version was known (the announcing replica's clock); values fetched before it are not served again.</remarks>
+    public async Task InvalidateLatestAsync(MountDefinition mount, string name, DateTimeOffset announced)
     {
-        if (!policies.For(mount).Enabled)
+        var policy = policies.For(mount);
+        if (!policy.Enabled)
         {
             return;
         }
-        await cache.RemoveAsync(keys.EntryKey(mount, name, VersionSelector.Latest)).ConfigureAwait(false);
+        var key = keys.EntryKey(mount, name, VersionSelector.Latest);
+        MarkInvalidated(key, announced, policy);
+        await cache.RemoveAsync(key).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -95,10 +106,12 @@ public sealed partial class SecretCache(
     /// </summary>
     public async Task InvalidateWrittenAsync(MountDefinition mount, string name)
     {
-        if (!policies.For(mount).Enabled)
+        var policy = policies.For(mount);
+        if (!policy.Enabled)
         {
             return;
         }
+        var written = time.GetUtcNow();
         var removal = new FusionCacheEntryOptions
         {
             Size = 1,
@@ -112,9 +125,26 @@ public sealed partial class SecretCache(
             : [VersionSelector.Latest];
         foreach (var selector in selectors)
         {
-            await cache.RemoveAsync(keys.EntryKey(mount, name, selector), removal).ConfigureAwait(false);
+            var key = keys.EntryKey(mount, name, selector);
+            MarkInvalidated(key, written, policy);
+            await cache.RemoveAsync(key, removal).ConfigureAwait(false);
         }
     }
+
+    private void MarkInvalidated(string key, DateTimeOffset at, MountCachePolicy policy)
+    {
+        // Announcements can arrive out of order: the latest time stays.
+        if (_invalidated.TryGetValue(key, out DateTimeOffset known) && known >= at)
+        {
+            return;
+        }
+        var keep = (policy.MaxStaleness > policy.Ttl ? policy.MaxStaleness : policy.Ttl) + TimeSpan.FromMinutes(1);
+        _invalidated.Set(key, at, new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = keep });
+    }
+
+    /// <summary>Whether a cached value was fetched before its entry's last invalidation (a backend answer is always served).</summary>
+    private bool FetchedBeforeInvalidation(string key, CachedSecret entry, ServingSource source) =>
+        source != ServingSource.Backend && _invalidated.TryGetValue(key, out DateTimeOffset at) && entry.FetchedAt < at;
 
     /// <summary>The labels a write or a rotation moves (AWS documents these three; custom labels only move when named).</summary>
     private static readonly string[] MovingStages = ["AWSCURRENT", "AWSPREVIOUS", "AWSPENDING"];
@@ -132,9 +162,11 @@ public sealed partial class SecretCache(
                 {
                     try
                     {
+                        // Stamped when the read began: a value read before a write is older than the write's invalidation.
+                        var started = time.GetUtcNow();
                         var value = await secret.Reader.GetAsync(secret.Name, selector, ct).ConfigureAwait(false);
                         trace.MarkBackendCalled();
-                        return new CachedSecret(value, time.GetUtcNow());
+                        return new CachedSecret(value, started);
                     }
                     catch (BrokerException ex) when (!ex.Kind.IsTransient())
                     {
@@ -208,10 +240,12 @@ public sealed partial class SecretCache(
         return entryOptions;
     }
 
+    public void Dispose() => _invalidated.Dispose();
+
     [LoggerMessage(Level = LogLevel.Debug, Message = "Served a stale cached value for mount {Mount} ({AgeMs} ms old): its backend could not be reached")]
     private partial void LogServedStale(string mount, long ageMs);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Cached value for mount {Mount} is older than the read accepts; reading the backend")]
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Cached value for mount {Mount} is older than the read accepts or than its last invalidation; reading the backend")]
     private partial void LogRefreshingOldValue(string mount);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Cache entries of mount {Mount} invalidated on every replica")]

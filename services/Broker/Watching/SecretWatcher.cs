@@ -28,6 +28,7 @@ public sealed partial class SecretWatcher(
     ILogger<SecretWatcher> logger) : BackgroundService
 {
     private const string NotWatchable = "watching is supported on vault-kv, aws-sm and local mounts";
+    private const string SharedStateUnavailable = "the watch could not be registered with the other replicas (Redis is unavailable); retry";
     private const string WithheldEvent = "the subscriber may not watch this path; its event was withheld";
 
     private readonly WatchOptions _options = options.Value;
@@ -81,6 +82,16 @@ public sealed partial class SecretWatcher(
                     await state.SetBaselineAsync(path, version).ConfigureAwait(false);
                 }
             }
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException)
+        {
+            // Redis down or too slow (seen while opening 10,000 watches on a loaded replica): an outage the caller may
+            // retry, not an internal error.
+            Unsubscribe(subscription);
+            LogSharedStateFailed(ex.GetType().Name);
+            var error = new BrokerException(BrokerErrorKind.Unavailable, SharedStateUnavailable);
+            await guard.RefusedAsync(access, new AuditEntry(AuditActions.Watch), error, CancellationToken.None).ConfigureAwait(false);
+            throw error;
         }
         catch
         {
@@ -272,7 +283,7 @@ public sealed partial class SecretWatcher(
     private async Task DeliverAsync(WatchMessage message)
     {
         var (mounted, name) = mounts.Resolve(message.Path);
-        await cache.InvalidateLatestAsync(mounted.Mount, name).ConfigureAwait(false);
+        await cache.InvalidateLatestAsync(mounted.Mount, name, message.Time).ConfigureAwait(false);
         var now = time.GetUtcNow();
         foreach (var subscription in _subscriptions.Keys)
         {

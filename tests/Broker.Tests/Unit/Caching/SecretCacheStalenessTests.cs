@@ -157,6 +157,49 @@ public sealed class SecretCacheStalenessTests
         Assert.Equal(2, cache.Backend.Reads);
     }
 
+    [Fact]
+    public async Task A_read_that_began_before_a_write_and_answered_after_its_invalidation_leaves_no_old_value_behind()
+    {
+        // Three replicas on one Redis (tests/Benchmarks/Fleet, replicas) served the old version for seconds after a write,
+        // until the next write: a read that fetched the old value before the write put it back into the cache after the
+        // write had dropped it.
+        using var cache = new CacheUnderTest(ttl: TimeSpan.FromMinutes(5), maxStaleness: TimeSpan.FromHours(1));
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        cache.Backend.Hold = held.Task;
+        var racing = cache.ReadAsync();
+        Assert.Equal(1, cache.Backend.Reads); // the backend has answered version 1; the answer is still on its way
+        cache.Backend.Hold = null;
+
+        await cache.ElapseAsync(TimeSpan.FromMilliseconds(5));
+        cache.Backend.Version = "2";
+        await cache.InvalidateWrittenAsync();
+        held.SetResult();
+        Assert.Equal("1", (await racing).Value.Version); // it began before the write: the old version is its answer
+
+        var after = await cache.ReadAsync();
+        Assert.Equal(("2", ServingSource.Backend), (after.Value.Version, after.Source));
+        var next = await cache.ReadAsync();
+        Assert.Equal(("2", ServingSource.L1), (next.Value.Version, next.Source));
+    }
+
+    [Fact]
+    public async Task An_invalidation_announced_by_another_replica_drops_values_fetched_before_its_time()
+    {
+        using var cache = new CacheUnderTest(ttl: TimeSpan.FromMinutes(5), maxStaleness: TimeSpan.FromHours(1));
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        cache.Backend.Hold = held.Task;
+        var racing = cache.ReadAsync();
+        cache.Backend.Hold = null;
+        await cache.ElapseAsync(TimeSpan.FromMilliseconds(5));
+        cache.Backend.Version = "2";
+        await cache.InvalidateLatestAsync(cache.Now);
+        held.SetResult();
+        await racing;
+
+        var after = await cache.ReadAsync();
+        Assert.Equal(("2", ServingSource.Backend), (after.Value.Version, after.Source));
+    }
+
     /// <summary>A reader that answers the current version or fails with the kind it is told (no I/O).</summary>
     private sealed class ScriptedReader : ISecretReading
     {
@@ -168,14 +211,22 @@ public sealed class SecretCacheStalenessTests
 
         public int Reads => Volatile.Read(ref _reads);
 
-        public Task<SecretValue> GetAsync(string name, VersionSelector selector, CancellationToken cancellationToken)
+        /// <summary>When set, a read takes the version current now and answers it only once this completes.</summary>
+        public Task? Hold { get; set; }
+
+        public async Task<SecretValue> GetAsync(string name, VersionSelector selector, CancellationToken cancellationToken)
         {
             Interlocked.Increment(ref _reads);
             if (Failure is { } kind)
             {
                 throw new BrokerException(kind, "scripted failure");
             }
-            return Task.FromResult(new SecretValue { Version = Version, Data = new Dictionary<string, string> { ["password"] = "FAKE-cache-password-" + Version } });
+            var version = Version;
+            if (Hold is { } hold)
+            {
+                await hold;
+            }
+            return new SecretValue { Version = version, Data = new Dictionary<string, string> { ["password"] = "FAKE-cache-password-" + version } };
         }
     }
 
@@ -229,6 +280,14 @@ public sealed class SecretCacheStalenessTests
             }
             return served;
         }
+
+        public DateTimeOffset Now => _time.GetUtcNow();
+
+        /// <summary>What the broker does after a write on this replica (PutSecret, RotateSecret).</summary>
+        public Task InvalidateWrittenAsync() => _cache.InvalidateWrittenAsync(Mount, Name);
+
+        /// <summary>What every replica does when a write or a new version is announced (the watch channel), with its time.</summary>
+        public Task InvalidateLatestAsync(DateTimeOffset announced) => _cache.InvalidateLatestAsync(Mount, Name, announced);
 
         public async Task ElapseAsync(TimeSpan elapsed)
         {
