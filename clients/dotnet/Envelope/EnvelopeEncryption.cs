@@ -7,7 +7,7 @@ namespace SecretsBroker.Client.Envelope;
 /// Envelope encryption of large data (model checkpoints, safetensors files) in the format of
 /// docs/envelope-format.md: a data key from <paramref name="keys"/> (the broker's GenerateDataKey), then
 /// AES-256-GCM chunks of <paramref name="chunkSize"/> bytes under the STREAM construction of Tink's streaming
-/// AEAD. Memory is two chunks whatever the size of the data. Decryption writes a chunk only after its tag
+/// AEAD. Memory is two sealed chunks whatever the size of the data. Decryption writes a chunk only after its tag
 /// verified; <see cref="DecryptFileAsync"/> publishes the file only after the last one did.
 /// </summary>
 public sealed partial class EnvelopeEncryption(IEnvelopeKeySource keys, int chunkSize = EnvelopeHeader.DefaultChunkSize)
@@ -49,31 +49,38 @@ public sealed partial class EnvelopeEncryption(IEnvelopeKeySource keys, int chun
         await destination.WriteAsync(header.Encode(), cancellationToken).ConfigureAwait(false);
         using var aes = new AesGcm(fileKey, TagLength);
         CryptographicOperations.ZeroMemory(fileKey);
-        var current = new byte[chunkSize];
-        var next = new byte[chunkSize];
-        var sealedChunk = new byte[chunkSize + TagLength];
+        // Each chunk is read into a sealed-chunk-sized buffer, sealed in place with its tag appended, and written
+        // from there: one copy in (the read), none in between. Two buffers: the chunk at hand and the next.
+        var current = GC.AllocateUninitializedArray<byte>(chunkSize + TagLength);
+        var next = GC.AllocateUninitializedArray<byte>(chunkSize + TagLength);
         var nonce = new byte[NonceLength];
-        var count = await EnvelopeStreams.ReadFullAsync(source, current, cancellationToken).ConfigureAwait(false);
-        for (uint index = 0; ; index++)
+        try
         {
-            // A full chunk is the last one only when nothing follows it: read ahead one chunk to know.
-            var nextCount = count == chunkSize ? await EnvelopeStreams.ReadFullAsync(source, next, cancellationToken).ConfigureAwait(false) : 0;
-            var last = nextCount == 0;
-            Nonce(nonce, header.NoncePrefix, index, last);
-            aes.Encrypt(nonce, current.AsSpan(0, count), sealedChunk.AsSpan(0, count), sealedChunk.AsSpan(count, TagLength));
-            await destination.WriteAsync(sealedChunk.AsMemory(0, count + TagLength), cancellationToken).ConfigureAwait(false);
-            if (last)
+            var count = await EnvelopeStreams.ReadFullAsync(source, current.AsMemory(0, chunkSize), cancellationToken).ConfigureAwait(false);
+            for (uint index = 0; ; index++)
             {
-                break;
+                // A full chunk is the last one only when nothing follows it: read ahead one chunk to know.
+                var nextCount = count == chunkSize ? await EnvelopeStreams.ReadFullAsync(source, next.AsMemory(0, chunkSize), cancellationToken).ConfigureAwait(false) : 0;
+                var last = nextCount == 0;
+                Nonce(nonce, header.NoncePrefix, index, last);
+                aes.Encrypt(nonce, current.AsSpan(0, count), current.AsSpan(0, count), current.AsSpan(count, TagLength));
+                await destination.WriteAsync(current.AsMemory(0, count + TagLength), cancellationToken).ConfigureAwait(false);
+                if (last)
+                {
+                    break;
+                }
+                if (index == uint.MaxValue)
+                {
+                    throw new ArgumentException("the data needs more than 2^32 chunks: use a larger chunk size");
+                }
+                (current, next, count) = (next, current, nextCount);
             }
-            if (index == uint.MaxValue)
-            {
-                throw new ArgumentException("the data needs more than 2^32 chunks: use a larger chunk size");
-            }
-            (current, next, count) = (next, current, nextCount);
         }
-        CryptographicOperations.ZeroMemory(current);
-        CryptographicOperations.ZeroMemory(next);
+        finally
+        {
+            CryptographicOperations.ZeroMemory(current);
+            CryptographicOperations.ZeroMemory(next);
+        }
         await destination.FlushAsync(cancellationToken).ConfigureAwait(false);
         return header;
     }
@@ -137,14 +144,17 @@ public sealed partial class EnvelopeEncryption(IEnvelopeKeySource keys, int chun
 
     private static async Task OpenChunksAsync(Stream source, Stream destination, EnvelopeHeader header, AesGcm aes, CancellationToken cancellationToken)
     {
+        // Each sealed chunk is read straight into the buffer it is opened in, decrypted in place and written from
+        // there: one copy in (the read), none in between. Two buffers: the chunk at hand and the next, read ahead to
+        // know which chunk is the last. The last chunk is opened into the (then unused) second buffer instead,
+        // so its ciphertext survives a failed try for the truncation check below.
         var sealedSize = header.ChunkSize + TagLength;
-        var current = new byte[sealedSize];
-        var next = new byte[sealedSize];
-        var plaintext = new byte[header.ChunkSize];
+        var current = GC.AllocateUninitializedArray<byte>(sealedSize);
+        var next = GC.AllocateUninitializedArray<byte>(sealedSize);
         var nonce = new byte[NonceLength];
-        var count = await EnvelopeStreams.ReadFullAsync(source, current, cancellationToken).ConfigureAwait(false);
         try
         {
+            var count = await EnvelopeStreams.ReadFullAsync(source, current, cancellationToken).ConfigureAwait(false);
             for (uint index = 0; ; index++)
             {
                 if (count < TagLength)
@@ -156,6 +166,7 @@ public sealed partial class EnvelopeEncryption(IEnvelopeKeySource keys, int chun
                 var nextCount = count == sealedSize ? await EnvelopeStreams.ReadFullAsync(source, next, cancellationToken).ConfigureAwait(false) : 0;
                 var last = nextCount == 0;
                 var length = count - TagLength;
+                var plaintext = last ? next : current;
                 if (!TryOpen(aes, nonce, header.NoncePrefix, index, last, current.AsSpan(0, count), plaintext.AsSpan(0, length)))
                 {
                     // A full chunk that opens as a middle chunk where the file ends: cut at a chunk boundary.
@@ -180,7 +191,8 @@ public sealed partial class EnvelopeEncryption(IEnvelopeKeySource keys, int chun
         }
         finally
         {
-            CryptographicOperations.ZeroMemory(plaintext);
+            CryptographicOperations.ZeroMemory(current);
+            CryptographicOperations.ZeroMemory(next);
         }
         await destination.FlushAsync(cancellationToken).ConfigureAwait(false);
     }
