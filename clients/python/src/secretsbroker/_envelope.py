@@ -235,19 +235,14 @@ def _nonce(prefix: bytes, index: int, last: bool) -> bytes:
 
 
 def _reader_into(reader: BinaryIO) -> Callable[[memoryview], int]:
-    """``fill(view)``: reads into ``view`` until it is full or the stream ends; returns the bytes read.
-
-    Uses ``readinto`` (files, BytesIO, buffered and raw streams) so a chunk lands in a reused buffer without a
-    copy of its own; readers with only ``read`` are copied in.
-    """
-    readinto = getattr(reader, "readinto", None)
-
+    """``fill(view)`` reads into ``view`` until it is full or the stream ends (returns the count), with ``readinto``
+    (files, BytesIO, buffered and raw streams) so a chunk lands in a reused buffer; readers with only ``read`` are copied in."""
     def read_once(view: memoryview) -> int:
-        part = reader.read(len(view))
-        view[:len(part or b"")] = part or b""
-        return len(part or b"")
+        part = reader.read(len(view)) or b""
+        view[:len(part)] = part
+        return len(part)
 
-    once = readinto if readinto is not None else read_once
+    once = getattr(reader, "readinto", None) or read_once
 
     def fill(view: memoryview) -> int:
         total = 0
@@ -263,37 +258,39 @@ def _reader_into(reader: BinaryIO) -> Callable[[memoryview], int]:
 
 # AES-GCM through the Cipher API rather than AESGCM: update_into seals and opens straight into a reused buffer,
 # where AESGCM.encrypt/decrypt return fresh bytes per chunk (Debian's cryptography 38 also slices the tag off the
-# chunk and copies its result out of a cffi buffer: hazmat/backends/openssl/aead.py). update_into needs room for len(data) + 15 bytes (cryptography's CipherContext.update_into docs).
-# Writers receive memoryviews of these buffers, valid only during write(): the io.RawIOBase/BufferedIOBase
+# chunk and copies its result out of a cffi buffer: hazmat/backends/openssl/aead.py). update_into needs room for
+# len(data) + 15 bytes (cryptography's CipherContext.update_into docs). Whether a chunk is the last one is known by
+# reading one byte past it, carried over to the start of the next chunk (no second chunk read ahead). Writers receive memoryviews of these buffers, valid only during write(): the io.RawIOBase/BufferedIOBase
 # write() contract ("the caller may release or mutate b after this method returns").
 _SLACK = 15
 
 
 def seal(reader: BinaryIO, writer: BinaryIO, data_key: DataKey, context: Optional[Mapping[str, str]], chunk_size: int) -> Header:
-    """Writes the envelope of everything ``reader`` yields to ``writer`` under ``data_key``; three chunk buffers."""
+    """Writes the envelope of everything ``reader`` yields to ``writer`` under ``data_key``; two chunk buffers."""
     header = new_header(data_key, context, chunk_size)
     file_key, commitment = header.derive_keys(data_key.plaintext_key)
     header = replace(header, commitment=commitment)
     writer.write(header.encode())
     aes = algorithms.AES(file_key)
     fill = _reader_into(reader)
-    current, following = memoryview(bytearray(chunk_size)), memoryview(bytearray(chunk_size))
+    plaintext = memoryview(bytearray(chunk_size + 1))  # the chunk, then the next chunk's first byte
     sealed = memoryview(bytearray(chunk_size + _SLACK + 1))  # ciphertext, then its 16-byte tag
-    count = fill(current)
+    pending = 0
     index = 0
     while True:
-        following_count = fill(following) if count == chunk_size else 0
-        last = following_count == 0
+        count = pending + fill(plaintext[pending:])
+        last = count <= chunk_size
+        length = count if last else chunk_size
         encryptor = Cipher(aes, modes.GCM(_nonce(header.nonce_prefix, index, last))).encryptor()
-        encryptor.update_into(current[:count], sealed)
+        encryptor.update_into(plaintext[:length], sealed)
         encryptor.finalize()
-        sealed[count:count + TAG_LENGTH] = encryptor.tag
-        writer.write(sealed[:count + TAG_LENGTH])
+        sealed[length:length + TAG_LENGTH] = encryptor.tag
+        writer.write(sealed[:length + TAG_LENGTH])
         if last:
             return header
         if index == 0xFFFFFFFF:
             raise ValueError("the data needs more than 2^32 chunks: use a larger chunk size")
-        current, following, count, index = following, current, following_count, index + 1
+        plaintext[0], pending, index = plaintext[chunk_size], 1, index + 1
 
 
 def open_sealed(reader: BinaryIO, writer: BinaryIO, unwrap: Callable[[Header], DataKey],
@@ -320,26 +317,27 @@ def open_sealed(reader: BinaryIO, writer: BinaryIO, unwrap: Callable[[Header], D
     aes = algorithms.AES(file_key)
     fill = _reader_into(reader)
     sealed_size = header.chunk_size + TAG_LENGTH
-    current, following = memoryview(bytearray(sealed_size)), memoryview(bytearray(sealed_size))
+    sealed = memoryview(bytearray(sealed_size + 1))  # the sealed chunk, then the next chunk's first byte
     plaintext = memoryview(bytearray(header.chunk_size + _SLACK))
-    count = fill(current)
+    pending = 0
     index = 0
     while True:
+        count = pending + fill(sealed[pending:])
         if count < TAG_LENGTH:
             raise EnvelopeTruncatedError(
                 f"the file ends after chunk {index - 1}, before its last chunk" if not count else f"the file ends inside chunk {index}")
-        following_count = fill(following) if count == sealed_size else 0
-        last = following_count == 0
-        if not _open_into(aes, header.nonce_prefix, index, last, current[:count], plaintext):
-            if last and count == sealed_size and _open_into(aes, header.nonce_prefix, index, False, current[:count], plaintext):
+        last = count <= sealed_size
+        chunk = sealed[:count if last else sealed_size]
+        if not _open_into(aes, header.nonce_prefix, index, last, chunk, plaintext):
+            if last and len(chunk) == sealed_size and _open_into(aes, header.nonce_prefix, index, False, chunk, plaintext):
                 raise EnvelopeTruncatedError(f"the file ends after chunk {index}, before its last chunk")
             raise ChunkAuthenticationError(
                 f"chunk {index} failed authentication: the file was modified, truncated, or its chunks reordered, "
                 "duplicated, dropped or taken from another file")
-        writer.write(plaintext[:count - TAG_LENGTH])
+        writer.write(plaintext[:len(chunk) - TAG_LENGTH])
         if last:
             return header
-        current, following, count, index = following, current, following_count, index + 1
+        sealed[0], pending, index = sealed[sealed_size], 1, index + 1
 
 
 def _open_into(aes: algorithms.AES, prefix: bytes, index: int, last: bool, chunk: memoryview, plaintext: memoryview) -> bool:
