@@ -59,7 +59,12 @@ var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
 var sink = new CountingNullStream();
 var watch = Stopwatch.StartNew();
 long peakHeap = 0;
-using var sampler = new Timer(_ => peakHeap = Math.Max(peakHeap, GC.GetTotalMemory(false)), null, 0, 100);
+long peakRss = 0;
+using var sampler = new Timer(_ =>
+{
+    peakHeap = Math.Max(peakHeap, GC.GetTotalMemory(false));
+    peakRss = Math.Max(peakRss, Environment.WorkingSet);
+}, null, 0, 100);
 try
 {
     await using (var output = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true))
@@ -78,7 +83,7 @@ finally
 watch.Stop();
 using var process = Process.GetCurrentProcess();
 Console.WriteLine($"flat memory: {flatBytes >> 20} MiB encrypted to a file and decrypted back in {watch.Elapsed.TotalSeconds:F1} s; " +
-    $"plaintext out {sink.Written >> 20} MiB; peak RSS {process.PeakWorkingSet64 >> 20} MiB (before {rssBefore >> 20} MiB); " +
+    $"plaintext out {sink.Written >> 20} MiB; RSS {rssBefore >> 20} MiB before, at most {peakRss >> 20} MiB during (sampled every 100 ms; process peak {process.PeakWorkingSet64 >> 20} MiB); " +
     $"peak GC heap {peakHeap >> 20} MiB; allocated {(GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore) >> 20} MiB in all");
 return sink.Written == flatBytes ? 0 : 1;
 
