@@ -7,7 +7,7 @@ namespace SecretsBroker.Client.Envelope;
 /// Envelope encryption of large data (model checkpoints, safetensors files) in the format of
 /// docs/envelope-format.md: a data key from <paramref name="keys"/> (the broker's GenerateDataKey), then
 /// AES-256-GCM chunks of <paramref name="chunkSize"/> bytes under the STREAM construction of Tink's streaming
-/// AEAD. Memory is two chunks whatever the size of the data. Decryption writes a chunk only after its tag
+/// AEAD. Memory is one sealed chunk (two at the end of a decrypted file) whatever the size of the data. Decryption writes a chunk only after its tag
 /// verified; <see cref="DecryptFileAsync"/> publishes the file only after the last one did.
 /// </summary>
 public sealed partial class EnvelopeEncryption(IEnvelopeKeySource keys, int chunkSize = EnvelopeHeader.DefaultChunkSize)
@@ -49,31 +49,38 @@ public sealed partial class EnvelopeEncryption(IEnvelopeKeySource keys, int chun
         await destination.WriteAsync(header.Encode(), cancellationToken).ConfigureAwait(false);
         using var aes = new AesGcm(fileKey, TagLength);
         CryptographicOperations.ZeroMemory(fileKey);
-        var current = new byte[chunkSize];
-        var next = new byte[chunkSize];
-        var sealedChunk = new byte[chunkSize + TagLength];
+        // One buffer: each chunk is read into it, sealed in place with its tag appended, and written from there (one copy
+        // in, the read; none in between). Whether a chunk is the last one is known by reading one byte past it, which is
+        // carried over to the start of the next chunk, rather than reading the whole next chunk ahead into a second buffer.
+        var buffer = GC.AllocateUninitializedArray<byte>(chunkSize + TagLength);
         var nonce = new byte[NonceLength];
-        var count = await EnvelopeStreams.ReadFullAsync(source, current, cancellationToken).ConfigureAwait(false);
-        for (uint index = 0; ; index++)
+        try
         {
-            // A full chunk is the last one only when nothing follows it: read ahead one chunk to know.
-            var nextCount = count == chunkSize ? await EnvelopeStreams.ReadFullAsync(source, next, cancellationToken).ConfigureAwait(false) : 0;
-            var last = nextCount == 0;
-            Nonce(nonce, header.NoncePrefix, index, last);
-            aes.Encrypt(nonce, current.AsSpan(0, count), sealedChunk.AsSpan(0, count), sealedChunk.AsSpan(count, TagLength));
-            await destination.WriteAsync(sealedChunk.AsMemory(0, count + TagLength), cancellationToken).ConfigureAwait(false);
-            if (last)
+            var pending = 0;
+            for (uint index = 0; ; index++)
             {
-                break;
+                var count = pending + await EnvelopeStreams.ReadFullAsync(source, buffer.AsMemory(pending, chunkSize + 1 - pending), cancellationToken).ConfigureAwait(false);
+                var last = count <= chunkSize;
+                var length = last ? count : chunkSize;
+                var carried = buffer[chunkSize]; // the next chunk's first byte, where the tag goes
+                Nonce(nonce, header.NoncePrefix, index, last);
+                aes.Encrypt(nonce, buffer.AsSpan(0, length), buffer.AsSpan(0, length), buffer.AsSpan(length, TagLength));
+                await destination.WriteAsync(buffer.AsMemory(0, length + TagLength), cancellationToken).ConfigureAwait(false);
+                if (last)
+                {
+                    break;
+                }
+                if (index == uint.MaxValue)
+                {
+                    throw new ArgumentException("the data needs more than 2^32 chunks: use a larger chunk size");
+                }
+                (buffer[0], pending) = (carried, 1);
             }
-            if (index == uint.MaxValue)
-            {
-                throw new ArgumentException("the data needs more than 2^32 chunks: use a larger chunk size");
-            }
-            (current, next, count) = (next, current, nextCount);
         }
-        CryptographicOperations.ZeroMemory(current);
-        CryptographicOperations.ZeroMemory(next);
+        finally
+        {
+            CryptographicOperations.ZeroMemory(buffer);
+        }
         await destination.FlushAsync(cancellationToken).ConfigureAwait(false);
         return header;
     }
@@ -137,29 +144,34 @@ public sealed partial class EnvelopeEncryption(IEnvelopeKeySource keys, int chun
 
     private static async Task OpenChunksAsync(Stream source, Stream destination, EnvelopeHeader header, AesGcm aes, CancellationToken cancellationToken)
     {
+        // One buffer: each sealed chunk is read straight into it, opened in place and its plaintext written from there
+        // (one copy in, the read; none in between). Whether a chunk is the last one is known by reading one byte past
+        // it, carried over to the start of the next chunk. A full last chunk is opened into a second buffer instead, so
+        // its ciphertext survives a failed try for the truncation check below (once per file, at its end).
         var sealedSize = header.ChunkSize + TagLength;
-        var current = new byte[sealedSize];
-        var next = new byte[sealedSize];
-        var plaintext = new byte[header.ChunkSize];
+        var buffer = GC.AllocateUninitializedArray<byte>(sealedSize + 1);
+        byte[]? lastChunk = null;
         var nonce = new byte[NonceLength];
-        var count = await EnvelopeStreams.ReadFullAsync(source, current, cancellationToken).ConfigureAwait(false);
         try
         {
+            var pending = 0;
             for (uint index = 0; ; index++)
             {
+                var count = pending + await EnvelopeStreams.ReadFullAsync(source, buffer.AsMemory(pending, sealedSize + 1 - pending), cancellationToken).ConfigureAwait(false);
                 if (count < TagLength)
                 {
                     throw new EnvelopeException(EnvelopeError.Truncated, count == 0
                         ? $"the file ends after chunk {(long)index - 1}, before its last chunk"
                         : $"the file ends inside chunk {index}");
                 }
-                var nextCount = count == sealedSize ? await EnvelopeStreams.ReadFullAsync(source, next, cancellationToken).ConfigureAwait(false) : 0;
-                var last = nextCount == 0;
-                var length = count - TagLength;
-                if (!TryOpen(aes, nonce, header.NoncePrefix, index, last, current.AsSpan(0, count), plaintext.AsSpan(0, length)))
+                var last = count <= sealedSize;
+                var chunk = buffer.AsSpan(0, last ? count : sealedSize);
+                var length = chunk.Length - TagLength;
+                var plaintext = last && chunk.Length == sealedSize ? lastChunk = GC.AllocateUninitializedArray<byte>(length) : buffer;
+                if (!TryOpen(aes, nonce, header.NoncePrefix, index, last, chunk, plaintext.AsSpan(0, length)))
                 {
                     // A full chunk that opens as a middle chunk where the file ends: cut at a chunk boundary.
-                    if (last && count == sealedSize && TryOpen(aes, nonce, header.NoncePrefix, index, false, current.AsSpan(0, count), plaintext.AsSpan(0, length)))
+                    if (last && chunk.Length == sealedSize && TryOpen(aes, nonce, header.NoncePrefix, index, false, chunk, plaintext.AsSpan(0, length)))
                     {
                         throw new EnvelopeException(EnvelopeError.Truncated, $"the file ends after chunk {index}, before its last chunk");
                     }
@@ -175,12 +187,13 @@ public sealed partial class EnvelopeEncryption(IEnvelopeKeySource keys, int chun
                 {
                     throw new EnvelopeException(EnvelopeError.ChunkAuthentication, "more than 2^32 chunks");
                 }
-                (current, next, count) = (next, current, nextCount);
+                (buffer[0], pending) = (buffer[sealedSize], 1);
             }
         }
         finally
         {
-            CryptographicOperations.ZeroMemory(plaintext);
+            CryptographicOperations.ZeroMemory(buffer);
+            CryptographicOperations.ZeroMemory(lastChunk);
         }
         await destination.FlushAsync(cancellationToken).ConfigureAwait(false);
     }

@@ -73,6 +73,7 @@ public static class AuditServiceExtensions
         builder.Services.AddOptionsWithValidateOnStart<OperatorAuthOptions>().BindConfiguration(OperatorAuthOptions.SectionName);
         builder.Services.AddSingleton<IValidateOptions<OperatorAuthOptions>, OperatorAuthOptionsValidator>();
         builder.Services.AddSingleton<OperatorAuthInterceptor>();
+        builder.Services.AddOperatorCertificates();
         builder.Services.AddOptionsWithValidateOnStart<TailOptions>().BindConfiguration(TailOptions.SectionName);
         builder.Services.AddSingleton<IValidateOptions<TailOptions>, TailOptionsValidator>();
         builder.Services.AddGrpc(options => options.EnableDetailedErrors = false)

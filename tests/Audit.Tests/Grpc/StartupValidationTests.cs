@@ -15,9 +15,11 @@ public sealed class StartupValidationTests : RedisAndStoreTest
     [InlineData("--Audit:Store:RetentionDays=-1", "RetentionDays")]
     [InlineData("--Audit:Store:Provider=mysql", "Audit:Store:Provider must be sqlite or postgres")]
     [InlineData("--Audit:Store:Provider=postgres", "Audit:Store:ConnectionString is required")]
+    [InlineData("--Audit:Auth:Mtls:Enabled=true", "Audit:Auth:Mtls:CaFiles needs at least one CA file")]
+    [InlineData("--Audit:Auth:Mtls:Enabled=true --Audit:Auth:Mtls:CaFiles:0=/nonexistent/operators-ca.crt", "Audit:Auth:Mtls:Enabled needs TLS on the gRPC endpoint")]
     public async Task The_service_refuses_to_start_on_a_bad_setting_and_names_it(string setting, string message)
     {
-        await using var service = new AuditServiceProcess(Redis, Path.Combine(Directory.Path, "audit.db"), extraArguments: [setting]);
+        await using var service = new AuditServiceProcess(Redis, Path.Combine(Directory.Path, "audit.db"), extraArguments: setting.Split(' '));
         service.StartWithoutWaiting();
         await service.WaitForOutputAsync(message);
         Assert.Equal(1, await service.WaitForExitAsync());
@@ -33,5 +35,18 @@ public sealed class StartupValidationTests : RedisAndStoreTest
         service.StartWithoutWaiting();
         await service.WaitForOutputAsync("Audit:Auth:Tokens:0");
         await Eventually.WaitUntilAsync(() => service.HasExited, because: "the service to exit");
+    }
+
+    [Fact]
+    public async Task An_operator_ca_file_that_does_not_load_stops_the_service_at_start()
+    {
+        var notPem = Path.Combine(Directory.Path, "operators-ca.crt");
+        await File.WriteAllTextAsync(notPem, "not a certificate");
+        await using var service = new AuditServiceProcess(Redis, Path.Combine(Directory.Path, "audit.db"), extraArguments:
+            ["--Kestrel:Endpoints:Grpc:Url=https://127.0.0.1:0", "--Audit:Auth:Mtls:Enabled=true", $"--Audit:Auth:Mtls:CaFiles:0={notPem}"]);
+        service.StartWithoutWaiting();
+        await service.WaitForOutputAsync("Audit:Auth:Mtls:CaFiles:0: the CA file");
+        Assert.Equal(1, await service.WaitForExitAsync());
+        Assert.DoesNotContain(service.Output, line => line.Contains("Now listening on", StringComparison.Ordinal));
     }
 }

@@ -100,6 +100,59 @@ public sealed class EnvelopeMemoryTests : IDisposable
         Assert.True(encrypting < 4 * chunk + (1 << 20), $"encrypting 128 MiB allocated {encrypting} bytes");
         Assert.True(decrypting < 4 * chunk + (1 << 20), $"decrypting 128 MiB allocated {decrypting} bytes");
     }
+
+    [Fact]
+    public async Task Chunks_are_sealed_and_opened_in_the_buffer_they_are_read_into()
+    {
+        // Issue #20 (speed): no separate plaintext or ciphertext copy of a chunk, and no second chunk read ahead to know
+        // which is the last (the byte past each chunk is carried over instead). Encrypting holds one sealed-chunk
+        // buffer; decrypting one, plus one for a full last chunk (kept intact for the truncation check). Before: three.
+        const long size = 64L << 20;
+        const int chunk = 256 << 10;
+        var keys = new EnvelopeTestKeys();
+        var envelope = new EnvelopeEncryption(keys, chunk);
+        var sealedStream = new MemoryStream(capacity: (int)size + 16 * (int)(size / chunk + 1) + (64 << 10));
+        var smallChange = chunk / 2;
+
+        var before = GC.GetTotalAllocatedBytes(precise: true);
+        await envelope.EncryptAsync(new ZeroStream(size), sealedStream, keys.KeyPath, Context);
+        var encrypting = GC.GetTotalAllocatedBytes(precise: true) - before;
+        var sink = new CountingSink();
+        var source = new MemoryStream(sealedStream.GetBuffer(), 0, (int)sealedStream.Length, writable: false);
+        before = GC.GetTotalAllocatedBytes(precise: true);
+        await envelope.DecryptAsync(source, sink, Context);
+        var decrypting = GC.GetTotalAllocatedBytes(precise: true) - before;
+
+        Assert.Equal(size, sink.Written);
+        Assert.False(sink.SawNonZero);
+        Assert.True(encrypting < chunk + 16 + smallChange, $"encrypting allocated {encrypting} bytes: more than one sealed chunk");
+        Assert.True(decrypting < 2 * (chunk + 16) + smallChange, $"decrypting allocated {decrypting} bytes: more than two sealed chunks");
+    }
+
+    [Fact]
+    public async Task A_source_that_returns_a_few_bytes_per_read_round_trips()
+    {
+        var keys = new EnvelopeTestKeys();
+        var plaintext = RandomNumberGenerator.GetBytes(3 * Chunk + 100);
+        var sealedBytes = new MemoryStream();
+        await new EnvelopeEncryption(keys, Chunk).EncryptAsync(new TrickleStream(plaintext, 997), sealedBytes, keys.KeyPath, Context);
+        var restored = new MemoryStream();
+
+        await new EnvelopeEncryption(keys).DecryptAsync(new TrickleStream(sealedBytes.ToArray(), 1001), restored, Context);
+
+        Assert.Equal(plaintext, restored.ToArray());
+    }
+
+    /// <summary>Returns at most <paramref name="most"/> bytes per read, as a socket or pipe may.</summary>
+    private sealed class TrickleStream(byte[] data, int most) : MemoryStream(data, writable: false)
+    {
+        public override int Read(Span<byte> buffer) => base.Read(buffer[..Math.Min(buffer.Length, most)]);
+
+        public override int Read(byte[] buffer, int offset, int count) => base.Read(buffer, offset, Math.Min(count, most));
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            base.ReadAsync(buffer[..Math.Min(buffer.Length, most)], cancellationToken);
+    }
 }
 
 [CollectionDefinition(Name, DisableParallelization = true)]

@@ -293,6 +293,60 @@ def test_memory_is_a_few_chunks_whatever_the_size(keys: LocalKeys, tmp_path) -> 
     assert decrypt_peak < 6 * chunk, decrypt_peak
 
 
+def test_chunks_are_read_into_reused_buffers_not_copied(keys: LocalKeys) -> None:
+    # Issue #20 (speed): chunks are read (readinto) into a preallocated buffer and sealed or opened from there into
+    # one reused output buffer: two chunk buffers, no per-chunk copies (before: the chunk, the next one read ahead,
+    # and fresh bytes for every result).
+    size, chunk = 16 << 20, 256 << 10
+    zeros = memoryview(bytes(chunk))
+
+    class Zeros(io.RawIOBase):  # unlike the module's, allocates nothing per read
+        def __init__(self, left: int) -> None:
+            self.left = left
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+            n = min(len(buffer), self.left, chunk)
+            buffer[:n] = zeros[:n]
+            self.left -= n
+            return n
+
+    sealed = io.BytesIO()
+    crypto.encrypt_stream(Zeros(size), sealed, KEY_PATH, context=CONTEXT, client=keys, chunk_size=chunk)
+    source = io.BytesIO(sealed.getvalue())
+    tracemalloc.start()
+    try:
+        crypto.encrypt_stream(Zeros(size), Sink(), KEY_PATH, context=CONTEXT, client=keys, chunk_size=chunk)
+        _, encrypt_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        sink = Sink()
+        crypto.decrypt_stream(source, sink, context=CONTEXT, client=keys)
+        _, decrypt_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sink.count == size
+    assert encrypt_peak < 2.5 * chunk, encrypt_peak
+    assert decrypt_peak < 2.5 * chunk, decrypt_peak
+
+
+def test_a_reader_without_readinto_and_one_returning_a_few_bytes_per_read_round_trip(keys: LocalKeys) -> None:
+    class ReadOnly:
+        def __init__(self, data: bytes, most: int) -> None:
+            self.data, self.most = io.BytesIO(data), most
+
+        def read(self, n: int = -1) -> bytes:
+            return self.data.read(min(n, self.most))
+
+    data = os.urandom(3 * CHUNK + 100)
+    out = io.BytesIO()
+    crypto.encrypt_stream(ReadOnly(data, 997), out, KEY_PATH, context=CONTEXT, client=keys, chunk_size=CHUNK)
+    restored = io.BytesIO()
+    crypto.decrypt_stream(ReadOnly(out.getvalue(), 1001), restored, context=CONTEXT, client=keys)
+    assert restored.getvalue() == data
+
+
 @pytest.mark.parametrize("original,edited", [(b"train", b"trail"), (KEY_PATH.encode(), KEY_PATH.encode()[:-1] + b"X")])
 def test_a_header_edited_to_another_context_or_key_path_fails_even_with_the_right_data_key(keys: LocalKeys, original: bytes, edited: bytes) -> None:
     # With the data key in hand (a key store that does not bind context or path), the header is still bound to the chunks.

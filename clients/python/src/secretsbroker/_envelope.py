@@ -18,7 +18,7 @@ from typing import BinaryIO, Callable, List, Mapping, Optional, Tuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ._crypto_calls import DataKey
@@ -234,24 +234,63 @@ def _nonce(prefix: bytes, index: int, last: bool) -> bytes:
     return prefix + struct.pack(">IB", index, 1 if last else 0)
 
 
+def _reader_into(reader: BinaryIO) -> Callable[[memoryview], int]:
+    """``fill(view)`` reads into ``view`` until it is full or the stream ends (returns the count), with ``readinto``
+    (files, BytesIO, buffered and raw streams) so a chunk lands in a reused buffer; readers with only ``read`` are copied in."""
+    def read_once(view: memoryview) -> int:
+        part = reader.read(len(view)) or b""
+        view[:len(part)] = part
+        return len(part)
+
+    once = getattr(reader, "readinto", None) or read_once
+
+    def fill(view: memoryview) -> int:
+        total = 0
+        while total < len(view):
+            n = once(view[total:])
+            if not n:  # 0 at the end (None: a non-blocking stream with nothing yet, which read_full also ends on)
+                break
+            total += n
+        return total
+
+    return fill
+
+
+# AES-GCM through the Cipher API rather than AESGCM: update_into seals and opens straight into a reused buffer,
+# where AESGCM.encrypt/decrypt return fresh bytes per chunk (Debian's cryptography 38 also slices the tag off the
+# chunk and copies its result out of a cffi buffer: hazmat/backends/openssl/aead.py). update_into needs room for
+# len(data) + 15 bytes (cryptography's CipherContext.update_into docs). Whether a chunk is the last one is known by
+# reading one byte past it, carried over to the start of the next chunk (no second chunk read ahead). Writers receive memoryviews of these buffers, valid only during write(): the io.RawIOBase/BufferedIOBase
+# write() contract ("the caller may release or mutate b after this method returns").
+_SLACK = 15
+
+
 def seal(reader: BinaryIO, writer: BinaryIO, data_key: DataKey, context: Optional[Mapping[str, str]], chunk_size: int) -> Header:
-    """Writes the envelope of everything ``reader`` yields to ``writer`` under ``data_key``; two chunks in memory."""
+    """Writes the envelope of everything ``reader`` yields to ``writer`` under ``data_key``; two chunk buffers."""
     header = new_header(data_key, context, chunk_size)
     file_key, commitment = header.derive_keys(data_key.plaintext_key)
     header = replace(header, commitment=commitment)
     writer.write(header.encode())
-    aead = AESGCM(file_key)
-    current = read_full(reader, chunk_size)
+    aes = algorithms.AES(file_key)
+    fill = _reader_into(reader)
+    plaintext = memoryview(bytearray(chunk_size + 1))  # the chunk, then the next chunk's first byte
+    sealed = memoryview(bytearray(chunk_size + _SLACK + 1))  # ciphertext, then its 16-byte tag
+    pending = 0
     index = 0
     while True:
-        following = read_full(reader, chunk_size) if len(current) == chunk_size else b""
-        last = not following
-        writer.write(aead.encrypt(_nonce(header.nonce_prefix, index, last), current, None))
+        count = pending + fill(plaintext[pending:])
+        last = count <= chunk_size
+        length = count if last else chunk_size
+        encryptor = Cipher(aes, modes.GCM(_nonce(header.nonce_prefix, index, last))).encryptor()
+        encryptor.update_into(plaintext[:length], sealed)
+        encryptor.finalize()
+        sealed[length:length + TAG_LENGTH] = encryptor.tag
+        writer.write(sealed[:length + TAG_LENGTH])
         if last:
             return header
         if index == 0xFFFFFFFF:
             raise ValueError("the data needs more than 2^32 chunks: use a larger chunk size")
-        current, index = following, index + 1
+        plaintext[0], pending, index = plaintext[chunk_size], 1, index + 1
 
 
 def open_sealed(reader: BinaryIO, writer: BinaryIO, unwrap: Callable[[Header], DataKey],
@@ -275,33 +314,40 @@ def open_sealed(reader: BinaryIO, writer: BinaryIO, unwrap: Callable[[Header], D
     file_key, commitment = header.derive_keys(unwrapped.plaintext_key)
     if not hmac.compare_digest(commitment, header.commitment):
         raise WrongKeyError("the data key does not open this file: wrong data key or modified header")
-    aead = AESGCM(file_key)
+    aes = algorithms.AES(file_key)
+    fill = _reader_into(reader)
     sealed_size = header.chunk_size + TAG_LENGTH
-    current = read_full(reader, sealed_size)
+    sealed = memoryview(bytearray(sealed_size + 1))  # the sealed chunk, then the next chunk's first byte
+    plaintext = memoryview(bytearray(header.chunk_size + _SLACK))
+    pending = 0
     index = 0
     while True:
-        if len(current) < TAG_LENGTH:
+        count = pending + fill(sealed[pending:])
+        if count < TAG_LENGTH:
             raise EnvelopeTruncatedError(
-                f"the file ends after chunk {index - 1}, before its last chunk" if not current else f"the file ends inside chunk {index}")
-        following = read_full(reader, sealed_size) if len(current) == sealed_size else b""
-        last = not following
-        try:
-            plaintext = aead.decrypt(_nonce(header.nonce_prefix, index, last), current, None)
-        except InvalidTag:
-            if last and len(current) == sealed_size and _opens(aead, header.nonce_prefix, index, current):
-                raise EnvelopeTruncatedError(f"the file ends after chunk {index}, before its last chunk") from None
+                f"the file ends after chunk {index - 1}, before its last chunk" if not count else f"the file ends inside chunk {index}")
+        last = count <= sealed_size
+        chunk = sealed[:count if last else sealed_size]
+        if not _open_into(aes, header.nonce_prefix, index, last, chunk, plaintext):
+            if last and len(chunk) == sealed_size and _open_into(aes, header.nonce_prefix, index, False, chunk, plaintext):
+                raise EnvelopeTruncatedError(f"the file ends after chunk {index}, before its last chunk")
             raise ChunkAuthenticationError(
                 f"chunk {index} failed authentication: the file was modified, truncated, or its chunks reordered, "
-                "duplicated, dropped or taken from another file") from None
-        writer.write(plaintext)
+                "duplicated, dropped or taken from another file")
+        writer.write(plaintext[:len(chunk) - TAG_LENGTH])
         if last:
             return header
-        current, index = following, index + 1
+        sealed[0], pending, index = sealed[sealed_size], 1, index + 1
 
 
-def _opens(aead: AESGCM, prefix: bytes, index: int, chunk: bytes) -> bool:
+def _open_into(aes: algorithms.AES, prefix: bytes, index: int, last: bool, chunk: memoryview, plaintext: memoryview) -> bool:
+    """Opens ``chunk`` (ciphertext || tag) into ``plaintext``; on a failed tag, wipes what was decrypted."""
+    length = len(chunk) - TAG_LENGTH
+    decryptor = Cipher(aes, modes.GCM(_nonce(prefix, index, last), bytes(chunk[length:]))).decryptor()
+    decryptor.update_into(chunk[:length], plaintext)
     try:
-        aead.decrypt(_nonce(prefix, index, False), chunk, None)
+        decryptor.finalize()
         return True
     except InvalidTag:
+        plaintext[:length] = bytes(length)
         return False
