@@ -1,5 +1,4 @@
 using System.Data;
-using Google.Protobuf;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
@@ -110,7 +109,7 @@ public sealed partial class PostgresAuditStore : IAuditStore
     public async Task<AppendResult> AppendAsync(IReadOnlyList<IncomingEvent> events, IReadOnlyList<RejectedEntry> rejected, CancellationToken cancellationToken)
     {
         // Serialized before the head is locked: only hashing, which needs the head, happens under the lock.
-        var records = events.Select(e => e.Event.ToByteArray()).ToArray();
+        var records = events.Select(e => e.Record).ToArray();
         using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken).ConfigureAwait(false);
 
