@@ -168,9 +168,18 @@ public sealed class AuditStore : IAuditStore
         using var command = connection.CreateCommand();
         // With a prefix, the (prefix_hmac, sequence) key drives the scan in sequence order, so a page reads
         // only its own rows however many records share the prefix.
-        var sql = new System.Text.StringBuilder(filter.PathPrefixHmac is null
-            ? "SELECT sequence, record, previous_hash, hash, stored_at FROM audit_records WHERE sequence > $after"
-            : "SELECT r.sequence, r.record, r.previous_hash, r.hash, r.stored_at FROM audit_path_prefixes p CROSS JOIN audit_records r ON r.sequence = p.sequence WHERE p.prefix_hmac = $prefix AND p.sequence > $after");
+        var timeWindow = filter.PathPrefixHmac is null && (filter.FromUnixNanos is not null || filter.ToUnixNanos is not null);
+        var sql = new System.Text.StringBuilder(filter.PathPrefixHmac is not null
+            ? "SELECT r.sequence, r.record, r.previous_hash, r.hash, r.stored_at FROM audit_path_prefixes p CROSS JOIN audit_records r ON r.sequence = p.sequence WHERE p.prefix_hmac = $prefix AND p.sequence > $after"
+            : timeWindow
+                // SQLite's planner walks the primary key for ORDER BY sequence and filters event_time, reading on average half
+                // the table before the window; and given two lower bounds on sequence it uses only one ($after: 478 ms a page
+                // over 1M records). So the one bound is the larger of $after and the window's first sequence (read from the
+                // event_time index; "+" keeps SQLite from answering MIN by walking the primary key): 1 ms (docs/benchmarks.md).
+                // No record in the window: MIN is NULL, the bound is NULL and the page is empty, as it should be.
+                ? "SELECT sequence, record, previous_hash, hash, stored_at FROM audit_records WHERE sequence > max($after, (SELECT MIN(+sequence) FROM audit_records WHERE 1 = 1"
+                    + (filter.FromUnixNanos is null ? "" : " AND event_time >= $from") + (filter.ToUnixNanos is null ? "" : " AND event_time < $to") + ") - 1)"
+                : "SELECT sequence, record, previous_hash, hash, stored_at FROM audit_records WHERE sequence > $after");
         command.Parameters.AddWithValue("$after", filter.AfterSequence);
         if (filter.FromUnixNanos is { } from)
         {
@@ -181,17 +190,6 @@ public sealed class AuditStore : IAuditStore
         {
             sql.Append(" AND event_time < $to");
             command.Parameters.AddWithValue("$to", to);
-        }
-        if (filter.PathPrefixHmac is null && (filter.FromUnixNanos is not null || filter.ToUnixNanos is not null))
-        {
-            // SQLite's planner walks the primary key for ORDER BY sequence and filters event_time, reading on
-            // average half the table before the window. The window's smallest sequence (from the event_time
-            // index; "+" keeps SQLite from answering MIN by walking the primary key) is an exact lower bound, so the
-            // walk starts at the window (docs/benchmarks.md, Audit store).
-            sql.Append(" AND sequence >= (SELECT MIN(+sequence) FROM audit_records WHERE 1 = 1")
-                .Append(filter.FromUnixNanos is null ? "" : " AND event_time >= $from")
-                .Append(filter.ToUnixNanos is null ? "" : " AND event_time < $to")
-                .Append(')');
         }
         if (filter.Caller is { } caller)
         {
