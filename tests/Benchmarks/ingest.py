@@ -164,7 +164,10 @@ class Ingest(load.Work):
                 raise RuntimeError(f"audit {audit['name']}: not drained within {self.args.drain_timeout} s ({info})")
             time.sleep(0.005)
         elapsed = time.monotonic() - started
-        stored = self.ingested(audit)
+        # The Prometheus exporter caches its answer for a moment: wait for the counter past that (not timed).
+        settle = time.monotonic() + 10
+        while (stored := self.ingested(audit)) < before + target and time.monotonic() < settle:
+            time.sleep(0.1)
         audit["stored"] = stored
         os.kill(pid, signal.SIGSTOP)
         if stored - before != target:

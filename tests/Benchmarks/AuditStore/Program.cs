@@ -75,12 +75,21 @@ if (ingestCount > 0)
 // 2. Query latency over a bulk-loaded store (COPY for PostgreSQL, batched inserts for SQLite).
 if (loadCount > 0)
 {
-    await Databases.CreateAsync(provider, config["connection"], "query");
+    // --reuse-start UNIX_NS: query the store a previous run loaded (its first event's time; the store kept with --dir) without loading it again.
+    var reuseStart = config["reuse-start"];
+    if (reuseStart is null)
+    {
+        await Databases.CreateAsync(provider, config["connection"], "query");
+    }
     using var store = Open("query");
-    var start = DateTimeOffset.UtcNow.AddDays(-30);
+    var start = reuseStart is null ? DateTimeOffset.UtcNow.AddDays(-30) : DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(reuseStart, CultureInfo.InvariantCulture) / 1_000_000);
     var step = TimeSpan.FromDays(30) / loadCount;
     var watch = Stopwatch.StartNew();
-    if (provider == "postgres")
+    if (reuseStart is not null)
+    {
+        // Loaded already.
+    }
+    else if (provider == "postgres")
     {
         await BulkLoad.PostgresAsync(Databases.Connection(config["connection"]!, "query"), generator, loadCount, start, step);
     }
