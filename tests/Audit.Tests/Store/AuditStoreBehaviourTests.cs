@@ -124,6 +124,30 @@ public abstract class AuditStoreBehaviourTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_time_window_pages_by_sequence_from_wherever_after_sequence_falls()
+    {
+        // SQLite's time-range query bounds sequence by max(after, the window's first sequence - 1): every position of
+        // after against the window, open-ended windows and an empty window must page exactly like the filter says.
+        using var store = Backend.Open();
+        var start = new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero);
+        var events = Enumerable.Range(0, 30).Select(i => TestEvents.Make("alice", $"kv/a/{i}", time: start.AddMinutes(i))).ToList();
+        await store.AppendAsync(Incoming(events), [], default);
+        long Nanos(int minute) => AuditStore.UnixNanos(Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(start.AddMinutes(minute)));
+        List<long> Sequences(long after, int limit, int? from, int? to) =>
+            [.. store.Query(new QueryFilter(after, limit, FromUnixNanos: from is { } f ? Nanos(f) : null, ToUnixNanos: to is { } t ? Nanos(t) : null)).Select(r => r.Sequence)];
+
+        // Minutes 10..19 are sequences 11..20.
+        Assert.Equal([11L, 12, 13], Sequences(0, 3, 10, 20));
+        Assert.Equal([11L, 12, 13], Sequences(5, 3, 10, 20));
+        Assert.Equal([16L, 17, 18], Sequences(15, 3, 10, 20));
+        Assert.Equal([20L], Sequences(19, 3, 10, 20));
+        Assert.Empty(Sequences(20, 3, 10, 20));
+        Assert.Equal([29L, 30], Sequences(0, 5, 28, null));
+        Assert.Equal([3L, 4], Sequences(2, 2, null, 5));
+        Assert.Empty(Sequences(0, 5, 100, 200));
+    }
+
+    [Fact]
     public async Task ReadAll_returns_every_record_in_sequence_order_for_export()
     {
         using var store = Backend.Open();

@@ -14,6 +14,12 @@ namespace SecretsBroker.Audit.Service.Ingestion;
 /// committed it; a crash in between leaves the entries pending and they are read again, and the store
 /// ignores event ids it already holds. Any failure (Redis down, NOGROUP after Redis lost its data, the
 /// store busy) is logged and retried with backoff; the loop never ends before shutdown.
+/// <para>
+/// Two batches are in flight while the stream has new entries: the next one is read (XREADGROUP COUNT) and decoded
+/// (MAC check, protobuf parse, serialization) on the thread pool while the store commits the current one, so the
+/// Redis round trip and the CPU work of decoding overlap the store's transaction. The prefetched entries are pending
+/// for this consumer until their own commit: a failure drops them and they are read again as own pending entries.
+/// </para>
 /// </summary>
 public sealed partial class AuditStreamConsumer(
     IConnectionMultiplexer redis,
@@ -40,6 +46,7 @@ public sealed partial class AuditStreamConsumer(
         var readOwnPending = true;
         var nextClaim = DateTimeOffset.MinValue;
         var nextLag = DateTimeOffset.MinValue;
+        Task<DecodedBatch>? prefetched = null;
         LogStarting(logger, _options.StreamKey, _options.Group, _options.ConsumerName);
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -62,7 +69,7 @@ public sealed partial class AuditStreamConsumer(
                     else
                     {
                         LogOwnPending(logger, own.Length);
-                        await StoreAndAcknowledgeAsync(database, key, own, stoppingToken).ConfigureAwait(false);
+                        await StoreAndAcknowledgeAsync(database, key, Decode(own), stoppingToken).ConfigureAwait(false);
                         worked = true;
                     }
                 }
@@ -75,10 +82,13 @@ public sealed partial class AuditStreamConsumer(
                         await DeleteIdleConsumersAsync(database, key).ConfigureAwait(false);
                         nextClaim = now + _options.ClaimInterval;
                     }
-                    var entries = await database.StreamReadGroupAsync(key, _options.Group, _options.ConsumerName, StreamPosition.NewMessages, _options.BatchSize).ConfigureAwait(false);
-                    if (entries.Length > 0)
+                    var batch = await (prefetched ?? ReadNewAsync(database, key)).ConfigureAwait(false);
+                    prefetched = null;
+                    if (batch.Entries > 0)
                     {
-                        await StoreAndAcknowledgeAsync(database, key, entries, stoppingToken).ConfigureAwait(false);
+                        // Entries come in id order and batches are appended in the order they were read.
+                        prefetched = Task.Run(() => ReadNewAsync(database, key), stoppingToken);
+                        await StoreAndAcknowledgeAsync(database, key, batch, stoppingToken).ConfigureAwait(false);
                         worked = true;
                     }
                     if (now >= nextLag)
@@ -105,7 +115,9 @@ public sealed partial class AuditStreamConsumer(
             catch (Exception exception)
             {
                 // Start over: the group may be gone (Redis restarted empty), and what was read but not
-                // acknowledged is still pending for this consumer.
+                // acknowledged, the prefetched batch included, is still pending for this consumer.
+                await DropAsync(prefetched).ConfigureAwait(false);
+                prefetched = null;
                 groupReady = false;
                 readOwnPending = true;
                 var failures = Interlocked.Increment(ref _failures);
@@ -121,6 +133,7 @@ public sealed partial class AuditStreamConsumer(
                 }
             }
         }
+        await DropAsync(prefetched).ConfigureAwait(false);
     }
 
     private async Task EnsureGroupAsync(IDatabase database, RedisKey key)
@@ -148,7 +161,7 @@ public sealed partial class AuditStreamConsumer(
             if (result.ClaimedEntries.Length > 0)
             {
                 LogClaimed(logger, result.ClaimedEntries.Length);
-                await StoreAndAcknowledgeAsync(database, key, result.ClaimedEntries, cancellationToken).ConfigureAwait(false);
+                await StoreAndAcknowledgeAsync(database, key, Decode(result.ClaimedEntries), cancellationToken).ConfigureAwait(false);
                 claimedAny = true;
             }
             start = result.NextStartId;
@@ -171,7 +184,32 @@ public sealed partial class AuditStreamConsumer(
         }
     }
 
-    private async Task StoreAndAcknowledgeAsync(IDatabase database, RedisKey key, StreamEntry[] entries, CancellationToken cancellationToken)
+    /// <summary>The next entries nobody read yet (XREADGROUP &gt; COUNT BatchSize), decoded.</summary>
+    private async Task<DecodedBatch> ReadNewAsync(IDatabase database, RedisKey key) =>
+        Decode(await database.StreamReadGroupAsync(key, _options.Group, _options.ConsumerName, StreamPosition.NewMessages, _options.BatchSize).ConfigureAwait(false));
+
+    /// <summary>Waits for a prefetched read that will not be stored (its entries stay pending), ignoring how it ended.</summary>
+    private static async Task DropAsync(Task<DecodedBatch>? prefetched)
+    {
+        if (prefetched is not null)
+        {
+            try
+            {
+                await prefetched.ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // Already reported by whatever failed first; its entries are re-read as this consumer's pending ones.
+            }
+        }
+    }
+
+    private sealed record DecodedBatch(RedisValue[] Ids, List<IncomingEvent> Events, List<RejectedEntry> Rejected, List<AuditEventMacFailure>? Unauthenticated)
+    {
+        public int Entries => Ids.Length;
+    }
+
+    private DecodedBatch Decode(StreamEntry[] entries)
     {
         var events = new List<IncomingEvent>(entries.Length);
         var rejected = new List<RejectedEntry>();
@@ -206,17 +244,19 @@ public sealed partial class AuditStreamConsumer(
                 }
             }
         }
+        return new DecodedBatch(ids, events, rejected, unauthenticatedEvents);
+    }
 
+    private async Task StoreAndAcknowledgeAsync(IDatabase database, RedisKey key, DecodedBatch batch, CancellationToken cancellationToken)
+    {
+        var (ids, events, rejected, unauthenticatedEvents) = batch;
         var result = await store.AppendAsync(events, rejected, cancellationToken).ConfigureAwait(false);
         // Only now is the batch durable; acknowledge it.
         storedSignal.Notify(); // wakes AuditLog.Tail streams
         await database.StreamAcknowledgeAsync(key, _options.Group, ids).ConfigureAwait(false);
-        await trimmer.AfterAcknowledgedAsync(database, key, entries.Length).ConfigureAwait(false);
+        await trimmer.AfterAcknowledgedAsync(database, key, ids.Length).ConfigureAwait(false);
 
-        foreach (var incoming in result.Stored)
-        {
-            metrics.Stored(incoming.Event);
-        }
+        metrics.Stored(result.Stored);
         if (result.Duplicates > 0)
         {
             metrics.Duplicates(result.Duplicates);
@@ -230,7 +270,7 @@ public sealed partial class AuditStreamConsumer(
         {
             metrics.Unauthenticated(failure);
         }
-        LogBatch(logger, entries.Length, result.Stored.Count, result.Duplicates, rejected.Count);
+        LogBatch(logger, ids.Length, result.Stored.Count, result.Duplicates, rejected.Count);
     }
 
     private async Task ReadLagAsync(IDatabase database, RedisKey key)

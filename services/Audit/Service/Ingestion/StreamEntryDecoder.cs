@@ -82,7 +82,9 @@ public sealed class StreamEntryDecoder(AuditKey auditKey, AuditEventAuthenticato
             auditKey.SealPath(auditEvent);
             sealedHere = true;
         }
-        return new(new IncomingEvent(streamId, auditEvent), null, sealedHere);
+        var incoming = new IncomingEvent(streamId, auditEvent);
+        _ = incoming.Record; // serialized here, on the decoding task, not inside the store's transaction
+        return new(incoming, null, sealedHere);
     }
 
     /// <summary>The reason recorded with a rejected event; the metric's label is <see cref="AuditEventMacFailure"/> itself.</summary>

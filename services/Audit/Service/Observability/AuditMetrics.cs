@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using SecretsBroker.Audit.Contracts;
+using SecretsBroker.Audit.Service.Store;
 using SecretsBroker.Audit.V1;
 
 namespace SecretsBroker.Audit.Service.Observability;
@@ -51,12 +52,17 @@ public sealed class AuditMetrics
         _trimmed.Add(0);
     }
 
-    public void Stored(AuditEvent auditEvent)
+    /// <summary>Counts a committed batch: one Add per decision rather than one per event.</summary>
+    public void Stored(IReadOnlyList<IncomingEvent> stored)
     {
-        _ingested.Add(1, new KeyValuePair<string, object?>("decision", DecisionLabel(auditEvent.Decision)));
-        if (auditEvent.Decision == Decision.Deny)
+        foreach (var group in stored.GroupBy(e => e.Event.Decision))
         {
-            _denied.Add(1);
+            var count = group.Count();
+            _ingested.Add(count, new KeyValuePair<string, object?>("decision", DecisionLabel(group.Key)));
+            if (group.Key == Decision.Deny)
+            {
+                _denied.Add(count);
+            }
         }
     }
 

@@ -1,7 +1,6 @@
 // Longer than the project's ~350-line guide on purpose: the chain head, the write transaction and the schema are one
 // invariant (every append reads the head inside its transaction), and appends, queries, verification and retention
 // share the connection handling that keeps it. PostgresAuditStore is the same store on PostgreSQL (IAuditStore).
-using Google.Protobuf;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Options;
 using SecretsBroker.Audit.V1;
@@ -58,10 +57,12 @@ public sealed class AuditStore : IAuditStore
     private readonly string _connectionString;
     private readonly TimeProvider _time;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly long _cacheKiB;
 
     public AuditStore(IOptions<StoreOptions> options, IHostEnvironment environment, TimeProvider time)
     {
         _time = time;
+        _cacheKiB = options.Value.SqliteCacheMiB * 1024L;
         FilePath = ResolvePath(options.Value, environment);
         Directory.CreateDirectory(Path.GetDirectoryName(FilePath)!);
         _connectionString = new SqliteConnectionStringBuilder
@@ -94,7 +95,7 @@ public sealed class AuditStore : IAuditStore
     public async Task<AppendResult> AppendAsync(IReadOnlyList<IncomingEvent> events, IReadOnlyList<RejectedEntry> rejected, CancellationToken cancellationToken)
     {
         // Serialized before the write lock: only hashing, which needs the head, happens inside it.
-        var records = events.Select(e => e.Event.ToByteArray()).ToArray();
+        var records = events.Select(e => e.Record).ToArray();
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -103,58 +104,35 @@ public sealed class AuditStore : IAuditStore
             var (sequence, hash) = ReadHead(connection, transaction);
             var storedAt = _time.GetUtcNow().ToUnixTimeMilliseconds();
 
-            using var exists = Command(connection, transaction, "SELECT 1 FROM audit_records WHERE event_id = $id");
-            var existsId = exists.Parameters.Add("$id", SqliteType.Text);
-            using var insert = Command(connection, transaction, """
-                INSERT INTO audit_records (sequence, event_id, event_time, caller, action, decision, stored_at, record, previous_hash, hash)
-                VALUES ($sequence, $id, $time, $caller, $action, $decision, $stored_at, $record, $previous_hash, $hash)
-                """);
-            SqliteType[] types = [SqliteType.Integer, SqliteType.Text, SqliteType.Integer, SqliteType.Text, SqliteType.Text, SqliteType.Integer,
-                SqliteType.Integer, SqliteType.Blob, SqliteType.Text, SqliteType.Text];
-            string[] insertNames = ["$sequence", "$id", "$time", "$caller", "$action", "$decision", "$stored_at", "$record", "$previous_hash", "$hash"];
-            var parameters = insertNames.Select((name, i) => insert.Parameters.Add(name, types[i])).ToArray();
-            using var prefix = Command(connection, transaction, "INSERT OR IGNORE INTO audit_path_prefixes (prefix_hmac, sequence) VALUES ($prefix, $sequence)");
-            var prefixHmac = prefix.Parameters.Add("$prefix", SqliteType.Text);
-            var prefixSequence = prefix.Parameters.Add("$sequence", SqliteType.Integer);
-            // Prepared once per batch; each row only rebinds values.
-            exists.Prepare();
-            insert.Prepare();
-            prefix.Prepare();
-
+            // Ids already stored (by this or another process sharing the file), looked up for the whole batch at once; under
+            // this write transaction nobody else can add one meanwhile.
+            var existing = SqliteBatchWriter.ExistingIds(connection, transaction, events.Select(e => e.Event.Id).ToArray());
             var stored = new List<IncomingEvent>(events.Count);
+            var rows = new List<SqliteBatchWriter.RecordRow>(events.Count);
+            var prefixes = new List<(string Prefix, long Sequence)>();
             var duplicates = 0;
             for (var index = 0; index < events.Count; index++)
             {
                 var incoming = events[index];
                 var auditEvent = incoming.Event;
-                existsId.Value = auditEvent.Id;
-                if (exists.ExecuteScalar() is not null)
+                if (!existing.Add(auditEvent.Id))
                 {
                     duplicates++;
                     continue;
                 }
-                var record = records[index];
                 var previous = hash;
-                hash = ChainHash(previous, record);
+                hash = ChainHash(previous, records[index]);
                 sequence++;
-                object[] values =
-                [
-                    sequence, auditEvent.Id, UnixNanos(auditEvent.Time), auditEvent.Caller, auditEvent.Action, (int)auditEvent.Decision,
-                    storedAt, record, previous, hash,
-                ];
-                for (var i = 0; i < values.Length; i++)
-                {
-                    parameters[i].Value = values[i];
-                }
-                insert.ExecuteNonQuery();
+                rows.Add(new(sequence, auditEvent.Id, UnixNanos(auditEvent.Time), auditEvent.Caller, auditEvent.Action, (int)auditEvent.Decision,
+                    storedAt, records[index], previous, hash));
                 foreach (var prefixValue in auditEvent.PathPrefixHmacs)
                 {
-                    prefixHmac.Value = prefixValue;
-                    prefixSequence.Value = sequence;
-                    prefix.ExecuteNonQuery();
+                    prefixes.Add((prefixValue, sequence));
                 }
                 stored.Add(incoming);
             }
+            SqliteBatchWriter.InsertRecords(connection, transaction, rows);
+            SqliteBatchWriter.InsertPrefixes(connection, transaction, prefixes);
 
             var rejectedCount = 0;
             if (rejected.Count > 0)
@@ -190,9 +168,18 @@ public sealed class AuditStore : IAuditStore
         using var command = connection.CreateCommand();
         // With a prefix, the (prefix_hmac, sequence) key drives the scan in sequence order, so a page reads
         // only its own rows however many records share the prefix.
-        var sql = new System.Text.StringBuilder(filter.PathPrefixHmac is null
-            ? "SELECT sequence, record, previous_hash, hash, stored_at FROM audit_records WHERE sequence > $after"
-            : "SELECT r.sequence, r.record, r.previous_hash, r.hash, r.stored_at FROM audit_path_prefixes p CROSS JOIN audit_records r ON r.sequence = p.sequence WHERE p.prefix_hmac = $prefix AND p.sequence > $after");
+        var timeWindow = filter.PathPrefixHmac is null && (filter.FromUnixNanos is not null || filter.ToUnixNanos is not null);
+        var sql = new System.Text.StringBuilder(filter.PathPrefixHmac is not null
+            ? "SELECT r.sequence, r.record, r.previous_hash, r.hash, r.stored_at FROM audit_path_prefixes p CROSS JOIN audit_records r ON r.sequence = p.sequence WHERE p.prefix_hmac = $prefix AND p.sequence > $after"
+            : timeWindow
+                // SQLite's planner walks the primary key for ORDER BY sequence and filters event_time, reading on average half
+                // the table before the window; and given two lower bounds on sequence it uses only one ($after: 478 ms a page
+                // over 1M records). So the one bound is the larger of $after and the window's first sequence (read from the
+                // event_time index; "+" keeps SQLite from answering MIN by walking the primary key): 1 ms (docs/benchmarks.md).
+                // No record in the window: MIN is NULL, the bound is NULL and the page is empty, as it should be.
+                ? "SELECT sequence, record, previous_hash, hash, stored_at FROM audit_records WHERE sequence > max($after, (SELECT MIN(+sequence) FROM audit_records WHERE 1 = 1"
+                    + (filter.FromUnixNanos is null ? "" : " AND event_time >= $from") + (filter.ToUnixNanos is null ? "" : " AND event_time < $to") + ") - 1)"
+                : "SELECT sequence, record, previous_hash, hash, stored_at FROM audit_records WHERE sequence > $after");
         command.Parameters.AddWithValue("$after", filter.AfterSequence);
         if (filter.FromUnixNanos is { } from)
         {
@@ -203,17 +190,6 @@ public sealed class AuditStore : IAuditStore
         {
             sql.Append(" AND event_time < $to");
             command.Parameters.AddWithValue("$to", to);
-        }
-        if (filter.PathPrefixHmac is null && (filter.FromUnixNanos is not null || filter.ToUnixNanos is not null))
-        {
-            // SQLite's planner walks the primary key for ORDER BY sequence and filters event_time, reading on
-            // average half the table before the window. The window's smallest sequence (from the event_time
-            // index; "+" keeps SQLite from answering MIN by walking the primary key) is an exact lower bound, so the
-            // walk starts at the window (docs/benchmarks.md, Audit store).
-            sql.Append(" AND sequence >= (SELECT MIN(+sequence) FROM audit_records WHERE 1 = 1")
-                .Append(filter.FromUnixNanos is null ? "" : " AND event_time >= $from")
-                .Append(filter.ToUnixNanos is null ? "" : " AND event_time < $to")
-                .Append(')');
         }
         if (filter.Caller is { } caller)
         {
@@ -444,7 +420,9 @@ public sealed class AuditStore : IAuditStore
         var connection = new SqliteConnection(_connectionString);
         connection.Open();
         // synchronous is per connection: FULL makes every commit fsync the WAL before it returns.
-        Execute(connection, null, "PRAGMA synchronous = FULL;");
+        // cache_size is per connection too (pooled connections keep theirs): SQLite's default of 2 MB re-reads index pages
+        // from the OS on every append once the indexes outgrow it (docs/audit.md, Audit:Store:SqliteCacheMiB).
+        Execute(connection, null, $"PRAGMA synchronous = FULL; PRAGMA cache_size = -{_cacheKiB};");
         return connection;
     }
 

@@ -1,5 +1,4 @@
 using System.Data;
-using Google.Protobuf;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
@@ -10,9 +9,10 @@ namespace SecretsBroker.Audit.Service.Store;
 /// The hash-chained audit store on PostgreSQL, for audit-service replicas on several hosts appending to one
 /// chain. The chain head is a one-row table: every append and every retention run locks it (SELECT ... FOR
 /// UPDATE) first, so writers on any host take turns on the head while readers never wait. A batch is one
-/// transaction of a few set-based, prepared statements (unnest of arrays), whatever its size. The event id
-/// is UNIQUE and inserts say ON CONFLICT DO NOTHING; under the head lock the duplicates were already left
-/// out, so a conflict there means the chain would get a hole and the batch is rolled back instead.
+/// transaction: the head lock, one lookup of the batch's ids, then the rows with binary COPY (PostgreSQL's fastest
+/// way in: no per-row statement, parse or ON CONFLICT speculative insertion), whatever its size. The event id is
+/// UNIQUE; under the head lock the duplicates were already left out, so a conflict there (which would leave a hole
+/// in the chain) fails the COPY and the batch is rolled back.
 /// Same rows, hashes and checks as <see cref="AuditStore"/> (SQLite).
 /// </summary>
 public sealed partial class PostgresAuditStore : IAuditStore
@@ -65,11 +65,8 @@ public sealed partial class PostgresAuditStore : IAuditStore
         );
         """;
 
-    private const string InsertRecords = """
-        INSERT INTO audit_records (sequence, event_id, event_time, caller, action, decision, stored_at, record, previous_hash, hash)
-        SELECT * FROM unnest(@sequence, @id, @time, @caller, @action, @decision, @stored_at, @record, @previous_hash, @hash)
-        ON CONFLICT (event_id) DO NOTHING
-        """;
+    private const string CopyRecords =
+        "COPY audit_records (sequence, event_id, event_time, caller, action, decision, stored_at, record, previous_hash, hash) FROM STDIN (FORMAT BINARY)";
 
     private readonly NpgsqlDataSource _dataSource;
     private readonly TimeProvider _time;
@@ -110,7 +107,7 @@ public sealed partial class PostgresAuditStore : IAuditStore
     public async Task<AppendResult> AppendAsync(IReadOnlyList<IncomingEvent> events, IReadOnlyList<RejectedEntry> rejected, CancellationToken cancellationToken)
     {
         // Serialized before the head is locked: only hashing, which needs the head, happens under the lock.
-        var records = events.Select(e => e.Event.ToByteArray()).ToArray();
+        var records = events.Select(e => e.Record).ToArray();
         using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken).ConfigureAwait(false);
 
@@ -121,7 +118,7 @@ public sealed partial class PostgresAuditStore : IAuditStore
 
         var stored = new List<IncomingEvent>(events.Count);
         var duplicates = 0;
-        var rows = new RecordColumns(events.Count);
+        var rows = new List<(long Sequence, V1.AuditEvent Event, byte[] Record, string Previous, string Hash)>(events.Count);
         var prefixes = new List<(string Prefix, long Sequence)>();
         for (var index = 0; index < events.Count; index++)
         {
@@ -134,7 +131,7 @@ public sealed partial class PostgresAuditStore : IAuditStore
             var previous = hash;
             hash = RecordChecks.ChainHash(previous, records[index]);
             sequence++;
-            rows.Add(sequence, auditEvent, storedAt, records[index], previous, hash);
+            rows.Add((sequence, auditEvent, records[index], previous, hash));
             foreach (var prefix in auditEvent.PathPrefixHmacs.Distinct(StringComparer.Ordinal))
             {
                 prefixes.Add((prefix, sequence));
@@ -144,21 +141,7 @@ public sealed partial class PostgresAuditStore : IAuditStore
 
         if (stored.Count > 0)
         {
-            using var insert = new NpgsqlCommand(InsertRecords, connection, transaction);
-            rows.Bind(insert);
-            await insert.PrepareAsync(cancellationToken).ConfigureAwait(false);
-            var inserted = await insert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            if (inserted != stored.Count)
-            {
-                // Cannot happen while every writer takes the head lock; if it did, the chain would have a hole.
-                throw new InvalidOperationException($"audit append inserted {inserted} of {stored.Count} records under the chain-head lock; rolled back");
-            }
-            using var prefix = new NpgsqlCommand(
-                "INSERT INTO audit_path_prefixes (prefix_hmac, sequence) SELECT * FROM unnest(@prefix, @sequence) ON CONFLICT DO NOTHING", connection, transaction);
-            prefix.Parameters.Add(new NpgsqlParameter<string[]>("prefix", NpgsqlDbType.Array | NpgsqlDbType.Text) { TypedValue = [.. prefixes.Select(p => p.Prefix)] });
-            prefix.Parameters.Add(new NpgsqlParameter<long[]>("sequence", NpgsqlDbType.Array | NpgsqlDbType.Bigint) { TypedValue = [.. prefixes.Select(p => p.Sequence)] });
-            await prefix.PrepareAsync(cancellationToken).ConfigureAwait(false);
-            await prefix.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            await CopyAsync(connection, rows, storedAt, prefixes, cancellationToken).ConfigureAwait(false);
             using var head = new NpgsqlCommand("UPDATE audit_chain_head SET sequence = @sequence, hash = @hash WHERE id = 1", connection, transaction);
             head.Parameters.AddWithValue("sequence", sequence);
             head.Parameters.AddWithValue("hash", hash);
@@ -263,43 +246,43 @@ public sealed partial class PostgresAuditStore : IAuditStore
         return existing;
     }
 
-    /// <summary>One array per column of audit_records, bound as the unnest parameters of <see cref="InsertRecords"/>.</summary>
-    private sealed class RecordColumns(int capacity)
+    /// <summary>The batch's records and prefix rows with binary COPY, inside the append's transaction (a conflict fails it).</summary>
+    private static async Task CopyAsync(NpgsqlConnection connection, List<(long Sequence, V1.AuditEvent Event, byte[] Record, string Previous, string Hash)> rows,
+        long storedAt, List<(string Prefix, long Sequence)> prefixes, CancellationToken cancellationToken)
     {
-        private readonly List<long> _sequence = new(capacity), _time = new(capacity), _storedAt = new(capacity);
-        private readonly List<string> _id = new(capacity), _caller = new(capacity), _action = new(capacity), _previous = new(capacity), _hash = new(capacity);
-        private readonly List<int> _decision = new(capacity);
-        private readonly List<byte[]> _record = new(capacity);
-
-        public void Add(long sequence, V1.AuditEvent auditEvent, long storedAt, byte[] record, string previous, string hash)
+        var records = await connection.BeginBinaryImportAsync(CopyRecords, cancellationToken).ConfigureAwait(false);
+        await using (records.ConfigureAwait(false))
         {
-            _sequence.Add(sequence);
-            _id.Add(auditEvent.Id);
-            _time.Add(AuditStore.UnixNanos(auditEvent.Time));
-            _caller.Add(auditEvent.Caller);
-            _action.Add(auditEvent.Action);
-            _decision.Add((int)auditEvent.Decision);
-            _storedAt.Add(storedAt);
-            _record.Add(record);
-            _previous.Add(previous);
-            _hash.Add(hash);
+            var writer = records;
+            foreach (var (sequence, auditEvent, record, previous, hash) in rows)
+            {
+                await writer.StartRowAsync(cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(sequence, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(auditEvent.Id, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(AuditStore.UnixNanos(auditEvent.Time), NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(auditEvent.Caller, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(auditEvent.Action, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync((int)auditEvent.Decision, NpgsqlDbType.Integer, cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(storedAt, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(record, NpgsqlDbType.Bytea, cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(previous, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(hash, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+            }
+            await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
         }
-
-        public void Bind(NpgsqlCommand command)
+        // The prefix table's key is (prefix_hmac, sequence) and the sequences are new, so COPY cannot conflict here either.
+        var prefixRows = await connection.BeginBinaryImportAsync("COPY audit_path_prefixes (prefix_hmac, sequence) FROM STDIN (FORMAT BINARY)",
+            cancellationToken).ConfigureAwait(false);
+        await using (prefixRows.ConfigureAwait(false))
         {
-            Add(command, "sequence", NpgsqlDbType.Bigint, _sequence.ToArray());
-            Add(command, "id", NpgsqlDbType.Text, _id.ToArray());
-            Add(command, "time", NpgsqlDbType.Bigint, _time.ToArray());
-            Add(command, "caller", NpgsqlDbType.Text, _caller.ToArray());
-            Add(command, "action", NpgsqlDbType.Text, _action.ToArray());
-            Add(command, "decision", NpgsqlDbType.Integer, _decision.ToArray());
-            Add(command, "stored_at", NpgsqlDbType.Bigint, _storedAt.ToArray());
-            Add(command, "record", NpgsqlDbType.Bytea, _record.ToArray());
-            Add(command, "previous_hash", NpgsqlDbType.Text, _previous.ToArray());
-            Add(command, "hash", NpgsqlDbType.Text, _hash.ToArray());
+            var writer = prefixRows;
+            foreach (var (prefix, sequence) in prefixes)
+            {
+                await writer.StartRowAsync(cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(prefix, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                await writer.WriteAsync(sequence, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
+            }
+            await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
         }
-
-        private static void Add<T>(NpgsqlCommand command, string name, NpgsqlDbType type, T[] values) =>
-            command.Parameters.Add(new NpgsqlParameter<T[]>(name, NpgsqlDbType.Array | type) { TypedValue = values });
     }
 }

@@ -10,13 +10,20 @@ public static class RecordChecks
     /// <summary>SHA-256 (lower-case hex) over the previous hash's bytes (none before the first record) and the record's bytes.</summary>
     public static string ChainHash(string previousHash, ReadOnlySpan<byte> record)
     {
-        Span<byte> previous = stackalloc byte[previousHash.Length / 2];
+        // One-shot SHA256.HashData over both parts (no hash object per record: this runs once per stored event).
+        var length = previousHash.Length / 2 + record.Length;
+        var rented = length > 1024 ? System.Buffers.ArrayPool<byte>.Shared.Rent(length) : null;
+        var input = rented is null ? stackalloc byte[length] : rented.AsSpan(0, length);
+        var previous = input[..(previousHash.Length / 2)];
+        previous.Clear();
         Convert.FromHexString(previousHash, previous, out _, out _);
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        hash.AppendData(previous);
-        hash.AppendData(record);
+        record.CopyTo(input[previous.Length..]);
         Span<byte> digest = stackalloc byte[32];
-        hash.GetHashAndReset(digest);
+        SHA256.HashData(input, digest);
+        if (rented is not null)
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+        }
         return Convert.ToHexStringLower(digest);
     }
 

@@ -1,9 +1,19 @@
+using Google.Protobuf;
 using SecretsBroker.Audit.V1;
 
 namespace SecretsBroker.Audit.Service.Store;
 
 /// <summary>An event read off the stream, ready to store (its path already sealed).</summary>
-public sealed record IncomingEvent(string StreamId, AuditEvent Event);
+public sealed record IncomingEvent(string StreamId, AuditEvent Event)
+{
+    private byte[]? _record;
+
+    /// <summary>
+    /// The event's protobuf bytes as stored, serialized once on first use (the consumer does it while decoding, off the
+    /// store's transaction); the event must not change after that.
+    /// </summary>
+    public byte[] Record => _record ??= Event.ToByteArray();
+}
 
 /// <summary>
 /// A stream entry that is not an audit event. Only its size and SHA-256 are kept, never its bytes, since

@@ -21,6 +21,13 @@ public sealed class StoreOptions : IValidatableObject
     [Required(ErrorMessage = "Audit:Store:Path is required (the SQLite file of the audit store)")]
     public string Path { get; set; } = "data/audit.db";
 
+    /// <summary>
+    /// SQLite page cache per connection, in MiB (PRAGMA cache_size). Appends update five indexes; once they outgrow the
+    /// cache every append reads their pages back from the OS. Memory used grows up to this per open connection.
+    /// </summary>
+    [Range(2, 65_536)]
+    public int SqliteCacheMiB { get; set; } = 64;
+
     /// <summary>Delete records older than this many days (0 keeps everything). The chain stays verifiable from an anchor.</summary>
     [Range(0, 36_500)]
     public int RetentionDays { get; set; }
