@@ -18,7 +18,7 @@ public sealed class MotoWithRotationLambdas : IAsyncLifetime
 
 /// <summary>
 /// aws-managed rotation against moto: AWS's RotateSecret with the secret's rotation Lambda. moto registers the function but
-/// runs no code (its simple Lambda backend: Docker is not available to run it here), so the test plays the function's
+/// runs no code (its simple Lambda backend: the tests run no Docker containers), so the test plays the function's
 /// createSecret and finishSecret with boto3 as AWS's template function does; what is tested is the broker's side: it starts
 /// AWS's rotation, waits for the new version to become AWSCURRENT, answers it, drops the cached value and tells watchers;
 /// and it follows a rotation AWS runs on its own schedule (the watch poller sees the new version).
