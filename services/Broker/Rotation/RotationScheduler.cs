@@ -71,6 +71,8 @@ public sealed partial class RotationScheduler(
         var now = time.GetUtcNow();
         var work = new List<(string Path, bool Recover)>();
         var overdue = 0L;
+        // A failed secret is still due, but waits for its backoff (retried below once NextAttempt has come).
+        var backingOff = metrics.Failing.Values.Where(f => f.NextAttempt > now).Select(f => f.Path).ToHashSet(StringComparer.Ordinal);
         foreach (var (path, rule, isPendingRecord, mounted) in await DiscoverAsync(cancellationToken).ConfigureAwait(false))
         {
             if (isPendingRecord || (!_startedUp && mounted.Capability<ISecretStaging>() is not null && !rule.IsAwsManaged))
@@ -96,7 +98,7 @@ public sealed partial class RotationScheduler(
             {
                 overdue++;
             }
-            if (now >= due && (rule.Window is null || rule.Window.Contains(now)))
+            if (now >= due && (rule.Window is null || rule.Window.Contains(now)) && !backingOff.Contains(path))
             {
                 work.Add((path, false));
             }

@@ -11,7 +11,7 @@ namespace SecretsBroker.Broker.Rotation;
 /// </summary>
 public sealed class StagedRotationStore(ISecretReading reader, ISecretWriter writer, ISecretStaging staging) : IRotationStore
 {
-    public const string Current = "AWSCURRENT", Pending = "AWSPENDING";
+    public const string Current = "AWSCURRENT", Pending = "AWSPENDING", Previous = "AWSPREVIOUS";
 
     public Task<SecretValue> ReadCurrentAsync(string name, CancellationToken cancellationToken) =>
         reader.GetAsync(name, new VersionSelector(Stage: Current), cancellationToken);
@@ -20,14 +20,17 @@ public sealed class StagedRotationStore(ISecretReading reader, ISecretWriter wri
     {
         var stages = await staging.GetVersionStagesAsync(name, cancellationToken).ConfigureAwait(false);
         var current = stages.FirstOrDefault(v => v.Value.Contains(Current)).Key;
-        var pending = stages.FirstOrDefault(v => v.Value.Contains(Pending) && !v.Value.Contains(Current)).Key;
+        var pending = stages.FirstOrDefault(v => v.Value.Contains(Pending)).Key;
         if (pending is null || current is null)
         {
             return null;
         }
+        // AWS records no base version: the pending version continues from whatever is current (as AWS's rotation functions
+        // do). AWSPENDING on the current version is a rotation promoted before a crash, with only the clean-up left: its
+        // base is the version AWSCURRENT left (AWSPREVIOUS), so resuming just clears AWSPENDING.
+        var baseVersion = pending != current ? current : stages.FirstOrDefault(v => v.Value.Contains(Previous)).Key ?? "";
         var value = await reader.GetAsync(name, new VersionSelector(Version: pending), cancellationToken).ConfigureAwait(false);
-        // AWS records no base version: the pending version continues from whatever is current (as AWS's rotation functions do).
-        return value.Data is null ? null : new PendingRotation(pending, current, value.Data, value.CreatedAt ?? DateTimeOffset.UnixEpoch);
+        return value.Data is null ? null : new PendingRotation(pending, baseVersion, value.Data, value.CreatedAt ?? DateTimeOffset.UnixEpoch);
     }
 
     public async Task WritePendingAsync(string name, PendingRotation pending, CancellationToken cancellationToken) =>

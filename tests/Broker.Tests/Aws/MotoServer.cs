@@ -38,6 +38,12 @@ public sealed class MotoServer : IAsyncLifetime
 
     public Uri Url => new($"{(Tls is null ? "http" : "https")}://127.0.0.1:{Port}/");
 
+    /// <summary>
+    /// A Python script that starts moto's server instead of <c>-m moto.server</c> (same arguments), for tests that need a
+    /// documented AWS behaviour moto lacks (tests/Broker.Tests/Aws/moto_rotation_server.py says which and why).
+    /// </summary>
+    public string? Script { get; init; }
+
     /// <summary>Extra environment for the moto process (for example INITIAL_NO_AUTH_ACTION_COUNT).</summary>
     public IReadOnlyDictionary<string, string?> ProcessEnvironment { get; init; } = new Dictionary<string, string?>();
 
@@ -51,7 +57,8 @@ public sealed class MotoServer : IAsyncLifetime
     {
         string[] tls = Tls is { } files ? ["--ssl-cert", files.CertificateFile, "--ssl-key", files.KeyFile] : [];
         var port = RequestedPort ?? 0;
-        _process = ExternalProcess.Start(Python, ["-m", "moto.server", "-H", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), .. tls],
+        string[] entry = Script is null ? ["-m", "moto.server"] : [Script];
+        _process = ExternalProcess.Start(Python, [.. entry, "-H", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), .. tls],
             ProcessEnvironment);
         // werkzeug logs the port it bound ("Running on http://127.0.0.1:43287"), so no free port has to be guessed.
         var running = await _process.WaitForOutputAsync(line => line.Contains("Running on http", StringComparison.Ordinal), TimeSpan.FromSeconds(60));

@@ -72,6 +72,40 @@ def resolve_endpoints(cases):
     return results
 
 
+def _empty_zip():
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("lambda_function.py", "def lambda_handler(event, context):\n    return None\n")
+    return buffer.getvalue()
+
+
+def play_rotation_function(sm, name, new_string, timeout):
+    """What AWS's rotation function does once Secrets Manager invoked it for the version it staged AWSPENDING
+    (aws-samples/aws-secrets-manager-rotation-lambdas, SecretsManagerRotationTemplate/lambda_function.py):
+    createSecret puts the new value with ClientRequestToken=token and VersionStages=[AWSPENDING]; setSecret and
+    testSecret act on the protected service (none here); finishSecret moves AWSCURRENT to the token's version,
+    RemoveFromVersionId the version that held it. moto runs no function code, so the test plays these steps; it
+    waits (polling DescribeSecret) for the version RotateSecret staged, as the function only runs after that."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        stages = sm.describe_secret(SecretId=name).get("VersionIdsToStages", {})
+        token = next((v for v, labels in stages.items() if "AWSPENDING" in labels and "AWSCURRENT" not in labels), None)
+        if token is not None:
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit("no version was staged AWSPENDING")
+        time.sleep(0.05)
+    current = next(v for v, labels in stages.items() if "AWSCURRENT" in labels)
+    sm.put_secret_value(SecretId=name, ClientRequestToken=token, SecretString=new_string, VersionStages=["AWSPENDING"])
+    sm.update_secret_version_stage(SecretId=name, VersionStage="AWSCURRENT", MoveToVersionId=token, RemoveFromVersionId=current)
+    return {"VersionId": token, "PreviousVersionId": current}
+
+
 def main():
     command = json.loads(sys.argv[1])
     op = command["op"]
@@ -180,6 +214,44 @@ def main():
                 )
             key = iam.create_access_key(UserName=user["user"])["AccessKey"]
             result[user["user"]] = {"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"]}
+    elif op == "setup_rotation_lambda":
+        # A rotation function registered in moto's Lambda (moto_rotation_server.py: the simple backend, which runs no
+        # code); its execution role must exist in IAM for CreateFunction.
+        iam = boto3.client(
+            "iam",
+            endpoint_url=os.environ["MOTO_URL"],
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        role = iam.create_role(
+            RoleName=command["function"] + "-role",
+            AssumeRolePolicyDocument=json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+            }),
+        )["Role"]
+        lam = boto3.client(
+            "lambda",
+            endpoint_url=os.environ["MOTO_URL"],
+            region_name=os.environ.get("MOTO_REGION", "us-east-1"),
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        function = lam.create_function(
+            FunctionName=command["function"],
+            Runtime="python3.11",
+            Role=role["Arn"],
+            Handler="lambda_function.lambda_handler",
+            Code={"ZipFile": _empty_zip()},
+        )
+        result = {"FunctionArn": function["FunctionArn"]}
+    elif op == "aws_rotation":
+        # AWS rotating on its own (its schedule, the console): RotateSecret with the function, then the function's steps.
+        sm.rotate_secret(SecretId=command["name"], RotationLambdaARN=command["lambda_arn"], RotationRules={"AutomaticallyAfterDays": 30})
+        result = play_rotation_function(sm, command["name"], command["string"], command.get("timeout", 60))
+    elif op == "play_rotation_function":
+        result = play_rotation_function(sm, command["name"], command["string"], command.get("timeout", 60))
     elif op == "describe":
         response = sm.describe_secret(SecretId=command["name"])
         result = {"VersionIdsToStages": response.get("VersionIdsToStages", {})}

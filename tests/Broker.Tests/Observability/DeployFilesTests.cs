@@ -159,7 +159,7 @@ public sealed partial class DeployFilesTests
     }
 
     [Fact]
-    public void The_dashboard_shows_request_rate_latency_cache_hit_ratio_backend_errors_leases_and_audit_lag()
+    public void The_dashboard_shows_request_rate_latency_cache_hit_ratio_backend_errors_leases_audit_lag_and_rotations()
     {
         using var dashboard = JsonDocument.Parse(File.ReadAllText(OpsTools.DeployPath("grafana", "dashboards", "secretsbroker.json")));
         var expressions = DashboardExpressions(dashboard).ToArray();
@@ -175,6 +175,11 @@ public sealed partial class DeployFilesTests
         Assert.Contains(expressions, e => e.Contains("secretsbroker_audit_backlog_capped", StringComparison.Ordinal));
         Assert.Contains(expressions, e => e.Contains("secretsbroker_audit_spool_depth", StringComparison.Ordinal));
         Assert.Contains(expressions, e => e.Contains("rate(secretsbroker_audit_events_ingested_total", StringComparison.Ordinal));
+        // Rotation (issue 19): rotations by outcome, overdue and failing, time since the last success.
+        Assert.Contains(expressions, e => e.Contains("secretsbroker_rotations_total", StringComparison.Ordinal) && e.Contains("outcome", StringComparison.Ordinal));
+        Assert.Contains(expressions, e => e.Contains("secretsbroker_rotation_overdue", StringComparison.Ordinal));
+        Assert.Contains(expressions, e => e.Contains("secretsbroker_rotation_failing", StringComparison.Ordinal));
+        Assert.Contains(expressions, e => e.Contains("secretsbroker_rotation_last_success_seconds", StringComparison.Ordinal));
     }
 
     public static IEnumerable<string> DashboardExpressions(JsonDocument dashboard) =>

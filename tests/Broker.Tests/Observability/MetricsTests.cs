@@ -152,6 +152,7 @@ public sealed class MetricsTests
             "secretsbroker_audit_redis_persistence",                                      // strict audit over Redis only (RedisPersistenceCheckTests)
             "secretsbroker_lease_active", "secretsbroker_lease_renewals_total",          // mounts that issue leases only
             "secretsbroker_rotations_total",                                              // brokers with rotation rules only (per rule's mount and strategy)
+            "secretsbroker_rotation_last_success_seconds",                                // after a mount's first successful rotation (RotateSecretTests)
         ];
         var used = new HashSet<string>(StringComparer.Ordinal);
         var sources = new List<string> { await File.ReadAllTextAsync(OpsTools.DeployPath("prometheus", "alerts.yml")) };

@@ -30,31 +30,10 @@ public sealed class CrashRecoveryTests : IAsyncLifetime
         _directory.Dispose();
     }
 
-    private ExternalProcess StartBroker(int? crashAfterStep, string environment = "Testing")
-    {
-        var settings = RotationFixture.Configuration();
-        settings["Kestrel:EndpointDefaults:Protocols"] = "Http2";
-        settings["Broker:Management:Urls"] = "http://127.0.0.1:0";
-        settings["Broker:Auth:DevTokens:Tokens:0:Subject"] = "test-alpha";
-        settings["Broker:Auth:DevTokens:Tokens:0:Sha256"] = BrokerHost.Sha256Hex(BrokerHost.TestToken);
-        settings["Broker:Auth:DevTokens:AllowOutsideDevelopment"] = "true";
-        settings["Broker:Audit:Key"] = BrokerHost.TestAuditKey;
-        settings["Broker:Audit:LocalFile"] = "audit.jsonl";
-        settings["Broker:RotationEngine:TestCrashAfterStep"] = crashAfterStep?.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        return ExternalProcess.Start(RepositoryLayout.DotNet,
-            [RepositoryLayout.BrokerDll, "--contentRoot", _directory.Path, "--urls", "http://127.0.0.1:0",
-             .. settings.Where(s => s.Value is not null).Select(s => $"--{s.Key}={s.Value}")],
-            new Dictionary<string, string?> { ["ASPNETCORE_ENVIRONMENT"] = environment });
-    }
+    private ExternalProcess StartBroker(int? crashAfterStep, string environment = "Testing") =>
+        RotationFixture.StartExternalBroker(_directory, RotationFixture.Configuration(), crashAfterStep, environment);
 
-    private static BrokerClient Client(Uri address) =>
-        BrokerClientServiceCollectionExtensions.CreateClient(new BrokerClientOptions
-        {
-            Address = address,
-            Token = BrokerHost.TestToken,
-            MaxAttempts = 1,
-            DefaultTimeout = TimeSpan.FromSeconds(60),
-        }).Client;
+    private static BrokerClient Client(Uri address) => RotationFixture.Client(address);
 
     [Theory]
     [InlineData("demo/db/single", 1)]

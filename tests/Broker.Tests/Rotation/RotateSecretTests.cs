@@ -1,6 +1,7 @@
 using Grpc.Core;
 using SecretsBroker.Broker.Rotation;
 using SecretsBroker.Broker.Tests.Infrastructure;
+using SecretsBroker.Broker.Tests.Observability;
 using SecretsBroker.V1;
 
 namespace SecretsBroker.Broker.Tests.Rotation;
@@ -114,11 +115,32 @@ public sealed class RotateSecretTests : IAsyncLifetime
         Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Degraded, rotation.Status);
         Assert.Contains("mount demo: 1 failing (UNAVAILABLE)", rotation.Description, StringComparison.Ordinal);
         Assert.DoesNotContain("db/single", rotation.Description, StringComparison.Ordinal);
+        // The operator's view: the management port's readiness details (still 200: degraded, the broker keeps serving).
+        var (status, ready) = await _broker.GetAsync("/healthz/ready");
+        Assert.Equal(200, status);
+        Assert.StartsWith("Degraded", ready, StringComparison.Ordinal);
+        Assert.Contains("rotation: Degraded - rotations failing: mount demo: 1 failing (UNAVAILABLE), retried with backoff", ready, StringComparison.Ordinal);
+        Assert.DoesNotContain("db/single", ready, StringComparison.Ordinal);
+        await WaitForSampleAsync(s => s.Name == "secretsbroker_rotations_total" && s.Has("mount", "demo") && s.Has("strategy", "postgres")
+            && s.Has("outcome", "failure") && s.Value == 1, "the failure counted");
+        await WaitForSampleAsync(s => s.Name == "secretsbroker_rotation_failing" && s.Value == 1, "one failing rotation");
         await _pg.RestartAsync();
         // Retried with backoff by the scheduler; RetryBase is 30 s by default, so ask once more as an operator would.
         await client.RotateSecretAsync("demo/db/single");
         Assert.Empty(metrics.Failing);
         var secret = await client.GetSecretAsync("demo/db/single", bypassCache: true);
         Assert.True(await _pg.CanLogInAsync("app_single", secret.Data["password"]));
+        Assert.Contains("rotation: Healthy - no failing rotations", (await _broker.GetAsync("/healthz/ready")).Body, StringComparison.Ordinal);
+        // What the dashboard's rotation row plots (deploy/grafana/dashboards/secretsbroker.json), under these names.
+        await WaitForSampleAsync(s => s.Name == "secretsbroker_rotations_total" && s.Has("mount", "demo") && s.Has("strategy", "postgres")
+            && s.Has("outcome", "success") && s.Value == 1, "the success counted");
+        await WaitForSampleAsync(s => s.Name == "secretsbroker_rotation_last_success_seconds" && s.Has("mount", "demo")
+            && Math.Abs(s.Value - DateTimeOffset.UtcNow.ToUnixTimeSeconds()) < 300, "the last success time");
+        await WaitForSampleAsync(s => s.Name == "secretsbroker_rotation_failing" && s.Value == 0, "no failing rotation");
+        await WaitForSampleAsync(s => s.Name == "secretsbroker_rotation_overdue" && s.Value == 0, "nothing overdue");
     }
+
+    // Scrapes are cached for a moment: wait for the sample rather than reading one scrape.
+    private Task WaitForSampleAsync(Func<MetricSample, bool> sample, string because) =>
+        Eventually.WaitUntilAsync(async () => ManagementPort.Parse(await _broker.ScrapeAsync()).Any(sample), TimeSpan.FromSeconds(30), because);
 }

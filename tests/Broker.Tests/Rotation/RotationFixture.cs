@@ -1,5 +1,6 @@
 using System.Globalization;
 using SecretsBroker.Broker.Tests.Infrastructure;
+using SecretsBroker.Client;
 
 namespace SecretsBroker.Broker.Tests.Rotation;
 
@@ -15,6 +16,16 @@ internal static class RotationFixture
                 capabilities: [read, list, watch]
               - paths: ["demo/keys/**", "demo/db/**"]
                 capabilities: [rotate]
+        """;
+
+    /// <summary>The policy of the aws-sm rotation tests: everything but writes on the mount <c>aws</c>.</summary>
+    public const string AwsPolicy = """
+        policies:
+          - name: aws-rotation-tests
+            appliesTo: { subjects: [test-alpha] }
+            rules:
+              - paths: ["aws/**"]
+                capabilities: [read, list, watch, rotate]
         """;
 
     /// <summary>A secrets file with a generated-strategy key, postgres single and alternating secrets, and the admin secret.</summary>
@@ -74,4 +85,37 @@ internal static class RotationFixture
         await pg.CreateLoginRoleAsync("app_single", "FAKE-single-password");
         await pg.CreateLoginRoleAsync("app", "FAKE-alt-password");
     }
+    /// <summary>
+    /// The broker as a real child process (so a test can kill it like kill -9, or let it kill itself after a rotation step
+    /// with the test-only Broker:RotationEngine:TestCrashAfterStep), on port 0 with the test token and audit key.
+    /// </summary>
+    public static ExternalProcess StartExternalBroker(TestDirectory directory, Dictionary<string, string?> configuration, int? crashAfterStep = null,
+        string environment = "Testing")
+    {
+        var settings = new Dictionary<string, string?>(configuration)
+        {
+            ["Kestrel:EndpointDefaults:Protocols"] = "Http2",
+            ["Broker:Management:Urls"] = "http://127.0.0.1:0",
+            ["Broker:Auth:DevTokens:Tokens:0:Subject"] = "test-alpha",
+            ["Broker:Auth:DevTokens:Tokens:0:Sha256"] = BrokerHost.Sha256Hex(BrokerHost.TestToken),
+            ["Broker:Auth:DevTokens:AllowOutsideDevelopment"] = "true",
+            ["Broker:Audit:Key"] = BrokerHost.TestAuditKey,
+            ["Broker:Audit:LocalFile"] = "audit.jsonl",
+            ["Broker:RotationEngine:TestCrashAfterStep"] = crashAfterStep?.ToString(CultureInfo.InvariantCulture),
+        };
+        return ExternalProcess.Start(RepositoryLayout.DotNet,
+            [RepositoryLayout.BrokerDll, "--contentRoot", directory.Path, "--urls", "http://127.0.0.1:0",
+             .. settings.Where(s => s.Value is not null).Select(s => $"--{s.Key}={s.Value}")],
+            new Dictionary<string, string?> { ["ASPNETCORE_ENVIRONMENT"] = environment });
+    }
+
+    /// <summary>A client of an external broker: one attempt, a long deadline (rotations log in to databases).</summary>
+    public static BrokerClient Client(Uri address) =>
+        BrokerClientServiceCollectionExtensions.CreateClient(new BrokerClientOptions
+        {
+            Address = address,
+            Token = BrokerHost.TestToken,
+            MaxAttempts = 1,
+            DefaultTimeout = TimeSpan.FromSeconds(60),
+        }).Client;
 }
