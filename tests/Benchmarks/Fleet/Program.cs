@@ -28,6 +28,8 @@ var report = mode == "watchers"
     : await new ReplicaBenchmark(Int("--iterations", 500), Int("--readers", 2)).RunAsync(options.GetValueOrDefault("--redis"), logs.FullName);
 if (options.TryGetValue("--out", out var file))
 {
+    // run.sh's artifacts folder is not in the repository: a first run makes it.
+    Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(file))!);
     await File.WriteAllTextAsync(file, report);
 }
 return 0;
