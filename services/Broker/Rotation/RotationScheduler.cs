@@ -36,18 +36,7 @@ public sealed partial class RotationScheduler(
         {
             try
             {
-                var held = await locks.TryAcquireAsync(SchedulerKey, Guid.NewGuid().ToString("n")).ConfigureAwait(false);
-                if (held is not null)
-                {
-                    try
-                    {
-                        await RunOnceAsync(stoppingToken).ConfigureAwait(false);
-                    }
-                    finally
-                    {
-                        await held.DisposeAsync().ConfigureAwait(false);
-                    }
-                }
+                await RunPassAsync(stoppingToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -61,6 +50,29 @@ public sealed partial class RotationScheduler(
             {
                 return;
             }
+        }
+    }
+
+    /// <summary>
+    /// One pass on the replica that holds the scheduler lock (Redis where configured): one replica at a time decides what
+    /// is due, so a secret another replica has just rotated is read with its new version and is not due again.
+    /// Returns false when another replica holds the lock. Public for tests on a fake clock.
+    /// </summary>
+    public async Task<bool> RunPassAsync(CancellationToken cancellationToken)
+    {
+        var held = await locks.TryAcquireAsync(SchedulerKey, Guid.NewGuid().ToString("n")).ConfigureAwait(false);
+        if (held is null)
+        {
+            return false;
+        }
+        try
+        {
+            await RunOnceAsync(cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        finally
+        {
+            await held.DisposeAsync().ConfigureAwait(false);
         }
     }
 
