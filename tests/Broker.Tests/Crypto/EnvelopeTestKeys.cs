@@ -99,6 +99,8 @@ internal sealed class CountingSink : Stream
     }
 
     public override void Flush() { }
+    // Stream's default FlushAsync queues Flush to the thread pool; this sink completes synchronously throughout.
+    public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
     public override void SetLength(long value) => throw new NotSupportedException();
