@@ -104,35 +104,32 @@ public sealed class AuditStore : IAuditStore
             var (sequence, hash) = ReadHead(connection, transaction);
             var storedAt = _time.GetUtcNow().ToUnixTimeMilliseconds();
 
-            // Ids already stored (by this or another process sharing the file), looked up for the whole batch at once; under
-            // this write transaction nobody else can add one meanwhile.
-            var existing = SqliteBatchWriter.ExistingIds(connection, transaction, events.Select(e => e.Event.Id).ToArray());
+            // An id already stored (by this or another process sharing the file, or earlier in this batch) is skipped by the
+            // insert itself; under this write transaction nobody else can add one meanwhile. Only then does the chain move on.
             var stored = new List<IncomingEvent>(events.Count);
-            var rows = new List<SqliteBatchWriter.RecordRow>(events.Count);
-            var prefixes = new List<(string Prefix, long Sequence)>();
             var duplicates = 0;
-            for (var index = 0; index < events.Count; index++)
+            using (var writer = new SqliteBatchWriter(connection))
             {
-                var incoming = events[index];
-                var auditEvent = incoming.Event;
-                if (!existing.Add(auditEvent.Id))
+                for (var index = 0; index < events.Count; index++)
                 {
-                    duplicates++;
-                    continue;
+                    var incoming = events[index];
+                    var auditEvent = incoming.Event;
+                    var next = ChainHash(hash, records[index]);
+                    if (!writer.InsertRecord(new(sequence + 1, auditEvent.Id, UnixNanos(auditEvent.Time), auditEvent.Caller, auditEvent.Action,
+                        (int)auditEvent.Decision, storedAt, records[index], hash, next)))
+                    {
+                        duplicates++;
+                        continue;
+                    }
+                    sequence++;
+                    hash = next;
+                    foreach (var prefixHmac in auditEvent.PathPrefixHmacs)
+                    {
+                        writer.InsertPrefix(prefixHmac, sequence);
+                    }
+                    stored.Add(incoming);
                 }
-                var previous = hash;
-                hash = ChainHash(previous, records[index]);
-                sequence++;
-                rows.Add(new(sequence, auditEvent.Id, UnixNanos(auditEvent.Time), auditEvent.Caller, auditEvent.Action, (int)auditEvent.Decision,
-                    storedAt, records[index], previous, hash));
-                foreach (var prefixValue in auditEvent.PathPrefixHmacs)
-                {
-                    prefixes.Add((prefixValue, sequence));
-                }
-                stored.Add(incoming);
             }
-            SqliteBatchWriter.InsertRecords(connection, transaction, rows);
-            SqliteBatchWriter.InsertPrefixes(connection, transaction, prefixes);
 
             var rejectedCount = 0;
             if (rejected.Count > 0)
