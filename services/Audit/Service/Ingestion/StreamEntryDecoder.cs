@@ -70,8 +70,10 @@ public sealed class StreamEntryDecoder(AuditKey auditKey, AuditEventAuthenticato
         {
             return new(null, Reject(streamId, $"the event id is longer than {MaxEventIdLength} characters", bytes), false);
         }
+        var changed = false;
         if (auditEvent.Time is null)
         {
+            changed = true;
             // The stream entry id starts with the milliseconds at which Redis accepted it.
             var milliseconds = long.TryParse(streamId.AsSpan(0, Math.Max(0, streamId.IndexOf('-'))), out var ms) ? ms : 0;
             auditEvent.Time = Timestamp.FromDateTimeOffset(DateTimeOffset.FromUnixTimeMilliseconds(milliseconds));
@@ -82,8 +84,8 @@ public sealed class StreamEntryDecoder(AuditKey auditKey, AuditEventAuthenticato
             auditKey.SealPath(auditEvent);
             sealedHere = true;
         }
-        var incoming = new IncomingEvent(streamId, auditEvent);
-        _ = incoming.Record; // serialized here, on the decoding task, not inside the store's transaction
+        var incoming = new IncomingEvent(streamId, auditEvent, sealedHere || changed ? null : bytes);
+        _ = incoming.Record; // serialized here (when changed), on the decoding task, not inside the store's transaction
         return new(incoming, null, sealedHere);
     }
 

@@ -3,10 +3,14 @@ using SecretsBroker.Audit.V1;
 
 namespace SecretsBroker.Audit.Service.Store;
 
-/// <summary>An event read off the stream, ready to store (its path already sealed).</summary>
-public sealed record IncomingEvent(string StreamId, AuditEvent Event)
+/// <summary>
+/// An event read off the stream, ready to store (its path already sealed). <paramref name="Received"/>: the bytes it was
+/// parsed from, when the consumer changed nothing in it; they are stored as they came (the broker's own serialization,
+/// authenticated by its MAC) instead of serializing the event again.
+/// </summary>
+public sealed record IncomingEvent(string StreamId, AuditEvent Event, byte[]? Received = null)
 {
-    private byte[]? _record;
+    private byte[]? _record = Received;
 
     /// <summary>
     /// The event's protobuf bytes as stored, serialized once on first use (the consumer does it while decoding, off the
