@@ -20,13 +20,6 @@ public sealed class AccessAuditor(AuditRecorder recorder, IOptions<AuditOptions>
     private readonly AuditKey _key = AuditKey.FromBase64(options.Value.Key);
     private readonly string _instance = $"{Environment.MachineName}/{Environment.ProcessId}";
 
-    // Event ids: 128 bits from the cryptographic generator, so nobody can predict (and pre-claim) the next id. Drawn
-    // 256 ids at a time per thread: one call into the generator per 256 events instead of one per event.
-    [ThreadStatic]
-    private static byte[]? t_idBytes;
-    [ThreadStatic]
-    private static int t_idOffset;
-
     // Prefix HMACs depend on the path alone, and a workload reads the same few paths again and again.
     // Bounded, so an unbounded set of paths costs recomputation, not memory.
     private readonly MemoryCache _prefixHmacs = new(new MemoryCacheOptions { SizeLimit = 10_000 });
@@ -77,10 +70,11 @@ public sealed class AccessAuditor(AuditRecorder recorder, IOptions<AuditOptions>
         // A malformed path (any length, any bytes) is left out; the reason says what was wrong with it.
         var path = entry.Path.Length == 0 || LogicalPath.Validate(entry.Path) is not null ? "" : entry.Path;
         var served = entry.Served;
+        var now = time.GetUtcNow();
         var auditEvent = new AuditEvent
         {
-            Id = NextEventId(),
-            Time = Timestamp.FromDateTimeOffset(time.GetUtcNow()),
+            Id = AuditEventId.Next(now),
+            Time = Timestamp.FromDateTimeOffset(now),
             BrokerInstance = _instance,
             RequestId = context.RequestId,
             TraceId = context.TraceId,
@@ -117,18 +111,6 @@ public sealed class AccessAuditor(AuditRecorder recorder, IOptions<AuditOptions>
         }
         _key.SealPath(auditEvent, path.Length == 0 ? null : PrefixHmacs(path));
         return auditEvent.ToByteArray();
-    }
-
-    private static string NextEventId()
-    {
-        var bytes = t_idBytes ??= new byte[16 * 256];
-        if (t_idOffset == 0)
-        {
-            RandomNumberGenerator.Fill(bytes);
-        }
-        var id = new Guid(bytes.AsSpan(t_idOffset, 16));
-        t_idOffset = (t_idOffset + 16) % bytes.Length;
-        return id.ToString();
     }
 
     private string[] PrefixHmacs(string path)

@@ -9,8 +9,8 @@ namespace SecretsBroker.Benchmarks.AuditStore;
 
 /// <summary>
 /// Fills a store (its schema already created by the store itself) with a valid chain, without the stream:
-/// events are made in parallel chunks, hashed in order, and written with COPY (PostgreSQL) or batched
-/// prepared inserts (SQLite).
+/// events are made in parallel chunks, hashed in order, and written with COPY (PostgreSQL) or the store's own
+/// SqliteBatchWriter (SQLite).
 /// </summary>
 internal static class BulkLoad
 {
@@ -97,7 +97,7 @@ internal static class BulkLoad
         connection.Open();
         using (var pragma = connection.CreateCommand())
         {
-            // A large page cache: the event_id index takes random keys and, with SQLite's default 2 MB, the load re-reads its pages.
+            // A large page cache: the caller and path-prefix indexes take keys all over their range.
             pragma.CommandText = "PRAGMA synchronous = OFF; PRAGMA cache_size = -1048576;";
             pragma.ExecuteNonQuery();
         }
@@ -107,40 +107,21 @@ internal static class BulkLoad
         foreach (var rows in Chunks(generator, count, start, step))
         {
             using var transaction = connection.BeginTransaction();
-            using var insert = connection.CreateCommand();
-            insert.Transaction = transaction;
-            insert.CommandText = """
-                INSERT INTO audit_records (sequence, event_id, event_time, caller, action, decision, stored_at, record, previous_hash, hash)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                """;
-            var p = Enumerable.Range(1, 10).Select(i => insert.Parameters.Add("$" + i, SqliteType.Text)).ToArray();
-            using var prefix = connection.CreateCommand();
-            prefix.Transaction = transaction;
-            prefix.CommandText = "INSERT INTO audit_path_prefixes (prefix_hmac, sequence) VALUES ($1, $2)";
-            var q1 = prefix.Parameters.Add("$1", SqliteType.Text);
-            var q2 = prefix.Parameters.Add("$2", SqliteType.Integer);
+            using var writer = new SqliteBatchWriter(connection);
             foreach (var row in rows)
             {
                 var e = row.Event;
                 var previous = hash;
                 hash = RecordChecks.ChainHash(previous, row.Record);
                 sequence++;
-                p[0].SqliteType = SqliteType.Integer; p[0].Value = sequence;
-                p[1].Value = e.Id;
-                p[2].SqliteType = SqliteType.Integer; p[2].Value = Audit.Service.Store.AuditStore.UnixNanos(e.Time);
-                p[3].Value = e.Caller;
-                p[4].Value = e.Action;
-                p[5].SqliteType = SqliteType.Integer; p[5].Value = (int)e.Decision;
-                p[6].SqliteType = SqliteType.Integer; p[6].Value = storedAt;
-                p[7].SqliteType = SqliteType.Blob; p[7].Value = row.Record;
-                p[8].Value = previous;
-                p[9].Value = hash;
-                insert.ExecuteNonQuery();
+                if (!writer.InsertRecord(new(sequence, e.Id, Audit.Service.Store.AuditStore.UnixNanos(e.Time), e.Caller, e.Action, (int)e.Decision, storedAt,
+                    row.Record, previous, hash)))
+                {
+                    throw new InvalidOperationException($"event id {e.Id} generated twice");
+                }
                 foreach (var prefixHmac in e.PathPrefixHmacs)
                 {
-                    q1.Value = prefixHmac;
-                    q2.Value = sequence;
-                    prefix.ExecuteNonQuery();
+                    writer.InsertPrefix(prefixHmac, sequence);
                 }
             }
             transaction.Commit();

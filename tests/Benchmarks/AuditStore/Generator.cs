@@ -19,7 +19,7 @@ internal sealed class Generator(AuditKey key)
         var deny = i % 20 == 0;
         var auditEvent = new AuditEvent
         {
-            Id = Guid.NewGuid().ToString("N"),
+            Id = Guid.CreateVersion7(time).ToString(), // as the broker makes them (AuditEventId): time-ordered
             Time = Timestamp.FromDateTimeOffset(time),
             BrokerInstance = "broker-bench-1",
             RequestId = i.ToString(System.Globalization.CultureInfo.InvariantCulture),

@@ -139,7 +139,7 @@ class LeaseCore:
         expires_at = self.current.expires_at
         if self.lost is not None or expires_at is None or now < expires_at:
             return False
-        self.lose("expired", "the lease passed its expiry without a renewal (the broker could not be reached in time); issue a new lease")
+        self.lose("expired", "the lease expired: its expiry passed without a renewal (the broker could not be reached in time); issue a new lease")
         self.publish(LeaseEvent(LeaseEventType.EXPIRED, self.current.lease_id, expires_at=expires_at, time=now))
         return True
 

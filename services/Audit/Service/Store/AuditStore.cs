@@ -104,35 +104,32 @@ public sealed class AuditStore : IAuditStore
             var (sequence, hash) = ReadHead(connection, transaction);
             var storedAt = _time.GetUtcNow().ToUnixTimeMilliseconds();
 
-            // Ids already stored (by this or another process sharing the file), looked up for the whole batch at once; under
-            // this write transaction nobody else can add one meanwhile.
-            var existing = SqliteBatchWriter.ExistingIds(connection, transaction, events.Select(e => e.Event.Id).ToArray());
+            // An id already stored (by this or another process sharing the file, or earlier in this batch) is skipped by the
+            // insert itself; under this write transaction nobody else can add one meanwhile. Only then does the chain move on.
             var stored = new List<IncomingEvent>(events.Count);
-            var rows = new List<SqliteBatchWriter.RecordRow>(events.Count);
-            var prefixes = new List<(string Prefix, long Sequence)>();
             var duplicates = 0;
-            for (var index = 0; index < events.Count; index++)
+            using (var writer = new SqliteBatchWriter(connection))
             {
-                var incoming = events[index];
-                var auditEvent = incoming.Event;
-                if (!existing.Add(auditEvent.Id))
+                for (var index = 0; index < events.Count; index++)
                 {
-                    duplicates++;
-                    continue;
+                    var incoming = events[index];
+                    var auditEvent = incoming.Event;
+                    var next = ChainHash(hash, records[index]);
+                    if (!writer.InsertRecord(new(sequence + 1, auditEvent.Id, UnixNanos(auditEvent.Time), auditEvent.Caller, auditEvent.Action,
+                        (int)auditEvent.Decision, storedAt, records[index], hash, next)))
+                    {
+                        duplicates++;
+                        continue;
+                    }
+                    sequence++;
+                    hash = next;
+                    foreach (var prefixHmac in auditEvent.PathPrefixHmacs)
+                    {
+                        writer.InsertPrefix(prefixHmac, sequence);
+                    }
+                    stored.Add(incoming);
                 }
-                var previous = hash;
-                hash = ChainHash(previous, records[index]);
-                sequence++;
-                rows.Add(new(sequence, auditEvent.Id, UnixNanos(auditEvent.Time), auditEvent.Caller, auditEvent.Action, (int)auditEvent.Decision,
-                    storedAt, records[index], previous, hash));
-                foreach (var prefixValue in auditEvent.PathPrefixHmacs)
-                {
-                    prefixes.Add((prefixValue, sequence));
-                }
-                stored.Add(incoming);
             }
-            SqliteBatchWriter.InsertRecords(connection, transaction, rows);
-            SqliteBatchWriter.InsertPrefixes(connection, transaction, prefixes);
 
             var rejectedCount = 0;
             if (rejected.Count > 0)
@@ -170,48 +167,24 @@ public sealed class AuditStore : IAuditStore
         // only its own rows however many records share the prefix.
         var timeWindow = filter.PathPrefixHmac is null && (filter.FromUnixNanos is not null || filter.ToUnixNanos is not null);
         var sql = new System.Text.StringBuilder(filter.PathPrefixHmac is not null
-            ? "SELECT r.sequence, r.record, r.previous_hash, r.hash, r.stored_at FROM audit_path_prefixes p CROSS JOIN audit_records r ON r.sequence = p.sequence WHERE p.prefix_hmac = $prefix AND p.sequence > $after"
+            ? "SELECT r.sequence, r.record, r.previous_hash, r.hash, r.stored_at FROM audit_path_prefixes p CROSS JOIN audit_records r ON r.sequence = p.sequence WHERE p.prefix_hmac = @prefix AND p.sequence > @after"
             : timeWindow
                 // SQLite's planner walks the primary key for ORDER BY sequence and filters event_time, reading on average half
                 // the table before the window; and given two lower bounds on sequence it uses only one ($after: 478 ms a page
                 // over 1M records). So the one bound is the larger of $after and the window's first sequence (read from the
                 // event_time index; "+" keeps SQLite from answering MIN by walking the primary key): 1 ms (docs/benchmarks.md).
                 // No record in the window: MIN is NULL, the bound is NULL and the page is empty, as it should be.
-                ? "SELECT sequence, record, previous_hash, hash, stored_at FROM audit_records WHERE sequence > max($after, (SELECT MIN(+sequence) FROM audit_records WHERE 1 = 1"
-                    + (filter.FromUnixNanos is null ? "" : " AND event_time >= $from") + (filter.ToUnixNanos is null ? "" : " AND event_time < $to") + ") - 1)"
-                : "SELECT sequence, record, previous_hash, hash, stored_at FROM audit_records WHERE sequence > $after");
-        command.Parameters.AddWithValue("$after", filter.AfterSequence);
-        if (filter.FromUnixNanos is { } from)
-        {
-            sql.Append(" AND event_time >= $from");
-            command.Parameters.AddWithValue("$from", from);
-        }
-        if (filter.ToUnixNanos is { } to)
-        {
-            sql.Append(" AND event_time < $to");
-            command.Parameters.AddWithValue("$to", to);
-        }
-        if (filter.Caller is { } caller)
-        {
-            sql.Append(" AND caller = $caller");
-            command.Parameters.AddWithValue("$caller", caller);
-        }
-        if (filter.Action is { } action)
-        {
-            sql.Append(" AND action = $action");
-            command.Parameters.AddWithValue("$action", action);
-        }
-        if (filter.Decision is { } decision)
-        {
-            sql.Append(" AND decision = $decision");
-            command.Parameters.AddWithValue("$decision", (int)decision);
-        }
+                ? "SELECT r.sequence, r.record, r.previous_hash, r.hash, r.stored_at FROM audit_records r WHERE r.sequence > max(@after, (SELECT MIN(+sequence) FROM audit_records WHERE 1 = 1"
+                    + (filter.FromUnixNanos is null ? "" : " AND event_time >= @from") + (filter.ToUnixNanos is null ? "" : " AND event_time < @to") + ") - 1)"
+                : "SELECT r.sequence, r.record, r.previous_hash, r.hash, r.stored_at FROM audit_records r WHERE r.sequence > @after");
+        QueryFilterSql.Add(command, "after", filter.AfterSequence);
         if (filter.PathPrefixHmac is { } prefixHmac)
         {
-            command.Parameters.AddWithValue("$prefix", prefixHmac);
+            QueryFilterSql.Add(command, "prefix", prefixHmac);
         }
-        sql.Append(filter.PathPrefixHmac is null ? " ORDER BY sequence LIMIT $limit" : " ORDER BY p.sequence LIMIT $limit");
-        command.Parameters.AddWithValue("$limit", filter.Limit);
+        QueryFilterSql.AppendFilters(sql, command, filter);
+        sql.Append(filter.PathPrefixHmac is null ? " ORDER BY r.sequence LIMIT @limit" : " ORDER BY p.sequence LIMIT @limit");
+        QueryFilterSql.Add(command, "limit", filter.Limit);
         command.CommandText = sql.ToString();
         var records = new List<StoredRecord>();
         using var reader = command.ExecuteReader();

@@ -17,38 +17,14 @@ public sealed partial class PostgresAuditStore
         var sql = new StringBuilder(filter.PathPrefixHmac is null
             ? $"SELECT {RecordColumnsSql} FROM audit_records r WHERE r.sequence > @after"
             : $"SELECT {RecordColumnsSql} FROM audit_path_prefixes p JOIN audit_records r ON r.sequence = p.sequence WHERE p.prefix_hmac = @prefix AND p.sequence > @after");
-        command.Parameters.AddWithValue("after", filter.AfterSequence);
+        QueryFilterSql.Add(command, "after", filter.AfterSequence);
         if (filter.PathPrefixHmac is { } prefix)
         {
-            command.Parameters.AddWithValue("prefix", prefix);
+            QueryFilterSql.Add(command, "prefix", prefix);
         }
-        if (filter.FromUnixNanos is { } from)
-        {
-            sql.Append(" AND r.event_time >= @from");
-            command.Parameters.AddWithValue("from", from);
-        }
-        if (filter.ToUnixNanos is { } to)
-        {
-            sql.Append(" AND r.event_time < @to");
-            command.Parameters.AddWithValue("to", to);
-        }
-        if (filter.Caller is { } caller)
-        {
-            sql.Append(" AND r.caller = @caller");
-            command.Parameters.AddWithValue("caller", caller);
-        }
-        if (filter.Action is { } action)
-        {
-            sql.Append(" AND r.action = @action");
-            command.Parameters.AddWithValue("action", action);
-        }
-        if (filter.Decision is { } decision)
-        {
-            sql.Append(" AND r.decision = @decision");
-            command.Parameters.AddWithValue("decision", (int)decision);
-        }
+        QueryFilterSql.AppendFilters(sql, command, filter);
         sql.Append(filter.PathPrefixHmac is null ? " ORDER BY r.sequence LIMIT @limit" : " ORDER BY p.sequence LIMIT @limit");
-        command.Parameters.AddWithValue("limit", filter.Limit);
+        QueryFilterSql.Add(command, "limit", filter.Limit);
         command.CommandText = sql.ToString();
         var records = new List<StoredRecord>();
         using var reader = command.ExecuteReader();

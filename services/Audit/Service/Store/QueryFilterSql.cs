@@ -1,0 +1,49 @@
+using System.Data.Common;
+using System.Text;
+
+namespace SecretsBroker.Audit.Service.Store;
+
+/// <summary>
+/// The WHERE clauses of a <see cref="QueryFilter"/> that both stores write alike: the records table is aliased <c>r</c>,
+/// and parameters are named <c>@name</c>, which SQLite and PostgreSQL (Npgsql) both accept.
+/// </summary>
+internal static class QueryFilterSql
+{
+    /// <summary>Appends " AND ..." for the time window, caller, action and decision filters, and adds their parameters.</summary>
+    public static void AppendFilters(StringBuilder sql, DbCommand command, QueryFilter filter)
+    {
+        if (filter.FromUnixNanos is { } from)
+        {
+            sql.Append(" AND r.event_time >= @from");
+            Add(command, "from", from);
+        }
+        if (filter.ToUnixNanos is { } to)
+        {
+            sql.Append(" AND r.event_time < @to");
+            Add(command, "to", to);
+        }
+        if (filter.Caller is { } caller)
+        {
+            sql.Append(" AND r.caller = @caller");
+            Add(command, "caller", caller);
+        }
+        if (filter.Action is { } action)
+        {
+            sql.Append(" AND r.action = @action");
+            Add(command, "action", action);
+        }
+        if (filter.Decision is { } decision)
+        {
+            sql.Append(" AND r.decision = @decision");
+            Add(command, "decision", (int)decision);
+        }
+    }
+
+    public static void Add(DbCommand command, string name, object value)
+    {
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = name;
+        parameter.Value = value;
+        command.Parameters.Add(parameter);
+    }
+}
