@@ -192,7 +192,9 @@ class Work:
                 "Cache": {"SkipL1": skip_l1, "Encryption": self.cache_keys},
                 "Mounts": [{"Prefix": "bench", "Type": "local", "File": "secrets.yaml", "Cache": {"Ttl": "01:00:00"}}],
                 "Policy": {"File": "policy.yaml"},
-                "Audit": {"Strict": True, "Key": self.audit_key, "SpoolDirectory": "audit-spool"},
+                # No audit service trims the stream here: without MaxBacklogEntries=0 a long run reaches the default cap
+                # (50,000 entries), then events go to the local spool instead and the stream check counts too few.
+                "Audit": {"Strict": True, "Key": self.audit_key, "SpoolDirectory": "audit-spool", "MaxBacklogEntries": 0},
                 "Auth": {"DevTokens": {"AllowOutsideDevelopment": True, "Tokens": [{
                     "Subject": "bench-user", "Sha256": hashlib.sha256(TOKEN.encode()).hexdigest(),
                     "Attributes": {"team": "alpha"}}]},
