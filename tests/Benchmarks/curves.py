@@ -23,7 +23,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import load  # noqa: E402  (the read-path benchmark: processes, checks, h2load)
-from load import BROKER_DLL, JWT_AUDIENCE, JWT_ISSUER, TOKEN, Work, cpu_seconds, loadavg, rss_kib  # noqa: E402
+from load import JWT_AUDIENCE, JWT_ISSUER, TOKEN, Work, cpu_seconds, loadavg, rss_kib  # noqa: E402
 
 CURVES = {
     "policies": ("policies", 10, 10_000),
@@ -114,7 +114,7 @@ class Curves(Work):
                                                              "Attributes": {"team": "team-00005"}}]
         with open(os.path.join(root, "appsettings.json"), "w") as f:
             json.dump(settings, f, indent=2)
-        process = self.start(name, ["dotnet", BROKER_DLL, "--contentRoot", root, *extra], cwd=root,
+        process = self.start(name, ["dotnet", load.BROKER_DLL, "--contentRoot", root, *extra], cwd=root,
                              env={"ASPNETCORE_ENVIRONMENT": "Production", "DOTNET_ENVIRONMENT": "Production"})
         log = os.path.join(self.dir, f"{name}.log")
         address = load.wait_address(log, process, "Now listening on", 180)
@@ -309,8 +309,11 @@ def main():
     parser.add_argument("--streams", type=int, default=16, help="calls in flight per connection")
     parser.add_argument("--out", default=os.path.join(load.ROOT, "tests/Benchmarks/artifacts"))
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--broker-dll", default=None, help="the broker build to measure (default: this tree's Release build)")
     args = parser.parse_args()
     args.latency_duration = args.duration
+    if args.broker_dll:
+        load.BROKER_DLL = os.path.abspath(args.broker_dll)
     work = Curves(args)
     try:
         work.run()

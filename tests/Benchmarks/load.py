@@ -192,7 +192,9 @@ class Work:
                 "Cache": {"SkipL1": skip_l1, "Encryption": self.cache_keys},
                 "Mounts": [{"Prefix": "bench", "Type": "local", "File": "secrets.yaml", "Cache": {"Ttl": "01:00:00"}}],
                 "Policy": {"File": "policy.yaml"},
-                "Audit": {"Strict": True, "Key": self.audit_key, "SpoolDirectory": "audit-spool"},
+                # No audit service trims the stream here: without MaxBacklogEntries=0 a long run reaches the default cap
+                # (50,000 entries), then events go to the local spool instead and the stream check counts too few.
+                "Audit": {"Strict": True, "Key": self.audit_key, "SpoolDirectory": "audit-spool", "MaxBacklogEntries": 0},
                 "Auth": {"DevTokens": {"AllowOutsideDevelopment": True, "Tokens": [{
                     "Subject": "bench-user", "Sha256": hashlib.sha256(TOKEN.encode()).hexdigest(),
                     "Attributes": {"team": "alpha"}}]},
@@ -203,12 +205,12 @@ class Work:
             },
         }
 
-    def start_broker(self, name, skip_l1, extra_args=()):
+    def start_broker(self, name, skip_l1, extra_args=(), dll=None):
         settings = self.broker_settings(skip_l1)
         settings["Broker"]["Management"] = {"Urls": "http://127.0.0.1:0"}
         with open(os.path.join(self.broker_root, "appsettings.json"), "w") as f:
             json.dump(settings, f, indent=2)
-        process = self.start(name, ["dotnet", BROKER_DLL, "--contentRoot", self.broker_root, *extra_args], cwd=self.broker_root,
+        process = self.start(name, ["dotnet", dll or BROKER_DLL, "--contentRoot", self.broker_root, *extra_args], cwd=self.broker_root,
                              env={"ASPNETCORE_ENVIRONMENT": "Production", "DOTNET_ENVIRONMENT": "Production"})
         log = os.path.join(self.dir, f"{name}.log")
         address = wait_address(log, process, "Now listening on")
@@ -345,15 +347,32 @@ class Work:
         run["problems"] = problems
         return run
 
-    def pair(self, label, method, request, mode, baseline, broker, per_request=1, source="L1", token=TOKEN):
-        """Baseline and broker in turn, --rounds times, so both see the same machine; the ratio is the median of the rounds' ratios."""
+    def wanted(self, label):
+        """Whether --scenarios (comma-separated, each matched exactly against the label) selects this scenario."""
+        scenarios = getattr(self.args, "scenarios", "")
+        return not scenarios or label in [s.strip() for s in scenarios.split(";")]
+
+    def pair(self, label, method, request, mode, baseline, broker, per_request=1, source="L1", token=TOKEN, compare=None):
+        """Baseline and broker in turn, --rounds times, so both see the same machine; the ratio is the median of the rounds' ratios.
+        With ``compare`` (the --compare-dll broker) that broker runs third in every round, and is reported on a row of its own."""
+        if not self.wanted(label):
+            return None
         (baseline_process, baseline_address), (broker_process, broker_address) = baseline, broker
-        rounds = []
+        rounds, others = [], []
         for _ in range(self.args.rounds):
             # The same request bytes, token included, go to both servers; the baseline ignores the token.
             base = self.measure(baseline_address, method, request, mode, baseline_process.pid, token=token)
             bro = self.measure(broker_address, method, request, mode, broker_process.pid, broker=True, per_request=per_request, source=source, token=token)
             rounds.append((base, bro))
+            if compare:
+                others.append((base, self.measure(compare[1], method, request, mode, compare[0].pid, broker=True, per_request=per_request,
+                                                  source=source, token=token)))
+        result = self.summarize(label, mode, per_request, rounds)
+        if others:
+            self.summarize(label + " [compare build]", mode, per_request, others)
+        return result
+
+    def summarize(self, label, mode, per_request, rounds):
 
         def aggregate(runs):
             latencies = sorted(l for r in runs for l in r["latencies"])
@@ -408,14 +427,25 @@ class Work:
         time.sleep(2)
         self.rss_idle_kib = rss_kib(process.pid)
 
-        print("broker with Broker:Cache:SkipL1=true (every cached read from the encrypted Redis L2):", flush=True)
-        broker_l2 = self.start_broker("broker-l2", skip_l1=True)
-        self.verify(broker_l2[1], "get.grpc", "L2")
+        compare = None
+        if args.compare_dll:
+            print(f"compare broker, same settings, from {args.compare_dll}:", flush=True)
+            compare = self.start_broker("broker-compare", skip_l1=False, dll=os.path.abspath(args.compare_dll))
+            self.verify(compare[1], "get.grpc", "L2")  # the first broker put the entry in the shared Redis
+            self.verify(compare[1], "get.grpc", "L1")
+            self.verify(compare[1], "get.grpc", "L1", token=self.jwt)
 
-        print("broker with Broker:Auth:Jwt:ValidationCacheTtl=0 (every JWT validated: JSON parse and RS256 check per call):", flush=True)
-        broker_jwt_uncached = self.start_broker("broker-jwt-uncached", skip_l1=False, extra_args=["--Broker:Auth:Jwt:ValidationCacheTtl=00:00:00"])
-        self.verify(broker_jwt_uncached[1], "get.grpc", "L2", token=self.jwt)
-        self.verify(broker_jwt_uncached[1], "get.grpc", "L1", token=self.jwt)
+        broker_l2 = broker_jwt_uncached = None
+        if self.wanted("GetSecret L2 hit (SkipL1)"):
+            print("broker with Broker:Cache:SkipL1=true (every cached read from the encrypted Redis L2):", flush=True)
+            broker_l2 = self.start_broker("broker-l2", skip_l1=True)
+            self.verify(broker_l2[1], "get.grpc", "L2")
+
+        if self.wanted("GetSecret L1 hit, JWT, no validation cache"):
+            print("broker with Broker:Auth:Jwt:ValidationCacheTtl=0 (every JWT validated: JSON parse and RS256 check per call):", flush=True)
+            broker_jwt_uncached = self.start_broker("broker-jwt-uncached", skip_l1=False, extra_args=["--Broker:Auth:Jwt:ValidationCacheTtl=00:00:00"])
+            self.verify(broker_jwt_uncached[1], "get.grpc", "L2", token=self.jwt)
+            self.verify(broker_jwt_uncached[1], "get.grpc", "L1", token=self.jwt)
         self.verify(address, "get.grpc", "L1", token=self.jwt)
 
         baseline = self.start_baseline()
@@ -425,26 +455,29 @@ class Work:
         # Warm the servers' JIT and connection paths before anything is measured. Tiered compilation
         # (with PGO) keeps recompiling the broker's larger call graph for several seconds under load; a
         # shorter warm-up measured the first round of the broker 20-40 % below its later rounds.
-        for server in (baseline[1], address, broker_l2[1]):
+        brokers = [b[1] for b in (broker, compare) if b]
+        for server in [baseline[1], *brokers, *([broker_l2[1]] if broker_l2 else [])]:
             self.h2load(server, "GetSecret", "get.grpc", args.connections, args.streams, args.warmup)
-        for server in (baseline[1], address):
-            self.h2load(server, "BatchGetSecrets", "batch.grpc", args.connections, args.streams, max(2, args.warmup // 2))
-        for server in (address, broker_jwt_uncached[1]):
+        if self.wanted("BatchGetSecrets(100) cached"):
+            for server in [baseline[1], *brokers]:
+                self.h2load(server, "BatchGetSecrets", "batch.grpc", args.connections, args.streams, max(2, args.warmup // 2))
+        for server in [*brokers, *([broker_jwt_uncached[1]] if broker_jwt_uncached else [])]:
             self.h2load(server, "GetSecret", "get.grpc", args.connections, args.streams, max(2, args.warmup // 2), self.jwt)
 
         print(f"rounds of baseline then broker, {args.rounds} per scenario:", flush=True)
-        for mode in ("load", "latency"):
-            self.pair("GetSecret L1 hit", "GetSecret", "get.grpc", mode, baseline, broker)
-            self.pair("BatchGetSecrets(100) cached", "BatchGetSecrets", "batch.grpc", mode, baseline, broker, SECRETS)
-            self.pair("GetSecret miss (bypass_cache)", "GetSecret", "miss.grpc", mode, baseline, broker, source="Backend")
+        for mode in [m.strip() for m in getattr(args, "modes", "load,latency").split(",")]:
+            self.pair("GetSecret L1 hit", "GetSecret", "get.grpc", mode, baseline, broker, compare=compare)
+            self.pair("BatchGetSecrets(100) cached", "BatchGetSecrets", "batch.grpc", mode, baseline, broker, SECRETS, compare=compare)
+            self.pair("GetSecret miss (bypass_cache)", "GetSecret", "miss.grpc", mode, baseline, broker, source="Backend", compare=compare)
             self.pair("GetSecret L2 hit (SkipL1)", "GetSecret", "get.grpc", mode, baseline, broker_l2, source="L2")
             if mode == "load":
                 # Production authentication: a Kubernetes service-account JWT, with and without the validation cache.
-                self.pair("GetSecret L1 hit, JWT auth", "GetSecret", "get.grpc", mode, baseline, broker, token=self.jwt)
+                self.pair("GetSecret L1 hit, JWT auth", "GetSecret", "get.grpc", mode, baseline, broker, token=self.jwt, compare=compare)
                 self.pair("GetSecret L1 hit, JWT, no validation cache", "GetSecret", "get.grpc", mode, baseline, broker_jwt_uncached, token=self.jwt)
         self.verify(address, "get.grpc", "L1")
         self.verify(address, "miss.grpc", "BACKEND")
-        self.verify(broker_l2[1], "get.grpc", "L2")
+        if broker_l2:
+            self.verify(broker_l2[1], "get.grpc", "L2")
         self.rss_after_kib = rss_kib(process.pid)
         self.loadavg_end = loadavg()
 
@@ -463,7 +496,8 @@ class Work:
                          f"{format(r['ratio'], '.2f') + 'x' if ok else '-'} | {k['mean_ms']:.3f} | {k['p50_ms']:.3f} | {k['p99_ms']:.3f} | "
                          f"{b['p50_ms']:.3f} | {k['cpu_us']:.0f} (+{k['redis_cpu_us']:.0f}) / {b['cpu_us']:.0f} | "
                          f"{k['audit_allowed']} / {k['audit_other']} | {k['metrics_ok']:.0f} / {k['metrics_not_ok']:.0f} | {'ok' if ok else '; '.join(b['problems'] + k['problems'])} |")
-        peaks = [r["broker"]["rss_max_kib"] for r in self.results if r["label"] not in ("GetSecret L2 hit (SkipL1)", "GetSecret L1 hit, JWT, no validation cache")]
+        peaks = [r["broker"]["rss_max_kib"] for r in self.results
+                 if r["label"] not in ("GetSecret L2 hit (SkipL1)", "GetSecret L1 hit, JWT, no validation cache") and "[compare build]" not in r["label"]] or [0]
         lines.append("")
         lines.append(f"Round-to-round spread of the baseline (noise): " + "; ".join(
             f"{r['label']} {r['mode']}: {min(r['baseline']['round_rps'])}-{max(r['baseline']['round_rps'])} req/s" for r in self.results))
@@ -489,7 +523,13 @@ def main():
     parser.add_argument("--streams", type=int, default=16, help="concurrent streams per connection")
     parser.add_argument("--out", default=os.path.join(ROOT, "tests/Benchmarks/artifacts"))
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, configs)")
+    parser.add_argument("--scenarios", default="", help="semicolon-separated scenario labels to run (e.g. 'GetSecret L1 hit'); default all")
+    parser.add_argument("--modes", default="load,latency", help="load (c x m), latency (c1 m1) or both")
+    parser.add_argument("--broker-dll", default=None, help="the broker build to measure (default: this tree's Release build)")
+    parser.add_argument("--compare-dll", help="a second broker build (e.g. an older commit's), measured with the same settings in every round, third")
     args = parser.parse_args()
+    if args.broker_dll:
+        globals()["BROKER_DLL"] = os.path.abspath(args.broker_dll)
     for tool in ("h2load", "redis-server", "dotnet"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is not installed (h2load: apt-get install -y nghttp2-client; redis-server: apt-get install -y redis-server)")

@@ -44,7 +44,7 @@ internal sealed partial class GrpcCallGate(RequestDelegate next, EdgeRefusals re
         }
         if (gated.Parser is not null)
         {
-            var (body, refusal) = await SingleMessageBody.ReadAsync(context.Request, gated.Parser, gated.MessageName, _maxMessageBytes,
+            var refusal = await SingleMessageBody.ReadAsync(context.Request, gated.Parser, gated.MessageName, _maxMessageBytes,
                 _compressionProviders, cancellationToken).ConfigureAwait(false);
             if (refusal is not null)
             {
@@ -54,8 +54,6 @@ internal sealed partial class GrpcCallGate(RequestDelegate next, EdgeRefusals re
                 await GrpcAnswers.WriteAsync(context, new Status(refusal.Status, refusal.Reason)).ConfigureAwait(false);
                 return;
             }
-            // Grpc.AspNetCore reads the checked message from here (Kestrel wraps a replaced Body in a new BodyReader).
-            context.Request.Body = new MemoryStream(body!, writable: false);
         }
         await next(context).ConfigureAwait(false);
     }

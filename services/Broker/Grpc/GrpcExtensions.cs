@@ -21,7 +21,9 @@ public static class GrpcExtensions
             options.EnableDetailedErrors = false;
         }).AddServiceOptions<SecretsBrokerService>(options => options.Interceptors.Add<BrokerCallInterceptor>())
             .AddServiceOptions<CryptoService>(options => options.Interceptors.Add<BrokerCallInterceptor>());
-        // Stateless over singletons: one instance, instead of one activated for every call.
+        // Stateless over singletons: one instance, instead of one activated for every call. Grpc.AspNetCore takes an
+        // interceptor from DI when it is registered (DefaultGrpcInterceptorActivator), else it creates one per call.
+        builder.Services.AddSingleton<BrokerCallInterceptor>();
         builder.Services.AddSingleton<SecretsBrokerService>();
         builder.Services.AddSingleton<CryptoService>();
         builder.Services.AddSingleton<EdgeRefusals>();

@@ -29,8 +29,11 @@ internal static class SingleMessageBody
     public const string NoEncoding = "the request message is marked compressed but the call has no grpc-encoding";
     public const string Undecompressable = "the request message cannot be decompressed with its grpc-encoding";
 
-    /// <summary>The whole body when it holds exactly one valid message, else why not.</summary>
-    public static async Task<(byte[]? Body, BodyRefusal? Refusal)> ReadAsync(HttpRequest request, MessageParser parser, string messageName,
+    /// <summary>
+    /// Null when the body holds exactly one valid message, else why not. A valid body stays unconsumed in the request's
+    /// pipe (examined, not consumed), so Grpc.AspNetCore reads the same bytes next without a copy; a refused one is consumed.
+    /// </summary>
+    public static async Task<BodyRefusal?> ReadAsync(HttpRequest request, MessageParser parser, string messageName,
         int maxMessageBytes, IList<ICompressionProvider> compressionProviders, CancellationToken cancellationToken)
     {
         var reader = request.BodyReader;
@@ -47,14 +50,15 @@ internal static class SingleMessageBody
             reader.AdvanceTo(result.Buffer.Start, result.Buffer.End);
         }
         var buffer = result.Buffer;
+        BodyRefusal? refusal = null;
         try
         {
-            var refusal = Check(buffer, request.Headers["grpc-encoding"], parser, messageName, maxMessageBytes, compressionProviders);
-            return refusal is null ? (buffer.ToArray(), null) : (null, refusal);
+            refusal = Check(buffer, request.Headers["grpc-encoding"], parser, messageName, maxMessageBytes, compressionProviders);
+            return refusal;
         }
         finally
         {
-            reader.AdvanceTo(buffer.End);
+            reader.AdvanceTo(refusal is null ? buffer.Start : buffer.End, buffer.End);
         }
     }
 

@@ -41,12 +41,19 @@ public static class HttpExtensions
 
     private const string OpenApiDocument = "v1";
 
-    /// <summary>Serves the OpenAPI document at <c>GET /openapi/v1.json</c> (unauthenticated: it describes the API, no secret) when on.</summary>
+    private const string OpenApiPrefix = "/openapi";
+
+    /// <summary>
+    /// Serves the OpenAPI document at <c>GET /openapi/v1.json</c> (unauthenticated: it describes the API, no secret) when on.
+    /// Only requests under /openapi pass through Swashbuckle's middleware: its Invoke takes the ISwaggerProvider as a
+    /// parameter, so in the main pipeline every call (each cached GetSecret) would build a SwaggerGenerator.
+    /// </summary>
     public static WebApplication UseBrokerOpenApi(this WebApplication app)
     {
         if (app.Services.GetRequiredService<IOptions<HttpOptions>>().Value.OpenApi)
         {
-            app.UseSwagger(options => options.RouteTemplate = "openapi/{documentName}.json");
+            app.UseWhen(context => context.Request.Path.StartsWithSegments(OpenApiPrefix, StringComparison.Ordinal),
+                openApi => openApi.UseSwagger(options => options.RouteTemplate = "openapi/{documentName}.json"));
         }
         return app;
     }

@@ -35,9 +35,11 @@ public sealed class SourceRateLimiter : IDisposable
             AutoReplenishment = true,
         };
         ReplenishmentPeriod = source.ReplenishmentPeriod;
+        // One factory for every partition, not a new delegate per call.
+        Func<(bool, UInt128), TokenBucketRateLimiterOptions> bucketFor = _ => bucket;
         Limiter = PartitionedRateLimiter.Create<HttpContext, (bool Limited, UInt128 Source)>(context =>
             enabled && context.GetEndpoint()?.Metadata.GetMetadata<GrpcMethodMetadata>()?.Method.ServiceName != HealthService
-                ? RateLimitPartition.GetTokenBucketLimiter((true, PartitionKey(context.Connection.RemoteIpAddress, source.Ipv6PrefixLength)), _ => bucket)
+                ? RateLimitPartition.GetTokenBucketLimiter((true, PartitionKey(context.Connection.RemoteIpAddress, source.Ipv6PrefixLength)), bucketFor)
                 : RateLimitPartition.GetNoLimiter((false, UInt128.Zero)));
     }
 
