@@ -44,6 +44,27 @@ public abstract class AuditStoreBehaviourTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Large_pages_hold_exactly_the_matching_records_in_sequence_order()
+    {
+        // Pages of hundreds of rows are read in slices (ScatteredRows): no record lost, repeated or out of order.
+        using var store = Backend.Open();
+        var events = Enumerable.Range(0, 900).Select(i => TestEvents.Make(i % 3 == 0 ? "alice" : "bob", $"kv/teams/t{i % 5}/db",
+            i % 7 == 0 ? Decision.Deny : Decision.Allow)).ToList();
+        await store.AppendAsync(Incoming(events), [], default);
+
+        Assert.Equal(Enumerable.Range(1, 900).Select(i => (long)i), store.Query(new QueryFilter(0, 1000)).Select(r => r.Sequence));
+        Assert.Equal(Enumerable.Range(451, 400).Select(i => (long)i), store.Query(new QueryFilter(450, 400)).Select(r => r.Sequence));
+        var alice = store.Query(new QueryFilter(0, 1000, Caller: "alice"));
+        Assert.Equal(events.Where((_, i) => i % 3 == 0).Select(e => e.Id), alice.Select(Id));
+        Assert.Equal(Enumerable.Range(0, 300).Select(i => 3L * i + 1), alice.Select(r => r.Sequence));
+        var bobDenied = store.Query(new QueryFilter(0, 1000, Caller: "bob", Decision: Decision.Deny));
+        Assert.Equal(events.Where((_, i) => i % 3 != 0 && i % 7 == 0).Select(e => e.Id), bobDenied.Select(Id));
+        var team = store.Query(new QueryFilter(100, 150, PathPrefixHmac: TestEvents.Key.Hmac("kv/teams/t2")));
+        Assert.Equal(events.Select((e, i) => (e, Sequence: i + 1L)).Where(x => x.Sequence > 100 && (x.Sequence - 1) % 5 == 2).Take(150).Select(x => x.e.Id),
+            team.Select(Id));
+    }
+
+    [Fact]
     public async Task An_event_id_is_stored_once_within_a_batch_and_across_batches()
     {
         using var store = Backend.Open();

@@ -162,7 +162,13 @@ public sealed class AuditStore : IAuditStore
     }
 
     /// <summary>Records matching every filter, by ascending sequence, at most <see cref="QueryFilter.Limit"/>.</summary>
-    public IReadOnlyList<StoredRecord> Query(QueryFilter filter)
+    /// <remarks>
+    /// Two steps: the page's sequences from the index that serves the filter (it holds the caller, decision and prefix
+    /// columns, so no record is read for those), then the records themselves, in parallel slices (<see cref="ScatteredRows"/>).
+    /// </remarks>
+    public IReadOnlyList<StoredRecord> Query(QueryFilter filter) => ScatteredRows.Read(QuerySequences(filter), ReadRecords);
+
+    private List<long> QuerySequences(QueryFilter filter)
     {
         using var connection = Open();
         using var command = connection.CreateCommand();
@@ -170,16 +176,16 @@ public sealed class AuditStore : IAuditStore
         // only its own rows however many records share the prefix.
         var timeWindow = filter.PathPrefixHmac is null && (filter.FromUnixNanos is not null || filter.ToUnixNanos is not null);
         var sql = new System.Text.StringBuilder(filter.PathPrefixHmac is not null
-            ? "SELECT r.sequence, r.record, r.previous_hash, r.hash, r.stored_at FROM audit_path_prefixes p CROSS JOIN audit_records r ON r.sequence = p.sequence WHERE p.prefix_hmac = @prefix AND p.sequence > @after"
+            ? "SELECT p.sequence FROM audit_path_prefixes p CROSS JOIN audit_records r ON r.sequence = p.sequence WHERE p.prefix_hmac = @prefix AND p.sequence > @after"
             : timeWindow
                 // SQLite's planner walks the primary key for ORDER BY sequence and filters event_time, reading on average half
                 // the table before the window; and given two lower bounds on sequence it uses only one ($after: 478 ms a page
                 // over 1M records). So the one bound is the larger of $after and the window's first sequence (read from the
                 // event_time index; "+" keeps SQLite from answering MIN by walking the primary key): 1 ms (docs/benchmarks.md).
                 // No record in the window: MIN is NULL, the bound is NULL and the page is empty, as it should be.
-                ? "SELECT r.sequence, r.record, r.previous_hash, r.hash, r.stored_at FROM audit_records r WHERE r.sequence > max(@after, (SELECT MIN(+sequence) FROM audit_records WHERE 1 = 1"
+                ? "SELECT r.sequence FROM audit_records r WHERE r.sequence > max(@after, (SELECT MIN(+sequence) FROM audit_records WHERE 1 = 1"
                     + (filter.FromUnixNanos is null ? "" : " AND event_time >= @from") + (filter.ToUnixNanos is null ? "" : " AND event_time < @to") + ") - 1)"
-                : "SELECT r.sequence, r.record, r.previous_hash, r.hash, r.stored_at FROM audit_records r WHERE r.sequence > @after");
+                : "SELECT r.sequence FROM audit_records r WHERE r.sequence > @after");
         QueryFilterSql.Add(command, "after", filter.AfterSequence);
         if (filter.PathPrefixHmac is { } prefixHmac)
         {
@@ -189,7 +195,23 @@ public sealed class AuditStore : IAuditStore
         sql.Append(filter.PathPrefixHmac is null ? " ORDER BY r.sequence LIMIT @limit" : " ORDER BY p.sequence LIMIT @limit");
         QueryFilterSql.Add(command, "limit", filter.Limit);
         command.CommandText = sql.ToString();
-        var records = new List<StoredRecord>();
+        var sequences = new List<long>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            sequences.Add(reader.GetInt64(0));
+        }
+        return sequences;
+    }
+
+    private List<StoredRecord> ReadRecords(long[] sequences)
+    {
+        using var connection = Open();
+        // One parameter for the whole slice (a JSON array), not one per sequence.
+        using var command = Command(connection, null,
+            "SELECT sequence, record, previous_hash, hash, stored_at FROM audit_records WHERE sequence IN (SELECT value FROM json_each(@sequences))");
+        QueryFilterSql.Add(command, "sequences", "[" + string.Join(',', sequences) + "]");
+        var records = new List<StoredRecord>(sequences.Length);
         using var reader = command.ExecuteReader();
         while (reader.Read())
         {
