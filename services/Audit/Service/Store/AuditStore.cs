@@ -176,7 +176,9 @@ public sealed class AuditStore : IAuditStore
         // only its own rows however many records share the prefix.
         var timeWindow = filter.PathPrefixHmac is null && (filter.FromUnixNanos is not null || filter.ToUnixNanos is not null);
         var sql = new System.Text.StringBuilder(filter.PathPrefixHmac is not null
-            ? "SELECT p.sequence FROM audit_path_prefixes p CROSS JOIN audit_records r ON r.sequence = p.sequence WHERE p.prefix_hmac = @prefix AND p.sequence > @after"
+            ? QueryFilterSql.HasRecordFilter(filter)
+                ? "SELECT p.sequence FROM audit_path_prefixes p CROSS JOIN audit_records r ON r.sequence = p.sequence WHERE p.prefix_hmac = @prefix AND p.sequence > @after"
+                : "SELECT p.sequence FROM audit_path_prefixes p WHERE p.prefix_hmac = @prefix AND p.sequence > @after"
             : timeWindow
                 // SQLite's planner walks the primary key for ORDER BY sequence and filters event_time, reading on average half
                 // the table before the window; and given two lower bounds on sequence it uses only one ($after: 478 ms a page

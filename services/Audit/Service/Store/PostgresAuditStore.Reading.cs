@@ -9,14 +9,19 @@ public sealed partial class PostgresAuditStore
 {
     private const string RecordColumnsSql = "r.sequence, r.record, r.previous_hash, r.hash, r.stored_at";
 
-    public IReadOnlyList<StoredRecord> Query(QueryFilter filter)
+    /// <summary>Two steps, as on SQLite: the page's sequences from the filter's index, then the records in parallel slices.</summary>
+    public IReadOnlyList<StoredRecord> Query(QueryFilter filter) => ScatteredRows.Read(QuerySequences(filter), ReadRecords);
+
+    private List<long> QuerySequences(QueryFilter filter)
     {
         using var command = _dataSource.CreateCommand();
-        // Each filter has an index that yields rows in sequence order ((caller, sequence), (decision, sequence),
-        // the (prefix_hmac, sequence) key), so a page stops after Limit rows; see docs/audit.md.
+        // Each filter has an index that yields sequences in order ((caller, sequence, decision), (decision, sequence), the
+        // (prefix_hmac, sequence) key), so a page stops after Limit rows; see docs/audit.md. A prefix alone needs no record row.
         var sql = new StringBuilder(filter.PathPrefixHmac is null
-            ? $"SELECT {RecordColumnsSql} FROM audit_records r WHERE r.sequence > @after"
-            : $"SELECT {RecordColumnsSql} FROM audit_path_prefixes p JOIN audit_records r ON r.sequence = p.sequence WHERE p.prefix_hmac = @prefix AND p.sequence > @after");
+            ? "SELECT r.sequence FROM audit_records r WHERE r.sequence > @after"
+            : QueryFilterSql.HasRecordFilter(filter)
+                ? "SELECT p.sequence FROM audit_path_prefixes p JOIN audit_records r ON r.sequence = p.sequence WHERE p.prefix_hmac = @prefix AND p.sequence > @after"
+                : "SELECT p.sequence FROM audit_path_prefixes p WHERE p.prefix_hmac = @prefix AND p.sequence > @after");
         QueryFilterSql.Add(command, "after", filter.AfterSequence);
         if (filter.PathPrefixHmac is { } prefix)
         {
@@ -26,7 +31,20 @@ public sealed partial class PostgresAuditStore
         sql.Append(filter.PathPrefixHmac is null ? " ORDER BY r.sequence LIMIT @limit" : " ORDER BY p.sequence LIMIT @limit");
         QueryFilterSql.Add(command, "limit", filter.Limit);
         command.CommandText = sql.ToString();
-        var records = new List<StoredRecord>();
+        var sequences = new List<long>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            sequences.Add(reader.GetInt64(0));
+        }
+        return sequences;
+    }
+
+    private List<StoredRecord> ReadRecords(long[] sequences)
+    {
+        using var command = _dataSource.CreateCommand($"SELECT {RecordColumnsSql} FROM audit_records r WHERE r.sequence = ANY(@sequences)");
+        command.Parameters.AddWithValue("sequences", sequences);
+        var records = new List<StoredRecord>(sequences.Length);
         using var reader = command.ExecuteReader();
         while (reader.Read())
         {

@@ -39,6 +39,10 @@ internal static class QueryFilterSql
         }
     }
 
+    /// <summary>Whether a filter needs the record row itself (time, caller, action or decision), beyond the path prefix table.</summary>
+    public static bool HasRecordFilter(QueryFilter filter) =>
+        filter.FromUnixNanos is not null || filter.ToUnixNanos is not null || filter.Caller is not null || filter.Action is not null || filter.Decision is not null;
+
     public static void Add(DbCommand command, string name, object value)
     {
         var parameter = command.CreateParameter();
