@@ -13,7 +13,7 @@ using SecretsBroker.Audit.V1;
 using SecretsBroker.Benchmarks.AuditStore;
 using StackExchange.Redis;
 
-// dotnet run -c Release -- --store sqlite|postgres [--connection CS] [--dir DIR] [--ingest 200000] [--batch 200] [--events 1000000] [--queries 40]
+// dotnet run -c Release -- --store sqlite|postgres [--connection CS] [--dir DIR] [--ingest 200000] [--batch 200] [--events 1000000] [--queries 40] [--seed 7]
 var config = new ConfigurationBuilder().AddCommandLine(args).Build();
 var provider = config["store"] ?? "sqlite";
 var ingestCount = int.Parse(config["ingest"] ?? "200000", CultureInfo.InvariantCulture);
@@ -98,7 +98,8 @@ if (loadCount > 0)
         BulkLoad.Sqlite(Path.Combine(directory, "query.db"), generator, loadCount, start, step);
     }
     Console.WriteLine($"bulk load: {loadCount} events in {watch.Elapsed.TotalSeconds:F0} s");
-    var random = new Random(7);
+    // --seed: other callers, teams and hours than an earlier run over the same store (whose pages the OS may still cache).
+    var random = new Random(int.Parse(config["seed"] ?? "7", CultureInfo.InvariantCulture));
     (string Name, Func<QueryFilter> Filter)[] kinds =
     [
         ("caller", () => new QueryFilter(0, 1000, Caller: $"svc-{random.Next(Generator.Callers)}")),
