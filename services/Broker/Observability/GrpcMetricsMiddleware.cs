@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Grpc.AspNetCore.Server;
 using Grpc.Core;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Grpc.JsonTranscoding;
 using Microsoft.AspNetCore.Http.Features;
 using SecretsBroker.Broker.Core;
@@ -27,21 +28,23 @@ public sealed class GrpcMetricsMiddleware(RequestDelegate next, BrokerMetrics me
             return;
         }
         var started = Stopwatch.GetTimestamp();
-        var failed = false;
+        Exception? failure = null;
         try
         {
             await next(context).ConfigureAwait(false);
         }
-        catch
+        catch (Exception exception)
         {
-            failed = true;
+            failure = exception;
             throw;
         }
         finally
         {
             // An exception after the client reset the stream (h2load closing its streams, a caller's
-            // deadline) is the client going away, not a server fault.
-            var status = failed ? (context.RequestAborted.IsCancellationRequested ? StatusCode.Cancelled : StatusCode.Internal)
+            // deadline) is the client going away, not a server fault; so is a failed write on a connection the client
+            // closed (ConnectionAbortedException, IOException), which Kestrel can raise before RequestAborted is signalled.
+            var status = failure is not null
+                ? (context.RequestAborted.IsCancellationRequested || failure is ConnectionAbortedException or IOException ? StatusCode.Cancelled : StatusCode.Internal)
                 // An HTTP/JSON call answers with an HTTP status only (docs/http.md).
                 : context.GetEndpoint()?.Metadata.GetMetadata<GrpcJsonTranscodingMetadata>() is not null
                     ? (StatusCode)RpcHttpStatus.FromHttp(context.Response.StatusCode)

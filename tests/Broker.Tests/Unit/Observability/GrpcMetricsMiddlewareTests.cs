@@ -25,6 +25,22 @@ public sealed class GrpcMetricsMiddlewareTests : IDisposable
         Assert.Equal(["CANCELLED"], statuses());
     }
 
+    [Theory]
+    [InlineData("connection aborted")]
+    [InlineData("io")]
+    public async Task A_call_whose_connection_went_away_before_the_request_was_marked_aborted_is_cancelled(string failure)
+    {
+        // Kestrel can fail the response write (the client closed the connection) before RequestAborted is signalled.
+        var (middleware, statuses) = Start(_ => throw (failure == "io"
+            ? new IOException("The client closed the connection.")
+            : new ConnectionAbortedException("The connection was aborted by the application.")));
+        var context = GrpcContext(CancellationToken.None);
+
+        await Assert.ThrowsAnyAsync<Exception>(() => middleware.InvokeAsync(context));
+
+        Assert.Equal(["CANCELLED"], statuses());
+    }
+
     [Fact]
     public async Task A_call_that_failed_while_the_client_was_still_there_is_internal()
     {
