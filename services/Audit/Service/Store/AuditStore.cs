@@ -193,17 +193,7 @@ public sealed class AuditStore : IAuditStore
         {
             QueryFilterSql.Add(command, "prefix", prefixHmac);
         }
-        QueryFilterSql.AppendFilters(sql, command, filter);
-        sql.Append(filter.PathPrefixHmac is null ? " ORDER BY r.sequence LIMIT @limit" : " ORDER BY p.sequence LIMIT @limit");
-        QueryFilterSql.Add(command, "limit", filter.Limit);
-        command.CommandText = sql.ToString();
-        var sequences = new List<long>();
-        using var reader = command.ExecuteReader();
-        while (reader.Read())
-        {
-            sequences.Add(reader.GetInt64(0));
-        }
-        return sequences;
+        return QueryFilterSql.ReadPage(sql, command, filter);
     }
 
     private List<StoredRecord> ReadRecords(long[] sequences)

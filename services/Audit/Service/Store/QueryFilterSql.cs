@@ -9,6 +9,25 @@ namespace SecretsBroker.Audit.Service.Store;
 /// </summary>
 internal static class QueryFilterSql
 {
+    /// <summary>
+    /// Completes a page query whose head (<paramref name="sql"/>: the sequences, from <c>r</c> or the prefix table <c>p</c>,
+    /// with <c>@after</c> and any <c>@prefix</c> bound) the store wrote: the filters, the order and the limit; returns the sequences.
+    /// </summary>
+    public static List<long> ReadPage(StringBuilder sql, DbCommand command, QueryFilter filter)
+    {
+        AppendFilters(sql, command, filter);
+        sql.Append(filter.PathPrefixHmac is null ? " ORDER BY r.sequence LIMIT @limit" : " ORDER BY p.sequence LIMIT @limit");
+        Add(command, "limit", filter.Limit);
+        command.CommandText = sql.ToString();
+        var sequences = new List<long>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            sequences.Add(reader.GetInt64(0));
+        }
+        return sequences;
+    }
+
     /// <summary>Appends " AND ..." for the time window, caller, action and decision filters, and adds their parameters.</summary>
     public static void AppendFilters(StringBuilder sql, DbCommand command, QueryFilter filter)
     {
