@@ -30,15 +30,21 @@ public sealed partial class RotationFlights(
     {
         engine.RuleFor(path);
         Task<RotationResult> flight;
+        bool joined;
         lock (_gate)
         {
-            if (!_flights.TryGetValue(path, out flight!))
+            joined = _flights.TryGetValue(path, out flight!);
+            if (!joined)
             {
                 var completion = new TaskCompletionSource<RotationResult>(TaskCreationOptions.RunContinuationsAsynchronously);
                 flight = completion.Task;
                 _flights[path] = flight;
                 _ = RunAsync(path, completion);
             }
+        }
+        if (joined)
+        {
+            metrics.Joined(mounts.Resolve(path).Mounted.Mount.Prefix);
         }
         return flight.WaitAsync(cancellationToken);
     }
@@ -53,7 +59,7 @@ public sealed partial class RotationFlights(
                 return;
             }
         }
-        var held = await locks.TryAcquireAsync(Key(path), Guid.NewGuid().ToString("n")).ConfigureAwait(false);
+        var held = await locks.TryAcquireAsync(LockKey(path), Guid.NewGuid().ToString("n")).ConfigureAwait(false);
         if (held is null)
         {
             return;
@@ -77,7 +83,7 @@ public sealed partial class RotationFlights(
     private async Task RunAsync(string path, TaskCompletionSource<RotationResult> completion)
     {
         await Task.Yield();
-        var key = Key(path);
+        var key = LockKey(path);
         try
         {
             var result = await RunUnderLockAsync(path, key).ConfigureAwait(false);
@@ -97,6 +103,8 @@ public sealed partial class RotationFlights(
         while (true)
         {
             var rotationId = Guid.NewGuid().ToString("n");
+            // Before the attempt: any outcome after this one belongs to a rotation that overlapped these calls.
+            var lastOutcomeId = await locks.LastOutcomeIdAsync(key).ConfigureAwait(false);
             var held = await locks.TryAcquireAsync(key, rotationId).ConfigureAwait(false);
             if (held is not null)
             {
@@ -117,7 +125,7 @@ public sealed partial class RotationFlights(
                 }
             }
             // Another replica rotates this path now: its outcome is ours. No outcome (it died) means trying again.
-            if (await locks.WaitForHolderAsync(key, _stopping.Token).ConfigureAwait(false) is { } outcome)
+            if (await locks.WaitForHolderAsync(key, lastOutcomeId, _stopping.Token).ConfigureAwait(false) is { } outcome)
             {
                 return outcome.ResultOrThrow();
             }
@@ -148,7 +156,8 @@ public sealed partial class RotationFlights(
         return new BrokerException(BrokerErrorKind.Unavailable, "the rotation failed unexpectedly; the current version is untouched and it is retried");
     }
 
-    private string Key(string path) => auditor.Hmac("rotation\0" + path);
+    /// <summary>The key of a path's rotation lock and failure record: an HMAC, never the path.</summary>
+    public string LockKey(string path) => auditor.Hmac("rotation\0" + path);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Rotation failed unexpectedly ({ErrorType})")]
     private partial void LogUnexpected(string errorType);

@@ -14,14 +14,23 @@ namespace SecretsBroker.Broker.Rotation;
 /// </summary>
 public interface IRotationLocks
 {
+    /// <summary>
+    /// The id of the rotation whose outcome <paramref name="key"/> holds now (null when none). Read before
+    /// <see cref="TryAcquireAsync"/>, it tells <see cref="WaitForHolderAsync"/> which outcomes came after this caller arrived.
+    /// </summary>
+    Task<string?> LastOutcomeIdAsync(string key);
+
     /// <summary>Takes the lock of <paramref name="key"/> for rotation <paramref name="rotationId"/>; null when another replica holds it.</summary>
     Task<IAsyncDisposable?> TryAcquireAsync(string key, string rotationId);
 
     /// <summary>Leaves the holder's outcome for waiters (before the lock is released).</summary>
     Task PublishOutcomeAsync(string key, string rotationId, RotationOutcome outcome);
 
-    /// <summary>Waits for the current holder's outcome; null when the lock is free again without one (a holder that died).</summary>
-    Task<RotationOutcome?> WaitForHolderAsync(string key, CancellationToken cancellationToken);
+    /// <summary>
+    /// Waits for an outcome newer than <paramref name="lastOutcomeId"/>: the current holder's, or that of any holder after it.
+    /// Null when the lock is free without one (a holder that died): the caller tries to take the lock itself.
+    /// </summary>
+    Task<RotationOutcome?> WaitForHolderAsync(string key, string? lastOutcomeId, CancellationToken cancellationToken);
 }
 
 /// <summary>A finished rotation as waiters receive it: the result, or the refusal (status and safe message).</summary>
@@ -39,6 +48,9 @@ public sealed class InProcessRotationLocks : IRotationLocks
     private readonly Lock _gate = new();
     private readonly Dictionary<string, (string Holder, TaskCompletionSource<RotationOutcome?> Done)> _held = new(StringComparer.Ordinal);
     private readonly Dictionary<string, RotationOutcome> _outcomes = new(StringComparer.Ordinal);
+
+    // The holder's outcome reaches its waiters through the holder's own completion, so no outcome id is needed here.
+    public Task<string?> LastOutcomeIdAsync(string key) => Task.FromResult<string?>(null);
 
     public Task<IAsyncDisposable?> TryAcquireAsync(string key, string rotationId)
     {
@@ -62,7 +74,7 @@ public sealed class InProcessRotationLocks : IRotationLocks
         return Task.CompletedTask;
     }
 
-    public Task<RotationOutcome?> WaitForHolderAsync(string key, CancellationToken cancellationToken)
+    public Task<RotationOutcome?> WaitForHolderAsync(string key, string? lastOutcomeId, CancellationToken cancellationToken)
     {
         lock (_gate)
         {
@@ -119,31 +131,30 @@ public sealed class RedisRotationLocks(RedisConnection redis, CacheKeyRing keys,
         return new Held(database, LockKey(key), rotationId, hold, time);
     }
 
+    public async Task<string?> LastOutcomeIdAsync(string key) =>
+        (await ReadOutcomeAsync(await DatabaseAsync().ConfigureAwait(false), key).ConfigureAwait(false))?.RotationId;
+
     public async Task PublishOutcomeAsync(string key, string rotationId, RotationOutcome outcome)
     {
-        var sealedOutcome = keys.Seal("rotation-outcome", JsonSerializer.SerializeToUtf8Bytes(outcome, RotationJsonContext.Default.RotationOutcome));
-        await (await DatabaseAsync().ConfigureAwait(false)).StringSetAsync(OutcomeKey(key, rotationId), sealedOutcome, OutcomeLifetime).ConfigureAwait(false);
+        var sealedOutcome = keys.Seal("rotation-outcome",
+            JsonSerializer.SerializeToUtf8Bytes(new PublishedOutcome(rotationId, outcome), RotationJsonContext.Default.PublishedOutcome));
+        await (await DatabaseAsync().ConfigureAwait(false)).StringSetAsync(OutcomeKey(key), sealedOutcome, OutcomeLifetime).ConfigureAwait(false);
     }
 
-    public async Task<RotationOutcome?> WaitForHolderAsync(string key, CancellationToken cancellationToken)
+    public async Task<RotationOutcome?> WaitForHolderAsync(string key, string? lastOutcomeId, CancellationToken cancellationToken)
     {
         var database = await DatabaseAsync().ConfigureAwait(false);
-        var holder = (string?)await database.StringGetAsync(LockKey(key)).ConfigureAwait(false);
-        if (holder is null)
-        {
-            return null;
-        }
         while (true)
         {
-            // The holder writes its outcome before it releases the lock, so an outcome or a free lock ends the wait.
-            var payload = await database.StringGetAsync(OutcomeKey(key, holder)).ConfigureAwait(false);
-            if (!payload.IsNull)
+            // The lock before the outcome: a holder leaves its outcome before it releases, so a free lock seen first misses
+            // none. Any outcome newer than the caller's arrival is an answer, also one of a holder that came and went between
+            // two looks (a waiter that only knew the previous holder would otherwise rotate a second time).
+            var held = await database.KeyExistsAsync(LockKey(key)).ConfigureAwait(false);
+            if (await ReadOutcomeAsync(database, key).ConfigureAwait(false) is { } latest && latest.RotationId != lastOutcomeId)
             {
-                return keys.TryUnseal("rotation-outcome", (byte[])payload!, out var plaintext, out _) == UnsealFailure.None && plaintext is not null
-                    ? JsonSerializer.Deserialize(plaintext, RotationJsonContext.Default.RotationOutcome)
-                    : null;
+                return latest.Outcome;
             }
-            if ((string?)await database.StringGetAsync(LockKey(key)).ConfigureAwait(false) != holder)
+            if (!held)
             {
                 return null;
             }
@@ -151,9 +162,18 @@ public sealed class RedisRotationLocks(RedisConnection redis, CacheKeyRing keys,
         }
     }
 
+    private async Task<PublishedOutcome?> ReadOutcomeAsync(IDatabase database, string key)
+    {
+        var payload = await database.StringGetAsync(OutcomeKey(key)).ConfigureAwait(false);
+        // One that no longer unseals (a replaced key ring) counts as none: the caller then takes the lock or waits on.
+        return !payload.IsNull && keys.TryUnseal("rotation-outcome", (byte[])payload!, out var plaintext, out _) == UnsealFailure.None && plaintext is not null
+            ? JsonSerializer.Deserialize(plaintext, RotationJsonContext.Default.PublishedOutcome)
+            : null;
+    }
+
     private RedisKey LockKey(string key) => _prefix + "lock:" + key;
 
-    private RedisKey OutcomeKey(string key, string rotationId) => _prefix + "outcome:" + key + ":" + rotationId;
+    private RedisKey OutcomeKey(string key) => _prefix + "outcome:" + key;
 
     private async Task<IDatabase> DatabaseAsync() => (await redis.GetAsync().ConfigureAwait(false)).GetDatabase();
 
@@ -193,5 +213,8 @@ public sealed class RedisRotationLocks(RedisConnection redis, CacheKeyRing keys,
     }
 }
 
-[JsonSerializable(typeof(RotationOutcome))]
+/// <summary>The last outcome of a path's rotations in Redis, with the rotation it came from.</summary>
+internal sealed record PublishedOutcome(string RotationId, RotationOutcome Outcome);
+
+[JsonSerializable(typeof(PublishedOutcome))]
 internal sealed partial class RotationJsonContext : JsonSerializerContext;

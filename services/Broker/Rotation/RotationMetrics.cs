@@ -6,7 +6,7 @@ namespace SecretsBroker.Broker.Rotation;
 
 /// <summary>
 /// Rotation instruments (meter <c>SecretsBroker.Rotation</c>): rotations by mount, strategy and outcome (every configured
-/// combination at zero from start), the last success per mount, secrets past due, and the rotations failing now (for
+/// combination at zero from start), calls that joined a running rotation, the last success per mount, secrets past due, and the rotations failing now (for
 /// readiness details). Labels are mount prefixes and fixed names, never paths.
 /// </summary>
 public sealed class RotationMetrics
@@ -14,6 +14,7 @@ public sealed class RotationMetrics
     public const string MeterName = "SecretsBroker.Rotation";
 
     private readonly Counter<long> _rotations;
+    private readonly Counter<long> _joined;
     private readonly ConcurrentDictionary<string, DateTimeOffset> _lastSuccess = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, RotationFailure> _failing = new(StringComparer.Ordinal);
     private long _overdue;
@@ -22,6 +23,8 @@ public sealed class RotationMetrics
     {
         var meter = meterFactory.Create(MeterName);
         _rotations = meter.CreateCounter<long>("secretsbroker.rotations", description: "Rotations by mount, strategy and outcome (success, failure)");
+        _joined = meter.CreateCounter<long>("secretsbroker.rotation.joined",
+            description: "RotateSecret calls that joined the rotation already running for their path instead of starting another");
         meter.CreateObservableGauge("secretsbroker.rotation.last_success", () => _lastSuccess.Select(kv =>
             new Measurement<double>(kv.Value.ToUnixTimeMilliseconds() / 1000.0, new KeyValuePair<string, object?>("mount", kv.Key))),
             "s", "Unix time of the last successful rotation per mount");
@@ -49,6 +52,8 @@ public sealed class RotationMetrics
     }
 
     public void Failed(string mount, string strategy) => _rotations.Add(1, Labels(mount, strategy, "failure"));
+
+    public void Joined(string mount) => _joined.Add(1, new KeyValuePair<string, object?>("mount", mount));
 
     public void SetOverdue(long count) => Interlocked.Exchange(ref _overdue, count);
 

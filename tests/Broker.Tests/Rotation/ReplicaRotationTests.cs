@@ -1,4 +1,7 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Time.Testing;
+using SecretsBroker.Broker.Rotation;
 using SecretsBroker.Broker.Tests.Aws;
 using SecretsBroker.Broker.Tests.Caching;
 using SecretsBroker.Broker.Tests.Infrastructure;
@@ -49,17 +52,23 @@ public sealed class ReplicaRotationTests(MotoServer moto) : IClassFixture<MotoSe
         var first = (string)(await moto.Boto3Async(new { op = "create", name, @string = """{"api_key":"FAKE-old-api-key"}""" }))["VersionId"]!;
         await using var a = await StartReplicaAsync();
         await using var b = await StartReplicaAsync();
-        var clients = new[] { a.CreateClient(), b.CreateClient() };
+        var replicas = new[] { a, b };
+        var joined = replicas.Select(r => new MetricCollector<long>(r.Services.GetRequiredService<IMeterFactory>(), RotationMetrics.MeterName,
+            "secretsbroker.rotation.joined")).ToArray();
+        // The path's lock is held (as by a third replica) until every call is in, so all 16 overlap whatever the scheduling.
+        var held = await RotationFixture.HoldRotationLockAsync(a, "aws/" + name);
 
-        // Eight callers on each replica, released together.
-        using var go = new ManualResetEventSlim();
-        var calls = Enumerable.Range(0, 16).Select(i => Task.Run(async () =>
-        {
-            go.Wait();
-            return await clients[i % 2].RotateSecretAsync("aws/" + name);
-        })).ToArray();
-        go.Set();
+        // Eight callers on each replica: on each, one starts the replica's rotation and seven join it.
+        var calls = Enumerable.Range(0, 16).Select(i => replicas[i % 2].CreateClient().RotateSecretAsync("aws/" + name)).ToArray();
+        await Eventually.WaitUntilAsync(() => joined.All(j => j.GetMeasurementSnapshot().Sum(m => m.Value) == 7), because: "7 calls join on each replica");
+        Assert.DoesNotContain(calls, call => call.IsCompleted);
+        // Released without an outcome (a holder that died): one replica takes the lock and rotates, the other answers its outcome.
+        await held.DisposeAsync();
         var results = await Task.WhenAll(calls);
+        foreach (var collector in joined)
+        {
+            collector.Dispose();
+        }
 
         var version = Assert.Single(results.Select(r => r.Version).Distinct());
         Assert.All(results, r => Assert.Equal(first, r.PreviousVersion));
@@ -90,5 +99,55 @@ public sealed class ReplicaRotationTests(MotoServer moto) : IClassFixture<MotoSe
         Assert.Equal(3, store.WriteAttempts);
         Assert.Empty(a.Metrics.Failing);
         Assert.Empty(b.Metrics.Failing);
+    }
+
+    [Fact]
+    public async Task A_waiter_answers_the_outcome_of_a_holder_that_took_the_lock_and_finished_between_two_of_its_looks()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        await using var rig = new RotationRig(time, new VersionedMemoryStore(time), every: "1h", extra: CacheTestSettings.WithRedis(_redis));
+        var locks = rig.Services.GetRequiredService<IRotationLocks>();
+        const string key = "sealed-key-of-a-path";
+        await PublishAsync(locks, key, "an-earlier-rotation", "2");
+
+        var dying = await locks.TryAcquireAsync(key, "dies-without-an-outcome");
+        var waiting = locks.WaitForHolderAsync(key, await locks.LastOutcomeIdAsync(key), CancellationToken.None);
+        // The waiter's clock stands still: the first holder goes away and a second one rotates and releases unseen.
+        await dying!.DisposeAsync();
+        await PublishAsync(locks, key, "quick-successor", "3");
+        await Eventually.WaitUntilAsync(() =>
+        {
+            time.Advance(TimeSpan.FromMilliseconds(50));
+            return waiting.IsCompleted;
+        }, because: "the waiter looks again");
+        Assert.Equal("3", (await waiting)?.Result?.Version);
+    }
+
+    [Fact]
+    public async Task A_waiter_on_a_lock_freed_without_a_new_outcome_gets_none_and_never_an_outcome_from_before_it_arrived()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        await using var rig = new RotationRig(time, new VersionedMemoryStore(time), every: "1h", extra: CacheTestSettings.WithRedis(_redis));
+        var locks = rig.Services.GetRequiredService<IRotationLocks>();
+        const string key = "sealed-key-of-another-path";
+        await PublishAsync(locks, key, "an-earlier-rotation", "2");
+
+        var dying = await locks.TryAcquireAsync(key, "dies-without-an-outcome");
+        var waiting = locks.WaitForHolderAsync(key, await locks.LastOutcomeIdAsync(key), CancellationToken.None);
+        await dying!.DisposeAsync();
+        await Eventually.WaitUntilAsync(() =>
+        {
+            time.Advance(TimeSpan.FromMilliseconds(50));
+            return waiting.IsCompleted;
+        }, because: "the waiter sees the lock free");
+        Assert.Null(await waiting);
+    }
+
+    private static async Task PublishAsync(IRotationLocks locks, string key, string rotationId, string version)
+    {
+        var held = await locks.TryAcquireAsync(key, rotationId);
+        Assert.NotNull(held);
+        await locks.PublishOutcomeAsync(key, rotationId, new RotationOutcome(new RotationResult(version, "1", null, "generated"), null, null));
+        await held.DisposeAsync();
     }
 }

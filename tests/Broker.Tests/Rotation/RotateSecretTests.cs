@@ -1,4 +1,6 @@
+using System.Diagnostics.Metrics;
 using Grpc.Core;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using SecretsBroker.Broker.Rotation;
 using SecretsBroker.Broker.Tests.Infrastructure;
 using SecretsBroker.Broker.Tests.Observability;
@@ -65,11 +67,21 @@ public sealed class RotateSecretTests : IAsyncLifetime
     [Fact]
     public async Task Concurrent_calls_for_one_path_run_one_rotation_and_all_get_its_result()
     {
+        const string path = "demo/keys/ci";
         var client = _broker.CreateClient();
-        var results = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => client.RotateSecretAsync("demo/keys/ci")));
-        Assert.Single(results.Select(r => r.Version).Distinct());
-        Assert.Equal("2", results[0].Version);
-        Assert.Equal("2", (await client.GetSecretAsync("demo/keys/ci", bypassCache: true)).Version);
+        using var joined = new MetricCollector<long>(_broker.Services.GetRequiredService<IMeterFactory>(), RotationMetrics.MeterName,
+            "secretsbroker.rotation.joined");
+        // The path's lock is held (as by another replica) until every call is in, so all 20 overlap whatever the scheduling.
+        var held = await RotationFixture.HoldRotationLockAsync(_broker, path);
+        var calls = Enumerable.Range(0, 20).Select(_ => client.RotateSecretAsync(path)).ToArray();
+        await Eventually.WaitUntilAsync(() => joined.GetMeasurementSnapshot().Sum(m => m.Value) == 19, because: "19 calls join the first one's rotation");
+        Assert.DoesNotContain(calls, call => call.IsCompleted);
+        // Released without an outcome (a holder that went away): the waiting rotation takes the lock and runs once.
+        await held.DisposeAsync();
+        var results = await Task.WhenAll(calls);
+        Assert.All(results, result => Assert.Equal(("2", "1"), (result.Version, result.PreviousVersion)));
+        Assert.Equal("2", (await client.GetSecretAsync(path, bypassCache: true)).Version);
+        Assert.Equal(19, joined.GetMeasurementSnapshot().Sum(m => m.Value));
     }
 
     [Fact]

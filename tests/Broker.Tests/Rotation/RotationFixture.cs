@@ -118,4 +118,18 @@ internal static class RotationFixture
             MaxAttempts = 1,
             DefaultTimeout = TimeSpan.FromSeconds(60),
         }).Client;
+
+    /// <summary>
+    /// Holds <paramref name="path"/>'s rotation lock as another replica would, once the broker's start-up recovery pass
+    /// (which takes each rotated path's lock in turn) has let go of it.
+    /// </summary>
+    public static async Task<IAsyncDisposable> HoldRotationLockAsync(BrokerHost broker, string path)
+    {
+        var key = broker.Services.GetRequiredService<SecretsBroker.Broker.Rotation.RotationFlights>().LockKey(path);
+        var locks = broker.Services.GetRequiredService<SecretsBroker.Broker.Rotation.IRotationLocks>();
+        IAsyncDisposable? held = null;
+        await Eventually.WaitUntilAsync(async () => (held = await locks.TryAcquireAsync(key, "held-by-the-test")) is not null,
+            because: "the start-up recovery pass lets go of the path");
+        return held!;
+    }
 }

@@ -117,6 +117,8 @@ public sealed class RotationRig : IAsyncDisposable
 
     public RotationMetrics Metrics => _app.Services.GetRequiredService<RotationMetrics>();
 
+    public IServiceProvider Services => _app.Services;
+
     /// <summary>One scheduler pass as the background loop runs it: under the scheduler lock (false when another replica holds it).</summary>
     public Task<bool> PassAsync() => Scheduler.RunPassAsync(CancellationToken.None);
 
