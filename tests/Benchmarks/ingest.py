@@ -9,7 +9,7 @@ CPU seconds per event of the service and of PostgreSQL). Rounds alternate fill a
 the same machine; the ratio is events/s of a store over reads/s of the broker in the same round. At the end
 both stores are checked: stored == audited reads, no duplicates, chain Verify ok
 (tests/Benchmarks/AuditStore --check).
-    python3 tests/Benchmarks/ingest.py [--rounds 3] [--duration 10] [--batch 1000]
+    python3 tests/Benchmarks/ingest.py [--rounds 3] [--duration 10] [--batch 1000] [--warmup-rounds 1]
 Needs h2load, redis-server and PostgreSQL 15 (/usr/lib/postgresql/*/bin). Loopback only.
 """
 import argparse
@@ -225,8 +225,8 @@ class Ingest(load.Work):
             self.drain(audit, warm, 1.0)
         self.total_events = initial + warm
         self.rounds = []
-        for number in range(args.rounds):
-            print(f"  round {number + 1}:", flush=True)
+        for number in range(-args.warmup_rounds, args.rounds):
+            print(f"  round {number + 1}:" if number >= 0 else "  warm-up round (not counted):", flush=True)
             run = self.measure(address, "GetSecret", "get.grpc", "load", broker.pid, broker=True, source="L1")
             if run["problems"]:
                 # Reported with the round (the backlog is every audited event, whatever the broker answered).
@@ -238,6 +238,8 @@ class Ingest(load.Work):
                   f"| loadavg {load.loadavg()}", flush=True)
             drains = [self.drain(audit, backlog, reads) for audit in self.audits]
             self.total_events += backlog
+            if number < 0:
+                continue
             self.rounds.append({"reads_per_s": reads, "reads": run["succeeded"], "events": backlog, "problems": run["problems"],
                                 "broker_cpu_us": run["cpu_s"] * 1e6 / max(1, run["done"]), "drains": drains})
         # Let both finish whatever is left (trim) and check the stores.
@@ -258,7 +260,7 @@ class Ingest(load.Work):
 
     def report(self):
         a = self.args
-        lines = [f"h2load -t 1 -c {a.connections} -m {a.streams}, {a.duration} s per fill; {a.rounds} rounds of broker fill, then SQLite "
+        lines = [f"h2load -t 1 -c {a.connections} -m {a.streams}, {a.duration} s per fill; {a.rounds} rounds (after {a.warmup_rounds} not counted) of broker fill, then SQLite "
                  f"drain, then PostgreSQL drain; batch {a.batch or 'default'}. loadavg start {self.loadavg_start}, end {self.loadavg_end} (2 cores).",
                  "", "| round | broker reads/s | CPU us/read | events | store | events/s | ratio | CPU ms/1k events (service + store) | loadavg |",
                  "| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |"]
@@ -290,6 +292,9 @@ def main():
     parser.add_argument("--duration", type=int, default=10, help="seconds of broker load per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=5)
+    # The audit services' first drains still run tier-0 code and JIT it in the background (a sampled profile of the first
+    # round: about a third of the service's CPU in the JIT); a full round each first measures them warm, as the broker is.
+    parser.add_argument("--warmup-rounds", type=int, default=1, help="full rounds run first and not counted")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--streams", type=int, default=16)
     parser.add_argument("--batch", type=int, default=0, help="Audit:Ingestion:BatchSize (0: the service's default)")

@@ -104,43 +104,38 @@ public sealed class ReplicaRotationTests(MotoServer moto) : IClassFixture<MotoSe
     [Fact]
     public async Task A_waiter_answers_the_outcome_of_a_holder_that_took_the_lock_and_finished_between_two_of_its_looks()
     {
-        var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
-        await using var rig = new RotationRig(time, new VersionedMemoryStore(time), every: "1h", extra: CacheTestSettings.WithRedis(_redis));
-        var locks = rig.Services.GetRequiredService<IRotationLocks>();
-        const string key = "sealed-key-of-a-path";
-        await PublishAsync(locks, key, "an-earlier-rotation", "2");
-
-        var dying = await locks.TryAcquireAsync(key, "dies-without-an-outcome");
-        var waiting = locks.WaitForHolderAsync(key, await locks.LastOutcomeIdAsync(key), CancellationToken.None);
-        // The waiter's clock stands still: the first holder goes away and a second one rotates and releases unseen.
-        await dying!.DisposeAsync();
-        await PublishAsync(locks, key, "quick-successor", "3");
-        await Eventually.WaitUntilAsync(() =>
-        {
-            time.Advance(TimeSpan.FromMilliseconds(50));
-            return waiting.IsCompleted;
-        }, because: "the waiter looks again");
-        Assert.Equal("3", (await waiting)?.Result?.Version);
+        // While the waiter's clock stands still, a second holder rotates and releases unseen.
+        var outcome = await WaitThroughADeadHolderAsync(locks => PublishAsync(locks, "sealed-key-of-a-path", "quick-successor", "3"), "sealed-key-of-a-path");
+        Assert.Equal("3", outcome?.Result?.Version);
     }
 
     [Fact]
     public async Task A_waiter_on_a_lock_freed_without_a_new_outcome_gets_none_and_never_an_outcome_from_before_it_arrived()
     {
+        Assert.Null(await WaitThroughADeadHolderAsync(_ => Task.CompletedTask, "sealed-key-of-another-path"));
+    }
+
+    /// <summary>
+    /// Redis locks on a fake clock: an earlier rotation's outcome is there, a holder takes the lock, a waiter starts
+    /// waiting, the holder goes away without an outcome, then <paramref name="meanwhile"/>; the waiter's answer.
+    /// </summary>
+    private async Task<RotationOutcome?> WaitThroughADeadHolderAsync(Func<IRotationLocks, Task> meanwhile, string key)
+    {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
         await using var rig = new RotationRig(time, new VersionedMemoryStore(time), every: "1h", extra: CacheTestSettings.WithRedis(_redis));
         var locks = rig.Services.GetRequiredService<IRotationLocks>();
-        const string key = "sealed-key-of-another-path";
         await PublishAsync(locks, key, "an-earlier-rotation", "2");
 
         var dying = await locks.TryAcquireAsync(key, "dies-without-an-outcome");
         var waiting = locks.WaitForHolderAsync(key, await locks.LastOutcomeIdAsync(key), CancellationToken.None);
         await dying!.DisposeAsync();
+        await meanwhile(locks);
         await Eventually.WaitUntilAsync(() =>
         {
             time.Advance(TimeSpan.FromMilliseconds(50));
             return waiting.IsCompleted;
-        }, because: "the waiter sees the lock free");
-        Assert.Null(await waiting);
+        }, because: "the waiter looks again");
+        return await waiting;
     }
 
     private static async Task PublishAsync(IRotationLocks locks, string key, string rotationId, string version)
